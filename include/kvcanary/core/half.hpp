@@ -1,0 +1,58 @@
+#pragma once
+// 16-bit float formats used by model files. Conversions to fp32 are exact (every bf16 and
+// fp16 value is representable in fp32); fp32 -> bf16 rounds to nearest even, as PyTorch does.
+
+#include <bit>
+#include <cstdint>
+#include <cstring>
+
+namespace kvcanary {
+
+struct bf16_t {
+  std::uint16_t bits = 0;
+};
+struct f16_t {
+  std::uint16_t bits = 0;
+};
+
+inline float to_float(bf16_t v) noexcept {
+  return std::bit_cast<float>(static_cast<std::uint32_t>(v.bits) << 16);
+}
+
+inline bf16_t to_bf16(float f) noexcept {
+  std::uint32_t u = std::bit_cast<std::uint32_t>(f);
+  if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu)) {
+    return bf16_t{static_cast<std::uint16_t>((u >> 16) | 0x40)};  // quiet NaN
+  }
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return bf16_t{static_cast<std::uint16_t>(u >> 16)};
+}
+
+// IEEE binary16 -> binary32, exact, including subnormals, infinities and NaN payloads.
+inline float to_float(f16_t v) noexcept {
+  const std::uint32_t h = v.bits;
+  const std::uint32_t sign = (h & 0x8000u) << 16;
+  std::uint32_t exp = (h >> 10) & 0x1fu;
+  std::uint32_t mant = h & 0x3ffu;
+  std::uint32_t out;
+  if (exp == 0) {
+    if (mant == 0) {
+      out = sign;
+    } else {  // subnormal: normalise
+      int e = -1;
+      do {
+        ++e;
+        mant <<= 1;
+      } while ((mant & 0x400u) == 0);
+      mant &= 0x3ffu;
+      out = sign | static_cast<std::uint32_t>(127 - 15 - e) << 23 | (mant << 13);
+    }
+  } else if (exp == 0x1f) {
+    out = sign | 0x7f800000u | (mant << 13);
+  } else {
+    out = sign | ((exp + (127 - 15)) << 23) | (mant << 13);
+  }
+  return std::bit_cast<float>(out);
+}
+
+}  // namespace kvcanary
