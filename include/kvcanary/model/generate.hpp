@@ -1,0 +1,110 @@
+#pragma once
+// Greedy generation for many independent prompts at once. Each prompt is prefilled into its
+// own cache; then all unfinished sequences advance together, one token per step, in a
+// single forward call (a batched decode), so weights are read once per step for the batch.
+// Stopping follows transformers' generate(): an EOS id ends a sequence (the EOS token is
+// kept in the output ids); a stop string ends it once the decoded continuation contains it.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kvcanary/kv/cache.hpp"
+#include "kvcanary/model/llama.hpp"
+
+namespace kvcanary::model {
+
+struct GenerateOptions {
+  std::size_t max_new_tokens = 128;
+  std::vector<std::int32_t> eos_ids;     // defaults to the model's generation_config eos
+  std::vector<std::string> stop_strings; // needs a detokenizer
+};
+
+struct Generation {
+  std::vector<std::int32_t> tokens;  // new tokens only
+  std::string finish_reason;         // "eos", "stop" or "length"
+  double prefill_seconds = 0, decode_seconds = 0;
+};
+
+// Index of the largest logit; the first on ties, as torch.argmax.
+inline std::int32_t argmax(const float* logits, std::size_t n) {
+  std::size_t best = 0;
+  for (std::size_t i = 1; i < n; ++i)
+    if (logits[i] > logits[best]) best = i;
+  return static_cast<std::int32_t>(best);
+}
+
+using Detokenizer = std::function<std::string(std::span<const std::int32_t>)>;
+
+template <class WT>
+std::vector<Generation> generate_greedy(Transformer<WT>& model, std::span<const std::vector<std::int32_t>> prompts,
+                                        const GenerateOptions& options, const Detokenizer& detokenize = {},
+                                        std::vector<kv::KvCache>* caches_out = nullptr) {
+  using clock = std::chrono::steady_clock;
+  const std::size_t V = static_cast<std::size_t>(model.config().vocab_size);
+  const std::vector<std::int32_t>& eos = options.eos_ids.empty() ? model.config().eos_token_ids : options.eos_ids;
+  const std::size_t B = prompts.size();
+  std::vector<kv::KvCache> caches;
+  caches.reserve(B);
+  std::vector<Generation> out(B);
+  std::vector<std::int32_t> next(B);
+  std::vector<bool> done(B, false);
+  std::vector<float> logits;
+
+  auto finished = [&](std::size_t b) {
+    const std::int32_t tok = out[b].tokens.back();
+    for (auto e : eos)
+      if (tok == e) return out[b].finish_reason = "eos", true;
+    if (!options.stop_strings.empty() && detokenize) {
+      const std::string text = detokenize(out[b].tokens);
+      for (const auto& s : options.stop_strings)
+        if (!s.empty() && text.find(s) != std::string::npos) return out[b].finish_reason = "stop", true;
+    }
+    if (out[b].tokens.size() >= options.max_new_tokens) return out[b].finish_reason = "length", true;
+    return false;
+  };
+
+  for (std::size_t b = 0; b < B; ++b) {
+    caches.push_back(model.new_cache());
+    if (options.max_new_tokens == 0) {
+      out[b].finish_reason = "length";
+      done[b] = true;
+      continue;
+    }
+    const auto t0 = clock::now();
+    const Segment seg{&caches[b], prompts[b], Logits::Last};
+    model.forward(std::span<const Segment>(&seg, 1), logits);
+    next[b] = argmax(logits.data(), V);
+    out[b].tokens.push_back(next[b]);
+    out[b].prefill_seconds = std::chrono::duration<double>(clock::now() - t0).count();
+    done[b] = finished(b);
+  }
+
+  for (;;) {
+    std::vector<Segment> step;
+    std::vector<std::size_t> who;
+    for (std::size_t b = 0; b < B; ++b) {
+      if (done[b]) continue;
+      step.push_back({&caches[b], std::span<const std::int32_t>(&next[b], 1), Logits::Last});
+      who.push_back(b);
+    }
+    if (step.empty()) break;
+    const auto t0 = clock::now();
+    model.forward(step, logits);
+    const double dt = std::chrono::duration<double>(clock::now() - t0).count();
+    for (std::size_t i = 0; i < who.size(); ++i) {
+      const std::size_t b = who[i];
+      next[b] = argmax(&logits[i * V], V);
+      out[b].tokens.push_back(next[b]);
+      out[b].decode_seconds += dt;
+      done[b] = finished(b);
+    }
+  }
+  if (caches_out) *caches_out = std::move(caches);
+  return out;
+}
+
+}  // namespace kvcanary::model

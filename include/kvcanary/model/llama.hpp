@@ -1,0 +1,204 @@
+#pragma once
+// The forward pass of the Llama family (Llama, Qwen2 with q/k/v biases, Mistral), read top
+// to bottom like llama2.c: embed → [RMSNorm → attention → residual → RMSNorm → SwiGLU MLP
+// → residual] × layers → RMSNorm → lm_head.
+//
+// One call runs any mix of sequences: a prefill is one segment of many tokens, a batched
+// decode step is many segments of one token each. All rows go through every matrix
+// together (weights are read once per step, not once per sequence); attention is per
+// segment, against that segment's own KV cache.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kvcanary/core/error.hpp"
+#include "kvcanary/kv/cache.hpp"
+#include "kvcanary/model/config.hpp"
+#include "kvcanary/model/rope.hpp"
+#include "kvcanary/model/weights.hpp"
+#include "kvcanary/ops/elementwise.hpp"
+#include "kvcanary/ops/matmul-inl.h"
+#include "kvcanary/ops/thread_pool.hpp"
+
+namespace kvcanary::model {
+
+// Which rows of a segment want logits: a prefill for generation needs only the last, a
+// perplexity pass needs all.
+enum class Logits { Last, All, None };
+
+struct Segment {
+  kv::KvCache* cache = nullptr;
+  std::span<const std::int32_t> tokens;
+  Logits logits = Logits::Last;
+};
+
+template <class WT>
+class Transformer {
+ public:
+  Transformer(Config config, const std::filesystem::path& model_dir, std::size_t threads = ops::ThreadPool::default_threads())
+      : config_(std::move(config)), weights_(config_, model_dir), rope_(config_), pool_(threads) {}
+
+  const Config& config() const { return config_; }
+  const Weights<WT>& weights() const { return weights_; }
+  ops::ThreadPool& pool() { return pool_; }
+
+  kv::KvCache new_cache() const {
+    return kv::KvCache(static_cast<std::size_t>(config_.num_layers), static_cast<std::size_t>(config_.num_kv_heads),
+                       static_cast<std::size_t>(config_.head_dim));
+  }
+
+  // Runs every segment's tokens, appends their K/V to the segment caches, and writes the
+  // requested logits rows (segment order, then token order) to `logits` [rows, vocab].
+  void forward(std::span<const Segment> segments, std::vector<float>& logits) {
+    const Config& c = config_;
+    const std::size_t H = static_cast<std::size_t>(c.hidden_size), D = static_cast<std::size_t>(c.head_dim);
+    const std::size_t NH = static_cast<std::size_t>(c.num_heads), NKV = static_cast<std::size_t>(c.num_kv_heads);
+    const std::size_t Q = NH * D, KV = NKV * D, I = static_cast<std::size_t>(c.intermediate_size);
+    const std::size_t V = static_cast<std::size_t>(c.vocab_size);
+
+    // Row bookkeeping: which segment, which position, how many cache rows each sees.
+    std::vector<RowInfo> rows;
+    for (std::size_t s = 0; s < segments.size(); ++s) {
+      const Segment& seg = segments[s];
+      const std::int64_t first = seg.cache->next_position();
+      if (first + static_cast<std::int64_t>(seg.tokens.size()) > c.max_position_embeddings) {
+        fail(c.source, "max_position_embeddings",
+             "input of " + std::to_string(first + static_cast<std::int64_t>(seg.tokens.size())) +
+                 " tokens exceeds the model's position limit of " + std::to_string(c.max_position_embeddings));
+      }
+      for (std::size_t t = 0; t < seg.tokens.size(); ++t) {
+        const std::int32_t id = seg.tokens[t];
+        if (id < 0 || id >= c.vocab_size) fail("<tokens>", "token id", std::to_string(id) + " outside the vocabulary");
+        rows.push_back({s, t, first + static_cast<std::int64_t>(t)});
+      }
+    }
+    const std::size_t R = rows.size();
+    if (R == 0) return;
+    std::int64_t max_pos = 0;
+    for (const auto& r : rows) max_pos = std::max(max_pos, r.position);
+    rope_.ensure(max_pos);
+
+    std::vector<float> x(R * H), xb(R * H), q(R * Q), k(R * KV), v(R * KV), att(R * Q), hb(R * I), hb2(R * I);
+
+    // Token embeddings.
+    for (std::size_t r = 0; r < R; ++r) {
+      const WT* e = weights_.embed + static_cast<std::size_t>(segments[rows[r].segment].tokens[rows[r].index]) * H;
+      for (std::size_t i = 0; i < H; ++i) x[r * H + i] = ops::load_scalar(e + i);
+    }
+
+    for (std::size_t l = 0; l < static_cast<std::size_t>(c.num_layers); ++l) {
+      const LayerWeights<WT>& L = weights_.layers[l];
+
+      // Attention input norm.
+      for (std::size_t r = 0; r < R; ++r)
+        ops::rmsnorm(&xb[r * H], &x[r * H], L.input_norm.data(), H, static_cast<float>(c.rms_norm_eps));
+
+      // Q, K, V projections (+ bias for Qwen2).
+      ops::matmul(xb.data(), R, H, L.wq, Q, L.bq.empty() ? nullptr : L.bq.data(), q.data(), pool_);
+      ops::matmul(xb.data(), R, H, L.wk, KV, L.bk.empty() ? nullptr : L.bk.data(), k.data(), pool_);
+      ops::matmul(xb.data(), R, H, L.wv, KV, L.bv.empty() ? nullptr : L.bv.data(), v.data(), pool_);
+
+      // RoPE on queries and keys at each row's position.
+      for (std::size_t r = 0; r < R; ++r) {
+        rope_.apply(&q[r * Q], NH, rows[r].position);
+        rope_.apply(&k[r * KV], NKV, rows[r].position);
+      }
+
+      // Append this step's keys and values; remember how many rows each head had before,
+      // so token t of a segment sees exactly the rows up to and including its own (causal).
+      std::vector<std::size_t> before(segments.size() * NKV);
+      for (std::size_t s = 0; s < segments.size(); ++s)
+        for (std::size_t h = 0; h < NKV; ++h) before[s * NKV + h] = segments[s].cache->head(l, h).size();
+      for (std::size_t r = 0; r < R; ++r) {
+        kv::KvCache& cache = *segments[rows[r].segment].cache;
+        for (std::size_t h = 0; h < NKV; ++h)
+          cache.head(l, h).append(&k[r * KV + h * D], &v[r * KV + h * D], static_cast<std::int32_t>(rows[r].position), D);
+      }
+
+      // Scaled dot-product attention, grouped-query: query head h reads KV head h / group.
+      attend(segments, rows, before, l, q, att);
+
+      // Output projection and residual.
+      ops::matmul(att.data(), R, Q, L.wo, H, nullptr, xb.data(), pool_);
+      for (std::size_t i = 0; i < R * H; ++i) x[i] += xb[i];
+
+      // MLP: RMSNorm → SwiGLU → down projection → residual.
+      for (std::size_t r = 0; r < R; ++r)
+        ops::rmsnorm(&xb[r * H], &x[r * H], L.post_attention_norm.data(), H, static_cast<float>(c.rms_norm_eps));
+      ops::matmul(xb.data(), R, H, L.w_gate, I, nullptr, hb.data(), pool_);
+      ops::matmul(xb.data(), R, H, L.w_up, I, nullptr, hb2.data(), pool_);
+      for (std::size_t r = 0; r < R; ++r) ops::swiglu(&hb[r * I], &hb2[r * I], I);
+      ops::matmul(hb.data(), R, I, L.w_down, H, nullptr, xb.data(), pool_);
+      for (std::size_t i = 0; i < R * H; ++i) x[i] += xb[i];
+    }
+
+    for (const Segment& seg : segments) seg.cache->advance(static_cast<std::int64_t>(seg.tokens.size()));
+
+    // Final norm and lm_head, only on the rows whose logits were asked for.
+    std::vector<std::size_t> wanted;
+    for (std::size_t r = 0; r < R; ++r) {
+      const Segment& seg = segments[rows[r].segment];
+      if (seg.logits == Logits::All || (seg.logits == Logits::Last && rows[r].index + 1 == seg.tokens.size()))
+        wanted.push_back(r);
+    }
+    std::vector<float> normed(wanted.size() * H);
+    for (std::size_t w = 0; w < wanted.size(); ++w)
+      ops::rmsnorm(&normed[w * H], &x[wanted[w] * H], weights_.final_norm.data(), H, static_cast<float>(c.rms_norm_eps));
+    logits.resize(wanted.size() * V);
+    ops::matmul(normed.data(), wanted.size(), H, weights_.lm_head, V, nullptr, logits.data(), pool_);
+  }
+
+ private:
+  struct RowInfo {
+    std::size_t segment;
+    std::size_t index;       // token index within its segment
+    std::int64_t position;   // RoPE position
+  };
+
+  void attend(std::span<const Segment> segments, const std::vector<RowInfo>& rows, const std::vector<std::size_t>& before,
+              std::size_t layer, const std::vector<float>& q, std::vector<float>& out) {
+    const Config& c = config_;
+    const std::size_t D = static_cast<std::size_t>(c.head_dim), NH = static_cast<std::size_t>(c.num_heads);
+    const std::size_t NKV = static_cast<std::size_t>(c.num_kv_heads), group = NH / NKV;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+    const std::int64_t window = c.sliding_window;
+    pool_.parallel_for(rows.size() * NH, [&](std::size_t begin, std::size_t end) {
+      std::vector<float> scores;
+      for (std::size_t job = begin; job < end; ++job) {
+        const std::size_t r = job / NH, h = job % NH, kvh = h / group;
+        const kv::HeadStore& store = segments[rows[r].segment].cache->head(layer, kvh);
+        const std::size_t visible = before[rows[r].segment * NKV + kvh] + rows[r].index + 1;
+        const float* qv = &q[r * NH * D + h * D];
+        scores.assign(visible, 0.0f);
+        for (std::size_t j = 0; j < visible; ++j) {
+          // Sliding window (Mistral): a query sees keys less than `window` positions back.
+          if (window > 0 && rows[r].position - store.positions[j] >= window) {
+            scores[j] = -INFINITY;
+            continue;
+          }
+          scores[j] = ops::dot(&store.keys[j * D], qv, D) * scale;
+        }
+        ops::softmax(scores.data(), visible);
+        float* o = &out[r * NH * D + h * D];
+        std::fill(o, o + D, 0.0f);
+        for (std::size_t j = 0; j < visible; ++j) {
+          const float p = scores[j];
+          if (p == 0.0f) continue;
+          const float* vv = &store.values[j * D];
+          for (std::size_t d = 0; d < D; ++d) o[d] += p * vv[d];
+        }
+      }
+    });
+  }
+
+  Config config_;
+  Weights<WT> weights_;
+  Rope rope_;
+  ops::ThreadPool pool_;
+};
+
+}  // namespace kvcanary::model
