@@ -22,11 +22,13 @@ class Regex {
   Regex() = default;
   // `file`/`field` name where the pattern came from, for the error on a bad pattern.
   Regex(std::string_view pattern, const std::string& file, const std::string& field) {
+    const std::string translated = onig_compatible(pattern);
     int err = 0;
     PCRE2_SIZE err_offset = 0;
+    // MULTILINE: in Oniguruma's default (Ruby) syntax ^ and $ are line anchors.
     pcre2_code* code =
-        pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                      PCRE2_UTF | PCRE2_UCP, &err, &err_offset, nullptr);
+        pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(),
+                      PCRE2_UTF | PCRE2_UCP | PCRE2_MULTILINE, &err, &err_offset, nullptr);
     if (!code) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(err, msg, sizeof msg);
@@ -37,6 +39,46 @@ class Regex {
     // JIT is an optimisation only: when unavailable the interpreter gives identical matches.
     pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
     code_ = std::shared_ptr<pcre2_code>(code, pcre2_code_free);
+  }
+
+  // Rewrites the shorthand classes whose Unicode meaning differs between Oniguruma and PCRE2:
+  // Oniguruma's \s is the White_Space property (PCRE2 adds U+180E), and its \w is
+  // Letter|Mark|Decimal_Number|Connector_Punctuation (PCRE2 10.42 has L|N|_).
+  static std::string onig_compatible(std::string_view p) {
+    static constexpr std::string_view kWord = "\\p{L}\\p{M}\\p{Nd}\\p{Pc}";
+    std::string out;
+    out.reserve(p.size() + 16);
+    bool in_class = false;
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      const char c = p[i];
+      if (c == '\\' && i + 1 < p.size()) {
+        const char n = p[++i];
+        if (n == 's') {
+          out += "\\p{White_Space}";
+        } else if (n == 'S') {
+          out += "\\P{White_Space}";
+        } else if (n == 'w') {
+          out += in_class ? std::string(kWord) : "[" + std::string(kWord) + "]";
+        } else if (n == 'W' && !in_class) {
+          out += "[^" + std::string(kWord) + "]";
+        } else {
+          out += c;
+          out += n;
+        }
+        continue;
+      }
+      if (c == '[' && !in_class) {
+        in_class = true;
+        out += c;
+        // A ']' right after '[' or '[^' is a literal member, not the end of the class.
+        if (i + 1 < p.size() && p[i + 1] == '^') out += p[++i];
+        if (i + 1 < p.size() && p[i + 1] == ']') out += p[++i];
+        continue;
+      }
+      if (c == ']' && in_class) in_class = false;
+      out += c;
+    }
+    return out;
   }
 
   static std::string escape(std::string_view literal) {

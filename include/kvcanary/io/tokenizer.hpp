@@ -115,8 +115,8 @@ inline simdjson::dom::element parse_file(const std::filesystem::path& path, simd
   storage = simdjson::padded_string(reinterpret_cast<const char*>(file.data()), file.size());
   simdjson::dom::element root;
   if (auto err = parser.parse(storage).get(root); err != simdjson::SUCCESS)
-    fail(path.string(), "", std::string("malformed JSON: ") + simdjson::error_message(err));
-  if (!root.is_object()) fail(path.string(), "", "malformed JSON: top level is not an object");
+    fail(path.string(), "json", std::string("malformed JSON: ") + simdjson::error_message(err));
+  if (!root.is_object()) fail(path.string(), "json", "malformed JSON: top level is not an object");
   return root;
 }
 
