@@ -5,6 +5,7 @@
 // weights, and this is where batching pays. bf16 weights widen to fp32 in registers
 // (a bf16 is the top half of an fp32); accumulation is always fp32.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -75,21 +76,71 @@ inline void dot4(const WT* w, const float* x, std::size_t stride, std::size_t n,
   for (int r = 0; r < 4; ++r) out[r] = s[r];
 }
 
-// y[rows, out] = x[rows, in] · W[out, in]ᵀ + bias[out] (bias may be null).
+// Two weight rows × four input rows: 8 independent accumulators, and each loaded vector
+// feeds 2 or 4 FMAs. Per (row, output) the accumulation order is exactly dot()'s.
+template <class WT>
+inline void dot4x2(const WT* w0, const WT* w1, const float* x, std::size_t stride, std::size_t n, float out0[4],
+                   float out1[4]) {
+  std::size_t i = 0;
+  float s0[4] = {0, 0, 0, 0}, s1[4] = {0, 0, 0, 0};
+#if KVCANARY_AVX2
+  __m256 a[4], b[4];
+  for (int r = 0; r < 4; ++r) a[r] = b[r] = _mm256_setzero_ps();
+  for (; i + 8 <= n; i += 8) {
+    const __m256 u = load8(w0 + i), v = load8(w1 + i);
+    for (int r = 0; r < 4; ++r) {
+      const __m256 xv = _mm256_loadu_ps(x + r * stride + i);
+      a[r] = _mm256_fmadd_ps(u, xv, a[r]);
+      b[r] = _mm256_fmadd_ps(v, xv, b[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) s0[r] = hsum(a[r]), s1[r] = hsum(b[r]);
+#endif
+  for (; i < n; ++i) {
+    const float u = load_scalar(w0 + i), v = load_scalar(w1 + i);
+    for (int r = 0; r < 4; ++r) {
+      s0[r] += u * x[r * stride + i];
+      s1[r] += v * x[r * stride + i];
+    }
+  }
+  for (int r = 0; r < 4; ++r) out0[r] = s0[r], out1[r] = s1[r];
+}
+
+// y[rows, out] = x[rows, in] · W[out, in]ᵀ + bias[out] (bias may be null). Threads split
+// the outputs; rows are taken in blocks that stay in L2 while the thread's weight rows
+// stream past, so a long prefill reads each weight row once per block, not once per row.
 template <class WT>
 inline void matmul(const float* x, std::size_t rows, std::size_t in, const WT* W, std::size_t out,
                    const float* bias, float* y, ThreadPool& pool) {
-  pool.parallel_for(out, [&](std::size_t o_begin, std::size_t o_end) {
-    for (std::size_t o = o_begin; o < o_end; ++o) {
-      const WT* w = W + o * in;
-      const float b = bias ? bias[o] : 0.0f;
-      std::size_t r = 0;
-      for (; r + 4 <= rows; r += 4) {
-        float s[4];
-        dot4(w, x + r * in, in, in, s);
-        for (int k = 0; k < 4; ++k) y[(r + k) * out + o] = s[k] + b;
+  constexpr std::size_t kRowBlock = 64;
+  pool.parallel_for((out + 1) / 2, [&](std::size_t pair_begin, std::size_t pair_end) {
+    const std::size_t o_begin = pair_begin * 2, o_end = std::min(out, pair_end * 2);
+    for (std::size_t rb = 0; rb < rows; rb += kRowBlock) {
+      const std::size_t re = std::min(rows, rb + kRowBlock);
+      std::size_t o = o_begin;
+      for (; o + 2 <= o_end; o += 2) {
+        const WT* w0 = W + o * in;
+        const WT* w1 = w0 + in;
+        const float b0 = bias ? bias[o] : 0.0f, b1 = bias ? bias[o + 1] : 0.0f;
+        std::size_t r = rb;
+        for (; r + 4 <= re; r += 4) {
+          float s0[4], s1[4];
+          dot4x2(w0, w1, x + r * in, in, in, s0, s1);
+          for (int k = 0; k < 4; ++k) {
+            y[(r + k) * out + o] = s0[k] + b0;
+            y[(r + k) * out + o + 1] = s1[k] + b1;
+          }
+        }
+        for (; r < re; ++r) {
+          y[r * out + o] = dot(w0, x + r * in, in) + b0;
+          y[r * out + o + 1] = dot(w1, x + r * in, in) + b1;
+        }
       }
-      for (; r < rows; ++r) y[r * out + o] = dot(w, x + r * in, in) + b;
+      for (; o < o_end; ++o) {
+        const WT* w = W + o * in;
+        const float b = bias ? bias[o] : 0.0f;
+        for (std::size_t r = rb; r < re; ++r) y[r * out + o] = dot(w, x + r * in, in) + b;
+      }
     }
   });
 }
