@@ -1,0 +1,163 @@
+// kvcanary::io::ChatTemplate against transformers.apply_chat_template goldens
+// (scripts/golden/make_tokenizer_goldens.py, tests/data/chat/): exact rendered text for
+// system+user, user only, multi-turn, whitespace/Unicode content, with and without the
+// generation prompt, per family; unknown templates and bad configs are Errors.
+
+#include <doctest/doctest.h>
+#include <simdjson.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "kvcanary/io/chat_template.hpp"
+#include "kvcanary/io/tokenizer.hpp"
+
+using kvcanary::io::ChatFamily;
+using kvcanary::io::ChatMessage;
+using kvcanary::io::ChatTemplate;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kChat = fs::path(KVCANARY_TEST_DATA_DIR) / "chat";
+
+void check_family(const std::string& name, ChatFamily family, const std::string& bos, const std::string& eos) {
+  const ChatTemplate t = ChatTemplate::from_tokenizer_config(kChat / (name + ".tokenizer_config.json"));
+  CHECK(t.family() == family);
+  CHECK(t.bos_token() == bos);
+  CHECK(t.eos_token() == eos);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc = parser.load((kChat / (name + ".goldens.json")).string());
+  std::size_t n = 0, same = 0;
+  for (simdjson::dom::element c : doc["cases"].get_array()) {
+    std::vector<ChatMessage> msgs;
+    for (simdjson::dom::element m : c["messages"].get_array())
+      msgs.push_back({std::string(m["role"].get_string().value()), std::string(m["content"].get_string().value())});
+    const bool agp = c["add_generation_prompt"].get_bool().value();
+    const std::string want(c["rendered"].get_string().value());
+    const std::string got = t.render(msgs, agp);
+    CHECK_MESSAGE(got == want, name << " case " << n << " (add_generation_prompt=" << agp << ")\n got: " << got
+                                    << "\nwant: " << want);
+    same += got == want;
+    ++n;
+  }
+  CHECK(n >= 16);
+  MESSAGE(name << " (" << t.family_name() << "): rendered identical " << same << "/" << n);
+}
+
+void write(const fs::path& p, const std::string& s) {
+  std::ofstream f(p, std::ios::binary);
+  f << s;
+}
+
+}  // namespace
+
+TEST_CASE("chat template: renders exactly what transformers renders") {
+  SUBCASE("SmolLM2 (template from the model's GGUF)") {
+    check_family("smollm2", ChatFamily::SmolLM2, "<|im_start|>", "<|im_end|>");
+  }
+  SUBCASE("Qwen2.5 (reconstructed template)") { check_family("qwen2.5", ChatFamily::Qwen25, "", "<|im_end|>"); }
+  SUBCASE("plain ChatML") { check_family("chatml", ChatFamily::ChatML, "", "<|im_end|>"); }
+  SUBCASE("Llama-3 (reconstructed template)") {
+    check_family("llama3", ChatFamily::Llama3, "<|begin_of_text|>", "<|eot_id|>");
+  }
+}
+
+TEST_CASE("chat template: default system prompts and generation prompt") {
+  const ChatTemplate smol = ChatTemplate::from_tokenizer_config(kChat / "smollm2.tokenizer_config.json");
+  CHECK(smol.default_system_prompt() == "You are a helpful AI assistant named SmolLM, trained by Hugging Face");
+  const std::vector<ChatMessage> user_only{{"user", "hi"}};
+  CHECK(smol.render(user_only, true) ==
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+        "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+  const ChatTemplate qwen = ChatTemplate::from_tokenizer_config(kChat / "qwen2.5.tokenizer_config.json");
+  CHECK(qwen.default_system_prompt() == "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.");
+  CHECK_THROWS_AS((void)qwen.render(std::vector<ChatMessage>{}, true), kvcanary::Error);
+}
+
+TEST_CASE("chat template: a re-indented known template is still recognised") {
+  std::string t(kvcanary::io::chat_detail::kSmolLM2Template);
+  std::string spaced;
+  for (char c : t) {
+    spaced += c;
+    if (c == '}') spaced += "\n  ";
+  }
+  CHECK(ChatTemplate::from_template(spaced, "", "").family() == ChatFamily::SmolLM2);
+}
+
+TEST_CASE("chat template: rendered SmolLM2 prompt tokenizes to HF's ids, special tokens intact") {
+  const char* env = std::getenv("KVCANARY_SMOLLM2_TOKENIZER");
+  const fs::path tok_path =
+      env ? fs::path(env) : fs::path(KVCANARY_SOURCE_DIR) / "models" / "smollm2-135m-instruct" / "tokenizer.json";
+  if (!fs::exists(tok_path)) {
+    MESSAGE("skipped: " << tok_path.string() << " absent");
+    return;
+  }
+  const auto tok = kvcanary::io::Tokenizer::from_file(tok_path);
+  const ChatTemplate smol = ChatTemplate::from_tokenizer_config(kChat / "smollm2.tokenizer_config.json");
+  const std::vector<ChatMessage> msgs{{"user", "hi"}};
+  // HF tokenizers on the same rendered text.
+  const std::vector<std::int32_t> want{1,    9690, 198,   2683, 359,  253,  5356, 5646, 11173, 3365, 3511,
+                                       308,  34519, 28,   7018, 411,  407,  19712, 8182, 2,    198,  1,
+                                       4093, 198,  6004,  2,    198,  1,    520,  9531, 198};
+  CHECK(tok.encode(smol.render(msgs, true)) == want);
+}
+
+TEST_CASE("chat template: errors name the file and the field") {
+  const fs::path dir = fs::temp_directory_path() / "kvcanary_chat_test";
+  fs::create_directories(dir);
+  SUBCASE("unrecognised template") {
+    const fs::path p = dir / "unknown.json";
+    write(p, R"({"chat_template": "{% for m in messages %}{{ m['content'] }}{% endfor %}", "eos_token": "</s>"})");
+    try {
+      (void)ChatTemplate::from_tokenizer_config(p);
+      FAIL("no error");
+    } catch (const kvcanary::Error& e) {
+      CHECK(e.file() == p.string());
+      CHECK(e.field() == "chat_template");
+      CHECK(std::string(e.what()).find("unrecognised") != std::string::npos);
+    }
+  }
+  SUBCASE("no chat template") {
+    const fs::path p = dir / "none.json";
+    write(p, R"({"eos_token": "</s>"})");
+    try {
+      (void)ChatTemplate::from_tokenizer_config(p);
+      FAIL("no error");
+    } catch (const kvcanary::Error& e) {
+      CHECK(e.file() == p.string());
+      CHECK(e.field() == "chat_template");
+    }
+  }
+  SUBCASE("bos_token of the wrong type") {
+    const fs::path p = dir / "badbos.json";
+    write(p, std::string(R"({"bos_token": 5, "chat_template": ")") +
+                 "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\\\n' + message['content'] + "
+                 "'<|im_end|>' + '\\\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\\\n' "
+                 "}}{% endif %}\"}");
+    try {
+      (void)ChatTemplate::from_tokenizer_config(p);
+      FAIL("no error");
+    } catch (const kvcanary::Error& e) {
+      CHECK(e.file() == p.string());
+      CHECK(e.field() == "bos_token");
+    }
+  }
+  SUBCASE("missing file") {
+    CHECK_THROWS_AS((void)ChatTemplate::from_tokenizer_config(dir / "absent.json"), kvcanary::Error);
+  }
+  SUBCASE("named templates pick \"default\"") {
+    const fs::path p = dir / "named.json";
+    write(p, std::string(R"({"eos_token": {"content": "<|im_end|>"}, "chat_template": [{"name": "tool_use", "template": "x"}, {"name": "default", "template": ")") +
+                 "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\\\n' + message['content'] + "
+                 "'<|im_end|>' + '\\\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\\\n' "
+                 "}}{% endif %}\"}]}");
+    const ChatTemplate t = ChatTemplate::from_tokenizer_config(p);
+    CHECK(t.family() == ChatFamily::ChatML);
+    CHECK(t.eos_token() == "<|im_end|>");
+  }
+}
