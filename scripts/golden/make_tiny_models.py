@@ -3,7 +3,9 @@
 
 How it was run (from the repository root; reference env = /opt/kvref, CPU only):
 
-    nice /opt/kvref/bin/python scripts/golden/make_tiny_models.py
+    nice /opt/kvref/bin/python scripts/golden/make_tiny_models.py            # ~7 s
+    nice /opt/kvref/bin/python scripts/golden/make_tiny_models.py --check    # regenerate to tmp, compare
+    nice /opt/kvref/bin/python scripts/golden/check_tiny_numpy.py            # independent numpy cross-check
 
 Output: tests/data/tiny/<case>/{config.json, model.safetensors, golden.json}
         tests/data/tiny/<case>/model_bf16/{config.json, model.safetensors, golden.json}  (BF16_CASES only)
