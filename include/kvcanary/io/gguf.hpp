@@ -431,7 +431,7 @@ class GgufFile {
     // Tensors must not share bytes: a writer bug that would otherwise silently alias weights.
     std::vector<const GgufTensorInfo*> by_offset;
     for (const auto& t : tensors_) by_offset.push_back(&t);
-    std::sort(by_offset.begin(), by_offset.end(),
+    std::stable_sort(by_offset.begin(), by_offset.end(),
               [](auto* a, auto* b) { return a->offset < b->offset; });
     for (std::size_t i = 1; i < by_offset.size(); ++i) {
       const auto* prev = by_offset[i - 1];

@@ -37,7 +37,7 @@ inline bool can_dequantize(GgmlType t) noexcept {
   }
 }
 
-namespace detail {
+namespace gguf_detail {
 
 inline float load_f16(const std::uint8_t* p) noexcept {
   std::uint16_t b;
@@ -109,7 +109,7 @@ inline void dequant_q8_0(const std::uint8_t* src, float* dst, std::size_t n_bloc
   }
 }
 
-}  // namespace detail
+}  // namespace gguf_detail
 
 // Dequantizes dst.size() elements of `type` from src, which must hold exactly their encoding.
 // `file` and `field` only label errors.
@@ -134,7 +134,7 @@ inline void dequantize(GgmlType type, std::span<const std::uint8_t> src, std::sp
       if (n) std::memcpy(d, s, n * 4);
       break;
     case GgmlType::F16:
-      for (std::size_t i = 0; i < n; ++i) d[i] = detail::load_f16(s + 2 * i);
+      for (std::size_t i = 0; i < n; ++i) d[i] = gguf_detail::load_f16(s + 2 * i);
       break;
     case GgmlType::BF16:
       for (std::size_t i = 0; i < n; ++i) {
@@ -143,11 +143,11 @@ inline void dequantize(GgmlType type, std::span<const std::uint8_t> src, std::sp
         d[i] = to_float(bf16_t{b});
       }
       break;
-    case GgmlType::Q4_0: detail::dequant_q4_0(s, d, n_blocks); break;
-    case GgmlType::Q4_1: detail::dequant_q4_1(s, d, n_blocks); break;
-    case GgmlType::Q5_0: detail::dequant_q5_0(s, d, n_blocks); break;
-    case GgmlType::Q5_1: detail::dequant_q5_1(s, d, n_blocks); break;
-    case GgmlType::Q8_0: detail::dequant_q8_0(s, d, n_blocks); break;
+    case GgmlType::Q4_0: gguf_detail::dequant_q4_0(s, d, n_blocks); break;
+    case GgmlType::Q4_1: gguf_detail::dequant_q4_1(s, d, n_blocks); break;
+    case GgmlType::Q5_0: gguf_detail::dequant_q5_0(s, d, n_blocks); break;
+    case GgmlType::Q5_1: gguf_detail::dequant_q5_1(s, d, n_blocks); break;
+    case GgmlType::Q8_0: gguf_detail::dequant_q8_0(s, d, n_blocks); break;
     default: break;  // rejected above
   }
 }

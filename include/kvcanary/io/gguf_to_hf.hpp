@@ -54,7 +54,7 @@ struct LlamaHparams {
   bool tied = true;
 };
 
-namespace detail {
+namespace gguf_detail {
 
 // The shortest decimal that reads back as the same float (e.g. 1e-05, not
 // 9.999999747378752e-06), as a double: config.json then holds the value the original HF
@@ -75,12 +75,12 @@ inline std::string json_str(const std::string& s, const std::string& file, const
 }
 
 inline void write_text_file(const std::filesystem::path& p, const std::string& text) {
-  FdWriter w(p);
+  st_write_detail::FdWriter w(p);
   w.write(text.data(), text.size());
   w.close();
 }
 
-}  // namespace detail
+}  // namespace gguf_detail
 
 inline LlamaHparams read_llama_hparams(const GgufFile& f) {
   const std::string& path = f.path();
@@ -224,7 +224,7 @@ inline std::string make_tokenizer_json(const GgufFile& f) {
     if (!ids.emplace(tokens[i], i).second)
       fail(path, field, "duplicate token (tokenizer.json's vocab is a map from token to id)");
     if (i) vocab += ',';
-    vocab += detail::json_str(tokens[i], path, field) + ":" + std::to_string(i);
+    vocab += gguf_detail::json_str(tokens[i], path, field) + ":" + std::to_string(i);
   }
   vocab += '}';
 
@@ -240,7 +240,7 @@ inline std::string make_tokenizer_json(const GgufFile& f) {
     if (!ids.count(a) || !ids.count(b) || !ids.count(a + b))
       fail(path, field, "merge '" + m + "' refers to a token not in the vocabulary");
     if (i) merges_json += ',';
-    merges_json += "[" + detail::json_str(a, path, field) + "," + detail::json_str(b, path, field) + "]";
+    merges_json += "[" + gguf_detail::json_str(a, path, field) + "," + gguf_detail::json_str(b, path, field) + "]";
   }
   merges_json += ']';
 
@@ -273,20 +273,20 @@ inline std::string make_tokenizer_json(const GgufFile& f) {
          vocab + ",\"merges\":" + merges_json + "}}\n";
 }
 
-namespace detail {
+namespace gguf_detail {
 inline std::optional<std::uint64_t> token_id(const GgufFile& f, const char* key, std::size_t n_tokens) {
   if (!f.has(key)) return std::nullopt;
   const std::uint64_t id = f.get_uint(key);
   if (id >= n_tokens) fail(f.path(), key, "token id " + std::to_string(id) + " is outside the vocabulary");
   return id;
 }
-}  // namespace detail
+}  // namespace gguf_detail
 
 inline nlohmann::ordered_json make_config_json(const GgufFile& f, const LlamaHparams& h, HfDtype dtype) {
   const std::size_t n_tokens = f.get_string_array("tokenizer.ggml.tokens").size();
-  auto bos = detail::token_id(f, "tokenizer.ggml.bos_token_id", n_tokens);
-  auto eos = detail::token_id(f, "tokenizer.ggml.eos_token_id", n_tokens);
-  auto pad = detail::token_id(f, "tokenizer.ggml.padding_token_id", n_tokens);
+  auto bos = gguf_detail::token_id(f, "tokenizer.ggml.bos_token_id", n_tokens);
+  auto eos = gguf_detail::token_id(f, "tokenizer.ggml.eos_token_id", n_tokens);
+  auto pad = gguf_detail::token_id(f, "tokenizer.ggml.padding_token_id", n_tokens);
   auto id_or_null = [](const std::optional<std::uint64_t>& v) {
     return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr);
   };
@@ -301,8 +301,8 @@ inline nlohmann::ordered_json make_config_json(const GgufFile& f, const LlamaHpa
   c["head_dim"] = h.head_dim;
   c["hidden_act"] = "silu";
   c["max_position_embeddings"] = h.context;
-  c["rms_norm_eps"] = detail::float_for_json(h.rms_eps);
-  c["rope_theta"] = detail::float_for_json(h.rope_theta);
+  c["rms_norm_eps"] = gguf_detail::float_for_json(h.rms_eps);
+  c["rope_theta"] = gguf_detail::float_for_json(h.rope_theta);
   c["rope_scaling"] = nullptr;
   c["attention_bias"] = false;
   c["attention_dropout"] = 0.0;
@@ -321,7 +321,7 @@ inline nlohmann::ordered_json make_config_json(const GgufFile& f, const LlamaHpa
 inline nlohmann::ordered_json make_tokenizer_config_json(const GgufFile& f, const LlamaHparams& h) {
   const std::vector<std::string> tokens = f.get_string_array("tokenizer.ggml.tokens");
   auto tok = [&](const char* key) {
-    auto id = detail::token_id(f, key, tokens.size());
+    auto id = gguf_detail::token_id(f, key, tokens.size());
     return id ? nlohmann::ordered_json(tokens[*id]) : nlohmann::ordered_json(nullptr);
   };
   std::vector<std::int64_t> types(tokens.size(), 1);
@@ -354,14 +354,14 @@ inline nlohmann::ordered_json make_tokenizer_config_json(const GgufFile& f, cons
 inline nlohmann::ordered_json make_generation_config_json(const GgufFile& f) {
   const std::size_t n_tokens = f.get_string_array("tokenizer.ggml.tokens").size();
   nlohmann::ordered_json g = nlohmann::ordered_json::object();
-  if (auto bos = detail::token_id(f, "tokenizer.ggml.bos_token_id", n_tokens)) g["bos_token_id"] = *bos;
-  auto eos = detail::token_id(f, "tokenizer.ggml.eos_token_id", n_tokens);
-  auto eot = detail::token_id(f, "tokenizer.ggml.eot_token_id", n_tokens);
+  if (auto bos = gguf_detail::token_id(f, "tokenizer.ggml.bos_token_id", n_tokens)) g["bos_token_id"] = *bos;
+  auto eos = gguf_detail::token_id(f, "tokenizer.ggml.eos_token_id", n_tokens);
+  auto eot = gguf_detail::token_id(f, "tokenizer.ggml.eot_token_id", n_tokens);
   if (eos && eot && *eot != *eos)
     g["eos_token_id"] = {*eos, *eot};
   else if (eos || eot)
     g["eos_token_id"] = eos ? *eos : *eot;
-  if (auto pad = detail::token_id(f, "tokenizer.ggml.padding_token_id", n_tokens)) g["pad_token_id"] = *pad;
+  if (auto pad = gguf_detail::token_id(f, "tokenizer.ggml.padding_token_id", n_tokens)) g["pad_token_id"] = *pad;
   return g;
 }
 
@@ -428,10 +428,10 @@ inline void convert_gguf_to_hf(const std::filesystem::path& gguf, const std::fil
   const fs::path old = target.parent_path() / ("." + name.string() + ".old-" + tag);
   try {
     if (!fs::create_directory(tmp, ec) || ec) fail(tmp.string(), "", "cannot create temporary directory");
-    detail::write_text_file(tmp / "config.json", config);
-    detail::write_text_file(tmp / "generation_config.json", gen_config);
-    detail::write_text_file(tmp / "tokenizer.json", tokenizer_json);
-    detail::write_text_file(tmp / "tokenizer_config.json", tok_config);
+    gguf_detail::write_text_file(tmp / "config.json", config);
+    gguf_detail::write_text_file(tmp / "generation_config.json", gen_config);
+    gguf_detail::write_text_file(tmp / "tokenizer.json", tokenizer_json);
+    gguf_detail::write_text_file(tmp / "tokenizer_config.json", tok_config);
     SafetensorsWriter w;
     w.set_metadata("format", "pt");
     w.set_metadata("source", gguf.filename().string());

@@ -41,7 +41,7 @@ inline std::size_t safetensors_dtype_size(const std::string& dtype) noexcept {
   return it == kSizes.end() ? 0 : it->second;
 }
 
-namespace detail {
+namespace st_write_detail {
 // Unique temporary name next to `target`, so that the final rename stays on one filesystem.
 inline std::filesystem::path temp_sibling(const std::filesystem::path& target) {
   static std::atomic<unsigned> counter{0};
@@ -83,7 +83,7 @@ class FdWriter {
   std::string path_;
   int fd_ = -1;
 };
-}  // namespace detail
+}  // namespace st_write_detail
 
 class SafetensorsWriter {
  public:
@@ -141,9 +141,9 @@ class SafetensorsWriter {
   // Writes everything to `path` atomically (temp file + rename). Errors name `path`.
   void write(const std::filesystem::path& path) const {
     const std::string header_json = header();
-    const std::filesystem::path tmp = detail::temp_sibling(path);
+    const std::filesystem::path tmp = st_write_detail::temp_sibling(path);
     try {
-      detail::FdWriter w(tmp);
+      st_write_detail::FdWriter w(tmp);
       const std::uint64_t n = header_json.size();
       std::uint8_t len[8];
       for (int i = 0; i < 8; ++i) len[i] = static_cast<std::uint8_t>(n >> (8 * i));
