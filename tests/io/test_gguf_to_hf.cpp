@@ -220,6 +220,29 @@ TEST_CASE("gguf to hf: unsupported metadata names the key") {
   CHECK_FALSE(fs::exists(dir.path / "out"));
 }
 
+TEST_CASE("gguf to hf: a metadata string that is not UTF-8 names its key") {
+  TempDir dir;
+  auto b = read_bytes(data_dir() / "tiny_llama.gguf");
+  b[find_bytes(b, "{% for m in messages %}") + 1] = 0xFF;
+  write_bytes(dir.path / "utf8.gguf", b);
+  try {
+    io::convert_gguf_to_hf(dir.path / "utf8.gguf", dir.path / "out");
+    FAIL("expected error");
+  } catch (const Error& e) {
+    CHECK(e.field() == "tokenizer.chat_template");
+  }
+  b = read_bytes(data_dir() / "tiny_llama.gguf");
+  b[find_bytes(b, "<|im_end|>") + 1] = 0xC3;  // a lead byte followed by ASCII
+  write_bytes(dir.path / "utf8tok.gguf", b);
+  try {
+    io::convert_gguf_to_hf(dir.path / "utf8tok.gguf", dir.path / "out");
+    FAIL("expected error");
+  } catch (const Error& e) {
+    CHECK(e.field() == "tokenizer.ggml.tokens[2]");
+  }
+  CHECK_FALSE(fs::exists(dir.path / "out"));
+}
+
 TEST_CASE("gguf to hf: convert-gguf command line") {
   TempDir dir;
   const std::string gguf = (data_dir() / "tiny_llama.gguf").string();

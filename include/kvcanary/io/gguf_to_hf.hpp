@@ -342,7 +342,11 @@ inline nlohmann::ordered_json make_tokenizer_config_json(const GgufFile& f, cons
   c["eos_token"] = tok("tokenizer.ggml.eos_token_id");
   c["pad_token"] = tok("tokenizer.ggml.padding_token_id");
   c["unk_token"] = tok("tokenizer.ggml.unknown_token_id");
-  if (f.has("tokenizer.chat_template")) c["chat_template"] = f.get_string("tokenizer.chat_template");
+  if (f.has("tokenizer.chat_template")) {
+    const std::string& t = f.get_string("tokenizer.chat_template");
+    (void)gguf_detail::json_str(t, f.path(), "tokenizer.chat_template");  // rejects invalid UTF-8
+    c["chat_template"] = t;
+  }
   c["clean_up_tokenization_spaces"] = false;
   c["model_max_length"] = h.context;
   // Generic fast tokenizer: loads tokenizer.json as written, without rebuilding the
@@ -408,8 +412,13 @@ inline void convert_gguf_to_hf(const std::filesystem::path& gguf, const std::fil
   // Build every JSON document before touching the disk: bad metadata fails with nothing written.
   const std::string tokenizer_json = make_tokenizer_json(f);
   const std::string config = make_config_json(f, h, opt.dtype).dump(2) + "\n";
-  const std::string tok_config = make_tokenizer_config_json(f, h).dump(2) + "\n";
-  const std::string gen_config = make_generation_config_json(f).dump(2) + "\n";
+  std::string tok_config, gen_config;
+  try {
+    tok_config = make_tokenizer_config_json(f, h).dump(2) + "\n";
+    gen_config = make_generation_config_json(f).dump(2) + "\n";
+  } catch (const nlohmann::json::exception& e) {  // a metadata string that is not UTF-8
+    fail(f.path(), "tokenizer metadata", std::string("cannot be written as JSON: ") + e.what());
+  }
   say("gguf: " + f.path() + " (v" + std::to_string(f.version()) + ", " + std::to_string(f.tensors().size()) +
       " tensors, " + std::to_string(h.n_layer) + " layers, hidden " + std::to_string(h.hidden) + ")");
 
