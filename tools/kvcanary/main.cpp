@@ -1,8 +1,73 @@
+// kvcanary: the command-line face of the library. Every subcommand prints its result on
+// stdout; bad input ends with one line on stderr naming the file and field, and exit 2.
+
 #include <kvcanary/kvcanary.hpp>
 
 #include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "cmd_convert.hpp"
+#include "cmd_model.hpp"
+#include "cmd_tokenize.hpp"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: kvcanary COMMAND [options]
+
+commands:
+  generate  --prompt TEXT [--chat] [--system TEXT] [--max-new-tokens N] [--stop STR]...
+            greedy completion of TEXT on stdout
+  ppl       --text-file FILE [--window N] [--stride N]
+            perplexity of FILE: {"ppl":..., "tokens":...}
+  tokenize  --text-file FILE            token ids of FILE, space-separated
+  logits    --text TEXT [--top K]       top-K [id, logit] at the last position, as JSON
+  convert-gguf --gguf FILE --out DIR [--dtype f32|bf16]
+            write a HF model directory from a llama-architecture GGUF
+
+model options (generate, ppl, tokenize, logits):
+  --model DIR       HF model directory (default: $KVCANARY_MODEL or the setup's default model)
+  --dtype f32|bf16  weight precision of the forward pass (default f32)
+  --threads N       worker threads (default: all cores)
+)";
+
+int dispatch(int argc, char** argv) {
+  using namespace kvcanary::cli;
+  const std::string cmd = argv[1];
+  if (cmd == "generate") return run_generate(argc, argv);
+  if (cmd == "ppl") return run_ppl(argc, argv);
+  if (cmd == "logits") return run_logits(argc, argv);
+  if (cmd == "tokenize") {
+    Args args(argc, argv, 2, {"--model", "--text-file"}, {});
+    return run_tokenize(args.get("--model", default_model_dir()), args.require("--text-file"));
+  }
+  if (cmd == "convert-gguf") return run_convert_gguf(argc - 1, argv + 1);
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  std::fprintf(stderr, "kvcanary: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
+  return kvcanary::kBadInputExitCode;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  std::fprintf(stderr, "kvcanary: no command yet\n");
-  return 2;
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return kvcanary::kBadInputExitCode;
+  }
+  try {
+    return dispatch(argc, argv);
+  } catch (const kvcanary::Error& e) {
+    std::fprintf(stderr, "kvcanary: error: %s\n", e.what());
+    return kvcanary::kBadInputExitCode;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "kvcanary: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kvcanary: internal error: %s\n", e.what());
+    return 1;
+  }
 }

@@ -1,0 +1,164 @@
+#pragma once
+// The model-running subcommands: generate, ppl, logits. Each loads the model directory,
+// runs the library API and prints one result on stdout; diagnostics go to stderr.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "args.hpp"
+#include "kvcanary/model/generate.hpp"
+#include "kvcanary/model/model_dir.hpp"
+#include "kvcanary/model/perplexity.hpp"
+
+namespace kvcanary::cli {
+
+inline std::string default_model_dir() {
+  if (const char* env = std::getenv("KVCANARY_MODEL")) return env;
+  return KVCANARY_DEFAULT_MODEL_DIR;
+}
+
+inline std::string read_text_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail(path, "--text-file", "cannot open");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// JSON string literal (for the few string fields the CLI prints).
+inline std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+inline std::set<std::string> model_flags(std::set<std::string> extra) {
+  extra.insert({"--model", "--dtype", "--threads"});
+  return extra;
+}
+
+// Runs `body` with a model of the weight precision chosen by --dtype.
+template <class Body>
+int with_model(const Args& args, Body&& body) {
+  const std::string dtype = args.get("--dtype", "f32");
+  const std::size_t threads = static_cast<std::size_t>(args.integer("--threads", static_cast<long long>(ops::ThreadPool::default_threads()), 1));
+  const std::string dir = args.get("--model", default_model_dir());
+  if (dtype == "f32") {
+    auto m = model::ModelDir<float>::load(dir, threads);
+    return body(m);
+  }
+  if (dtype == "bf16") {
+    auto m = model::ModelDir<bf16_t>::load(dir, threads);
+    return body(m);
+  }
+  fail("command line", "--dtype", "'" + dtype + "' is not one of f32, bf16");
+}
+
+inline int run_generate(int argc, char** argv) {
+  Args args(argc, argv, 2, model_flags({"--prompt", "--max-new-tokens", "--stop", "--system"}), {"--chat", "--show-ids"});
+  const std::string prompt = args.require("--prompt");
+  return with_model(args, [&](auto& m) {
+    std::string text = prompt;
+    if (args.has("--chat")) {
+      std::vector<io::ChatMessage> msgs;
+      if (args.has("--system")) msgs.push_back({"system", args.get("--system")});
+      msgs.push_back({"user", prompt});
+      text = m.chat_template().render(msgs, true);
+    }
+    const std::vector<std::vector<std::int32_t>> prompts = {m.tokenizer.encode(text)};
+    if (prompts[0].empty()) fail("command line", "--prompt", "is empty after tokenization");
+    if (static_cast<std::int64_t>(prompts[0].size()) >= m.config.max_position_embeddings) {
+      fail(m.config.source, "max_position_embeddings",
+           "the prompt has " + std::to_string(prompts[0].size()) + " tokens; the model's position limit is " +
+               std::to_string(m.config.max_position_embeddings));
+    }
+    model::GenerateOptions opt;
+    opt.max_new_tokens = static_cast<std::size_t>(args.integer("--max-new-tokens", 128, 0));
+    // Generation never runs past the position limit.
+    opt.max_new_tokens = std::min<std::size_t>(opt.max_new_tokens, static_cast<std::size_t>(m.config.max_position_embeddings) - prompts[0].size());
+    opt.stop_strings = args.all("--stop");
+    auto detok = [&](std::span<const std::int32_t> ids) { return m.tokenizer.decode(ids, true); };
+    auto out = model::generate_greedy(*m.transformer, prompts, opt, detok);
+    const auto& g = out[0];
+    std::cout << m.tokenizer.decode(g.tokens, true) << std::endl;
+    if (args.has("--show-ids")) {
+      for (std::size_t i = 0; i < g.tokens.size(); ++i) std::cerr << (i ? " " : "") << g.tokens[i];
+      std::cerr << "\n";
+    }
+    const double decode_tps = g.tokens.size() > 1 ? static_cast<double>(g.tokens.size() - 1) / g.decode_seconds : 0.0;
+    std::fprintf(stderr, "[kvcanary] prompt %zu tokens (%.1f tok/s prefill), generated %zu tokens (%.1f tok/s decode), finish: %s\n",
+                 prompts[0].size(), static_cast<double>(prompts[0].size()) / g.prefill_seconds, g.tokens.size(), decode_tps,
+                 g.finish_reason.c_str());
+    return 0;
+  });
+}
+
+inline int run_ppl(int argc, char** argv) {
+  Args args(argc, argv, 2, model_flags({"--text-file", "--window", "--stride"}), {});
+  const std::string path = args.require("--text-file");
+  const std::string text = read_text_file(path);
+  return with_model(args, [&](auto& m) {
+    const auto ids = m.tokenizer.encode(text);
+    if (ids.size() < 2) fail(path, "--text-file", "needs at least two tokens to score");
+    const auto max_window = static_cast<long long>(std::min<std::int64_t>(m.config.max_position_embeddings, 2048));
+    const auto window = static_cast<std::size_t>(args.integer("--window", max_window, 2));
+    if (static_cast<long long>(window) > m.config.max_position_embeddings) {
+      fail(m.config.source, "max_position_embeddings", "--window " + std::to_string(window) + " exceeds the position limit");
+    }
+    const auto stride = static_cast<std::size_t>(args.integer("--stride", static_cast<long long>(window / 2), 1));
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto scores = model::strided_perplexity(*m.transformer, ids, window, stride);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("{\"ppl\": %.6f, \"tokens\": %zu, \"scored\": %zu, \"window\": %zu, \"stride\": %zu, \"seconds\": %.3f}\n",
+                scores.perplexity(), ids.size(), scores.n_scored, window, stride, secs);
+    return 0;
+  });
+}
+
+inline int run_logits(int argc, char** argv) {
+  Args args(argc, argv, 2, model_flags({"--text", "--top"}), {});
+  const std::string text = args.require("--text");
+  const auto top = static_cast<std::size_t>(args.integer("--top", 10, 1));
+  return with_model(args, [&](auto& m) {
+    const auto ids = m.tokenizer.encode(text);
+    if (ids.empty()) fail("command line", "--text", "is empty after tokenization");
+    kv::KvCache cache = m.transformer->new_cache();
+    std::vector<float> logits;
+    const model::Segment seg{&cache, ids, model::Logits::Last};
+    m.transformer->forward(std::span<const model::Segment>(&seg, 1), logits);
+    std::vector<std::int32_t> order(logits.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int32_t>(i);
+    const std::size_t k = std::min(top, order.size());
+    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
+                      [&](auto a, auto b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
+    std::printf("{\"tokens\": %zu, \"position\": %zu, \"top\": [", ids.size(), ids.size() - 1);
+    for (std::size_t i = 0; i < k; ++i)
+      std::printf("%s[%d, %.6f]", i ? ", " : "", order[i], static_cast<double>(logits[order[i]]));
+    std::printf("]}\n");
+    return 0;
+  });
+}
+
+}  // namespace kvcanary::cli
