@@ -1,0 +1,180 @@
+// The kvcanary program end to end: each command's output format on a tiny model (and on the
+// default model when present), and every bad input of the engine issue → one line on
+// stderr naming the file and the field, exit status 2, no crash.
+
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "../support/json_file.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Run {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+struct Scratch {
+  fs::path dir;
+  Scratch() {
+    static int n = 0;
+    dir = fs::temp_directory_path() / ("kvc-cli-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
+    fs::create_directories(dir);
+  }
+  ~Scratch() { fs::remove_all(dir); }
+};
+
+Run run_cli(const std::string& args) {
+  Scratch s;
+  const std::string cmd = quote(KVCANARY_CLI_PATH) + " " + args + " >" + quote((s.dir / "out").string()) + " 2>" +
+                          quote((s.dir / "err").string());
+  const int status = std::system(cmd.c_str());
+  Run r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = slurp(s.dir / "out");
+  r.err = slurp(s.dir / "err");
+  return r;
+}
+
+// A model directory: a tiny golden model + the 256-byte tokenizer.
+fs::path tiny_model(const fs::path& into, const std::string& name = "llama_gqa_untied") {
+  const fs::path src = kvcanary::test::test_data("tiny/" + name);
+  fs::create_directories(into);
+  fs::copy_file(src / "config.json", into / "config.json");
+  fs::copy_file(src / "model.safetensors", into / "model.safetensors");
+  fs::copy_file(kvcanary::test::test_data("tiny/byte_tokenizer.json"), into / "tokenizer.json");
+  return into;
+}
+
+void expect_bad_input(const Run& r, std::initializer_list<std::string> mentions) {
+  CHECK_MESSAGE(r.exit_code == 2, r.err);
+  CHECK(r.out.empty());
+  // One line, naming what is wrong.
+  CHECK_MESSAGE(std::count(r.err.begin(), r.err.end(), '\n') == 1, r.err);
+  for (const auto& m : mentions) CHECK_MESSAGE(r.err.find(m) != std::string::npos, "'" << m << "' not in: " << r.err);
+}
+
+}  // namespace
+
+TEST_CASE("cli: commands on a tiny model print their documented formats") {
+  Scratch s;
+  const fs::path model = tiny_model(s.dir / "m");
+  const std::string M = "--model " + quote(model.string());
+
+  auto gen = run_cli("generate " + M + " --prompt " + quote("hello there") + " --max-new-tokens 5");
+  CHECK_MESSAGE(gen.exit_code == 0, gen.err);
+  CHECK(gen.err.find("generated 5 tokens") != std::string::npos);
+
+  std::ofstream(s.dir / "text.txt") << "The quick brown fox jumps over the lazy dog.";
+  auto ppl = run_cli("ppl " + M + " --text-file " + quote((s.dir / "text.txt").string()));
+  REQUIRE_MESSAGE(ppl.exit_code == 0, ppl.err);
+  CHECK(ppl.out.rfind("{\"ppl\": ", 0) == 0);
+  CHECK(ppl.out.find("\"tokens\": 44") != std::string::npos);  // 44 bytes → 44 byte tokens
+
+  auto tok = run_cli("tokenize " + M + " --text-file " + quote((s.dir / "text.txt").string()));
+  REQUIRE(tok.exit_code == 0);
+  CHECK(tok.out.rfind("84 104 101 32 ", 0) == 0);  // "The " as bytes
+  CHECK(tok.out.back() == '\n');
+
+  auto logits = run_cli("logits " + M + " --text " + quote("abc") + " --top 3");
+  REQUIRE(logits.exit_code == 0);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  REQUIRE_FALSE(parser.parse(logits.out).get(doc));
+  CHECK(doc["top"].get_array().size() == 3);
+  CHECK(doc["top"].at(0).get_array().size() == 2);
+
+  // bf16 weights run through the same commands.
+  auto bf = run_cli("generate " + M + " --dtype bf16 --prompt hi --max-new-tokens 2");
+  CHECK_MESSAGE(bf.exit_code == 0, bf.err);
+}
+
+TEST_CASE("cli: bad input → one clear error naming the file and field, exit 2") {
+  Scratch s;
+  SUBCASE("unknown command and unknown option") {
+    CHECK(run_cli("frobnicate").exit_code == 2);
+    expect_bad_input(run_cli("generate --prompt hi --temperature 3"), {"--temperature", "unknown option"});
+  }
+  SUBCASE("model directory missing") {
+    expect_bad_input(run_cli("generate --model /nonexistent/model --prompt hi"), {"/nonexistent/model", "not found"});
+  }
+  SUBCASE("safetensors missing") {
+    const fs::path m = tiny_model(s.dir / "m");
+    fs::remove(m / "model.safetensors");
+    expect_bad_input(run_cli("generate --model " + quote(m.string()) + " --prompt hi"), {"model.safetensors"});
+  }
+  SUBCASE("safetensors truncated") {
+    const fs::path m = tiny_model(s.dir / "m");
+    fs::resize_file(m / "model.safetensors", fs::file_size(m / "model.safetensors") / 2);
+    expect_bad_input(run_cli("generate --model " + quote(m.string()) + " --prompt hi"),
+                     {(m / "model.safetensors").string(), "data_offsets", "truncated"});
+  }
+  SUBCASE("safetensors corrupt header") {
+    const fs::path m = tiny_model(s.dir / "m");
+    {
+      std::fstream f(m / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(12);
+      f.write("\x01\x02garbage{{{", 12);
+    }
+    expect_bad_input(run_cli("generate --model " + quote(m.string()) + " --prompt hi"),
+                     {(m / "model.safetensors").string(), "header"});
+  }
+  SUBCASE("unsupported architecture") {
+    const fs::path m = tiny_model(s.dir / "m");
+    std::string cfg = slurp(m / "config.json");
+    cfg.replace(cfg.find("LlamaForCausalLM"), 16, "GPTNeoXForCausalLM");
+    std::ofstream(m / "config.json") << cfg;
+    expect_bad_input(run_cli("generate --model " + quote(m.string()) + " --prompt hi"),
+                     {(m / "config.json").string(), "architectures", "GPTNeoXForCausalLM"});
+  }
+  SUBCASE("tokenizer.json of an unknown model type") {
+    const fs::path m = tiny_model(s.dir / "m");
+    std::ofstream(m / "tokenizer.json") << R"({"model":{"type":"Unigram","vocab":[["a",0.0]]},"added_tokens":[]})";
+    expect_bad_input(run_cli("generate --model " + quote(m.string()) + " --prompt hi"),
+                     {(m / "tokenizer.json").string(), "model.type"});
+  }
+  SUBCASE("prompt longer than the position limit") {
+    const fs::path m = tiny_model(s.dir / "m");  // max_position_embeddings 256, one token per byte
+    expect_bad_input(run_cli("generate --model " + quote(m.string()) + " --prompt " + quote(std::string(300, 'x'))),
+                     {(m / "config.json").string(), "max_position_embeddings", "300"});
+  }
+  SUBCASE("ppl of a missing text file") {
+    const fs::path m = tiny_model(s.dir / "m");
+    expect_bad_input(run_cli("ppl --model " + quote(m.string()) + " --text-file /nonexistent.txt"),
+                     {"/nonexistent.txt", "--text-file"});
+  }
+}
+
+TEST_CASE("cli: the default model answers a chat prompt") {
+  const fs::path model = fs::path(KVCANARY_SOURCE_DIR) / "models/smollm2-135m-instruct";
+  if (!fs::exists(model / "model.safetensors")) {
+    if (std::getenv("CI")) FAIL("CI run without the default model");
+    MESSAGE("skipped: default model absent");
+    return;
+  }
+  auto r = run_cli("generate --chat --max-new-tokens 24 --prompt " + quote("What is the capital of France?"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(r.out.find("Paris") != std::string::npos);
+}
