@@ -105,6 +105,12 @@ CASES = {
                           dict(num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
                                rope_theta=10000.0),
                           {"rope_type": "linear", "type": "linear", "factor": 2.0}),
+    # 8. Mistral with a sliding window of 8: every prefill row past position 7, every decode
+    #    step and the 100-token input attend to only the last 8 keys. Last in the table so the
+    #    seeds (by index) of the cases above are unchanged.
+    "mistral_sliding": (MistralConfig, MistralForCausalLM,
+                        dict(num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+                             rope_theta=10000.0, sliding_window=8), None),
 }
 
 
