@@ -62,6 +62,8 @@ BIN="${1:-${KVCANARY_BIN:-}}"
 if [[ -z "$BIN" ]]; then
   for c in "$ROOT"/build*/bin/kvcanary; do [[ -x "$c" ]] && BIN="$c" && break; done
 fi
+# A relative path may be given from the repository root (as scripts/setup.sh does).
+if [[ -n "$BIN" && "$BIN" != /* && ! -x "$BIN" && -x "$ROOT/$BIN" ]]; then BIN="$ROOT/$BIN"; fi
 if [[ -z "$BIN" || ! -x "$BIN" ]]; then
   echo "fetch_model: kvcanary binary not found; pass it as \$1 or set KVCANARY_BIN" >&2
   exit 1
