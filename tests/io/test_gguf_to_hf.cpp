@@ -186,6 +186,17 @@ TEST_CASE("gguf to hf: output directory is replaced atomically or not at all") {
                           "tokenizer_config.json"})
       CHECK(fs::exists(out / f));
   }
+  SUBCASE("partial directories of dead conversions are removed, never reused") {
+    // pid_max on Linux is at most 2^22, so this pid cannot belong to a live process.
+    const fs::path stale = dir.path / ".model.partial-99999999-0";
+    fs::create_directories(stale);
+    write_bytes(stale / "model.safetensors", std::vector<std::uint8_t>{0});
+    io::ConvertOptions opt;
+    opt.overwrite = true;
+    io::convert_gguf_to_hf(data_dir() / "tiny_llama.gguf", out, opt);
+    CHECK_FALSE(fs::exists(stale));
+    CHECK(fs::file_size(out / "model.safetensors") > 1000);
+  }
   SUBCASE("a bad GGUF leaves neither output nor temporary files") {
     auto b = read_bytes(data_dir() / "tiny_llama.gguf");
     const std::size_t at = find_bytes(b, "blk.1.ffn_up.weight");

@@ -14,7 +14,10 @@
 // The directory is built under a temporary sibling name and renamed into place at the end,
 // so `out_dir` is either absent, the previous complete conversion, or the new complete one.
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <atomic>
 #include <charconv>
@@ -71,6 +74,26 @@ inline std::string json_str(const std::string& s, const std::string& file, const
     return nlohmann::json(s).dump();
   } catch (const nlohmann::json::exception& e) {
     fail(file, field, std::string("not valid UTF-8: ") + e.what());
+  }
+}
+
+// Removes `.NAME.partial-PID-N` directories left in `parent` by conversions whose process
+// has died (killed mid-write). They are never reused, only deleted; a live process's
+// directory (kill(pid, 0) succeeds or is not permitted) is left alone.
+inline void remove_stale_partials(const std::filesystem::path& parent, const std::string& name) {
+  const std::string prefix = "." + name + ".partial-";
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(parent, ec)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind(prefix, 0) != 0) continue;
+    const std::string rest = n.substr(prefix.size());
+    long pid = 0;
+    auto r = std::from_chars(rest.data(), rest.data() + rest.size(), pid);
+    if (r.ec != std::errc() || pid <= 0 || r.ptr == rest.data() + rest.size() || *r.ptr != '-') continue;
+    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      std::error_code ec2;
+      std::filesystem::remove_all(e.path(), ec2);
+    }
   }
 }
 
@@ -431,6 +454,7 @@ inline void convert_gguf_to_hf(const std::filesystem::path& gguf, const std::fil
   const bool exists = fs::exists(target);
   if (exists && !opt.overwrite) fail(target.string(), "", "output directory already exists");
 
+  gguf_detail::remove_stale_partials(target.parent_path(), name.string());
   static std::atomic<unsigned> counter{0};
   const std::string tag = std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1));
   const fs::path tmp = target.parent_path() / ("." + name.string() + ".partial-" + tag);
