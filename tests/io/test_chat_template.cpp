@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "kvcanary/io/chat_template.hpp"
 #include "kvcanary/io/tokenizer.hpp"
 
@@ -108,7 +110,8 @@ TEST_CASE("chat template: rendered SmolLM2 prompt tokenizes to HF's ids, special
 }
 
 TEST_CASE("chat template: errors name the file and the field") {
-  const fs::path dir = fs::temp_directory_path() / "kvcanary_chat_test";
+  // Per-process scratch folder: ctest runs test cases as concurrent processes.
+  const fs::path dir = fs::temp_directory_path() / ("kvcanary_chat_test_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   SUBCASE("unrecognised template") {
     const fs::path p = dir / "unknown.json";
@@ -160,4 +163,6 @@ TEST_CASE("chat template: errors name the file and the field") {
     CHECK(t.family() == ChatFamily::ChatML);
     CHECK(t.eos_token() == "<|im_end|>");
   }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
 }
