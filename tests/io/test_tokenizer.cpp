@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -132,6 +133,10 @@ TEST_CASE("tokenizer: SmolLM2 ids identical to HF tokenizers on every golden str
   CHECK(tok.id_to_token(-5).empty());
   CHECK(tok.is_special(0));
   CHECK_FALSE(tok.is_special(100));
+  std::size_t round_trip = 0;
+  for (std::int32_t id = 0; id < static_cast<std::int32_t>(tok.vocab_size()); ++id)
+    round_trip += tok.token_to_id(tok.id_to_token(id)) == id;
+  CHECK(round_trip == tok.vocab_size());
 
   const std::vector<Row> rows = read_goldens(kData / "smollm2_goldens.jsonl");
   REQUIRE(rows.size() >= 200);
