@@ -13,11 +13,6 @@
 
 namespace {
 
-kvcanary::ops::ThreadPool& pool() {
-  static kvcanary::ops::ThreadPool p;
-  return p;
-}
-
 // Sum of a 1 GiB buffer (far larger than any cache), 8 independent AVX2 accumulators.
 void BM_ReadBandwidth(benchmark::State& state) {
   const std::size_t n = std::size_t{1} << 28;  // floats = 1 GiB
