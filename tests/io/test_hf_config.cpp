@@ -63,7 +63,7 @@ TEST_CASE("config.json: bad input names the file and the field") {
   expect(std::string(R"({"architectures":["LlamaForCausalLM"],"num_key_value_heads":3,)") + R"("hidden_size":64,"intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":4,"vocab_size":256})", "num_key_value_heads");
   expect(R"({"architectures":["LlamaForCausalLM"],"hidden_size":64})", "vocab_size: required field missing");
   expect(std::string(R"({"architectures":["LlamaForCausalLM"],"rope_scaling":{"rope_type":"yarn","factor":2},)") + kBase + "}", "rope_scaling.rope_type");
-  expect(std::string(R"({"architectures":["LlamaForCausalLM"],"hidden_size":"big",)") + R"("intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":4,"vocab_size":256})", "hidden_size");
+  expect(std::string(R"({"architectures":["LlamaForCausalLM"],"hidden_size":"big",)") + R"("intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":4,"vocab_size":256})", "hidden_size: expected an integer");
   expect(R"({"architectures":["LlamaForCausalLM"], )", "malformed JSON");
-  CHECK_THROWS_WITH_AS(io::load_hf_config("/nonexistent-dir"), doctest::Contains("file not found"), Error);
+  CHECK_THROWS_WITH_AS(io::load_hf_config("/nonexistent-dir"), doctest::Contains("cannot open"), Error);
 }

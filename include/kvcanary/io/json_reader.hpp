@@ -61,6 +61,24 @@ class Reader {
     }
     return i;
   }
+  // Optional integer member; `required` turns absence into an error.
+  std::int64_t integer(simdjson::dom::element obj, std::string_view key, const std::string& field, std::int64_t dflt,
+                       bool required = false) const {
+    auto v = opt(obj, key);
+    if (!v) {
+      if (required) bad(field, "required field missing");
+      return dflt;
+    }
+    return integer(*v, field);
+  }
+  // Optional number member (JSON integers accepted).
+  double number(simdjson::dom::element obj, std::string_view key, const std::string& field, double dflt) const {
+    auto v = opt(obj, key);
+    if (!v) return dflt;
+    double d = 0;
+    if (v->get_double().get(d) == simdjson::SUCCESS) return d;
+    return static_cast<double>(integer(*v, field));
+  }
   simdjson::dom::array array(simdjson::dom::element v, const std::string& field) const {
     simdjson::dom::array a;
     if (v.get_array().get(a) != simdjson::SUCCESS) bad(field, "expected an array");
