@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "kvcanary/kv/cache.hpp"
+#include "kvcanary/kv/full.hpp"
+#include "kvcanary/kv/policy.hpp"
 #include "kvcanary/model/llama.hpp"
 
 namespace kvcanary::model {
@@ -27,6 +29,10 @@ struct Generation {
   std::vector<std::int32_t> tokens;  // new tokens only
   std::string finish_reason;         // "eos", "stop" or "length"
   double prefill_seconds = 0, decode_seconds = 0;
+  // KV memory as the policy measures it, after each step's compression: at the end, and the
+  // step with the largest stored/full ratio. Full = every token seen, fp16 (kv/policy.hpp).
+  std::size_t kv_bytes_end = 0, kv_full_bytes_end = 0;
+  double kv_fraction_end = 0, kv_fraction_peak = 0;
 };
 
 // Index of the largest logit; the first on ties, as torch.argmax.
@@ -39,21 +45,43 @@ inline std::int32_t argmax(const float* logits, std::size_t n) {
 
 using Detokenizer = std::function<std::string(std::span<const std::int32_t>)>;
 
-template <class WT>
+// One forward call over `segments`, each driven by its policy: record what the policy asks
+// for, then let it compress. The building block of generation and of scoring under a policy.
+template <class WT, kv::CachePolicy Policy>
+void forward_with_policies(Transformer<WT>& model, std::vector<Segment>& segments, std::span<Policy* const> policies,
+                           kv::StepKind kind, std::vector<float>& logits) {
+  std::vector<kv::AttentionRecord> records(segments.size());
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    segments[i].record_rows = policies[i]->attention_rows(kind, segments[i].tokens.size());
+    segments[i].record = segments[i].record_rows ? &records[i] : nullptr;
+  }
+  model.forward(segments, logits);
+  for (std::size_t i = 0; i < segments.size(); ++i) policies[i]->after_step(*segments[i].cache, records[i], kind);
+}
+
+template <class WT, kv::CachePolicy Policy = kv::FullCache>
 std::vector<Generation> generate_greedy(Transformer<WT>& model, std::span<const std::vector<std::int32_t>> prompts,
                                         const GenerateOptions& options, const Detokenizer& detokenize = {},
-                                        std::vector<kv::KvCache>* caches_out = nullptr) {
+                                        const Policy& policy = {}, std::vector<kv::KvCache>* caches_out = nullptr) {
   using clock = std::chrono::steady_clock;
   const std::size_t V = static_cast<std::size_t>(model.config().vocab_size);
   const std::vector<std::int32_t>& eos = options.eos_ids.empty() ? model.config().eos_token_ids : options.eos_ids;
   const std::size_t B = prompts.size();
   std::vector<kv::KvCache> caches;
   caches.reserve(B);
+  std::vector<Policy> policies(B, policy);
   std::vector<Generation> out(B);
   std::vector<std::int32_t> next(B);
   std::vector<bool> done(B, false);
   std::vector<float> logits;
 
+  auto measure = [&](std::size_t b) {
+    const std::size_t stored = policies[b].stored_bytes(caches[b]), full = kv::full_cache_bytes(caches[b]);
+    out[b].kv_bytes_end = stored;
+    out[b].kv_full_bytes_end = full;
+    out[b].kv_fraction_end = full ? static_cast<double>(stored) / static_cast<double>(full) : 0.0;
+    out[b].kv_fraction_peak = std::max(out[b].kv_fraction_peak, out[b].kv_fraction_end);
+  };
   auto finished = [&](std::size_t b) {
     const std::int32_t tok = out[b].tokens.back();
     for (auto e : eos)
@@ -75,8 +103,10 @@ std::vector<Generation> generate_greedy(Transformer<WT>& model, std::span<const 
       continue;
     }
     const auto t0 = clock::now();
-    const Segment seg{&caches[b], prompts[b], Logits::Last};
-    model.forward(std::span<const Segment>(&seg, 1), logits);
+    std::vector<Segment> seg = {{&caches[b], prompts[b], Logits::Last}};
+    Policy* p = &policies[b];
+    forward_with_policies(model, seg, std::span<Policy* const>(&p, 1), kv::StepKind::Prefill, logits);
+    measure(b);
     next[b] = argmax(logits.data(), V);
     out[b].tokens.push_back(next[b]);
     out[b].prefill_seconds = std::chrono::duration<double>(clock::now() - t0).count();
@@ -85,18 +115,21 @@ std::vector<Generation> generate_greedy(Transformer<WT>& model, std::span<const 
 
   for (;;) {
     std::vector<Segment> step;
+    std::vector<Policy*> step_policies;
     std::vector<std::size_t> who;
     for (std::size_t b = 0; b < B; ++b) {
       if (done[b]) continue;
       step.push_back({&caches[b], std::span<const std::int32_t>(&next[b], 1), Logits::Last});
+      step_policies.push_back(&policies[b]);
       who.push_back(b);
     }
     if (step.empty()) break;
     const auto t0 = clock::now();
-    model.forward(step, logits);
+    forward_with_policies(model, step, std::span<Policy* const>(step_policies), kv::StepKind::Decode, logits);
     const double dt = std::chrono::duration<double>(clock::now() - t0).count();
     for (std::size_t i = 0; i < who.size(); ++i) {
       const std::size_t b = who[i];
+      measure(b);
       next[b] = argmax(&logits[i * V], V);
       out[b].tokens.push_back(next[b]);
       out[b].decode_seconds += dt;

@@ -9,6 +9,7 @@
 // segment, against that segment's own KV cache.
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <span>
@@ -17,6 +18,7 @@
 
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/kv/cache.hpp"
+#include "kvcanary/kv/policy.hpp"
 #include "kvcanary/model/config.hpp"
 #include "kvcanary/model/rope.hpp"
 #include "kvcanary/model/weights.hpp"
@@ -34,6 +36,10 @@ struct Segment {
   kv::KvCache* cache = nullptr;
   std::span<const std::int32_t> tokens;
   Logits logits = Logits::Last;
+  // Attention recording for a compressor: the last `record_rows` query rows' probabilities,
+  // summed per layer, query head and stored row, into *record (see kv/policy.hpp).
+  kv::AttentionRecord* record = nullptr;
+  std::size_t record_rows = 0;
 };
 
 template <class WT>
@@ -83,6 +89,16 @@ class Transformer {
     rope_.ensure(max_pos);
 
     std::vector<float> x(R * H), xb(R * H), q(R * Q), k(R * KV), v(R * KV), att(R * Q), hb(R * I), hb2(R * I);
+
+    for (const Segment& seg : segments) {
+      if (!seg.record) continue;
+      kv::AttentionRecord& rec = *seg.record;
+      rec.rows = std::min(seg.record_rows, seg.tokens.size());
+      rec.num_layers = static_cast<std::size_t>(c.num_layers);
+      rec.num_heads = NH;
+      rec.group = NH / NKV;
+      rec.per_layer_head.assign(rec.num_layers * NH, {});
+    }
 
     // Token embeddings.
     for (std::size_t r = 0; r < R; ++r) {
@@ -166,6 +182,20 @@ class Transformer {
     const std::size_t NKV = static_cast<std::size_t>(c.num_kv_heads), group = NH / NKV;
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
     const std::int64_t window = c.sliding_window;
+
+    // Rows whose probabilities a policy asked for get a slot in `captured`, one stripe of
+    // `stride` floats per (row, head); summed into the segment's record after the loop.
+    std::vector<std::size_t> slot(rows.size(), SIZE_MAX);
+    std::size_t n_slots = 0, stride = 0;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      const Segment& seg = segments[rows[r].segment];
+      if (seg.record && rows[r].index + seg.record->rows >= seg.tokens.size()) {
+        slot[r] = n_slots++;
+        for (std::size_t h = 0; h < NKV; ++h) stride = std::max(stride, seg.cache->head(layer, h).size());
+      }
+    }
+    std::vector<float> captured(n_slots * NH * stride, 0.0f);
+
     pool_.parallel_for(rows.size() * NH, [&](std::size_t begin, std::size_t end) {
       std::vector<float> scores;
       for (std::size_t job = begin; job < end; ++job) {
@@ -183,6 +213,7 @@ class Transformer {
           scores[j] = ops::dot(&store.keys[j * D], qv, D) * scale;
         }
         ops::softmax(scores.data(), visible);
+        if (slot[r] != SIZE_MAX) std::copy(scores.begin(), scores.end(), &captured[(slot[r] * NH + h) * stride]);
         float* o = &out[r * NH * D + h * D];
         std::fill(o, o + D, 0.0f);
         for (std::size_t j = 0; j < visible; ++j) {
@@ -193,6 +224,17 @@ class Transformer {
         }
       }
     });
+
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      if (slot[r] == SIZE_MAX) continue;
+      const Segment& seg = segments[rows[r].segment];
+      for (std::size_t h = 0; h < NH; ++h) {
+        auto& mass = seg.record->per_layer_head[layer * NH + h];
+        mass.resize(seg.cache->head(layer, h / group).size(), 0.0f);
+        const float* src = &captured[(slot[r] * NH + h) * stride];
+        for (std::size_t j = 0; j < mass.size(); ++j) mass[j] += src[j];
+      }
+    }
   }
 
   Config config_;

@@ -1,0 +1,24 @@
+#pragma once
+// `full`: the uncompressed baseline. Stores every K/V row and does nothing after a step, so a
+// run with it is the same computation as a run with no policy at all (bit-identical logits,
+// tested). Its bytes are counted in fp16, the budget axis's unit.
+
+#include <string>
+
+#include "kvcanary/kv/policy.hpp"
+
+namespace kvcanary::kv {
+
+struct FullCache {
+  std::size_t attention_rows(StepKind, std::size_t) const { return 0; }
+  void after_step(KvCache&, const AttentionRecord&, StepKind) {}
+  std::size_t stored_bytes(const KvCache& c) const {
+    std::size_t rows = c.stored_rows();
+    return fp16_kv_bytes(rows, c.head_dim());
+  }
+  std::string identity() const { return "full"; }
+};
+
+static_assert(CachePolicy<FullCache>);
+
+}  // namespace kvcanary::kv

@@ -1,0 +1,79 @@
+#pragma once
+// The contract between the forward pass and a KV-cache compressor.
+//
+// A policy is a small copyable struct; each sequence owns one instance (its state: H2O's
+// accumulated attention, KIVI's quantized groups, ...). The generation loop drives it:
+//
+//   1. before a step, `attention_rows(kind, n_tokens)` says how many of the step's last query
+//      rows the forward pass must record attention for (0: none — then recording costs nothing);
+//   2. the forward pass appends the step's K/V and attends with them exactly: compression
+//      applies to what is *stored*, so the step that produces a K/V sees it at full precision
+//      (the same rule for every policy, and the prototype's);
+//   3. after the step, `after_step(cache, record, kind)` evicts rows, rewrites their contents
+//      (quantization) or re-positions keys — per layer and per KV head;
+//   4. `stored_bytes(cache)` reports the bytes the compressed cache holds (payload, scales,
+//      zero points, full-precision residual), the numerator of the measured budget.
+//
+// Adding a compressor = one header defining such a struct + one test file.
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kvcanary/kv/cache.hpp"
+
+namespace kvcanary::kv {
+
+enum class StepKind { Prefill, Decode };
+
+// When an eviction policy runs: once after the prompt (the prototype's regime), or after every
+// step so the cache stays within budget while tokens are generated (where the published
+// functional failures accumulate).
+enum class Mode { Prompt, Decode };
+
+inline const char* mode_name(Mode m) { return m == Mode::Prompt ? "prompt" : "decode"; }
+
+// Attention probabilities recorded by the forward pass for one step: for every layer and
+// query head, the attention mass each stored row of that head's KV head received, summed over
+// the recorded query rows (the step's last `rows` tokens). mass(l, h) has one entry per row
+// of cache.head(l, h / group) as it stood after the step's append.
+struct AttentionRecord {
+  std::size_t rows = 0;  // query rows summed (0: nothing recorded)
+  std::size_t num_layers = 0, num_heads = 0, group = 1;
+  std::vector<std::vector<float>> per_layer_head;  // [layer * num_heads + head][row]
+
+  const std::vector<float>& mass(std::size_t layer, std::size_t head) const { return per_layer_head[layer * num_heads + head]; }
+
+  // GQA: the query heads that share KV head kvh, summed — selection is per KV head, so a
+  // group's queries vote together (as SnapKV's and KVPress's GQA handling do).
+  std::vector<float> kv_head_mass(std::size_t layer, std::size_t kvh) const {
+    std::vector<float> out = mass(layer, kvh * group);
+    for (std::size_t g = 1; g < group; ++g) {
+      const auto& m = mass(layer, kvh * group + g);
+      for (std::size_t j = 0; j < out.size(); ++j) out[j] += m[j];
+    }
+    return out;
+  }
+};
+
+// Bytes of `rows` K and V rows held in fp16: the unit of the budget axis.
+inline std::size_t fp16_kv_bytes(std::size_t rows, std::size_t head_dim) { return rows * head_dim * 2 /*K,V*/ * 2 /*bytes*/; }
+
+// The uncompressed reference for a sequence: every token it has seen, in every layer and KV
+// head, in fp16.
+inline std::size_t full_cache_bytes(const KvCache& c) {
+  return fp16_kv_bytes(static_cast<std::size_t>(c.tokens_seen()), c.head_dim()) * c.layers() * c.kv_heads();
+}
+
+template <class P>
+concept CachePolicy = std::copyable<P> && requires(P p, const P cp, KvCache& cache, const KvCache& ccache,
+                                                   const AttentionRecord& record, StepKind kind, std::size_t n) {
+  { cp.attention_rows(kind, n) } -> std::convertible_to<std::size_t>;
+  { p.after_step(cache, record, kind) };
+  { cp.stored_bytes(ccache) } -> std::convertible_to<std::size_t>;
+  { cp.identity() } -> std::convertible_to<std::string>;  // name and every parameter: part of a cell's id
+};
+
+}  // namespace kvcanary::kv
