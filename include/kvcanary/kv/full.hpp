@@ -4,12 +4,24 @@
 // tested). Its bytes are counted in fp16, the budget axis's unit.
 
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
+#include "kvcanary/model/config.hpp"
 
 namespace kvcanary::kv {
 
 struct FullCache {
+  static constexpr std::string_view name = "full";
+  static std::string_view summary() { return "uncompressed baseline: every K/V row kept, counted in fp16"; }
+  static std::vector<ParameterDoc> parameters() { return {}; }
+  static FullCache create(const PolicyOptions& o, const model::Config&) {
+    o.reject_unknown(std::string(name));
+    return {};
+  }
+
   std::size_t attention_rows(StepKind, std::size_t) const { return 0; }
   void after_step(KvCache&, const AttentionRecord&, StepKind) {}
   std::size_t stored_bytes(const KvCache& c) const {
