@@ -8,6 +8,7 @@
 
 #include "../support/json_file.hpp"
 #include "kvcanary/io/hf_config.hpp"
+#include "kvcanary/kv/full.hpp"
 #include "kvcanary/model/perplexity.hpp"
 
 using namespace kvcanary;
@@ -61,4 +62,19 @@ TEST_CASE("perplexity: strided windows score each token once with up to window-1
   CHECK(strided.nll_sum == doctest::Approx(expect).epsilon(1e-9));
   // Less context can only be compared, not ordered, on random weights; but it must differ.
   CHECK(strided.nll_sum != doctest::Approx(whole.nll_sum).epsilon(1e-9));
+}
+
+TEST_CASE("perplexity under a policy: with `full`, decode-step scoring is bit-identical to one prefill") {
+  const auto dir = test::test_data("tiny/llama_gqa_untied");
+  model::Transformer<float> m(io::load_hf_config(dir), dir, 2);
+  const auto ids = ids_of_length(30);
+  const auto reference = model::score_tokens(m, ids);
+  for (std::size_t context : {1, 7, 29}) {
+    const auto under = model::score_tokens_under(m, ids, kv::FullCache{}, context, 1);
+    CHECK(under.logprobs == reference.logprobs);  // batch-invariant kernels: exact, not approximate
+    CHECK(under.kv_fraction_end == 1.0);
+  }
+  const auto tail = model::score_tokens_under(m, ids, kv::FullCache{}, 10, 10);
+  CHECK(tail.n_scored == 20);
+  CHECK(std::equal(tail.logprobs.begin(), tail.logprobs.end(), reference.logprobs.begin() + 9));
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "args.hpp"
+#include "kvcanary/kv/registry.hpp"
 #include "kvcanary/model/generate.hpp"
 #include "kvcanary/model/model_dir.hpp"
 #include "kvcanary/model/perplexity.hpp"
@@ -55,8 +56,34 @@ inline std::string json_string(const std::string& s) {
 }
 
 inline std::set<std::string> model_flags(std::set<std::string> extra) {
-  extra.insert({"--model", "--dtype", "--threads"});
+  extra.insert({"--model", "--dtype", "--threads", "--compressor", "--budget", "--mode", "--param"});
   return extra;
+}
+
+// --compressor NAME --budget F --mode prompt|decode --param NAME=VALUE ...
+inline kv::PolicyOptions policy_options(const Args& args) {
+  const std::string b = args.get("--budget", "1.0");
+  char* end = nullptr;
+  const double budget = std::strtod(b.c_str(), &end);
+  if (b.empty() || *end != '\0') fail("command line", "--budget", "'" + b + "' is not a number");
+  const std::string mode = args.get("--mode", "prompt");
+  if (mode != "prompt" && mode != "decode") fail("command line", "--mode", "'" + mode + "' is not one of prompt, decode");
+  std::map<std::string, std::string> params;
+  for (const auto& p : args.all("--param")) {
+    const auto eq = p.find('=');
+    if (eq == std::string::npos || eq == 0) fail("command line", "--param", "'" + p + "' is not NAME=VALUE");
+    params[p.substr(0, eq)] = p.substr(eq + 1);
+  }
+  return kv::PolicyOptions(budget, mode == "prompt" ? kv::Mode::Prompt : kv::Mode::Decode, std::move(params), "command line");
+}
+
+// Runs body(model, policy) with the compressor chosen on the command line (default: full).
+template <class Body>
+int with_model_and_policy(const Args& args, Body&& body) {
+  const auto options = policy_options(args);
+  return with_model(args, [&](auto& m) {
+    return kv::with_policy(args.get("--compressor", "full"), options, m.config, [&](auto policy) { return body(m, policy); });
+  });
 }
 
 // Runs `body` with a model of the weight precision chosen by --dtype.
@@ -79,7 +106,7 @@ int with_model(const Args& args, Body&& body) {
 inline int run_generate(int argc, char** argv) {
   Args args(argc, argv, 2, model_flags({"--prompt", "--max-new-tokens", "--stop", "--system"}), {"--chat", "--show-ids"});
   const std::string prompt = args.require("--prompt");
-  return with_model(args, [&](auto& m) {
+  return with_model_and_policy(args, [&](auto& m, const auto& policy) {
     std::string text = prompt;
     if (args.has("--chat")) {
       std::vector<io::ChatMessage> msgs;
@@ -100,7 +127,7 @@ inline int run_generate(int argc, char** argv) {
     opt.max_new_tokens = std::min<std::size_t>(opt.max_new_tokens, static_cast<std::size_t>(m.config.max_position_embeddings) - prompts[0].size());
     opt.stop_strings = args.all("--stop");
     auto detok = [&](std::span<const std::int32_t> ids) { return m.tokenizer.decode(ids, true); };
-    auto out = model::generate_greedy(*m.transformer, prompts, opt, detok);
+    auto out = model::generate_greedy(*m.transformer, prompts, opt, detok, policy);
     const auto& g = out[0];
     std::cout << m.tokenizer.decode(g.tokens, true) << std::endl;
     if (args.has("--show-ids")) {
@@ -108,33 +135,62 @@ inline int run_generate(int argc, char** argv) {
       std::cerr << "\n";
     }
     const double decode_tps = g.tokens.size() > 1 ? static_cast<double>(g.tokens.size() - 1) / g.decode_seconds : 0.0;
-    std::fprintf(stderr, "[kvcanary] prompt %zu tokens (%.1f tok/s prefill), generated %zu tokens (%.1f tok/s decode), finish: %s\n",
+    std::fprintf(stderr,
+                 "[kvcanary] prompt %zu tokens (%.1f tok/s prefill), generated %zu tokens (%.1f tok/s decode), finish: %s; "
+                 "%s kept %.4f of the fp16 KV bytes (peak %.4f)\n",
                  prompts[0].size(), static_cast<double>(prompts[0].size()) / g.prefill_seconds, g.tokens.size(), decode_tps,
-                 g.finish_reason.c_str());
+                 g.finish_reason.c_str(), policy.identity().c_str(), g.kv_fraction_end, g.kv_fraction_peak);
     return 0;
   });
 }
 
 inline int run_ppl(int argc, char** argv) {
-  Args args(argc, argv, 2, model_flags({"--text-file", "--window", "--stride"}), {});
+  Args args(argc, argv, 2, model_flags({"--text-file", "--window", "--stride", "--context"}), {});
   const std::string path = args.require("--text-file");
   const std::string text = read_text_file(path);
-  return with_model(args, [&](auto& m) {
+  return with_model_and_policy(args, [&](auto& m, const auto& policy) {
     const auto ids = m.tokenizer.encode(text);
     if (ids.size() < 2) fail(path, "--text-file", "needs at least two tokens to score");
-    const auto max_window = static_cast<long long>(std::min<std::int64_t>(m.config.max_position_embeddings, 2048));
-    const auto window = static_cast<std::size_t>(args.integer("--window", max_window, 2));
-    if (static_cast<long long>(window) > m.config.max_position_embeddings) {
-      fail(m.config.source, "max_position_embeddings", "--window " + std::to_string(window) + " exceeds the position limit");
-    }
-    const auto stride = static_cast<std::size_t>(args.integer("--stride", static_cast<long long>(window / 2), 1));
     const auto t0 = std::chrono::steady_clock::now();
-    const auto scores = model::strided_perplexity(*m.transformer, ids, window, stride);
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("{\"ppl\": %.6f, \"tokens\": %zu, \"scored\": %zu, \"window\": %zu, \"stride\": %zu, \"seconds\": %.3f}\n",
-                scores.perplexity(), ids.size(), scores.n_scored, window, stride, secs);
+    auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+    if (!args.has("--compressor")) {
+      // Uncompressed: the strided sliding-window protocol over the whole file.
+      const auto max_window = static_cast<long long>(std::min<std::int64_t>(m.config.max_position_embeddings, 2048));
+      const auto window = static_cast<std::size_t>(args.integer("--window", max_window, 2));
+      if (static_cast<long long>(window) > m.config.max_position_embeddings) {
+        fail(m.config.source, "max_position_embeddings", "--window " + std::to_string(window) + " exceeds the position limit");
+      }
+      const auto stride = static_cast<std::size_t>(args.integer("--stride", static_cast<long long>(window / 2), 1));
+      const auto scores = model::strided_perplexity(*m.transformer, ids, window, stride);
+      std::printf("{\"ppl\": %.6f, \"tokens\": %zu, \"scored\": %zu, \"window\": %zu, \"stride\": %zu, \"seconds\": %.3f}\n",
+                  scores.perplexity(), ids.size(), scores.n_scored, window, stride, seconds());
+      return 0;
+    }
+    // Under a compressor: the first --context tokens are the prompt the policy compresses; the
+    // rest are scored token by token through the compressed cache (the prototype's split).
+    if (static_cast<std::int64_t>(ids.size()) > m.config.max_position_embeddings) {
+      fail(path, "--text-file", std::to_string(ids.size()) + " tokens exceed the position limit " +
+                                    std::to_string(m.config.max_position_embeddings) + " (compressed scoring is one pass)");
+    }
+    const auto context = static_cast<std::size_t>(args.integer("--context", static_cast<long long>(ids.size() / 2), 1));
+    if (context >= ids.size()) fail("command line", "--context", "must be smaller than the text's " + std::to_string(ids.size()) + " tokens");
+    const auto scores = model::score_tokens_under(*m.transformer, ids, policy, context, context);
+    std::printf("{\"ppl\": %.6f, \"tokens\": %zu, \"scored\": %zu, \"context\": %zu, \"compressor\": %s, \"kv_fraction\": %.6f, \"seconds\": %.3f}\n",
+                scores.perplexity(), ids.size(), scores.n_scored, context, json_string(policy.identity()).c_str(),
+                scores.kv_fraction_end, seconds());
     return 0;
   });
+}
+
+// `kvcanary compressors`: every policy, its parameters and their defaults.
+inline int run_compressors() {
+  std::printf("compressors (kvcanary generate|ppl --compressor NAME --budget F --mode prompt|decode --param NAME=VALUE):\n");
+  kv::for_each_policy([](std::string_view name, std::string_view summary, const std::vector<kv::ParameterDoc>& params) {
+    std::printf("\n  %.*s — %.*s\n", static_cast<int>(name.size()), name.data(), static_cast<int>(summary.size()), summary.data());
+    for (const auto& p : params)
+      std::printf("      %-10s default %-8s %s\n", p.name.c_str(), p.default_value.c_str(), p.meaning.c_str());
+  });
+  return 0;
 }
 
 inline int run_logits(int argc, char** argv) {

@@ -19,8 +19,9 @@ constexpr const char* kUsage = R"(usage: kvcanary COMMAND [options]
 commands:
   generate  --prompt TEXT [--chat] [--system TEXT] [--max-new-tokens N] [--stop STR]...
             greedy completion of TEXT on stdout
-  ppl       --text-file FILE [--window N] [--stride N]
+  ppl       --text-file FILE [--window N] [--stride N] | [--compressor ... --context N]
             perplexity of FILE: {"ppl":..., "tokens":...}
+  compressors  list the KV-cache compressors, their parameters and defaults
   tokenize  --text-file FILE            token ids of FILE, space-separated
   logits    --text TEXT [--top K]       top-K [id, logit] at the last position, as JSON
   convert-gguf --gguf FILE --out DIR [--dtype f32|bf16]
@@ -30,6 +31,12 @@ model options (generate, ppl, tokenize, logits):
   --model DIR       HF model directory (default: $KVCANARY_MODEL or the setup's default model)
   --dtype f32|bf16  weight precision of the forward pass (default f32)
   --threads N       worker threads (default: all cores)
+
+compression options (generate, ppl):
+  --compressor NAME       KV-cache policy (default full; see `kvcanary compressors`)
+  --budget F              fraction of the KV cache to keep, in (0, 1] (default 1)
+  --mode prompt|decode    compress once after the prompt, or after every step (default prompt)
+  --param NAME=VALUE      a policy parameter (repeatable)
 )";
 
 int dispatch(int argc, char** argv) {
@@ -38,6 +45,7 @@ int dispatch(int argc, char** argv) {
   if (cmd == "generate") return run_generate(argc, argv);
   if (cmd == "ppl") return run_ppl(argc, argv);
   if (cmd == "logits") return run_logits(argc, argv);
+  if (cmd == "compressors") return run_compressors();
   if (cmd == "tokenize") {
     Args args(argc, argv, 2, {"--model", "--text-file"}, {});
     return run_tokenize(args.get("--model", default_model_dir()), args.require("--text-file"));

@@ -13,6 +13,8 @@
 #include <span>
 #include <vector>
 
+#include "kvcanary/kv/policy.hpp"
+#include "kvcanary/model/generate.hpp"
 #include "kvcanary/model/llama.hpp"
 
 namespace kvcanary::model {
@@ -21,6 +23,7 @@ struct TokenScores {
   std::vector<double> logprobs;  // log p(token_i | tokens_<i) for every scored token
   double nll_sum = 0.0;
   std::size_t n_scored = 0;
+  double kv_fraction_end = 1.0;  // under a compressor: stored / full fp16 KV bytes at the end
   double perplexity() const { return n_scored ? std::exp(nll_sum / static_cast<double>(n_scored)) : 0.0; }
 };
 
@@ -81,6 +84,43 @@ TokenScores strided_perplexity(Transformer<WT>& model, std::span<const std::int3
     if (end == ids.size()) break;
   }
   return total;
+}
+
+// Teacher-forced scoring under a compressor, with exactly the cache generation would have:
+// ids[0, context) go in as one prefill step (the policy compresses them as a prompt), every
+// later token as one decode step (the policy runs after each, in decode mode). Tokens
+// ids[first_scored..] are scored; first_scored ≥ 1. The prediction of ids[context] comes from
+// the prefill step, before compression, as a generated first token would.
+template <class WT, kv::CachePolicy Policy>
+TokenScores score_tokens_under(Transformer<WT>& model, std::span<const std::int32_t> ids, const Policy& prototype,
+                               std::size_t context, std::size_t first_scored) {
+  TokenScores s;
+  if (ids.size() < 2) return s;
+  context = std::clamp<std::size_t>(context, 1, ids.size() - 1);
+  first_scored = std::max<std::size_t>(first_scored, 1);
+  const std::size_t V = static_cast<std::size_t>(model.config().vocab_size);
+  kv::KvCache cache = model.new_cache();
+  Policy policy = prototype;
+  Policy* pp = &policy;
+  std::vector<float> logits;
+  auto score_row = [&](const float* row, std::size_t target_index) {
+    if (target_index < first_scored) return;
+    const double lp = log_softmax_at(row, V, ids[target_index]);
+    s.logprobs.push_back(lp);
+    s.nll_sum -= lp;
+    ++s.n_scored;
+  };
+  std::vector<Segment> seg = {{&cache, ids.first(context), Logits::All}};
+  forward_with_policies(model, seg, std::span<Policy* const>(&pp, 1), kv::StepKind::Prefill, logits);
+  for (std::size_t i = 0; i < context; ++i) score_row(&logits[i * V], i + 1);
+  for (std::size_t i = context; i + 1 < ids.size(); ++i) {
+    seg = {{&cache, ids.subspan(i, 1), Logits::Last}};
+    forward_with_policies(model, seg, std::span<Policy* const>(&pp, 1), kv::StepKind::Decode, logits);
+    score_row(logits.data(), i + 1);
+  }
+  const std::size_t full = kv::full_cache_bytes(cache);
+  s.kv_fraction_end = full ? static_cast<double>(policy.stored_bytes(cache)) / static_cast<double>(full) : 0.0;
+  return s;
 }
 
 }  // namespace kvcanary::model
