@@ -106,6 +106,14 @@ TEST_CASE("cli: commands on a tiny model print their documented formats") {
   CHECK(doc["top"].get_array().size() == 3);
   CHECK(doc["top"].at(0).get_array().size() == 2);
 
+  auto listed = run_cli("compressors");
+  CHECK(listed.exit_code == 0);
+  CHECK(listed.out.find("full") != std::string::npos);
+
+  auto under = run_cli("ppl " + M + " --compressor full --context 20 --text-file " + quote((s.dir / "text.txt").string()));
+  REQUIRE_MESSAGE(under.exit_code == 0, under.err);
+  CHECK(under.out.find("\"scored\": 24, \"context\": 20, \"compressor\": \"full\", \"kv_fraction\": 1.000000") != std::string::npos);
+
   // bf16 weights run through the same commands.
   auto bf = run_cli("generate " + M + " --dtype bf16 --prompt hi --max-new-tokens 2");
   CHECK_MESSAGE(bf.exit_code == 0, bf.err);
@@ -159,6 +167,16 @@ TEST_CASE("cli: bad input → one clear error naming the file and field, exit 2"
     const fs::path m = tiny_model(s.dir / "m");  // max_position_embeddings 256, one token per byte
     expect_bad_input(run_cli("generate --model " + quote(m.string()) + " --prompt " + quote(std::string(300, 'x'))),
                      {(m / "config.json").string(), "max_position_embeddings", "300"});
+  }
+  SUBCASE("compressor options") {
+    const fs::path m = tiny_model(s.dir / "m");
+    const std::string M = "generate --model " + quote(m.string()) + " --prompt hi ";
+    expect_bad_input(run_cli(M + "--compressor nosuch"), {"compressor", "nosuch", "full"});
+    expect_bad_input(run_cli(M + "--budget 1.5"), {"budget", "(0, 1]"});
+    expect_bad_input(run_cli(M + "--budget half"), {"--budget", "not a number"});
+    expect_bad_input(run_cli(M + "--mode sometimes"), {"--mode", "prompt, decode"});
+    expect_bad_input(run_cli(M + "--param window"), {"--param", "NAME=VALUE"});
+    expect_bad_input(run_cli(M + "--compressor full --param window=4"), {"window", "not a parameter of compressor 'full'"});
   }
   SUBCASE("ppl of a missing text file") {
     const fs::path m = tiny_model(s.dir / "m");
