@@ -9,18 +9,7 @@ import pathlib
 
 from tokenizers import Tokenizer
 
-
-def bytes_to_unicode():
-    # GPT-2's reversible byte -> printable character map.
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {b: chr(c) for b, c in zip(bs, cs)}
+from gpt2_bytes import bytes_to_unicode
 
 
 vocab = {ch: b for b, ch in sorted(bytes_to_unicode().items())}

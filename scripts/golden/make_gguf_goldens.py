@@ -29,6 +29,8 @@ import gguf
 from gguf import GGMLQuantizationType as T
 from gguf.quants import dequantize, quantize
 
+from gpt2_bytes import bytes_to_unicode
+
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests" / "data" / "gguf"
 
@@ -114,16 +116,8 @@ def llama_permute(w: np.ndarray, n_head: int) -> np.ndarray:
 
 def byte_level_alphabet() -> list[str]:
     """GPT-2's bytes_to_unicode table, in byte order."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    table = dict(zip(bs, cs))
-    return [chr(table[b]) for b in range(256)]
+    table = bytes_to_unicode()
+    return [table[b] for b in range(256)]
 
 
 def write_tiny_llama(path: Path) -> dict:

@@ -31,6 +31,8 @@ from pathlib import Path
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers
 from tokenizers import pre_tokenizers, processors, trainers
 
+from gpt2_bytes import bytes_to_unicode
+
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data"
 OUT_TOK = ROOT / "tests" / "data" / "tokenizer"
@@ -171,18 +173,6 @@ def smollm2_goldens(tok_path, strings):
     (OUT_TOK / "smollm2_wikitext2.json").write_text(json.dumps(
         {"bytes": len(wiki.encode("utf-8")), "n_ids": len(wiki_ids), "fnv1a64": str(h)}) + "\n")
     return len(rows), len(drows)
-
-
-def bytes_to_unicode():
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {b: chr(c) for b, c in zip(bs, cs)}
 
 
 def training_corpus():
