@@ -105,6 +105,10 @@ TEST_CASE("absmax: the cache holds the dequantized packed state; one scale per l
       for (std::size_t h = 0; h < 3; ++h) {
         CHECK(from_state(p, c, l, h, true) == c.head(l, h).keys);
         CHECK(from_state(p, c, l, h, false) == c.head(l, h).values);
+        std::vector<float> dk(20 * 64), dv(20 * 64);
+        p.dequantize(l, h, 3, 64, dk.data(), dv.data());
+        CHECK(dk == c.head(l, h).keys);
+        CHECK(dv == c.head(l, h).values);
         for (std::size_t i = 0; i < c.head(l, h).keys.size(); ++i)
           REQUIRE(std::abs(c.head(l, h).keys[i] - original.head(l, h).keys[i]) <= sk / 2 * (1 + 1e-6f));
       }

@@ -130,6 +130,10 @@ TEST_CASE("kivi: the cache holds the dequantized packed state; per-group error â
       const auto& store = c.head(0, h);
       REQUIRE(st.k_rows == 128);
       REQUIRE(st.v_rows == 86);
+      std::vector<float> dk(st.k_rows * 64), dv(st.v_rows * 64);
+      p.dequantize(0, h, 2, 64, dk.data(), dv.data());
+      CHECK(std::equal(dk.begin(), dk.end(), store.keys.begin()));
+      CHECK(std::equal(dv.begin(), dv.end(), store.values.begin()));
       std::vector<std::uint8_t> codes(64);
       for (std::size_t t = 0; t < 150; ++t)
         for (std::size_t d = 0; d < 64; ++d) {

@@ -104,6 +104,21 @@ struct AbsmaxQuant {
     return bytes;
   }
 
+  // What a dequantize-on-read kernel produces: the first heads[l, h].rows key and value rows of
+  // head (l, h), from the packed codes and the layer's scales alone (equal to the cache rows).
+  void dequantize(std::size_t l, std::size_t h, std::size_t kv_heads, std::size_t head_dim, float* keys, float* values) const {
+    const HeadState& st = heads[l * kv_heads + h];
+    const std::size_t rb = quant::packed_bytes(head_dim, bits);
+    const float sk = to_float(layers[l].k_scale), sv = to_float(layers[l].v_scale);
+    std::vector<std::uint8_t> codes(head_dim);
+    for (std::size_t r = 0; r < st.rows; ++r) {
+      quant::unpack(&st.k_codes[r * rb], head_dim, bits, codes.data());
+      quant::sym_dequantize(codes.data(), head_dim, sk, bits, keys + r * head_dim);
+      quant::unpack(&st.v_codes[r * rb], head_dim, bits, codes.data());
+      quant::sym_dequantize(codes.data(), head_dim, sv, bits, values + r * head_dim);
+    }
+  }
+
   std::string identity() const { return "absmax(bits=" + std::to_string(bits) + ",mode=" + mode_name(mode) + ")"; }
 
  private:
@@ -115,7 +130,8 @@ struct AbsmaxQuant {
     float absmax = 0.0f;
     for (std::size_t h = 0; h < NKV; ++h) {
       const std::vector<float>& x = keys ? cache.head(l, h).keys : cache.head(l, h).values;
-      for (std::size_t i = heads[l * NKV + h].rows * D; i < x.size(); ++i) absmax = std::max(absmax, std::abs(x[i]));
+      const std::size_t first = heads[l * NKV + h].rows * D;
+      absmax = std::max(absmax, quant::abs_max(x.data() + first, x.size() - first));
     }
     std::vector<std::uint8_t> codes(D);
     const float qmax = static_cast<float>(quant::sym_qmax(bits));

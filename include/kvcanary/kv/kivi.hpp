@@ -98,8 +98,12 @@ struct KiviQuant {
         const std::size_t n = store.size();
         if (n < st.k_rows || n < st.v_rows)
           fail("<kv cache>", "rows", "kivi holds codes for rows the cache no longer has (it does not compose with eviction)");
-        // Keys: whole groups up to ⌊n/R⌋·R.
-        const std::size_t k_target = n / residual * residual;
+        // Keys: whole groups up to ⌊n/R⌋·R. Values: every token older than the R most recent.
+        const std::size_t k_target = n / residual * residual, v_target = n > residual ? n - residual : 0;
+        st.k_codes.reserve(k_target * row_bytes);
+        st.k_params.reserve(k_target / group * D);
+        st.v_codes.reserve(v_target * row_bytes);
+        st.v_params.reserve(v_target * v_groups);
         for (; st.k_rows + group <= k_target; st.k_rows += group) {
           float* x = &store.keys[st.k_rows * D];
           const std::size_t p0 = st.k_params.size();
@@ -111,8 +115,6 @@ struct KiviQuant {
           for (std::size_t t = 0; t < group; ++t) quant::pack(&codes[t * D], D, bits, &st.k_codes[c0 + t * row_bytes]);
           quant::asym_dequantize_channels(codes.data(), group, D, &st.k_params[p0], x, sd.data(), zd.data());
         }
-        // Values: every token older than the R most recent.
-        const std::size_t v_target = n > residual ? n - residual : 0;
         for (; st.v_rows < v_target; ++st.v_rows) {
           float* x = &store.values[st.v_rows * D];
           const std::size_t p0 = st.v_params.size();
@@ -144,6 +146,23 @@ struct KiviQuant {
         bytes += ((n - s.k_rows) + (n - s.v_rows)) * D * sizeof(f16_t);
       }
     return bytes;
+  }
+
+  // What a dequantize-on-read kernel produces for head (l, h): its first k_rows keys and first
+  // v_rows values, from codes, scales and zero points alone (equal to the cache rows).
+  void dequantize(std::size_t l, std::size_t h, std::size_t kv_heads, std::size_t head_dim, float* keys, float* values) const {
+    const HeadState& st = heads[l * kv_heads + h];
+    const std::size_t D = head_dim, gv = value_group(D), v_groups = (D + gv - 1) / gv, rb = quant::packed_bytes(D, bits);
+    std::vector<std::uint8_t> codes(group * D);
+    std::vector<float> sd(D), zd(D);
+    for (std::size_t g = 0; g * group < st.k_rows; ++g) {
+      for (std::size_t t = 0; t < group; ++t) quant::unpack(&st.k_codes[(g * group + t) * rb], D, bits, &codes[t * D]);
+      quant::asym_dequantize_channels(codes.data(), group, D, &st.k_params[g * D], keys + g * group * D, sd.data(), zd.data());
+    }
+    for (std::size_t r = 0; r < st.v_rows; ++r) {
+      quant::unpack(&st.v_codes[r * rb], D, bits, codes.data());
+      quant::asym_dequantize_token(codes.data(), D, gv, &st.v_params[r * v_groups], values + r * D);
+    }
   }
 
   std::string identity() const {

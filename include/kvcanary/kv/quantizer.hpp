@@ -123,7 +123,10 @@ inline void unpack_t(const std::uint8_t* packed, std::size_t n, std::uint8_t* co
     std::copy_n(packed, n, codes);
   } else {
     constexpr unsigned per = 8 / B, mask = (1u << B) - 1u;
-    for (std::size_t i = 0; i < n; ++i) codes[i] = static_cast<std::uint8_t>((packed[i / per] >> ((i % per) * B)) & mask);
+    const std::size_t full = n / per;
+    for (std::size_t i = 0; i < full; ++i)  // whole bytes: a fixed inner trip count vectorizes
+      for (unsigned j = 0; j < per; ++j) codes[i * per + j] = static_cast<std::uint8_t>((packed[i] >> (j * B)) & mask);
+    for (std::size_t i = full * per; i < n; ++i) codes[i] = static_cast<std::uint8_t>((packed[i / per] >> ((i % per) * B)) & mask);
   }
 }
 
@@ -139,6 +142,49 @@ inline void unpack(const std::uint8_t* packed, std::size_t n, unsigned bits, std
     case 8: return unpack_t<8>(packed, n, codes);
     case 4: return unpack_t<4>(packed, n, codes);
     default: return unpack_t<2>(packed, n, codes);
+  }
+}
+
+// ---- statistics --------------------------------------------------------------------------
+
+// Largest |x| and the min/max of n values. Kept in kLanes independent partial results: a
+// float max is not associative to the compiler (NaN, signed zero), so a single running max
+// stays scalar, while lane-wise maxima vectorize; the result is the same for finite input.
+inline constexpr std::size_t kLanes = 16;
+
+inline float abs_max(const float* x, std::size_t n) {
+  float lane[kLanes] = {};
+  std::size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (std::size_t j = 0; j < kLanes; ++j) {
+      const float a = std::abs(x[i + j]);
+      lane[j] = lane[j] < a ? a : lane[j];
+    }
+  float m = 0.0f;
+  for (; i < n; ++i) m = std::max(m, std::abs(x[i]));
+  for (float l : lane) m = std::max(m, l);
+  return m;
+}
+
+inline void min_max(const float* x, std::size_t n, float& mn, float& mx) {
+  float lo[kLanes], hi[kLanes];
+  std::fill_n(lo, kLanes, x[0]);
+  std::fill_n(hi, kLanes, x[0]);
+  std::size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (std::size_t j = 0; j < kLanes; ++j) {
+      lo[j] = x[i + j] < lo[j] ? x[i + j] : lo[j];
+      hi[j] = hi[j] < x[i + j] ? x[i + j] : hi[j];
+    }
+  mn = x[0];
+  mx = x[0];
+  for (; i < n; ++i) {
+    mn = std::min(mn, x[i]);
+    mx = std::max(mx, x[i]);
+  }
+  for (std::size_t j = 0; j < kLanes; ++j) {
+    mn = std::min(mn, lo[j]);
+    mx = std::max(mx, hi[j]);
   }
 }
 
@@ -231,11 +277,8 @@ inline void asym_quantize_token(const float* x, std::size_t D, std::size_t gv, u
   const float qmax = static_cast<float>(asym_qmax(bits));
   for (std::size_t g = 0, begin = 0; begin < D; ++g, begin += gv) {
     const std::size_t end = std::min(begin + gv, D);
-    float mn = x[begin], mx = x[begin];
-    for (std::size_t d = begin + 1; d < end; ++d) {
-      mn = std::min(mn, x[d]);
-      mx = std::max(mx, x[d]);
-    }
+    float mn, mx;
+    min_max(x + begin, end - begin, mn, mx);
     params[g] = asym_params(mn, mx, bits);
     const float s = divisor(to_float(params[g].scale)), z = to_float(params[g].zero);
     for (std::size_t d = begin; d < end; ++d)
