@@ -1,0 +1,113 @@
+#pragma once
+// Shared machinery of the token-eviction policies (StreamingLLM, SnapKV, H2O, TOVA, KNorm,
+// random): the budget → kept-rows rule, top-k with deterministic ties, the common
+// budget/mode options, and identity formatting. Written once so that every policy reads the
+// budget the same way and breaks ties the same way.
+//
+// Budget rule (shared by all eviction policies): after a compressing step each KV head keeps
+//   k = max(ceil(budget · tokens_seen), protected)
+// rows, where `protected` is what the method always keeps (sinks, observation window, recent
+// window), and never more than it stores. At budget 1 k ≥ stored rows, so nothing is touched
+// and the policy is the same computation as `full` (tested bit-exact).
+//
+// Ties: rows are ranked by (score descending, row index ascending) — a strict total order, so
+// equal scores resolve to the lowest row index (the oldest row), on every platform.
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <numeric>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kvcanary/core/error.hpp"
+#include "kvcanary/kv/cache.hpp"
+#include "kvcanary/kv/options.hpp"
+#include "kvcanary/kv/policy.hpp"
+
+namespace kvcanary::kv::eviction {
+
+// ceil(budget · seen) computed so that an exact product (0.25 · 8 = 2) is not pushed up by a
+// rounding error in the last bit: budgets come from decimal strings, and 0.1 · 30 is
+// 3.0000000000000004 in binary, which must keep 3 rows, not 4.
+inline std::size_t budget_rows(double budget, std::int64_t seen) {
+  const double exact = budget * static_cast<double>(seen);
+  const double rounded = std::round(exact);
+  const double k = std::abs(exact - rounded) <= 1e-9 * std::max(1.0, exact) ? rounded : std::ceil(exact);
+  return static_cast<std::size_t>(std::max(0.0, k));
+}
+
+// Rows a head keeps: the budget, raised to what the method protects, capped at what it has.
+inline std::size_t keep_count(double budget, std::int64_t seen, std::size_t protected_rows, std::size_t stored) {
+  return std::min(stored, std::max(budget_rows(budget, seen), protected_rows));
+}
+
+// The k best of `candidates` by `score` (higher is kept), ties to the lower row index;
+// returned in ascending row order. O(n + k log k) via nth_element on a strict total order.
+template <class Score>
+std::vector<std::size_t> top_k(std::span<const Score> score, std::vector<std::size_t> candidates, std::size_t k) {
+  if (k >= candidates.size()) {
+    std::sort(candidates.begin(), candidates.end());
+    return candidates;
+  }
+  auto better = [&](std::size_t a, std::size_t b) { return score[a] > score[b] || (score[a] == score[b] && a < b); };
+  if (k > 0) std::nth_element(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(k - 1), candidates.end(), better);
+  candidates.resize(k);
+  std::sort(candidates.begin(), candidates.end());
+  return candidates;
+}
+
+// Keep `protect` (rows always kept, any order) plus the best k − |protect| of the other rows
+// of an n-row head; ascending row indices, ready for HeadStore::keep.
+template <class Score>
+std::vector<std::size_t> select(std::span<const Score> score, std::size_t n, std::span<const std::size_t> protect,
+                                std::size_t k) {
+  std::vector<char> is_protected(n, 0);
+  for (std::size_t r : protect) is_protected[r] = 1;
+  std::vector<std::size_t> others;
+  others.reserve(n);
+  for (std::size_t r = 0; r < n; ++r)
+    if (!is_protected[r]) others.push_back(r);
+  const std::size_t n_prot = n - others.size();
+  std::vector<std::size_t> kept = top_k<Score>(score, std::move(others), k > n_prot ? k - n_prot : 0);
+  for (std::size_t r = 0; r < n; ++r)
+    if (is_protected[r]) kept.push_back(r);
+  std::sort(kept.begin(), kept.end());
+  return kept;
+}
+
+// The last `w` rows of an n-row head (the recent window): rows are in append order.
+inline std::vector<std::size_t> last_rows(std::size_t n, std::size_t w) {
+  std::vector<std::size_t> r(std::min(n, w));
+  std::iota(r.begin(), r.end(), n - r.size());
+  return r;
+}
+
+// Shortest decimal that round-trips (0.25 → "0.25", 0.1 → "0.1"): identities are cell ids.
+inline std::string format_number(double v) {
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, res.ptr);
+}
+
+// Budget and mode, shared by every eviction policy.
+struct Common {
+  double budget = 1.0;
+  Mode mode = Mode::Prompt;
+
+  static Common from(const PolicyOptions& o) { return {o.budget(), o.mode()}; }
+  // Whether this step compresses: prompt mode compresses once, after the prefill; decode
+  // mode after the prefill and after every decode step.
+  bool compresses(StepKind kind) const { return kind == StepKind::Prefill || mode == Mode::Decode; }
+  std::string prefix(std::string_view name) const {
+    return std::string(name) + "(budget=" + format_number(budget) + ",mode=" + mode_name(mode);
+  }
+};
+
+// fp16 K and V of every stored row: eviction keeps rows as they are.
+inline std::size_t stored_fp16_bytes(const KvCache& c) { return fp16_kv_bytes(c.stored_rows(), c.head_dim()); }
+
+}  // namespace kvcanary::kv::eviction

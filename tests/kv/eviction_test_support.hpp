@@ -1,0 +1,187 @@
+#pragma once
+// Shared checks of the eviction policies' tests: budget 1 ≡ full through generate_greedy,
+// the per-step budget invariant in decode mode, and synthetic caches/records for hand-worked
+// selections.
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../support/json_file.hpp"
+#include "kvcanary/io/hf_config.hpp"
+#include "kvcanary/kv/eviction.hpp"
+#include "kvcanary/kv/full.hpp"
+#include "kvcanary/model/generate.hpp"
+
+namespace kvcanary::test::eviction {
+
+inline model::Transformer<float>& tiny() {
+  static model::Transformer<float> m(io::load_hf_config(test_data("tiny/llama_gqa_untied")), test_data("tiny/llama_gqa_untied"), 2);
+  return m;
+}
+
+// A 40-token prompt (longer than SnapKV's default window) and a short one.
+inline const std::vector<std::vector<std::int32_t>>& prompts() {
+  static const std::vector<std::vector<std::int32_t>> p = [] {
+    std::vector<std::int32_t> long_prompt;
+    for (int i = 0; i < 40; ++i) long_prompt.push_back((i * 37 + 11) % 256);
+    return std::vector<std::vector<std::int32_t>>{long_prompt, {200, 1, 45, 7, 9}};
+  }();
+  return p;
+}
+
+inline model::GenerateOptions no_eos(std::size_t n) {
+  model::GenerateOptions o;
+  o.max_new_tokens = n;
+  o.eos_ids = {-1};
+  return o;
+}
+
+template <class P>
+P make(double budget, kv::Mode mode, std::map<std::string, std::string> params = {}) {
+  return P::create(kv::PolicyOptions(budget, mode, std::move(params)), tiny().config());
+}
+
+// Budget 1: same tokens, same cache bits and positions, same measured bytes as `full`.
+template <class P>
+void check_budget_one_is_full(std::map<std::string, std::string> params = {}) {
+  auto& m = tiny();
+  const auto opt = no_eos(12);
+  std::vector<kv::KvCache> ref_caches;
+  const auto ref = model::generate_greedy(m, prompts(), opt, {}, kv::FullCache{}, &ref_caches);
+  for (kv::Mode mode : {kv::Mode::Prompt, kv::Mode::Decode}) {
+    CAPTURE(kv::mode_name(mode));
+    std::vector<kv::KvCache> caches;
+    const auto gens = model::generate_greedy(m, prompts(), opt, {}, make<P>(1.0, mode, params), &caches);
+    for (std::size_t b = 0; b < prompts().size(); ++b) {
+      CHECK(gens[b].tokens == ref[b].tokens);
+      CHECK(gens[b].kv_bytes_end == ref[b].kv_bytes_end);
+      CHECK(gens[b].kv_fraction_peak == 1.0);
+      CHECK(caches[b].next_position() == ref_caches[b].next_position());
+      for (std::size_t l = 0; l < caches[b].layers(); ++l)
+        for (std::size_t h = 0; h < caches[b].kv_heads(); ++h) {
+          const auto& a = caches[b].head(l, h);
+          const auto& r = ref_caches[b].head(l, h);
+          REQUIRE(a.size() == r.size());
+          CHECK(a.keys == r.keys);
+          CHECK(a.values == r.values);
+          CHECK(a.positions == r.positions);
+        }
+    }
+  }
+}
+
+// Wraps a policy and records, after every compressing step, the largest excess of stored
+// rows per head over ceil(budget · tokens_seen) (decode mode's invariant).
+template <class P>
+struct Checked {
+  P inner;
+  double budget = 1.0;
+  std::shared_ptr<std::vector<long>> excess = std::make_shared<std::vector<long>>();
+
+  std::size_t attention_rows(kv::StepKind k, std::size_t n) const { return inner.attention_rows(k, n); }
+  void after_step(kv::KvCache& c, const kv::AttentionRecord& r, kv::StepKind k) {
+    inner.after_step(c, r, k);
+    const long allowed = static_cast<long>(kv::eviction::budget_rows(budget, c.tokens_seen()));
+    long worst = -1000000;
+    for (std::size_t l = 0; l < c.layers(); ++l)
+      for (std::size_t h = 0; h < c.kv_heads(); ++h) worst = std::max(worst, static_cast<long>(c.head(l, h).size()) - allowed);
+    excess->push_back(worst);
+  }
+  std::size_t stored_bytes(const kv::KvCache& c) const { return inner.stored_bytes(c); }
+  std::string identity() const { return inner.identity(); }
+};
+
+// Decode mode: after the prefill and every decode step, every head holds at most
+// ceil(budget · tokens_seen) rows.
+template <class P>
+void check_decode_within_budget(double budget, std::map<std::string, std::string> params = {}) {
+  Checked<P> c{make<P>(budget, kv::Mode::Decode, params), budget};
+  const auto gens = model::generate_greedy(tiny(), prompts(), no_eos(20), {}, c);
+  // Two sequences, each a prefill + 19 decode steps.
+  REQUIRE(c.excess->size() == 2 * 20);
+  for (long e : *c.excess) CHECK(e <= 0);
+  for (const auto& g : gens) CHECK(g.tokens.size() == 20);
+}
+
+// Byte accounting on the 40-token prompt with 10 generated tokens (9 fed back): `rows_end`
+// rows per head at the end; bytes = rows · head_dim 16 · (K,V) · fp16 · 2 layers · 2 KV heads.
+inline void check_bytes(const model::Generation& g, std::size_t rows_end, double peak) {
+  const std::size_t per_row = 16 * 2 * 2 * 2 * 2;
+  CHECK(g.kv_bytes_end == rows_end * per_row);
+  CHECK(g.kv_full_bytes_end == 49 * per_row);
+  CHECK(g.kv_fraction_end == static_cast<double>(rows_end) / 49.0);
+  CHECK(g.kv_fraction_peak == doctest::Approx(peak).epsilon(1e-12));
+}
+
+// Peak of ceil(budget·s)/s over the steps of a decode-mode run (s = 40 … 49 tokens seen).
+inline double decode_peak(double budget) {
+  double peak = 0;
+  for (int s = 40; s <= 49; ++s) peak = std::max(peak, static_cast<double>(kv::eviction::budget_rows(budget, s)) / s);
+  return peak;
+}
+
+// A synthetic cache: `n` rows per head at positions 0..n−1, keys/values from `fill`.
+inline kv::KvCache synthetic_cache(std::size_t layers, std::size_t kv_heads, std::size_t head_dim, std::size_t n) {
+  kv::KvCache c(layers, kv_heads, head_dim);
+  std::vector<float> k(head_dim), v(head_dim);
+  for (std::size_t l = 0; l < layers; ++l)
+    for (std::size_t h = 0; h < kv_heads; ++h)
+      for (std::size_t r = 0; r < n; ++r) {
+        for (std::size_t d = 0; d < head_dim; ++d) {
+          k[d] = static_cast<float>(r + 1) * 0.01f * static_cast<float>(d + 1);
+          v[d] = static_cast<float>(1000 * l + 100 * h + r);
+        }
+        c.head(l, h).append(k.data(), v.data(), static_cast<std::int32_t>(r), head_dim);
+      }
+  c.advance(static_cast<std::int64_t>(n));
+  return c;
+}
+
+// A synthetic record: mass(l, h) = masses[l * heads + h].
+inline kv::AttentionRecord synthetic_record(std::size_t rows, std::size_t layers, std::size_t heads, std::size_t group,
+                                            std::vector<std::vector<float>> masses) {
+  kv::AttentionRecord r;
+  r.rows = rows;
+  r.num_layers = layers;
+  r.num_heads = heads;
+  r.group = group;
+  r.per_layer_head = std::move(masses);
+  return r;
+}
+
+inline std::vector<std::int32_t> positions(const kv::HeadStore& s) { return s.positions; }
+
+// The rows a head kept, identified by their first value component (synthetic_cache encodes
+// the original row in it).
+inline std::vector<int> kept_rows(const kv::KvCache& c, std::size_t l, std::size_t h) {
+  std::vector<int> out;
+  const auto& s = c.head(l, h);
+  for (std::size_t r = 0; r < s.size(); ++r)
+    out.push_back(static_cast<int>(s.values[r * c.head_dim()]) - static_cast<int>(1000 * l + 100 * h));
+  return out;
+}
+
+}  // namespace kvcanary::test::eviction
+
+namespace kvcanary::test::eviction {
+
+// Append one row (original index r, encoded like synthetic_cache) to every head; one token.
+inline void append_row(kv::KvCache& c, std::size_t r) {
+  std::vector<float> k(c.head_dim()), v(c.head_dim());
+  for (std::size_t l = 0; l < c.layers(); ++l)
+    for (std::size_t h = 0; h < c.kv_heads(); ++h) {
+      for (std::size_t d = 0; d < c.head_dim(); ++d) {
+        k[d] = static_cast<float>(r + 1) * 0.01f * static_cast<float>(d + 1);
+        v[d] = static_cast<float>(1000 * l + 100 * h + r);
+      }
+      c.head(l, h).append(k.data(), v.data(), static_cast<std::int32_t>(c.next_position()), c.head_dim());
+    }
+  c.advance(1);
+}
+
+}  // namespace kvcanary::test::eviction
