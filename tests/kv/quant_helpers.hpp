@@ -14,6 +14,7 @@
 
 #include "kvcanary/model/generate.hpp"
 #include "kvcanary/io/hf_config.hpp"
+#include "kvcanary/kv/full.hpp"
 #include "kvcanary/model/perplexity.hpp"
 
 namespace kvcanary::test {
@@ -63,6 +64,14 @@ inline bool smollm2_available() {
 inline model::Transformer<float>& smollm2_quant() {
   static auto m = std::make_unique<model::Transformer<float>>(io::load_hf_config(smollm2_dir()), smollm2_dir(), 2);
   return *m;
+}
+
+// Perplexity of the reference paragraph under `full` in the same 32-token chunks, computed
+// once per process for every test that compares against it.
+inline double smollm2_paragraph_full_ppl(std::span<const std::int32_t> ids) {
+  static const double ppl = perplexity_of(logits_under(smollm2_quant(), ids, kv::FullCache{}, 32), ids,
+                                          static_cast<std::size_t>(smollm2_quant().config().vocab_size));
+  return ppl;
 }
 
 }  // namespace kvcanary::test

@@ -184,3 +184,25 @@ TEST_CASE("absmax: on the tiny model, fewer bits move the logits further from fu
   CHECK(d[0] < d[1]);
   CHECK(d[1] < d[2]);
 }
+
+TEST_CASE("absmax: SmolLM2 perplexity of the reference paragraph, full vs absmax 8/4/2 (decode mode)") {
+  if (!test::smollm2_available()) return;
+  auto& m = test::smollm2_quant();
+  const std::size_t V = static_cast<std::size_t>(m.config().vocab_size);
+  test::JsonFile ref(test::test_data("smollm2/reference.json"));
+  const auto ids = test::int_list(ref.root["perplexity"]["ids"]);
+  const double ppl_full = test::smollm2_paragraph_full_ppl(ids);
+  double ppl[3];
+  int i = 0;
+  for (unsigned bits : {8u, 4u, 2u}) {
+    std::size_t bytes = 0, full_bytes = 0;
+    ppl[i] = test::perplexity_of(test::logits_under(m, ids, make(bits, kv::Mode::Decode), 32, &bytes, &full_bytes), ids, V);
+    MESSAGE("smollm2 paragraph (298 tokens, 32-token chunks) ppl: full " << ppl_full << ", absmax" << bits << " " << ppl[i]
+                                                                          << ", measured fraction "
+                                                                          << static_cast<double>(bytes) / static_cast<double>(full_bytes));
+    ++i;
+  }
+  CHECK(std::abs(ppl[0] - ppl_full) / ppl_full < 0.02);
+  CHECK(ppl[2] > ppl[1]);
+  CHECK(ppl[1] > ppl[0]);
+}

