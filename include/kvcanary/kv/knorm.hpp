@@ -22,6 +22,7 @@
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
 #include "kvcanary/model/config.hpp"
+#include "kvcanary/ops/matmul-inl.h"
 
 namespace kvcanary::kv {
 
@@ -46,14 +47,13 @@ struct KNorm {
 
   std::size_t attention_rows(StepKind, std::size_t) const { return 0; }
 
-  // Score = −‖k‖₂ (higher kept), accumulated in double so that the ranking does not depend on
-  // summation order.
+  // Score = −‖k‖₂ (higher kept). ops::dot accumulates in fp32 in a fixed order, so the
+  // ranking is the same on every run of a build.
   static std::vector<float> scores(const HeadStore& store, std::size_t head_dim) {
     std::vector<float> s(store.size());
     for (std::size_t r = 0; r < s.size(); ++r) {
-      double sq = 0;
-      for (std::size_t d = 0; d < head_dim; ++d) sq += static_cast<double>(store.keys[r * head_dim + d]) * store.keys[r * head_dim + d];
-      s[r] = -static_cast<float>(std::sqrt(sq));
+      const float* k = &store.keys[r * head_dim];
+      s[r] = -std::sqrt(ops::dot(k, k, head_dim));
     }
     return s;
   }
