@@ -188,7 +188,7 @@ inline int run_compressors() {
   kv::for_each_policy([](std::string_view name, std::string_view summary, const std::vector<kv::ParameterDoc>& params) {
     std::printf("\n  %.*s — %.*s\n", static_cast<int>(name.size()), name.data(), static_cast<int>(summary.size()), summary.data());
     for (const auto& p : params)
-      std::printf("      %-10s default %-8s %s\n", p.name.c_str(), p.default_value.c_str(), p.meaning.c_str());
+      std::printf("      %-13s default %-8s %s\n", p.name.c_str(), p.default_value.c_str(), p.meaning.c_str());
   });
   return 0;
 }

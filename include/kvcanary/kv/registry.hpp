@@ -12,12 +12,20 @@
 #include <utility>
 
 #include "kvcanary/core/error.hpp"
+#include "kvcanary/kv/absmax.hpp"
 #include "kvcanary/kv/full.hpp"
+#include "kvcanary/kv/h2o.hpp"
+#include "kvcanary/kv/kivi.hpp"
+#include "kvcanary/kv/knorm.hpp"
 #include "kvcanary/kv/options.hpp"
+#include "kvcanary/kv/random.hpp"
+#include "kvcanary/kv/snapkv.hpp"
+#include "kvcanary/kv/streamingllm.hpp"
+#include "kvcanary/kv/tova.hpp"
 
 namespace kvcanary::kv {
 
-using AllPolicies = std::tuple<FullCache>;
+using AllPolicies = std::tuple<FullCache, AbsmaxQuant, KiviQuant, StreamingLlm, SnapKv, H2o, Tova, KNorm, RandomEviction>;
 
 // Calls f(policy) with the policy named `name`, built from `options` for `config`.
 template <class F>
