@@ -51,6 +51,8 @@ TEST_CASE("quantizer: fp32→fp16 is round-to-nearest-even and the outward round
   for (int i = 0; i < 20000; ++i) {
     const float x = std::ldexp(1.0f + static_cast<float>(i % 1000) / 1000.0f, static_cast<int>(e(rng))) * (i % 2 ? -1.0f : 1.0f);
     const f16_t up = quant::to_f16_up(x), down = quant::to_f16_down(x);
+    CHECK(up.bits == quant::to_f16_up_portable(x).bits);  // the F16C path (when built with it) agrees
+    CHECK(down.bits == quant::to_f16_down_portable(x).bits);
     REQUIRE(to_float(down) <= x);
     REQUIRE(to_float(up) >= x);
     // Adjacent (or equal when x is representable).
