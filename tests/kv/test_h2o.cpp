@@ -99,3 +99,19 @@ TEST_CASE("h2o: byte accounting") {
   g = model::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<H2o>(0.25, kv::Mode::Decode));
   check_bytes(g[0], 13, decode_peak(0.25));
 }
+
+TEST_CASE("h2o: scores keep accumulating over a chunked prefill; a cleared cache starts afresh") {
+  auto p = make<H2o>(0.5, kv::Mode::Decode);
+  kv::KvCache c = synthetic_cache(1, 1, 16, 2);  // 2 seen → 1 row: nothing to evict below
+  p.after_step(c, one(2, {.5f, .5f}), kv::StepKind::Prefill);
+  REQUIRE(c.head(0, 0).size() == 1);  // recent ceil(.5) = 1: row 1
+  CHECK(p.accumulated[0] == std::vector<float>{.5f});
+  append_row(c, 2);
+  append_row(c, 3);  // a second prefill chunk of 2 tokens: 4 seen → 2 rows
+  p.after_step(c, one(2, {.25f, 1.0f, .75f}), kv::StepKind::Prefill);
+  CHECK(kept_rows(c, 0, 0) == Ints{2, 3});  // recent 1 (row 3) + heavy of {1: .75, 2: 1.0}
+  CHECK(p.accumulated[0] == std::vector<float>{1.0f, .75f});
+  kv::KvCache fresh = synthetic_cache(1, 1, 16, 1);
+  p.after_step(fresh, one(1, {1.0f}), kv::StepKind::Prefill);
+  CHECK(p.accumulated[0] == std::vector<float>{1.0f});
+}

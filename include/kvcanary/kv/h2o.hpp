@@ -65,11 +65,14 @@ struct H2o {
   void after_step(KvCache& cache, const AttentionRecord& record, StepKind kind) {
     if (!common.compresses(kind)) return;
     const std::size_t L = cache.layers(), KVH = cache.kv_heads(), D = cache.head_dim();
-    if (kind == StepKind::Prefill) accumulated.assign(L * KVH, {});
+    // Scores persist across steps (a chunked prefill keeps accumulating); rows only grow
+    // between our evictions, so more scores than rows means a different or cleared cache.
+    if (accumulated.size() != L * KVH) accumulated.assign(L * KVH, {});
     for (std::size_t l = 0; l < L; ++l)
       for (std::size_t h = 0; h < KVH; ++h) {
         HeadStore& store = cache.head(l, h);
         auto& acc = accumulated[l * KVH + h];
+        if (acc.size() > store.size()) acc.clear();
         acc.resize(store.size(), 0.0f);
         if (record.rows) {
           const auto mass = record.kv_head_mass(l, h);

@@ -98,10 +98,10 @@ struct SnapKv {
     if (!common.compresses(kind)) return;
     const std::size_t L = cache.layers(), KVH = cache.kv_heads(), D = cache.head_dim();
     const bool tracking = common.mode == Mode::Decode;
-    if (kind == StepKind::Prefill) {
+    if (kind == StepKind::Prefill || prompt_vote.size() != L * KVH) {
       prompt_vote.assign(L * KVH, {});
       step_votes.clear();
-      prompt_rows = static_cast<double>(record.rows);
+      prompt_rows = kind == StepKind::Prefill ? static_cast<double>(record.rows) : 0.0;
     }
     std::vector<std::vector<float>> now(L * KVH);
     for (std::size_t l = 0; l < L; ++l)
