@@ -42,7 +42,7 @@ struct AbsmaxQuant {
     return "per-tensor symmetric absmax quantization (one scale per layer for K, one for V): the prototype's baseline";
   }
   static std::vector<ParameterDoc> parameters() {
-    return {{"bits", "from budget: 0.5→8, 0.25→4, 0.125→2", "bits per stored K/V value: 8, 4 or 2"}};
+    return {{"bits", "budget", "bits per stored K/V value: 8, 4 or 2; if absent, budget 0.5→8, 0.25→4, 0.125→2"}};
   }
   static AbsmaxQuant create(const PolicyOptions& o, const model::Config&) {
     AbsmaxQuant p;

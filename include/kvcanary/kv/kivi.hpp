@@ -46,7 +46,7 @@ struct KiviQuant {
     return "KIVI (Liu et al. 2024): asymmetric keys per channel, values per token, groups of G, last R tokens full precision";
   }
   static std::vector<ParameterDoc> parameters() {
-    return {{"bits", "from budget: 0.5→8, 0.25→4, 0.125→2", "bits per quantized K/V value: 8, 4 or 2"},
+    return {{"bits", "budget", "bits per quantized K/V value: 8, 4 or 2; if absent, budget 0.5→8, 0.25→4, 0.125→2"},
             {"group", "32", "group size G (32, 64 or 128): tokens per key group, channels per value group (at most head_dim)"},
             {"residual", "128", "R: most recent tokens kept in full precision; a positive multiple of group"}};
   }
