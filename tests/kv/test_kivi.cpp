@@ -257,3 +257,25 @@ TEST_CASE("kivi: SmolLM2 teacher-forced logits at int8 stay near full; kivi2 per
   CHECK(ppl[2] > ppl[0]);
   MESSAGE("kivi real-model test took " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s");
 }
+
+TEST_CASE("kivi and absmax: a cleared and refilled cache starts the packed state afresh") {
+  kv::KvCache c(1, 1, 64);
+  KiviQuant k = make(4, 32, 32, kv::Mode::Decode);
+  kv::AbsmaxQuant a = kv::AbsmaxQuant::create(kv::PolicyOptions(0.25, kv::Mode::Decode), model::Config{});
+  append_rows(c, 70, 1);
+  k.after_step(c, {}, kv::StepKind::Prefill);
+  a.after_step(c, {}, kv::StepKind::Prefill);
+  c.clear();
+  append_rows(c, 40, 2);
+  kv::KvCache fresh_cache = c;
+  k.after_step(c, {}, kv::StepKind::Prefill);
+  a.after_step(c, {}, kv::StepKind::Prefill);
+  KiviQuant k2 = make(4, 32, 32, kv::Mode::Decode);
+  kv::AbsmaxQuant a2 = kv::AbsmaxQuant::create(kv::PolicyOptions(0.25, kv::Mode::Decode), model::Config{});
+  kv::KvCache c2 = fresh_cache;
+  k2.after_step(fresh_cache, {}, kv::StepKind::Prefill);
+  a2.after_step(c2, {}, kv::StepKind::Prefill);
+  CHECK(k.heads[0].k_rows == 32);
+  CHECK(k.stored_bytes(c) == k2.stored_bytes(fresh_cache));
+  CHECK(a.stored_bytes(c) == a2.stored_bytes(c2));
+}

@@ -66,10 +66,20 @@ struct AbsmaxQuant {
   };
   std::vector<LayerState> layers;
   std::vector<HeadState> heads;  // [layer * kv_heads + kv_head]
+  std::int64_t tokens_seen = 0;   // the cache's count at the last step
+
+  void reset() {
+    layers.clear();
+    heads.clear();
+  }
 
   std::size_t attention_rows(StepKind, std::size_t) const { return 0; }
 
   void after_step(KvCache& cache, const AttentionRecord&, StepKind kind) {
+    // A cache that went back to fewer tokens than it had seen was cleared and refilled: the
+    // packed state describes rows that are gone.
+    if (cache.tokens_seen() < tokens_seen) reset();
+    tokens_seen = cache.tokens_seen();
     if (mode == Mode::Prompt && kind == StepKind::Decode) return;
     const std::size_t L = cache.layers(), NKV = cache.kv_heads();
     if (layers.empty()) {

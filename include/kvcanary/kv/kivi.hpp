@@ -79,12 +79,19 @@ struct KiviQuant {
     std::size_t k_rows = 0, v_rows = 0;
   };
   std::vector<HeadState> heads;  // [layer * kv_heads + kv_head]
+  std::int64_t tokens_seen = 0;   // the cache's count at the last step
+
+  void reset() { heads.clear(); }
 
   std::size_t value_group(std::size_t head_dim) const { return std::min(group, head_dim); }
 
   std::size_t attention_rows(StepKind, std::size_t) const { return 0; }
 
   void after_step(KvCache& cache, const AttentionRecord&, StepKind kind) {
+    // A cache that went back to fewer tokens than it had seen was cleared and refilled: the
+    // packed state describes rows that are gone.
+    if (cache.tokens_seen() < tokens_seen) reset();
+    tokens_seen = cache.tokens_seen();
     if (mode == Mode::Prompt && kind == StepKind::Decode) return;
     const std::size_t NKV = cache.kv_heads(), D = cache.head_dim(), gv = value_group(D);
     const std::size_t row_bytes = quant::packed_bytes(D, bits), v_groups = (D + gv - 1) / gv;
