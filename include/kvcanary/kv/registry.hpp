@@ -29,7 +29,7 @@ using AllPolicies = std::tuple<FullCache, AbsmaxQuant, KiviQuant, StreamingLlm, 
 
 // Calls f(policy) with the policy named `name`, built from `options` for `config`.
 template <class F>
-decltype(auto) with_policy(std::string_view name, const PolicyOptions& options, const model::Config& config, F&& f) {
+auto with_policy(std::string_view name, const PolicyOptions& options, const model::Config& config, F&& f) {
   using Result = decltype(f(std::declval<FullCache>()));
   bool found = false;
   std::optional<std::conditional_t<std::is_void_v<Result>, int, Result>> result;
