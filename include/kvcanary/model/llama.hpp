@@ -9,9 +9,10 @@
 // segment, against that segment's own KV cache.
 
 #include <algorithm>
-#include <climits>
 #include <cmath>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -183,24 +184,26 @@ class Transformer {
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
     const std::int64_t window = c.sliding_window;
 
-    // Rows whose probabilities a policy asked for get a slot in `captured`, one stripe of
-    // `stride` floats per (row, head); summed into the segment's record after the loop.
-    std::vector<std::size_t> slot(rows.size(), SIZE_MAX);
-    std::size_t n_slots = 0, stride = 0;
-    for (std::size_t r = 0; r < rows.size(); ++r) {
-      const Segment& seg = segments[rows[r].segment];
-      if (seg.record && rows[r].index + seg.record->rows >= seg.tokens.size()) {
-        slot[r] = n_slots++;
-        for (std::size_t h = 0; h < NKV; ++h) stride = std::max(stride, seg.cache->head(layer, h).size());
-      }
+    // Recording for a policy: each thread sums the recorded rows' probabilities into its own
+    // [recording segment][head][stored row] buffer (memory independent of how many rows are
+    // recorded); the partial sums are then added in chunk order, so the record does not depend
+    // on thread timing.
+    std::vector<std::size_t> rec_slot(segments.size(), SIZE_MAX);
+    std::size_t n_rec = 0, stride = 0;
+    for (std::size_t s = 0; s < segments.size(); ++s) {
+      if (!segments[s].record || segments[s].record->rows == 0) continue;
+      rec_slot[s] = n_rec++;
+      for (std::size_t h = 0; h < NKV; ++h) stride = std::max(stride, segments[s].cache->head(layer, h).size());
     }
-    std::vector<float> captured(n_slots * NH * stride, 0.0f);
+    std::mutex partial_mu;
+    std::map<std::size_t, std::vector<float>> partials;  // chunk begin -> partial sums
 
     pool_.parallel_for(rows.size() * NH, [&](std::size_t begin, std::size_t end) {
-      std::vector<float> scores;
+      std::vector<float> scores, partial(n_rec ? n_rec * NH * stride : 0, 0.0f);
       for (std::size_t job = begin; job < end; ++job) {
         const std::size_t r = job / NH, h = job % NH, kvh = h / group;
-        const kv::HeadStore& store = segments[rows[r].segment].cache->head(layer, kvh);
+        const Segment& seg = segments[rows[r].segment];
+        const kv::HeadStore& store = seg.cache->head(layer, kvh);
         const std::size_t visible = before[rows[r].segment * NKV + kvh] + rows[r].index + 1;
         const float* qv = &q[r * NH * D + h * D];
         scores.assign(visible, 0.0f);
@@ -213,7 +216,11 @@ class Transformer {
           scores[j] = ops::dot(&store.keys[j * D], qv, D) * scale;
         }
         ops::softmax(scores.data(), visible);
-        if (slot[r] != SIZE_MAX) std::copy(scores.begin(), scores.end(), &captured[(slot[r] * NH + h) * stride]);
+        const std::size_t slot = rec_slot[rows[r].segment];
+        if (slot != SIZE_MAX && rows[r].index + seg.record->rows >= seg.tokens.size()) {
+          float* acc = &partial[(slot * NH + h) * stride];
+          for (std::size_t j = 0; j < visible; ++j) acc[j] += scores[j];
+        }
         float* o = &out[r * NH * D + h * D];
         std::fill(o, o + D, 0.0f);
         for (std::size_t j = 0; j < visible; ++j) {
@@ -223,16 +230,21 @@ class Transformer {
           for (std::size_t d = 0; d < D; ++d) o[d] += p * vv[d];
         }
       }
+      if (n_rec) {
+        std::lock_guard lk(partial_mu);
+        partials.emplace(begin, std::move(partial));
+      }
     });
 
-    for (std::size_t r = 0; r < rows.size(); ++r) {
-      if (slot[r] == SIZE_MAX) continue;
-      const Segment& seg = segments[rows[r].segment];
+    for (std::size_t s = 0; s < segments.size(); ++s) {
+      if (rec_slot[s] == SIZE_MAX) continue;
       for (std::size_t h = 0; h < NH; ++h) {
-        auto& mass = seg.record->per_layer_head[layer * NH + h];
-        mass.resize(seg.cache->head(layer, h / group).size(), 0.0f);
-        const float* src = &captured[(slot[r] * NH + h) * stride];
-        for (std::size_t j = 0; j < mass.size(); ++j) mass[j] += src[j];
+        auto& mass = segments[s].record->per_layer_head[layer * NH + h];
+        mass.assign(segments[s].cache->head(layer, h / group).size(), 0.0f);
+        for (const auto& [begin, partial] : partials) {
+          const float* src = &partial[(rec_slot[s] * NH + h) * stride];
+          for (std::size_t j = 0; j < mass.size(); ++j) mass[j] += src[j];
+        }
       }
     }
   }
