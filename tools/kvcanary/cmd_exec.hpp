@@ -1,0 +1,52 @@
+#pragma once
+// `kvcanary exec FILE.py [--timeout S]`
+// Runs FILE.py in the code-execution sandbox and prints one JSON line with the verdict. The
+// verdict is data, not a failure of the command: the exit status is 0 whatever it is; only bad
+// arguments (exit 2 via kvcanary::Error) and a harness that cannot start Python are errors.
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "args.hpp"
+#include "kvcanary/core/error.hpp"
+#include "kvcanary/task/code_exec.hpp"
+
+namespace kvcanary::cli {
+
+inline constexpr const char* kExecUsage =
+    "usage: kvcanary exec FILE.py [--timeout S]\n"
+    "  Runs FILE.py sandboxed and prints {\"status\",\"exit_code\",\"seconds\",\"stderr_tail\",...}.\n";
+
+inline int run_exec(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]).rfind("--", 0) == 0) fail("command line", "FILE.py", "is required");
+  const std::string file = argv[1];
+  const Args args(argc, argv, 2, {"--timeout"}, {});
+  task::ExecLimits limits;
+  if (args.has("--timeout")) {
+    const std::string s = args.get("--timeout");
+    char* end = nullptr;
+    const double t = std::strtod(s.c_str(), &end);
+    if (s.empty() || *end != '\0' || !(t > 0) || t > 86400)
+      fail("command line", "--timeout", "'" + s + "' is not a number of seconds in (0, 86400]");
+    limits.timeout_s = t;
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) fail(file, "FILE.py", "cannot open");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  const task::ExecResult r = task::run_python(ss.str(), limits);
+  const nlohmann::ordered_json j = {{"status", r.status},   {"exit_code", r.exit_code},     {"seconds", r.seconds},
+                            {"stderr_tail", r.stderr_tail}, {"signal", r.signal}, {"isolation", r.isolation}};
+  // A program may print invalid UTF-8; the line must still be valid JSON.
+  const std::string line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace kvcanary::cli
