@@ -161,6 +161,25 @@ TEST_CASE("code_exec: the working directory is private and removed afterwards") 
   CHECK_FALSE(std::filesystem::exists(cwd));
 }
 
+TEST_CASE("code_exec: descriptors of the host process are not inherited") {
+  const auto marker = std::filesystem::temp_directory_path() / ("kvcanary-fd-marker-" + std::to_string(::getpid()));
+  std::ofstream(marker) << "x";
+  const int fd = ::open(marker.c_str(), O_RDONLY);  // deliberately without O_CLOEXEC
+  REQUIRE(fd >= 0);
+  const ExecResult r = run_python(
+      "import os\n"
+      "for f in os.listdir('/proc/self/fd'):\n"
+      "    try:\n"
+      "        print(os.readlink('/proc/self/fd/' + f))\n"
+      "    except OSError:\n"
+      "        pass\n",
+      quick());
+  ::close(fd);
+  std::filesystem::remove(marker);
+  REQUIRE(r.status == "pass");
+  CHECK(r.stdout_tail.find("kvcanary-fd-marker-") == std::string::npos);
+}
+
 TEST_CASE("code_exec: the environment is cleared") {
   ::setenv("KVCANARY_EXEC_SECRET", "leak", 1);
   const ExecResult r = run_python("import os\nprint(os.environ.get('KVCANARY_EXEC_SECRET'))\n", quick());

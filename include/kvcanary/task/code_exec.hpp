@@ -382,6 +382,9 @@ inline ExecResult run_python(const std::string& program, const ExecLimits& limit
       if (::unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0) report('U', e);
       else report('N', e);
     }
+    // Descriptors the host process opened without O_CLOEXEC (sockets, model files) must not
+    // reach the program; marking them rather than closing keeps the status pipe open until exec.
+    ::syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */);
     ::execve(argv[0], argv.data(), envp.data());
     report('E', errno);
     ::_exit(127);
