@@ -1,0 +1,63 @@
+#pragma once
+// kvcanary toolcheck: score one model output for one BFCL entry and print the sub-scores
+// as one JSON line, so a shell loop over a generation run can build the tool-call table.
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "args.hpp"
+#include "kvcanary/core/error.hpp"
+#include "kvcanary/task/tool_call_parse.hpp"
+#include "kvcanary/task/tool_call_score.hpp"
+
+namespace kvcanary::cli {
+
+// argv[0] is "toolcheck". The category (simple/multiple/parallel/parallel_multiple) comes
+// from the question file's name, as BFCL's file naming encodes it.
+inline int run_toolcheck(int argc, char** argv) {
+  using namespace kvcanary::task;
+  Args args(argc, argv, 1, {"--question", "--answer", "--id", "--output-file"}, {});
+  const std::string qpath = args.require("--question"), apath = args.require("--answer");
+  const std::string id = args.require("--id"), opath = args.require("--output-file");
+
+  const auto questions = load_bfcl_questions(qpath);
+  const auto answers = load_bfcl_answers(apath);
+  const BfclQuestion* q = nullptr;
+  for (const auto& x : questions) if (x.id == id) { q = &x; break; }
+  if (!q) fail(qpath, "id", "no entry with id '" + id + "'");
+  const BfclAnswer* a = nullptr;
+  for (const auto& x : answers) if (x.id == id) { a = &x; break; }
+  if (!a) fail(apath, "id", "no entry with id '" + id + "'");
+
+  std::ifstream in(opath, std::ios::binary);
+  if (!in) fail(opath, "", "cannot open the model output");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const ParseResult parsed = parse_tool_calls(ss.str());
+
+  const BfclCategory cat = bfcl_category_from_name(std::filesystem::path(qpath).filename().string());
+  const AstVerdict v = ast_check(cat, q->functions, parsed.calls, a->ground_truth);
+
+  // func_correct: the output names the gold functions, as a multiset (order-free like
+  // BFCL's parallel matching); arg_match would duplicate ast_valid here, so it is absent.
+  std::vector<std::string> got, want;
+  for (const auto& c : parsed.calls) got.push_back(c.name);
+  for (const auto& g : a->ground_truth) want.push_back(g.name);
+  std::sort(got.begin(), got.end());
+  std::sort(want.begin(), want.end());
+
+  Value out = Value::object({
+      {"id", Value::string(id)},
+      {"json_valid", Value::boolean(parsed.json_valid)},
+      {"calls_parsed", Value::integer(std::int64_t(parsed.calls.size()))},
+      {"func_correct", Value::boolean(!got.empty() && got == want)},
+      {"ast_valid", Value::boolean(v.valid)},
+      {"error_type", v.valid ? Value::null() : Value::string(v.error_type)},
+  });
+  std::printf("%s\n", to_json(out).c_str());
+  return 0;
+}
+
+}  // namespace kvcanary::cli
