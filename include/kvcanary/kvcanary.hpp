@@ -28,3 +28,22 @@
 #include "kvcanary/model/weights.hpp"
 
 #include "kvcanary/kv/cache.hpp"
+
+#include "kvcanary/kv/absmax.hpp"
+#include "kvcanary/kv/full.hpp"
+#include "kvcanary/kv/h2o.hpp"
+#include "kvcanary/kv/kivi.hpp"
+#include "kvcanary/kv/knorm.hpp"
+#include "kvcanary/kv/options.hpp"
+#include "kvcanary/kv/policy.hpp"
+#include "kvcanary/kv/random.hpp"
+#include "kvcanary/kv/registry.hpp"
+#include "kvcanary/kv/snapkv.hpp"
+#include "kvcanary/kv/streamingllm.hpp"
+#include "kvcanary/kv/tova.hpp"
+
+#include "kvcanary/task/code_exec.hpp"
+#include "kvcanary/task/humaneval.hpp"
+#include "kvcanary/task/tool_call_parse.hpp"
+#include "kvcanary/task/tool_call_score.hpp"
+#include "kvcanary/task/value.hpp"

@@ -217,6 +217,38 @@ TEST_CASE("cli: bad input → one clear error naming the file and field, exit 2"
   }
 }
 
+TEST_CASE("cli: exec runs a program in the sandbox; toolcheck scores a BFCL answer") {
+  Scratch s;
+  std::ofstream(s.dir / "ok.py") << "print('hi')\n";
+  std::ofstream(s.dir / "bad.py") << "assert 1 == 2\n";
+  std::ofstream(s.dir / "loop.py") << "while True: pass\n";
+  for (auto [file, status] : {std::pair{"ok.py", "pass"}, {"bad.py", "fail"}, {"loop.py", "timeout"}}) {
+    auto r = run_cli("exec " + quote((s.dir / file).string()) + " --timeout 1");
+    CHECK_MESSAGE(r.exit_code == 0, r.err);  // exit 0 whatever the verdict
+    CHECK_MESSAGE(r.out.find(std::string("\"status\":\"") + status + "\"") != std::string::npos, r.out);
+  }
+  expect_bad_input(run_cli("exec " + quote((s.dir / "ok.py").string()) + " --timeout soon"), {"--timeout"});
+
+  const fs::path bfcl = fs::path(KVCANARY_SOURCE_DIR).parent_path() / "shared/data/bfcl";
+  if (!fs::exists(bfcl)) {
+    if (std::getenv("CI")) FAIL("CI run without ../shared/data/bfcl");
+    MESSAGE("toolcheck skipped: " << bfcl << " absent");
+    return;
+  }
+  const std::string Q = quote((bfcl / "BFCL_v4_simple_python.json").string());
+  const std::string A = quote((bfcl / "possible_answer/BFCL_v4_simple_python.json").string());
+  std::ofstream(s.dir / "right.txt") << "Sure:\n```python\ncalculate_triangle_area(base=10, height=5)\n```";
+  std::ofstream(s.dir / "wrong.txt") << "calculate_triangle_area(base=10, height=6)";
+  auto right = run_cli("toolcheck --question " + Q + " --answer " + A + " --id simple_python_0 --output-file " + quote((s.dir / "right.txt").string()));
+  REQUIRE_MESSAGE(right.exit_code == 0, right.err);
+  CHECK_MESSAGE(right.out.find("\"ast_valid\": true") != std::string::npos, right.out);
+  auto wrong = run_cli("toolcheck --question " + Q + " --answer " + A + " --id simple_python_0 --output-file " + quote((s.dir / "wrong.txt").string()));
+  REQUIRE(wrong.exit_code == 0);
+  CHECK_MESSAGE(wrong.out.find("\"ast_valid\": false") != std::string::npos, wrong.out);
+  expect_bad_input(run_cli("toolcheck --question " + Q + " --answer " + A + " --id nosuch --output-file " + quote((s.dir / "right.txt").string())),
+                   {"nosuch"});
+}
+
 TEST_CASE("cli: the default model answers a chat prompt") {
   const fs::path model = fs::path(KVCANARY_SOURCE_DIR) / "models/smollm2-135m-instruct";
   if (!fs::exists(model / "model.safetensors")) {

@@ -9,8 +9,10 @@
 #include <string>
 
 #include "cmd_convert.hpp"
+#include "cmd_exec.hpp"
 #include "cmd_model.hpp"
 #include "cmd_tokenize.hpp"
+#include "cmd_toolcheck.hpp"
 
 namespace {
 
@@ -26,6 +28,10 @@ commands:
   logits    --text TEXT [--top K]       top-K [id, logit] at the last position, as JSON
   convert-gguf --gguf FILE --out DIR [--dtype f32|bf16]
             write a HF model directory from a llama-architecture GGUF
+  exec      FILE.py [--timeout S]
+            run a Python program in the sandbox: {"status":..., "exit_code":..., "seconds":..., "stderr_tail":...}
+  toolcheck --question Q.jsonl --answer A.jsonl --id ID --output-file OUT.txt
+            score a model's tool-call output against BFCL's possible answers (one JSON line)
 
 model options (generate, ppl, tokenize, logits):
   --model DIR       HF model directory (default: $KVCANARY_MODEL or the setup's default model)
@@ -51,6 +57,8 @@ int dispatch(int argc, char** argv) {
     return run_tokenize(args.get("--model", default_model_dir()), args.require("--text-file"));
   }
   if (cmd == "convert-gguf") return run_convert_gguf(argc - 1, argv + 1);
+  if (cmd == "exec") return run_exec(argc - 1, argv + 1);
+  if (cmd == "toolcheck") return run_toolcheck(argc - 1, argv + 1);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::fputs(kUsage, stdout);
     return 0;
