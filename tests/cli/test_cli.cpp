@@ -13,6 +13,7 @@
 #include <string>
 
 #include "../support/json_file.hpp"
+#include "../support/resources.hpp"
 #include "kvcanary/kv/registry.hpp"
 
 namespace fs = std::filesystem;
@@ -229,12 +230,8 @@ TEST_CASE("cli: exec runs a program in the sandbox; toolcheck scores a BFCL answ
   }
   expect_bad_input(run_cli("exec " + quote((s.dir / "ok.py").string()) + " --timeout soon"), {"--timeout"});
 
-  const fs::path bfcl = fs::path(KVCANARY_SOURCE_DIR).parent_path() / "shared/data/bfcl";
-  if (!fs::exists(bfcl)) {
-    if (std::getenv("CI")) FAIL("CI run without ../shared/data/bfcl");
-    MESSAGE("toolcheck skipped: " << bfcl << " absent");
-    return;
-  }
+  const fs::path bfcl = kvcanary::test::shared_data("bfcl");
+  if (!kvcanary::test::available(bfcl)) return;
   const std::string Q = quote((bfcl / "BFCL_v4_simple_python.json").string());
   const std::string A = quote((bfcl / "possible_answer/BFCL_v4_simple_python.json").string());
   std::ofstream(s.dir / "right.txt") << "Sure:\n```python\ncalculate_triangle_area(base=10, height=5)\n```";
@@ -250,12 +247,7 @@ TEST_CASE("cli: exec runs a program in the sandbox; toolcheck scores a BFCL answ
 }
 
 TEST_CASE("cli: the default model answers a chat prompt") {
-  const fs::path model = fs::path(KVCANARY_SOURCE_DIR) / "models/smollm2-135m-instruct";
-  if (!fs::exists(model / "model.safetensors")) {
-    if (std::getenv("CI")) FAIL("CI run without the default model");
-    MESSAGE("skipped: default model absent");
-    return;
-  }
+  if (!kvcanary::test::default_model_available()) return;
   auto r = run_cli("generate --chat --max-new-tokens 24 --prompt " + quote("What is the capital of France?"));
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   CHECK(r.out.find("Paris") != std::string::npos);

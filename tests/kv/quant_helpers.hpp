@@ -12,6 +12,7 @@
 #include <span>
 #include <vector>
 
+#include "../support/resources.hpp"
 #include "kvcanary/model/generate.hpp"
 #include "kvcanary/io/hf_config.hpp"
 #include "kvcanary/kv/full.hpp"
@@ -51,15 +52,8 @@ inline float max_abs_diff(const std::vector<float>& a, const std::vector<float>&
   return worst;
 }
 
-inline std::filesystem::path smollm2_dir() { return std::filesystem::path(KVCANARY_SOURCE_DIR) / "models" / "smollm2-135m-instruct"; }
-
-// The real model is fetched by scripts/test.sh; outside CI a developer may not have it yet.
-inline bool smollm2_available() {
-  if (std::filesystem::exists(smollm2_dir() / "model.safetensors")) return true;
-  if (std::getenv("CI")) FAIL("CI run without the default model: scripts/fetch_model.sh must run before the tests");
-  MESSAGE("skipped: " << smollm2_dir() << " absent (run scripts/fetch_model.sh)");
-  return false;
-}
+inline std::filesystem::path smollm2_dir() { return default_model_dir(); }
+inline bool smollm2_available() { return default_model_available(); }
 
 inline model::Transformer<float>& smollm2_quant() {
   static auto m = std::make_unique<model::Transformer<float>>(io::load_hf_config(smollm2_dir()), smollm2_dir(), 2);

@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "../support/json_file.hpp"
+#include "../support/resources.hpp"
 #include "kvcanary/model/generate.hpp"
 #include "kvcanary/model/model_dir.hpp"
 #include "kvcanary/model/perplexity.hpp"
@@ -23,18 +24,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path default_model() { return fs::path(KVCANARY_SOURCE_DIR) / "models" / "smollm2-135m-instruct"; }
-
-// The real model is fetched by scripts/test.sh; outside CI a developer may not have it yet.
-bool model_available() {
-  if (fs::exists(default_model() / "model.safetensors")) return true;
-  if (std::getenv("CI")) FAIL("CI run without the default model: scripts/fetch_model.sh must run before the tests");
-  MESSAGE("skipped: " << default_model() << " absent (run scripts/fetch_model.sh)");
-  return false;
-}
+using test::default_model_dir;
+bool model_available() { return test::default_model_available(); }
 
 model::ModelDir<float>& smollm2() {
-  static auto m = std::make_unique<model::ModelDir<float>>(model::ModelDir<float>::load(default_model(), 2));
+  static auto m = std::make_unique<model::ModelDir<float>>(model::ModelDir<float>::load(default_model_dir(), 2));
   return *m;
 }
 

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "../support/resources.hpp"
 #include "../../tools/kvcanary/cmd_exec.hpp"
 #include "kvcanary/task/code_exec.hpp"
 #include "kvcanary/task/humaneval.hpp"
@@ -305,11 +306,7 @@ TEST_CASE("code_exec: load_humaneval names file, line and field on bad input") {
 
 TEST_CASE("code_exec_humaneval: canonical solutions pass, a wrong body per problem does not") {
   const auto path = humaneval_path();
-  if (!std::filesystem::exists(path)) {
-    if (std::getenv("CI")) FAIL("CI run without " << path);
-    MESSAGE("skipped: " << path << " not found");
-    return;
-  }
+  if (!kvcanary::test::available(path)) return;
   const auto problems = kvcanary::task::load_humaneval(path);
   REQUIRE(problems.size() == 164);
   // 2 programs at a time: the harness is thread-safe and the machine has 2 cores.

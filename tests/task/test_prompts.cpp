@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 
+#include "../support/resources.hpp"
 #include "kvcanary/task/prompts.hpp"
 
 using namespace kvcanary;
@@ -17,16 +18,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path shared_data() { return fs::path(KVCANARY_SOURCE_DIR).parent_path() / "shared/data"; }
-fs::path model_dir() { return fs::path(KVCANARY_SOURCE_DIR "/models/smollm2-135m-instruct"); }
-
-// Shared data and the converted model live outside git: skip locally when absent, fail under CI.
-bool have(const fs::path& p) {
-  if (fs::exists(p)) return true;
-  if (std::getenv("CI")) FAIL("missing " << p.string());
-  MESSAGE("skipped: missing " << p.string());
-  return false;
-}
+fs::path shared_data() { return kvcanary::test::shared_data(); }
+fs::path model_dir() { return kvcanary::test::default_model_dir(); }
+bool have(const fs::path& p) { return kvcanary::test::available(p); }
 
 const std::vector<HumanEvalProblem>& humaneval() {
   static const auto v = load_humaneval(shared_data() / "HumanEval.jsonl.gz");

@@ -10,6 +10,7 @@
 #include <map>
 #include <string>
 
+#include "../support/resources.hpp"
 #include "kvcanary/task/tool_call_parse.hpp"
 #include "kvcanary/task/tool_call_score.hpp"
 #include "../../tools/kvcanary/cmd_toolcheck.hpp"
@@ -19,15 +20,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path shared_data() { return fs::path(KVCANARY_SOURCE_DIR).parent_path() / "shared/data"; }
-
-// Shared data lives outside the repository: skip locally when absent, fail under CI.
-bool have(const fs::path& p) {
-  if (fs::exists(p)) return true;
-  if (std::getenv("CI")) FAIL("missing shared data " << p.string());
-  MESSAGE("skipped: missing shared data " << p.string());
-  return false;
-}
+fs::path shared_data() { return kvcanary::test::shared_data(); }
+bool have(const fs::path& p) { return kvcanary::test::available(p); }
 
 Value obj(std::vector<std::pair<std::string, Value>> m) { return Value::object(std::move(m)); }
 Value S(const char* s) { return Value::string(s); }
