@@ -13,6 +13,7 @@
 #include <string>
 
 #include "../support/json_file.hpp"
+#include "../support/temp_dir.hpp"
 #include "../support/resources.hpp"
 #include "kvcanary/kv/registry.hpp"
 
@@ -38,25 +39,17 @@ std::string quote(const std::string& s) {
   return q + "'";
 }
 
-struct Scratch {
-  fs::path dir;
-  Scratch() {
-    static int n = 0;
-    dir = fs::temp_directory_path() / ("kvc-cli-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-    fs::create_directories(dir);
-  }
-  ~Scratch() { fs::remove_all(dir); }
-};
+using Scratch = kvcanary::test::TempDir;
 
 Run run_cli(const std::string& args) {
   Scratch s;
-  const std::string cmd = quote(KVCANARY_CLI_PATH) + " " + args + " >" + quote((s.dir / "out").string()) + " 2>" +
-                          quote((s.dir / "err").string());
+  const std::string cmd = quote(KVCANARY_CLI_PATH) + " " + args + " >" + quote((s.path / "out").string()) + " 2>" +
+                          quote((s.path / "err").string());
   const int status = std::system(cmd.c_str());
   Run r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(s.dir / "out");
-  r.err = slurp(s.dir / "err");
+  r.out = slurp(s.path / "out");
+  r.err = slurp(s.path / "err");
   return r;
 }
 
@@ -82,20 +75,20 @@ void expect_bad_input(const Run& r, std::initializer_list<std::string> mentions)
 
 TEST_CASE("cli: commands on a tiny model print their documented formats") {
   Scratch s;
-  const fs::path model = tiny_model(s.dir / "m");
+  const fs::path model = tiny_model(s.path / "m");
   const std::string M = "--model " + quote(model.string());
 
   auto gen = run_cli("generate " + M + " --prompt " + quote("hello there") + " --max-new-tokens 5");
   CHECK_MESSAGE(gen.exit_code == 0, gen.err);
   CHECK(gen.err.find("generated 5 tokens") != std::string::npos);
 
-  std::ofstream(s.dir / "text.txt") << "The quick brown fox jumps over the lazy dog.";
-  auto ppl = run_cli("ppl " + M + " --text-file " + quote((s.dir / "text.txt").string()));
+  std::ofstream(s.path / "text.txt") << "The quick brown fox jumps over the lazy dog.";
+  auto ppl = run_cli("ppl " + M + " --text-file " + quote((s.path / "text.txt").string()));
   REQUIRE_MESSAGE(ppl.exit_code == 0, ppl.err);
   CHECK(ppl.out.rfind("{\"ppl\": ", 0) == 0);
   CHECK(ppl.out.find("\"tokens\": 44") != std::string::npos);  // 44 bytes → 44 byte tokens
 
-  auto tok = run_cli("tokenize " + M + " --text-file " + quote((s.dir / "text.txt").string()));
+  auto tok = run_cli("tokenize " + M + " --text-file " + quote((s.path / "text.txt").string()));
   REQUIRE(tok.exit_code == 0);
   CHECK(tok.out.rfind("84 104 101 32 ", 0) == 0);  // "The " as bytes
   CHECK(tok.out.back() == '\n');
@@ -112,7 +105,7 @@ TEST_CASE("cli: commands on a tiny model print their documented formats") {
   CHECK(listed.exit_code == 0);
   CHECK(listed.out.find("full") != std::string::npos);
 
-  auto under = run_cli("ppl " + M + " --compressor full --context 20 --text-file " + quote((s.dir / "text.txt").string()));
+  auto under = run_cli("ppl " + M + " --compressor full --context 20 --text-file " + quote((s.path / "text.txt").string()));
   REQUIRE_MESSAGE(under.exit_code == 0, under.err);
   CHECK(under.out.find("\"scored\": 24, \"context\": 20, \"compressor\": \"full\", \"kv_fraction\": 1.000000") != std::string::npos);
 
@@ -123,8 +116,8 @@ TEST_CASE("cli: commands on a tiny model print their documented formats") {
 
 TEST_CASE("cli: every registered compressor generates and scores in both modes, reporting its measured budget") {
   Scratch s;
-  const fs::path model = tiny_model(s.dir / "m");
-  std::ofstream(s.dir / "text.txt") << std::string(120, 'a') + " the end of a long and repetitive text";
+  const fs::path model = tiny_model(s.path / "m");
+  std::ofstream(s.path / "text.txt") << std::string(120, 'a') + " the end of a long and repetitive text";
   std::size_t policies = 0;
   kvcanary::kv::for_each_policy([&](std::string_view name, std::string_view, const auto&) {
     ++policies;
@@ -137,7 +130,7 @@ TEST_CASE("cli: every registered compressor generates and scores in both modes, 
                          " --max-new-tokens 6" + opts);
       CHECK_MESSAGE(gen.exit_code == 0, name << " " << mode << ": " << gen.err);
       CHECK_MESSAGE(gen.err.find("of the fp16 KV bytes") != std::string::npos, gen.err);
-      auto ppl = run_cli("ppl --model " + quote(model.string()) + " --text-file " + quote((s.dir / "text.txt").string()) +
+      auto ppl = run_cli("ppl --model " + quote(model.string()) + " --text-file " + quote((s.path / "text.txt").string()) +
                          " --context 100" + opts);
       REQUIRE_MESSAGE(ppl.exit_code == 0, name << " " << mode << ": " << ppl.err);
       simdjson::dom::parser parser;
@@ -162,18 +155,18 @@ TEST_CASE("cli: bad input → one clear error naming the file and field, exit 2"
     expect_bad_input(run_cli("generate --model /nonexistent/model --prompt hi"), {"/nonexistent/model", "not found"});
   }
   SUBCASE("safetensors missing") {
-    const fs::path m = tiny_model(s.dir / "m");
+    const fs::path m = tiny_model(s.path / "m");
     fs::remove(m / "model.safetensors");
     expect_bad_input(run_cli("generate --model " + quote(m.string()) + " --prompt hi"), {"model.safetensors"});
   }
   SUBCASE("safetensors truncated") {
-    const fs::path m = tiny_model(s.dir / "m");
+    const fs::path m = tiny_model(s.path / "m");
     fs::resize_file(m / "model.safetensors", fs::file_size(m / "model.safetensors") / 2);
     expect_bad_input(run_cli("generate --model " + quote(m.string()) + " --prompt hi"),
                      {(m / "model.safetensors").string(), "data_offsets", "truncated"});
   }
   SUBCASE("safetensors corrupt header") {
-    const fs::path m = tiny_model(s.dir / "m");
+    const fs::path m = tiny_model(s.path / "m");
     {
       std::fstream f(m / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
       f.seekp(12);
@@ -183,7 +176,7 @@ TEST_CASE("cli: bad input → one clear error naming the file and field, exit 2"
                      {(m / "model.safetensors").string(), "header"});
   }
   SUBCASE("unsupported architecture") {
-    const fs::path m = tiny_model(s.dir / "m");
+    const fs::path m = tiny_model(s.path / "m");
     std::string cfg = slurp(m / "config.json");
     cfg.replace(cfg.find("LlamaForCausalLM"), 16, "GPTNeoXForCausalLM");
     std::ofstream(m / "config.json") << cfg;
@@ -191,18 +184,18 @@ TEST_CASE("cli: bad input → one clear error naming the file and field, exit 2"
                      {(m / "config.json").string(), "architectures", "GPTNeoXForCausalLM"});
   }
   SUBCASE("tokenizer.json of an unknown model type") {
-    const fs::path m = tiny_model(s.dir / "m");
+    const fs::path m = tiny_model(s.path / "m");
     std::ofstream(m / "tokenizer.json") << R"({"model":{"type":"Unigram","vocab":[["a",0.0]]},"added_tokens":[]})";
     expect_bad_input(run_cli("generate --model " + quote(m.string()) + " --prompt hi"),
                      {(m / "tokenizer.json").string(), "model.type"});
   }
   SUBCASE("prompt longer than the position limit") {
-    const fs::path m = tiny_model(s.dir / "m");  // max_position_embeddings 256, one token per byte
+    const fs::path m = tiny_model(s.path / "m");  // max_position_embeddings 256, one token per byte
     expect_bad_input(run_cli("generate --model " + quote(m.string()) + " --prompt " + quote(std::string(300, 'x'))),
                      {(m / "config.json").string(), "max_position_embeddings", "300"});
   }
   SUBCASE("compressor options") {
-    const fs::path m = tiny_model(s.dir / "m");
+    const fs::path m = tiny_model(s.path / "m");
     const std::string M = "generate --model " + quote(m.string()) + " --prompt hi ";
     expect_bad_input(run_cli(M + "--compressor nosuch"), {"compressor", "nosuch", "full"});
     expect_bad_input(run_cli(M + "--budget 1.5"), {"budget", "(0, 1]"});
@@ -212,7 +205,7 @@ TEST_CASE("cli: bad input → one clear error naming the file and field, exit 2"
     expect_bad_input(run_cli(M + "--compressor full --param window=4"), {"window", "not a parameter of compressor 'full'"});
   }
   SUBCASE("ppl of a missing text file") {
-    const fs::path m = tiny_model(s.dir / "m");
+    const fs::path m = tiny_model(s.path / "m");
     expect_bad_input(run_cli("ppl --model " + quote(m.string()) + " --text-file /nonexistent.txt"),
                      {"/nonexistent.txt", "--text-file"});
   }
@@ -220,29 +213,29 @@ TEST_CASE("cli: bad input → one clear error naming the file and field, exit 2"
 
 TEST_CASE("cli: exec runs a program in the sandbox; toolcheck scores a BFCL answer") {
   Scratch s;
-  std::ofstream(s.dir / "ok.py") << "print('hi')\n";
-  std::ofstream(s.dir / "bad.py") << "assert 1 == 2\n";
-  std::ofstream(s.dir / "loop.py") << "while True: pass\n";
+  std::ofstream(s.path / "ok.py") << "print('hi')\n";
+  std::ofstream(s.path / "bad.py") << "assert 1 == 2\n";
+  std::ofstream(s.path / "loop.py") << "while True: pass\n";
   for (auto [file, status] : {std::pair{"ok.py", "pass"}, {"bad.py", "fail"}, {"loop.py", "timeout"}}) {
-    auto r = run_cli("exec " + quote((s.dir / file).string()) + " --timeout 1");
+    auto r = run_cli("exec " + quote((s.path / file).string()) + " --timeout 1");
     CHECK_MESSAGE(r.exit_code == 0, r.err);  // exit 0 whatever the verdict
     CHECK_MESSAGE(r.out.find(std::string("\"status\":\"") + status + "\"") != std::string::npos, r.out);
   }
-  expect_bad_input(run_cli("exec " + quote((s.dir / "ok.py").string()) + " --timeout soon"), {"--timeout"});
+  expect_bad_input(run_cli("exec " + quote((s.path / "ok.py").string()) + " --timeout soon"), {"--timeout"});
 
   const fs::path bfcl = kvcanary::test::shared_data("bfcl");
   if (!kvcanary::test::available(bfcl)) return;
   const std::string Q = quote((bfcl / "BFCL_v4_simple_python.json").string());
   const std::string A = quote((bfcl / "possible_answer/BFCL_v4_simple_python.json").string());
-  std::ofstream(s.dir / "right.txt") << "Sure:\n```python\ncalculate_triangle_area(base=10, height=5)\n```";
-  std::ofstream(s.dir / "wrong.txt") << "calculate_triangle_area(base=10, height=6)";
-  auto right = run_cli("toolcheck --question " + Q + " --answer " + A + " --id simple_python_0 --output-file " + quote((s.dir / "right.txt").string()));
+  std::ofstream(s.path / "right.txt") << "Sure:\n```python\ncalculate_triangle_area(base=10, height=5)\n```";
+  std::ofstream(s.path / "wrong.txt") << "calculate_triangle_area(base=10, height=6)";
+  auto right = run_cli("toolcheck --question " + Q + " --answer " + A + " --id simple_python_0 --output-file " + quote((s.path / "right.txt").string()));
   REQUIRE_MESSAGE(right.exit_code == 0, right.err);
   CHECK_MESSAGE(right.out.find("\"ast_valid\": true") != std::string::npos, right.out);
-  auto wrong = run_cli("toolcheck --question " + Q + " --answer " + A + " --id simple_python_0 --output-file " + quote((s.dir / "wrong.txt").string()));
+  auto wrong = run_cli("toolcheck --question " + Q + " --answer " + A + " --id simple_python_0 --output-file " + quote((s.path / "wrong.txt").string()));
   REQUIRE(wrong.exit_code == 0);
   CHECK_MESSAGE(wrong.out.find("\"ast_valid\": false") != std::string::npos, wrong.out);
-  expect_bad_input(run_cli("toolcheck --question " + Q + " --answer " + A + " --id nosuch --output-file " + quote((s.dir / "right.txt").string())),
+  expect_bad_input(run_cli("toolcheck --question " + Q + " --answer " + A + " --id nosuch --output-file " + quote((s.path / "right.txt").string())),
                    {"nosuch"});
 }
 

@@ -2,6 +2,7 @@
 // Helpers shared by the GGUF tests: SHA-256 (FIPS 180-4) for comparing tensors against the
 // golden hashes, file slurping/patching for corrupt-input cases, and temp directories.
 
+#include "../support/temp_dir.hpp"
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -111,22 +112,7 @@ void poke(std::vector<std::uint8_t>& b, std::size_t at, T v) {
   std::memcpy(b.data() + at, &v, sizeof v);
 }
 
-// A fresh directory under the system temp dir, removed with everything in it.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::random_device rd;
-    path = std::filesystem::temp_directory_path() /
-           ("kvcanary-gguf-test-" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-};
+using kvcanary::test::TempDir;
 
 inline std::filesystem::path data_dir() { return std::filesystem::path(KVCANARY_TEST_DATA_DIR) / "gguf"; }
 

@@ -6,15 +6,17 @@
 #include <fstream>
 
 #include "../support/json_file.hpp"
+#include "../support/temp_dir.hpp"
 #include "kvcanary/io/hf_config.hpp"
 
 using namespace kvcanary;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path dir_with_config(const std::string& json) {
+// A model directory holding only `json` as config.json, inside `root`.
+fs::path dir_with_config(const test::TempDir& root, const std::string& json) {
   static int n = 0;
-  const fs::path d = fs::temp_directory_path() / ("kvc-cfg-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
+  const fs::path d = root.path / std::to_string(n++);
   fs::create_directories(d);
   std::ofstream(d / "config.json") << json;
   return d;
@@ -41,15 +43,17 @@ TEST_CASE("config.json: the tiny goldens' configs parse with the right fields") 
 }
 
 TEST_CASE("config.json: eos lists, Mistral sliding window, legacy rope_scaling.type") {
-  auto c = io::load_hf_config(dir_with_config(std::string(R"({"architectures":["MistralForCausalLM"],"sliding_window":16,"eos_token_id":[2,7],"rope_scaling":{"type":"linear","factor":4},)") + kBase + "}"));
+  test::TempDir root;
+  auto c = io::load_hf_config(dir_with_config(root, std::string(R"({"architectures":["MistralForCausalLM"],"sliding_window":16,"eos_token_id":[2,7],"rope_scaling":{"type":"linear","factor":4},)") + kBase + "}"));
   CHECK(c.sliding_window == 16);
   CHECK(c.eos_token_ids == std::vector<std::int32_t>{2, 7});
   CHECK(c.rope_scaling.factor == 4.0);
 }
 
 TEST_CASE("config.json: bad input names the file and the field") {
-  auto expect = [](const std::string& json, const std::string& field) {
-    const fs::path d = dir_with_config(json);
+  test::TempDir root;
+  auto expect = [&](const std::string& json, const std::string& field) {
+    const fs::path d = dir_with_config(root, json);
     try {
       io::load_hf_config(d);
       FAIL("expected failure for " << field);

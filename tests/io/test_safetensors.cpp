@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 
+#include "../support/temp_dir.hpp"
 #include "kvcanary/core/half.hpp"
 #include "kvcanary/io/safetensors.hpp"
 
@@ -16,18 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("kvc-st-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  static int& counter() {
-    static int c = 0;
-    return c;
-  }
-};
+using test::TempDir;
 
 // A safetensors file from a JSON header and a data buffer, exactly as given.
 fs::path write_file(const fs::path& dir, const std::string& header, const std::string& data, const std::string& name = "model.safetensors") {
