@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "args.hpp"
 #include "kvcanary/kv/registry.hpp"
 #include "kvcanary/model/generate.hpp"
@@ -30,29 +32,6 @@ inline std::string read_text_file(const std::string& path) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
-}
-
-// JSON string literal (for the few string fields the CLI prints).
-inline std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
 }
 
 inline std::set<std::string> model_flags(std::set<std::string> extra) {
@@ -176,7 +155,7 @@ inline int run_ppl(int argc, char** argv) {
     if (context >= ids.size()) fail("command line", "--context", "must be smaller than the text's " + std::to_string(ids.size()) + " tokens");
     const auto scores = model::score_tokens_under(*m.transformer, ids, policy, context, context);
     std::printf("{\"ppl\": %.6f, \"tokens\": %zu, \"scored\": %zu, \"context\": %zu, \"compressor\": %s, \"kv_fraction\": %.6f, \"seconds\": %.3f}\n",
-                scores.perplexity(), ids.size(), scores.n_scored, context, json_string(policy.identity()).c_str(),
+                scores.perplexity(), ids.size(), scores.n_scored, context, nlohmann::json(policy.identity()).dump().c_str(),
                 scores.kv_fraction_end, seconds());
     return 0;
   });
