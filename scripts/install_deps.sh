@@ -8,6 +8,7 @@ packages=(
   python3 python3-pip
   libeigen3-dev libxtensor-dev libxsimd-dev libsimdjson-dev doctest-dev
   libtomlplusplus-dev libpcre2-dev libbenchmark-dev nlohmann-json3-dev
+  libcairo2-dev
 )
 
 missing=()

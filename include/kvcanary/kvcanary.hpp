@@ -47,3 +47,8 @@
 #include "kvcanary/task/tool_call_parse.hpp"
 #include "kvcanary/task/tool_call_score.hpp"
 #include "kvcanary/task/value.hpp"
+
+// run
+#include "kvcanary/run/chart.hpp"
+#include "kvcanary/run/metrics.hpp"
+#include "kvcanary/run/report.hpp"
