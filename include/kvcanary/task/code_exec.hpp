@@ -7,6 +7,13 @@
 // and an isolation record that states what was actually in force on this machine rather than
 // what was asked for (netns and cgroups depend on privileges; RLIMIT_NPROC is ignored for root).
 //
+// When the harness runs as root (CI, containers) the program does not: it gets a uid of its own
+// for the run (so it cannot signal the harness, other runs or any other process, cannot move
+// itself out of its cgroup, and RLIMIT_NPROC applies), a private mount namespace in which the
+// whole filesystem is read-only, and a size-capped tmpfs as its working directory (so it cannot
+// write anywhere else, fill the disk, or leave files behind). docs/RELIABILITY.md lists what
+// hostile programs were run against it and what a non-root harness does not get.
+//
 // Linux only. The child between fork() and exec() calls only async-signal-safe functions, so
 // run_python may be called from several threads at once.
 
@@ -15,6 +22,9 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <grp.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -49,6 +59,7 @@ struct ExecLimits {
   int max_processes = 64;                // pids cgroup (and RLIMIT_NPROC where the kernel honours it)
   std::size_t output_cap = 64u << 10;    // bytes kept of each of stdout and stderr (the tail)
   std::size_t file_bytes = 64u << 20;    // RLIMIT_FSIZE: largest file the program may write
+  std::size_t workdir_bytes = 256u << 20;  // size of the tmpfs working directory (root harness only)
 };
 
 struct ExecResult {
@@ -73,6 +84,8 @@ inline std::string errno_name(int e) {
     case EROFS: return "EROFS";
     case ENOSYS: return "ENOSYS";
     case EUSERS: return "EUSERS";
+    case EBUSY: return "EBUSY";
+    case EAGAIN: return "EAGAIN";
     default: return "errno " + std::to_string(e);
   }
 }
@@ -155,6 +168,36 @@ inline const std::string& python_path() {
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || real.empty() || ::access(real.c_str(), X_OK) != 0)
       return on_path;
     return real;
+  }();
+  return path;
+}
+
+// Whether a user other than the file's owner may execute it: every directory on its real path
+// searchable and the file executable by "others". A root harness's interpreter is often under
+// /root (pyenv), which the program's own uid cannot reach.
+inline bool executable_by_others(const std::string& path) {
+  std::error_code ec;
+  const auto real = std::filesystem::canonical(path, ec);
+  if (ec) return false;
+  struct stat st{};
+  if (::stat(real.c_str(), &st) != 0 || !(st.st_mode & S_IXOTH) || !(st.st_mode & S_IROTH)) return false;
+  for (auto dir = real.parent_path(); ; dir = dir.parent_path()) {
+    if (::stat(dir.c_str(), &st) != 0 || !(st.st_mode & S_IXOTH)) return false;
+    if (dir == dir.root_path()) return true;
+  }
+}
+
+// The interpreter for a program that runs under its own unprivileged uid (root harness): the
+// one on PATH if that uid can execute it, else the system's; empty when there is none.
+inline const std::string& unprivileged_python_path() {
+  static const std::string path = [] {
+    if (executable_by_others(python_path())) return python_path();
+    for (const char* cand : {"/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"}) {
+      std::error_code ec;
+      const auto real = std::filesystem::canonical(cand, ec);
+      if (!ec && executable_by_others(real.string())) return real.string();
+    }
+    return std::string();
   }();
   return path;
 }
@@ -287,9 +330,31 @@ inline void format_int(char* buf, long v, std::size_t* len) {  // async-signal-s
 }
 
 struct ChildReport {  // sent from child to parent over the status pipe before exec
-  char what;          // 'N' netns refused, 'U' netns only via a user namespace, 'C' cgroup join failed, 'E' exec failed
+  char what;          // 'N' netns refused, 'U' netns only via a user namespace, 'C' cgroup join failed, 'E' exec failed,
+                      // 'F' filesystem isolation failed (a = step), 'S' uid drop failed
   int err;
+  char step = 0;
 };
+
+// The uid a root harness gives one run: unique among the runs alive at once (pid, counter), far
+// above any real account, never 0. Nothing needs to exist for it: the kernel accepts any uid.
+inline uid_t sandbox_uid() {
+  static std::atomic<unsigned> counter{0};
+  return static_cast<uid_t>(0x40000000u + ((static_cast<unsigned>(::getpid()) & 0x3fffffu) << 8) + (counter++ & 0xffu));
+}
+
+#ifdef SYS_mount_setattr
+inline int set_mount_readonly(const char* path, bool readonly, bool recursive) {
+  struct mount_attr attr{};
+  (readonly ? attr.attr_set : attr.attr_clr) = MOUNT_ATTR_RDONLY;
+  return static_cast<int>(::syscall(SYS_mount_setattr, AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &attr, sizeof attr));
+}
+#else
+inline int set_mount_readonly(const char*, bool, bool) {
+  errno = ENOSYS;
+  return -1;
+}
+#endif
 
 }  // namespace exec_detail
 
@@ -300,7 +365,11 @@ inline ExecResult run_python(const std::string& program, const ExecLimits& limit
   if (!(limits.timeout_s > 0)) fail("", "timeout_s", "must be positive");
 
   ExecResult res;
-  const std::string& python = python_path();
+  // A root harness drops the program to a uid of its own inside a read-only filesystem with a
+  // tmpfs working directory (see the top of this file), provided an interpreter exists that
+  // such a uid can execute; the program text is written into that tmpfs by the child.
+  const bool as_root = ::geteuid() == 0 && !unprivileged_python_path().empty();
+  const std::string& python = as_root ? unprivileged_python_path() : python_path();
 
   std::string tmpl = (fs::temp_directory_path() / "kvcanary-exec-XXXXXX").string();
   if (!::mkdtemp(tmpl.data())) fail(tmpl, "mkdtemp", std::strerror(errno));
@@ -312,7 +381,7 @@ inline ExecResult run_python(const std::string& program, const ExecLimits& limit
       fs::remove_all(p, ec);
     }
   } dir_guard{workdir};
-  {
+  if (!as_root) {  // a root harness writes it from the child, into the tmpfs
     std::ofstream f(workdir / "main.py", std::ios::binary);
     f << program;
     if (!f) fail((workdir / "main.py").string(), "program", "cannot write");
@@ -321,6 +390,11 @@ inline ExecResult run_python(const std::string& program, const ExecLimits& limit
   // Everything the child needs is built before fork: after it, no allocation is allowed.
   const std::string wd = workdir.string();
   std::vector<std::string> args = {python, "-I", "-B", "main.py"};
+  const uid_t uid = as_root ? sandbox_uid() : ::geteuid();
+  const std::string tmpfs_opts = "size=" + std::to_string(std::max<std::size_t>(limits.workdir_bytes, 1u << 20)) +
+                                 ",mode=0700,uid=" + std::to_string(uid) + ",gid=" + std::to_string(uid);
+  const std::string main_py = (workdir / "main.py").string();
+  if (as_root && ::chown(wd.c_str(), uid, uid) != 0) fail(wd, "chown", std::strerror(errno));
   std::vector<std::string> env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + wd, "TMPDIR=" + wd,
                                   "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "PYTHONIOENCODING=utf-8"};
   std::vector<char*> argv, envp;
@@ -347,8 +421,8 @@ inline ExecResult run_python(const std::string& program, const ExecLimits& limit
     fail("", "fork", std::strerror(errno));
   }
   if (pid == 0) {
-    auto report = [&](char what, int e) {
-      const ChildReport r{what, e};
+    auto report = [&](char what, int e, char step = 0) {
+      const ChildReport r{what, e, step};
       (void)!::write(status.w, &r, sizeof r);
     };
     ::setpgid(0, 0);
@@ -367,6 +441,38 @@ inline ExecResult run_python(const std::string& program, const ExecLimits& limit
     ::dup2(devnull, 0);
     ::dup2(out.w, 1);
     ::dup2(err.w, 2);
+    if (::unshare(CLONE_NEWNET) != 0) {
+      const int e = errno;
+      // Unprivileged: a user namespace grants the capability to create the network one.
+      if (::unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0) report('U', e);
+      else report('N', e);
+    }
+    if (as_root) {
+      // Private mounts (nothing propagates back to the host), a tmpfs over the working
+      // directory, then everything read-only except that tmpfs. The program cannot undo it: it
+      // runs under another uid, so without capabilities.
+      const char* step = nullptr;
+      if (::unshare(CLONE_NEWNS) != 0) step = "unshare";
+      else if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) step = "private";
+      else if (::mount("kvcanary-exec", wd.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_opts.c_str()) != 0) step = "tmpfs";
+      else if (set_mount_readonly("/", true, true) != 0) step = "readonly";
+      else if (set_mount_readonly(wd.c_str(), false, false) != 0) step = "workdir";
+      if (step) report('F', errno, step[0]);
+      // The program file: in the tmpfs when it is mounted, else in the host directory (where the
+      // parent would otherwise have put it).
+      const int pf = ::open(main_py.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      std::size_t done = 0;
+      while (pf >= 0 && done < program.size()) {
+        const ssize_t n = ::write(pf, program.data() + done, program.size() - done);
+        if (n <= 0) break;
+        done += static_cast<std::size_t>(n);
+      }
+      if (pf < 0 || done != program.size()) {
+        report('E', pf < 0 ? errno : EIO);
+        ::_exit(127);
+      }
+      ::close(pf);
+    }
     if (::chdir(wd.c_str()) != 0) {
       report('E', errno);
       ::_exit(127);
@@ -376,12 +482,11 @@ inline ExecResult run_python(const std::string& program, const ExecLimits& limit
     ::setrlimit(RLIMIT_NPROC, &rl_nproc);
     ::setrlimit(RLIMIT_FSIZE, &rl_fsize);
     ::setrlimit(RLIMIT_CORE, &rl_core);
-    if (::unshare(CLONE_NEWNET) != 0) {
-      const int e = errno;
-      // Unprivileged: a user namespace grants the capability to create the network one.
-      if (::unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0) report('U', e);
-      else report('N', e);
+    if (as_root && (::setgroups(0, nullptr) != 0 || ::setresgid(uid, uid, uid) != 0 || ::setresuid(uid, uid, uid) != 0)) {
+      report('S', errno);  // never run a hostile program as root
+      ::_exit(127);
     }
+    ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);  // no setuid binary gives privileges back
     // Descriptors the host process opened without O_CLOEXEC (sockets, model files) must not
     // reach the program; marking them rather than closing keeps the status pipe open until exec.
     ::syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */);
@@ -397,7 +502,13 @@ inline ExecResult run_python(const std::string& program, const ExecLimits& limit
 
   std::string isolation_net = "netns: private (no interfaces up)";
   std::string cg_note = cgroup.note();
-  bool exec_failed = false;
+  std::string fs_note = as_root ? "filesystem: read-only except a " + std::to_string(std::max<std::size_t>(limits.workdir_bytes, 1u << 20)) +
+                                      " B tmpfs working directory (private mount namespace)"
+                                : "filesystem: shared with the harness (no mount namespace)";
+  std::string uid_note = as_root ? "uid " + std::to_string(uid) + " (own, unprivileged)"
+                                 : "uid " + std::to_string(uid) + " (the harness's" +
+                                       (uid == 0 ? std::string(": no python3 that an unprivileged uid can execute)") : std::string(")"));
+  bool exec_failed = false, uid_failed = false;
   int exec_errno = 0;
   {
     ChildReport r;
@@ -409,6 +520,11 @@ inline ExecResult run_python(const std::string& program, const ExecLimits& limit
       if (r.what == 'U') isolation_net = "netns: private via user namespace";
       if (r.what == 'C') cg_note = "pids cgroup: join failed (" + errno_name(r.err) + ")";
       if (r.what == 'E') exec_failed = true, exec_errno = r.err;
+      if (r.what == 'S') uid_failed = true, exec_errno = r.err;
+      if (r.what == 'F')
+        fs_note = std::string("filesystem: shared with the harness (mount namespace failed at ") +
+                  (r.step == 'u' ? "unshare" : r.step == 'p' ? "private" : r.step == 't' ? "tmpfs" : r.step == 'r' ? "readonly" : "workdir") +
+                  ": " + errno_name(r.err) + ")";
     }
     status.close_r();
   }
@@ -475,11 +591,12 @@ inline ExecResult run_python(const std::string& program, const ExecLimits& limit
   trim_tail(res.stderr_tail, limits.output_cap);
 
   const bool root = ::geteuid() == 0;
-  res.isolation = isolation_net + "; " + cg_note + "; rlimits: CPU " + std::to_string(cpu) + " s, AS " +
+  res.isolation = isolation_net + "; " + cg_note + "; " + uid_note + "; " + fs_note + "; rlimits: CPU " + std::to_string(cpu) + " s, AS " +
                   std::to_string(limits.memory_bytes) + " B, NPROC " + std::to_string(limits.max_processes) +
-                  (root ? " (not enforced: root)" : "") + ", FSIZE " + std::to_string(limits.file_bytes) +
+                  (root && !as_root ? " (not enforced: root)" : "") + ", FSIZE " + std::to_string(limits.file_bytes) +
                   " B, CORE 0; own process group killed at end; private temp dir; env cleared; stdin /dev/null; " +
                   python + " -I -B";
+  if (uid_failed) fail(python, "setuid", std::string("cannot drop the program to its own uid: ") + std::strerror(exec_errno));
   if (exec_failed) fail(python, "exec", std::strerror(exec_errno));
 
   if (WIFEXITED(st)) res.exit_code = WEXITSTATUS(st), res.signal = 0;
