@@ -10,7 +10,9 @@
 
 #include "cmd_convert.hpp"
 #include "cmd_exec.hpp"
+#include "cmd_merge.hpp"
 #include "cmd_model.hpp"
+#include "cmd_report.hpp"
 #include "cmd_tokenize.hpp"
 #include "cmd_toolcheck.hpp"
 
@@ -32,6 +34,10 @@ commands:
             run a Python program in the sandbox: {"status":..., "exit_code":..., "seconds":..., "stderr_tail":...}
   toolcheck --question Q.jsonl --answer A.jsonl --id ID --output-file OUT.txt
             score a model's tool-call output against BFCL's possible answers (one JSON line)
+  report    RESULTS.jsonl [MORE.jsonl...] --out DIR [--bootstrap N] [--seed S]
+            RESULTS.md (SDS, AUROC with 95% CIs), divergence.svg and divergence.png in DIR
+  merge     --out MERGED.jsonl SHARD.jsonl...
+            join shard files: duplicates once, conflicting rows an error, sorted, written atomically
 
 model options (generate, ppl, tokenize, logits):
   --model DIR       HF model directory (default: $KVCANARY_MODEL or the setup's default model)
@@ -59,6 +65,8 @@ int dispatch(int argc, char** argv) {
   if (cmd == "convert-gguf") return run_convert_gguf(argc - 1, argv + 1);
   if (cmd == "exec") return run_exec(argc - 1, argv + 1);
   if (cmd == "toolcheck") return run_toolcheck(argc - 1, argv + 1);
+  if (cmd == "report") return run_report(argc - 1, argv + 1);
+  if (cmd == "merge") return run_merge(argc - 1, argv + 1);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::fputs(kUsage, stdout);
     return 0;
