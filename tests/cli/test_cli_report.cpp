@@ -97,6 +97,7 @@ TEST_CASE("cli report: the prototype's rows report too") {
   // pass@1 2/3 → 1/3, perplexity (mean of the rows') 30 → 31.5: SDS 0.5 / 0.05 = 10.
   CHECK(md.find("| streamingllm | 0.5 | 50.0% | 0.333 | 31.50 |") != std::string::npos);
   CHECK(md.find("| 10.0 [") != std::string::npos);
+  CHECK(md.find("- 10 rows carry no program_version (written by the Python prototype)") != std::string::npos);
 }
 
 TEST_CASE("cli report: bad input names the file, exits 2") {

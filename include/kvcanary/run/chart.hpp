@@ -327,13 +327,15 @@ inline void draw_chart(cairo_t* cr, const Chart& c) {
     }
   }
 
-  const double pw = (c.width - 2 * kMargin) / c.columns;
+  // Panels no wider than 900 (a lone panel stays readable), the grid centred.
+  const double pw = std::min(900.0, (c.width - 2 * kMargin) / c.columns);
+  const double gx = (c.width - pw * c.columns) / 2;
   if (c.panels.empty()) {
     set_color(cr, {0.4, 0.4, 0.4});
     text_at(cr, "no compressed cells to compare with the full cache", c.width / 2, c.panels_top + kPanelHeight / 2, 24, false, 0.5);
   }
   for (std::size_t i = 0; i < c.panels.size(); ++i) {
-    const double x0 = kMargin + double(i % std::size_t(c.columns)) * pw;
+    const double x0 = gx + double(i % std::size_t(c.columns)) * pw;
     const double y0 = c.panels_top + double(i / std::size_t(c.columns)) * kPanelHeight;
     draw_panel(cr, c, c.panels[i], x0, y0, pw, kPanelHeight);
   }

@@ -303,6 +303,7 @@ struct Analysis {
   std::vector<std::string> models, functional_tasks, perplexity_tasks;
   std::vector<std::string> model_hashes, config_hashes, program_versions;  // distinct, non-empty
   std::size_t n_rows = 0, n_functional_rows = 0, n_perplexity_rows = 0;
+  std::size_t n_prototype_rows = 0;  // rows without program_version: the prototype's, no measured budget
   double total_latency_s = 0.0;
 };
 
@@ -487,6 +488,7 @@ inline Analysis analyze(const std::vector<Row>& rows, const MetricsOptions& opti
     add_distinct(a.model_hashes, r.model_hash);
     add_distinct(a.config_hashes, r.config_hash);
     add_distinct(a.program_versions, r.program_version);
+    a.n_prototype_rows += r.program_version.empty();
   }
   std::set<std::string> models, ftasks, ptasks;
   for (const Cell& c : a.cells) {

@@ -127,6 +127,10 @@ inline std::string results_markdown(const Analysis& a, const std::string& chart 
   md += "- rows: " + std::to_string(a.n_rows) + " (" + std::to_string(a.n_functional_rows) + " functional, " +
         std::to_string(a.n_perplexity_rows) + " perplexity) in " + std::to_string(a.cells.size()) + " cells\n";
   md += "- compute time: " + fmt_seconds(a.total_latency_s) + " (Σ latency_s)\n";
+  if (a.n_prototype_rows)
+    md += "- " + std::to_string(a.n_prototype_rows) +
+          " rows carry no program_version (written by the Python prototype): they have no measured budget, so their "
+          "KV kept is the nominal budget, and no gold NLL, so no gold ppl or AUROC\n";
   md += "- functional tasks: " + join(a.functional_tasks) + "; perplexity from: " + join(a.perplexity_tasks) + "\n";
   md += "- intervals: " + fmt("%.0f%%", a.options.level * 100) + " percentile bootstrap, B = " + std::to_string(a.options.bootstrap) +
         ", seed " + std::to_string(a.options.seed) + "; SDS eps = " + fmt("%g", a.options.eps) + "\n\n";
