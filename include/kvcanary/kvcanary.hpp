@@ -7,6 +7,7 @@
 #include "kvcanary/core/mapped_file.hpp"
 
 #include "kvcanary/io/chat_template.hpp"
+#include "kvcanary/io/config_table.hpp"
 #include "kvcanary/io/gguf.hpp"
 #include "kvcanary/io/gguf_quants.hpp"
 #include "kvcanary/io/gguf_to_hf.hpp"
@@ -19,6 +20,7 @@
 #include "kvcanary/ops/matmul-inl.h"
 #include "kvcanary/ops/thread_pool.hpp"
 
+#include "kvcanary/model/batch_decode.hpp"
 #include "kvcanary/model/config.hpp"
 #include "kvcanary/model/generate.hpp"
 #include "kvcanary/model/llama.hpp"
@@ -42,13 +44,25 @@
 #include "kvcanary/kv/streamingllm.hpp"
 #include "kvcanary/kv/tova.hpp"
 
+#include "kvcanary/task/bfcl_task.hpp"
 #include "kvcanary/task/code_exec.hpp"
+#include "kvcanary/task/heldout_perplexity.hpp"
 #include "kvcanary/task/humaneval.hpp"
+#include "kvcanary/task/humaneval_task.hpp"
+#include "kvcanary/task/prompts.hpp"
+#include "kvcanary/task/registry.hpp"
+#include "kvcanary/task/seed_tool_task.hpp"
+#include "kvcanary/task/task.hpp"
 #include "kvcanary/task/tool_call_parse.hpp"
 #include "kvcanary/task/tool_call_score.hpp"
 #include "kvcanary/task/value.hpp"
 
 // run
 #include "kvcanary/run/chart.hpp"
+#include "kvcanary/run/config.hpp"
 #include "kvcanary/run/metrics.hpp"
+#include "kvcanary/run/progress.hpp"
 #include "kvcanary/run/report.hpp"
+#include "kvcanary/run/results_file.hpp"
+#include "kvcanary/run/row.hpp"
+#include "kvcanary/run/sweep.hpp"

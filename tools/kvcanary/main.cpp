@@ -13,6 +13,7 @@
 #include "cmd_merge.hpp"
 #include "cmd_model.hpp"
 #include "cmd_report.hpp"
+#include "cmd_sweep.hpp"
 #include "cmd_tokenize.hpp"
 #include "cmd_toolcheck.hpp"
 
@@ -38,6 +39,10 @@ commands:
             RESULTS.md (SDS, AUROC with 95% CIs), divergence.svg and divergence.png in DIR
   merge     --out MERGED.jsonl SHARD.jsonl...
             join shard files: duplicates once, conflicting rows an error, sorted, written atomically
+
+  sweep     CONFIG.toml --out RESULTS.jsonl [--shard i/N] [--progress] [--threads N]
+            run a compressors x budgets x tasks matrix, one JSON row per (cell, sample);
+            rerun with the same --out to resume (docs/SWEEPS.md)
 
 model options (generate, ppl, tokenize, logits):
   --model DIR       HF model directory (default: $KVCANARY_MODEL or the setup's default model)
@@ -67,6 +72,7 @@ int dispatch(int argc, char** argv) {
   if (cmd == "toolcheck") return run_toolcheck(argc - 1, argv + 1);
   if (cmd == "report") return run_report(argc - 1, argv + 1);
   if (cmd == "merge") return run_merge(argc - 1, argv + 1);
+  if (cmd == "sweep") return run_sweep(argc, argv);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::fputs(kUsage, stdout);
     return 0;

@@ -27,10 +27,11 @@ namespace kvcanary::kv {
 
 using AllPolicies = std::tuple<FullCache, AbsmaxQuant, KiviQuant, StreamingLlm, SnapKv, H2o, Tova, KNorm, RandomEviction>;
 
-// Calls f(policy) with the policy named `name`, built from `options` for `config`.
-template <class F>
-auto with_policy(std::string_view name, const PolicyOptions& options, const model::Config& config, F&& f) {
-  using Result = decltype(f(std::declval<FullCache>()));
+// Calls f(policy) with the policy of the list `Policies` named `name`, built from `options` for
+// `config`. A sweep or an example passes its own shorter list to instantiate only what it runs.
+template <class Policies, class F>
+auto with_policy_from(std::string_view name, const PolicyOptions& options, const model::Config& config, F&& f) {
+  using Result = decltype(f(std::declval<std::tuple_element_t<0, Policies>>()));
   bool found = false;
   std::optional<std::conditional_t<std::is_void_v<Result>, int, Result>> result;
   std::apply(
@@ -45,13 +46,25 @@ auto with_policy(std::string_view name, const PolicyOptions& options, const mode
             }(),
             ...);
       },
-      AllPolicies{});
+      Policies{});
   if (!found) {
     std::string known;
-    std::apply([&](auto... tag) { ((known += (known.empty() ? "" : ", ") + std::string(decltype(tag)::name)), ...); }, AllPolicies{});
+    std::apply([&](auto... tag) { ((known += (known.empty() ? "" : ", ") + std::string(decltype(tag)::name)), ...); }, Policies{});
     fail(options.source(), "compressor", "unknown compressor '" + std::string(name) + "' (known: " + known + ")");
   }
   if constexpr (!std::is_void_v<Result>) return std::move(*result);
+}
+
+// Calls f(policy) with the policy named `name` from every compressor kvcanary has.
+template <class F>
+auto with_policy(std::string_view name, const PolicyOptions& options, const model::Config& config, F&& f) {
+  return with_policy_from<AllPolicies>(name, options, config, std::forward<F>(f));
+}
+
+// Whether `Policies` has a compressor named `name`.
+template <class Policies = AllPolicies>
+bool has_policy(std::string_view name) {
+  return std::apply([&](auto... tag) { return ((decltype(tag)::name == name) || ...); }, Policies{});
 }
 
 // Calls f(name, summary, parameters) for every compressor, in list order.

@@ -10,6 +10,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kvcanary/kv/cache.hpp"
@@ -23,6 +24,9 @@ struct GenerateOptions {
   std::size_t max_new_tokens = 128;
   std::vector<std::int32_t> eos_ids;     // defaults to the model's generation_config eos
   std::vector<std::string> stop_strings; // needs a detokenizer
+  // A task's own end condition on the decoded continuation (e.g. a code block has closed);
+  // ends the sequence with finish_reason "stop". Needs a detokenizer.
+  std::function<bool(std::string_view)> stop_when;
 };
 
 struct Generation {
@@ -86,10 +90,11 @@ std::vector<Generation> generate_greedy(Transformer<WT>& model, std::span<const 
     const std::int32_t tok = out[b].tokens.back();
     for (auto e : eos)
       if (tok == e) return out[b].finish_reason = "eos", true;
-    if (!options.stop_strings.empty() && detokenize) {
+    if ((!options.stop_strings.empty() || options.stop_when) && detokenize) {
       const std::string text = detokenize(out[b].tokens);
       for (const auto& s : options.stop_strings)
         if (!s.empty() && text.find(s) != std::string::npos) return out[b].finish_reason = "stop", true;
+      if (options.stop_when && options.stop_when(text)) return out[b].finish_reason = "stop", true;
     }
     if (out[b].tokens.size() >= options.max_new_tokens) return out[b].finish_reason = "length", true;
     return false;

@@ -16,6 +16,7 @@ namespace kvcanary::model {
 
 template <class WT>
 struct ModelDir {
+  using weight_type = WT;
   std::filesystem::path dir;
   Config config;
   std::unique_ptr<Transformer<WT>> transformer;

@@ -1,0 +1,214 @@
+#pragma once
+// Continuous batching of many jobs under one compressor policy: the sweep's engine.
+//
+// A job is a prompt plus what to do after it: generate greedily, score a teacher-forced
+// continuation (a gold answer, a held-out text), or both. Its prompt is prefilled once; when it
+// asks for both, the compressed cache is forked after the prefill step, so generation and
+// scoring continue from the very same compressed state (what "paired" means in the results).
+// Every unfinished lane of every admitted job then advances in one forward call per step, so
+// weights are read once per step for the whole batch; a finished lane's slot is refilled from
+// the queue at the next step (continuous batching).
+//
+// Same tokens out: each lane's cache, positions and policy state are its own, and the forward
+// pass's matmul is batch-invariant (ops/matmul-inl.h), so a lane's logits do not depend on
+// which other lanes share its step — a job gives the same result alone or in a batch
+// (tests/model/test_batch_decode.cpp).
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kvcanary/kv/cache.hpp"
+#include "kvcanary/kv/policy.hpp"
+#include "kvcanary/model/generate.hpp"
+#include "kvcanary/model/llama.hpp"
+#include "kvcanary/model/perplexity.hpp"
+
+namespace kvcanary::model {
+
+struct DecodeJob {
+  std::vector<std::int32_t> prompt;
+  bool generate = true;               // greedy continuation until EOS, a stop string or the cap
+  std::vector<std::int32_t> forced;   // a continuation to score teacher-forced (may be empty)
+};
+
+struct LaneMemory {
+  std::size_t kv_bytes_end = 0, kv_full_bytes_end = 0;
+  double kv_fraction_end = 0, kv_fraction_peak = 0;
+};
+
+struct JobResult {
+  Generation generation;    // when the job generated
+  TokenScores forced;       // log p of each forced token given the prompt and the forced tokens before it
+  LaneMemory generation_memory, forced_memory;
+  std::size_t prompt_tokens = 0;
+  double seconds = 0;       // this job's share of the wall time: its prefill + its share of every step it was in
+};
+
+struct BatchOptions {
+  std::size_t max_lanes = 16;  // lanes advanced per forward call
+  // Called once per job, as soon as it has finished (its result is final), with the job's index.
+  std::function<void(std::size_t, const JobResult&)> on_job_done;
+};
+
+namespace batch_detail {
+
+template <class Policy>
+struct Lane {
+  std::size_t job = 0;
+  bool forced = false;  // teacher-forced lane, else a generating lane
+  kv::KvCache cache;
+  Policy policy;
+  std::int32_t next = 0;  // the token fed at the next step
+  std::size_t fed = 0;    // forced lane: forced tokens fed so far
+  bool done = false;
+};
+
+}  // namespace batch_detail
+
+template <class WT, kv::CachePolicy Policy>
+std::vector<JobResult> run_jobs(Transformer<WT>& model, std::span<const DecodeJob> jobs, const Policy& prototype,
+                                const GenerateOptions& options, const Detokenizer& detokenize = {},
+                                const BatchOptions& batch = {}) {
+  using clock = std::chrono::steady_clock;
+  using Lane = batch_detail::Lane<Policy>;
+  const std::size_t V = static_cast<std::size_t>(model.config().vocab_size);
+  const std::vector<std::int32_t>& eos = options.eos_ids.empty() ? model.config().eos_token_ids : options.eos_ids;
+  std::vector<JobResult> out(jobs.size());
+  std::vector<int> lanes_open(jobs.size(), 0);
+  std::vector<float> logits;
+  std::deque<std::size_t> queue;
+  for (std::size_t j = 0; j < jobs.size(); ++j) queue.push_back(j);
+  std::vector<Lane> lanes;
+
+  auto memory_of = [](const Lane& l, LaneMemory& m) {
+    const std::size_t stored = l.policy.stored_bytes(l.cache), full = kv::full_cache_bytes(l.cache);
+    m.kv_bytes_end = stored;
+    m.kv_full_bytes_end = full;
+    m.kv_fraction_end = full ? static_cast<double>(stored) / static_cast<double>(full) : 0.0;
+    m.kv_fraction_peak = std::max(m.kv_fraction_peak, m.kv_fraction_end);
+  };
+  auto finish_job = [&](std::size_t j) {
+    JobResult& r = out[j];
+    r.generation.kv_bytes_end = r.generation_memory.kv_bytes_end;
+    r.generation.kv_full_bytes_end = r.generation_memory.kv_full_bytes_end;
+    r.generation.kv_fraction_end = r.generation_memory.kv_fraction_end;
+    r.generation.kv_fraction_peak = r.generation_memory.kv_fraction_peak;
+    r.forced.kv_fraction_end = r.forced_memory.kv_fraction_end;
+    if (batch.on_job_done) batch.on_job_done(j, r);
+  };
+  auto close_lane = [&](Lane& l) {
+    l.done = true;
+    if (--lanes_open[l.job] == 0) finish_job(l.job);
+  };
+  auto score_forced = [&](Lane& l, const float* row) {
+    TokenScores& s = out[l.job].forced;
+    const double lp = log_softmax_at(row, V, jobs[l.job].forced[l.fed]);
+    s.logprobs.push_back(lp);
+    s.nll_sum -= lp;
+    ++s.n_scored;
+  };
+  // After a generating lane produced `tok`: record it and decide whether it is finished.
+  auto emit = [&](Lane& l, std::int32_t tok) {
+    Generation& g = out[l.job].generation;
+    g.tokens.push_back(tok);
+    l.next = tok;
+    for (auto e : eos)
+      if (tok == e) return g.finish_reason = "eos", close_lane(l);
+    if ((!options.stop_strings.empty() || options.stop_when) && detokenize) {
+      const std::string text = detokenize(g.tokens);
+      for (const auto& s : options.stop_strings)
+        if (!s.empty() && text.find(s) != std::string::npos) return g.finish_reason = "stop", close_lane(l);
+      if (options.stop_when && options.stop_when(text)) return g.finish_reason = "stop", close_lane(l);
+    }
+    if (g.tokens.size() >= options.max_new_tokens) return g.finish_reason = "length", close_lane(l);
+  };
+  // A forced lane after scoring forced[fed]: feed it next, unless it was the last.
+  auto advance_forced = [&](Lane& l) {
+    const auto& f = jobs[l.job].forced;
+    if (l.fed + 1 >= f.size()) return close_lane(l);
+    l.next = f[l.fed];
+    ++l.fed;
+  };
+
+  // Prefill a job, fork its lanes, and take the predictions the prefill already made.
+  auto admit = [&](std::size_t j) {
+    const auto t0 = clock::now();
+    const DecodeJob& job = jobs[j];
+    JobResult& r = out[j];
+    r.prompt_tokens = job.prompt.size();
+    const bool want_gen = job.generate && options.max_new_tokens > 0;
+    const bool want_forced = !job.forced.empty();
+    Lane base{j, false, model.new_cache(), prototype};
+    if (!want_gen && !want_forced) {
+      if (job.generate) r.generation.finish_reason = "length";
+      finish_job(j);
+      return;
+    }
+    std::vector<Segment> seg = {{&base.cache, job.prompt, Logits::Last}};
+    Policy* p = &base.policy;
+    forward_with_policies(model, seg, std::span<Policy* const>(&p, 1), kv::StepKind::Prefill, logits);
+    r.generation.prefill_seconds = std::chrono::duration<double>(clock::now() - t0).count();
+    r.seconds += r.generation.prefill_seconds;  // before any lane can finish the job
+    lanes_open[j] = int(want_gen) + int(want_forced);
+    if (want_forced) {
+      Lane f = base;  // the fork: a copy of the compressed cache and of the policy's state
+      f.forced = true;
+      memory_of(f, r.forced_memory);
+      score_forced(f, logits.data());
+      lanes.push_back(std::move(f));
+      advance_forced(lanes.back());
+    }
+    if (want_gen) {
+      Lane& g = lanes.emplace_back(std::move(base));
+      g.forced = false;
+      memory_of(g, r.generation_memory);
+      emit(g, argmax(logits.data(), V));
+    }
+  };
+
+  for (;;) {
+    lanes.erase(std::remove_if(lanes.begin(), lanes.end(), [](const Lane& l) { return l.done; }), lanes.end());
+    while (!queue.empty() && lanes.size() < batch.max_lanes) {
+      const std::size_t j = queue.front();
+      queue.pop_front();
+      admit(j);
+      lanes.erase(std::remove_if(lanes.begin(), lanes.end(), [](const Lane& l) { return l.done; }), lanes.end());
+    }
+    if (lanes.empty()) break;
+
+    std::vector<Segment> step;
+    std::vector<Policy*> policies;
+    step.reserve(lanes.size());
+    for (auto& l : lanes) {
+      step.push_back({&l.cache, std::span<const std::int32_t>(&l.next, 1), Logits::Last});
+      policies.push_back(&l.policy);
+    }
+    const auto t0 = clock::now();
+    forward_with_policies(model, step, std::span<Policy* const>(policies), kv::StepKind::Decode, logits);
+    const double share = std::chrono::duration<double>(clock::now() - t0).count() / static_cast<double>(lanes.size());
+    for (std::size_t i = 0; i < lanes.size(); ++i) {
+      Lane& l = lanes[i];
+      JobResult& r = out[l.job];
+      r.seconds += share;
+      const float* row = &logits[i * V];
+      if (l.forced) {
+        memory_of(l, r.forced_memory);
+        score_forced(l, row);
+        advance_forced(l);
+      } else {
+        memory_of(l, r.generation_memory);
+        r.generation.decode_seconds += share;
+        emit(l, argmax(row, V));
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace kvcanary::model

@@ -1,0 +1,320 @@
+#pragma once
+// The sweep: compressors × budgets × tasks on one model, one JSON row per (cell, sample).
+//
+// Composition is compile-time: Sweep<WT, Policies, Tasks> instantiates the batched engine
+// (model/batch_decode.hpp) once per policy type in `Policies` and the cell loop once per task
+// type in `Tasks`; the config picks names from those lists at run time. An example program that
+// only studies eviction passes std::tuple<FullCache, StreamingLlm, SnapKv> and compiles nothing else.
+//
+// Every cell is independent and deterministic: a sample's row depends only on (model, policy,
+// budget, task, sample), never on which other samples shared its batch (the forward pass is
+// batch-invariant), nor on whether the run was interrupted — so resuming skips the finished
+// (cell, sample) pairs and the rows come out as an uninterrupted run's (tests/run/test_sweep.cpp).
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "kvcanary/core/error.hpp"
+#include "kvcanary/kv/options.hpp"
+#include "kvcanary/kv/registry.hpp"
+#include "kvcanary/model/batch_decode.hpp"
+#include "kvcanary/model/model_dir.hpp"
+#include "kvcanary/run/config.hpp"
+#include "kvcanary/run/progress.hpp"
+#include "kvcanary/run/results_file.hpp"
+#include "kvcanary/run/row.hpp"
+#include "kvcanary/task/prompts.hpp"
+#include "kvcanary/task/registry.hpp"
+#include "kvcanary/task/task.hpp"
+
+namespace kvcanary::run {
+
+// Names a model's weights and tokenizer in rows without reading 500 MB: the bytes of
+// config.json and tokenizer.json, and every safetensors file's header and size.
+inline std::string model_fingerprint(const std::filesystem::path& dir) {
+  std::string acc;
+  auto add_file = [&](const std::filesystem::path& p, std::size_t max_bytes) {
+    std::ifstream in(p, std::ios::binary);
+    if (!in) return;
+    std::string buf(max_bytes, '\0');
+    in.read(buf.data(), static_cast<std::streamsize>(max_bytes));
+    buf.resize(static_cast<std::size_t>(in.gcount()));
+    acc += p.filename().string() + ":" + std::to_string(std::filesystem::file_size(p)) + ":" + buf;
+  };
+  add_file(dir / "config.json", 1 << 20);
+  add_file(dir / "tokenizer.json", 64 << 20);
+  std::vector<std::filesystem::path> shards;
+  if (std::filesystem::is_directory(dir))
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+      if (e.path().extension() == ".safetensors") shards.push_back(e.path());
+  std::sort(shards.begin(), shards.end());
+  for (const auto& s : shards) add_file(s, 1 << 20);  // the header (and the first weights)
+  return task::prompt_hash(acc);
+}
+
+struct SweepSummary {
+  std::size_t cells_total = 0, cells_owned = 0, rows_written = 0, rows_skipped = 0;
+  double wall_seconds = 0;
+};
+
+namespace sweep_detail {
+template <class Tuple>
+struct variant_of;
+template <class... T>
+struct variant_of<std::tuple<T...>> {
+  using type = std::variant<T...>;
+};
+}  // namespace sweep_detail
+
+template <class WT, class Policies = kv::AllPolicies, class Tasks = task::AllTasks>
+class Sweep {
+ public:
+  using TaskVariant = typename sweep_detail::variant_of<Tasks>::type;
+
+  struct Cell {
+    std::size_t compressor = 0, task = 0;
+    double budget = 1.0;
+    std::string cell_id;
+  };
+
+  Sweep(SweepConfig config, model::ModelDir<WT>& model) : config_(std::move(config)), model_(model) {
+    model_hash_ = model_fingerprint(model_.dir);
+    build_tasks();
+    validate_compressors();
+    for (std::size_t c = 0; c < config_.compressors.size(); ++c)
+      for (double b : config_.compressors[c].budgets)
+        for (std::size_t t = 0; t < tasks_.size(); ++t)
+          cells_.push_back({c, t, b, make_cell_id(config_.model_label, config_.compressors[c].label, b, tasks_[t].name)});
+  }
+
+  const std::vector<Cell>& cells() const { return cells_; }
+  const SweepConfig& config() const { return config_; }
+  const std::string& model_hash() const { return model_hash_; }
+  std::size_t samples_in(const Cell& c) const { return tasks_[c.task].ids.size(); }
+
+  SweepSummary run(const std::filesystem::path& out, Shard shard = {}, Progress::Style style = Progress::Style::Quiet) {
+    const auto t0 = std::chrono::steady_clock::now();
+    SweepSummary summary;
+    summary.cells_total = cells_.size();
+
+    std::set<std::pair<std::string, std::string>> done;
+    for (const Row& r : read_results(out).rows) {
+      if (!r.model_hash.empty() && r.model == config_.model_label && r.model_hash != model_hash_)
+        fail(out.string(), "model_hash",
+             "rows of model '" + r.model + "' were written with other weights (" + r.model_hash + " vs " + model_hash_ +
+                 "); write to another --out file");
+      done.emplace(r.cell_id, r.sample_id);
+    }
+    RowWriter writer(out);
+
+    std::vector<std::pair<std::size_t, std::vector<std::size_t>>> work;  // cell, pending samples
+    std::size_t pending_total = 0;
+    for (std::size_t k = 0; k < cells_.size(); ++k) {
+      if (!shard.owns(k)) continue;
+      ++summary.cells_owned;
+      std::vector<std::size_t> pending;
+      const auto& ids = tasks_[cells_[k].task].ids;
+      for (std::size_t i = 0; i < ids.size(); ++i)
+        if (done.count({cells_[k].cell_id, ids[i]})) ++summary.rows_skipped;
+        else pending.push_back(i);
+      pending_total += pending.size();
+      if (!pending.empty()) work.emplace_back(k, std::move(pending));
+    }
+
+    Progress progress(style, work.size(), pending_total, config_.progress_every_s);
+    for (const auto& [k, pending] : work) {
+      const Cell& cell = cells_[k];
+      progress.begin_cell(cell.cell_id);
+      run_cell(cell, pending, writer, progress, summary);
+      progress.cell_done();
+    }
+    progress.finish();
+    summary.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return summary;
+  }
+
+ private:
+  struct Prepared {
+    std::vector<std::int32_t> prompt, forced;
+    std::string prompt_hash;
+  };
+  struct PreparedTask {
+    TaskVariant task;
+    std::string name;
+    bool functional = true;
+    std::vector<std::string> ids;
+    std::vector<Prepared> items;
+  };
+
+  void build_tasks() {
+    task::TaskContext ctx{config_.data_dir, &model_.tokenizer, config_.distractor_text};
+    std::set<std::string> names;
+    for (const auto& table : config_.task_tables) {
+      const std::string type = table.require_string("type");
+      bool found = false;
+      std::apply(
+          [&](auto... tag) {
+            (
+                [&] {
+                  using T = decltype(tag);
+                  if (found || T::type != type) return;
+                  found = true;
+                  PreparedTask p{T::from_config(table, ctx), "", true, {}, {}};
+                  prepare(p, std::get<T>(p.task));
+                  if (!names.insert(p.name).second) table.fail_at("name", "task name '" + p.name + "' is used twice");
+                  tasks_.push_back(std::move(p));
+                }(),
+                ...);
+          },
+          Tasks{});
+      if (!found) table.fail_at("type", "unknown task type '" + type + "' (known: " + task::known_task_types<Tasks>() + ")");
+    }
+  }
+
+  template <class T>
+  void prepare(PreparedTask& p, const T& t) {
+    p.name = t.name();
+    if constexpr (task::FunctionalTask<T>) {
+      p.functional = true;
+      for (const auto& s : t.samples()) {
+        const std::string rendered = model_.chat_template().render(s.messages, /*add_generation_prompt=*/true);
+        p.ids.push_back(s.id);
+        p.items.push_back({model_.tokenizer.encode(rendered), model_.tokenizer.encode(s.gold), task::prompt_hash(rendered)});
+      }
+    } else {
+      p.functional = false;
+      for (const auto& s : t.spans()) {
+        p.ids.push_back(s.id);
+        p.items.push_back({s.context, s.continuation, task::prompt_hash(model_.tokenizer.decode(s.context))});
+      }
+    }
+    // A sample must fit the model's positions with its longest continuation (generated or gold).
+    std::size_t new_tokens = 0;
+    if constexpr (task::FunctionalTask<T>) new_tokens = t.max_new_tokens();
+    const std::size_t max_pos = static_cast<std::size_t>(model_.config.max_position_embeddings);
+    for (std::size_t i = 0; i < p.items.size(); ++i)
+      if (max_pos && p.items[i].prompt.size() + std::max(p.items[i].forced.size(), new_tokens) > max_pos)
+        fail(config_.file.string(), "tasks", "sample '" + p.ids[i] + "' of task '" + p.name + "' needs " +
+                                                 std::to_string(p.items[i].prompt.size() + std::max(p.items[i].forced.size(), new_tokens)) +
+                                                 " positions; the model has " + std::to_string(max_pos));
+  }
+
+  kv::PolicyOptions options_for(const CompressorSpec& s, double budget) const {
+    return kv::PolicyOptions(budget, s.mode, s.params, config_.file.string() + ": " + s.where);
+  }
+
+  // Every (compressor, budget) is built once before anything runs: a bad parameter fails now,
+  // not after an hour of other cells.
+  void validate_compressors() {
+    for (const auto& s : config_.compressors)
+      for (double b : s.budgets) kv::with_policy_from<Policies>(s.name, options_for(s, b), model_.config, [](auto) {});
+  }
+
+  void run_cell(const Cell& cell, const std::vector<std::size_t>& pending, RowWriter& writer, Progress& progress,
+                SweepSummary& summary) {
+    const CompressorSpec& spec = config_.compressors[cell.compressor];
+    PreparedTask& pt = tasks_[cell.task];
+    std::vector<model::DecodeJob> jobs;
+    for (std::size_t i : pending) jobs.push_back({pt.items[i].prompt, pt.functional, pt.items[i].forced});
+
+    kv::with_policy_from<Policies>(spec.name, options_for(spec, cell.budget), model_.config, [&](auto policy) {
+      const std::string identity = policy.identity();
+      model::GenerateOptions gen;
+      gen.max_new_tokens = 0;
+      std::visit(
+          [&](const auto& t) {
+            using T = std::decay_t<decltype(t)>;
+            if constexpr (task::FunctionalTask<T>) gen.max_new_tokens = t.max_new_tokens();
+            if constexpr (task::HasCompletionCheck<T>) gen.stop_when = [&t](std::string_view text) { return t.complete(text); };
+          },
+          pt.task);
+      const model::Detokenizer detokenize = [&](std::span<const std::int32_t> ids) {
+        return model_.tokenizer.decode(ids, /*skip_special_tokens=*/true);
+      };
+      model::BatchOptions batch;
+      batch.max_lanes = config_.batch;
+      batch.on_job_done = [&](std::size_t j, const model::JobResult& result) {
+        const std::size_t i = pending[j];
+        Row row = base_row(cell, spec, pt, i, identity);
+        const auto s0 = std::chrono::steady_clock::now();
+        if (pt.functional) fill_functional(row, pt, i, result);
+        else fill_perplexity(row, result);
+        row.latency_s = result.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
+        writer.append(row);
+        ++summary.rows_written;
+        progress.sample_done();
+      };
+      model::run_jobs(*model_.transformer, std::span<const model::DecodeJob>(jobs), policy, gen, detokenize, batch);
+    });
+  }
+
+  Row base_row(const Cell& cell, const CompressorSpec& spec, const PreparedTask& pt, std::size_t i, const std::string& identity) const {
+    Row r;
+    r.model = config_.model_label;
+    r.method = spec.label;
+    r.budget = cell.budget;
+    r.task = pt.name;
+    r.cell_id = cell.cell_id;
+    r.sample_id = pt.ids[i];
+    r.kind = pt.functional ? TaskKind::Functional : TaskKind::Perplexity;
+    r.policy = identity;
+    r.mode = kv::mode_name(spec.mode);
+    r.prompt_hash = pt.items[i].prompt_hash;
+    r.model_hash = model_hash_;
+    r.config_hash = config_.hash;
+    r.prompt_tokens = static_cast<std::int64_t>(pt.items[i].prompt.size());
+    return r;
+  }
+
+  void fill_functional(Row& row, const PreparedTask& pt, std::size_t i, const model::JobResult& result) const {
+    const model::Generation& g = result.generation;
+    std::vector<std::int32_t> shown = g.tokens;
+    row.raw_output = model_.tokenizer.decode(shown, /*skip_special_tokens=*/true);
+    task::Verdict v;
+    std::visit(
+        [&](const auto& t) {
+          if constexpr (task::FunctionalTask<std::decay_t<decltype(t)>>) v = t.score(i, row.raw_output);
+        },
+        pt.task);
+    row.scores = std::move(v.scores);
+    row.detail = std::move(v.detail);
+    const model::TokenScores& gold = result.forced;
+    if (gold.n_scored) {
+      const double nll = gold.nll_sum / static_cast<double>(gold.n_scored);
+      row.scores["gold_nll"] = nll;
+      row.scores["gold_ppl"] = std::exp(nll);
+      row.scores["gold_tokens"] = static_cast<double>(gold.n_scored);
+    }
+    row.n_tokens = static_cast<std::int64_t>(g.tokens.size());
+    row.finish_reason = g.finish_reason;
+    row.kv_bytes_retained = static_cast<double>(result.generation_memory.kv_bytes_end);
+    row.budget_measured = result.generation_memory.kv_fraction_end;
+    row.budget_peak = result.generation_memory.kv_fraction_peak;
+  }
+
+  void fill_perplexity(Row& row, const model::JobResult& result) const {
+    const model::TokenScores& s = result.forced;
+    row.scores = {{"perplexity", s.perplexity()}, {"nll_sum", s.nll_sum}, {"n_scored", static_cast<double>(s.n_scored)}};
+    row.n_tokens = static_cast<std::int64_t>(s.n_scored);
+    row.kv_bytes_retained = static_cast<double>(result.forced_memory.kv_bytes_end);
+    row.budget_measured = result.forced_memory.kv_fraction_end;
+    row.budget_peak = result.forced_memory.kv_fraction_peak;
+  }
+
+  SweepConfig config_;
+  model::ModelDir<WT>& model_;
+  std::string model_hash_;
+  std::vector<PreparedTask> tasks_;
+  std::vector<Cell> cells_;
+};
+
+}  // namespace kvcanary::run

@@ -1,0 +1,59 @@
+#pragma once
+// The Python prototype's 12 single-call tool samples, scored as the prototype scored them
+// (json_valid, func_correct, arg_match on the first call), for parity with its numbers.
+// functional = arg_match (right function, exactly the right arguments).
+//
+// Config ([[tasks]] type = "seed_tool_calls"): file (default <data>/seed_tool_calls.jsonl),
+// offset, limit, max_new_tokens (128), distractor_tokens, distractor_seed, name
+// (default "seed_tool_calls").
+
+#include <string>
+#include <vector>
+
+#include "kvcanary/task/prompts.hpp"
+#include "kvcanary/task/task.hpp"
+#include "kvcanary/task/tool_call_parse.hpp"
+#include "kvcanary/task/tool_call_score.hpp"
+
+namespace kvcanary::task {
+
+struct SeedToolTask {
+  static constexpr std::string_view type = "seed_tool_calls";
+
+  static SeedToolTask from_config(const io::ConfigTable& t, const TaskContext& ctx) {
+    SeedToolTask task;
+    task.settings_ = CommonTaskSettings::read(t, "seed_tool_calls", 128);
+    const auto file = data_file(t, ctx, "file", "seed_tool_calls.jsonl");
+    t.reject_unknown();
+    const auto all = load_seed_samples(file);
+    const auto [begin, end] = task.settings_.range(all.size());
+    task.items_.assign(all.begin() + static_cast<std::ptrdiff_t>(begin), all.begin() + static_cast<std::ptrdiff_t>(end));
+    for (const auto& s : task.items_) task.samples_.push_back({s.id, seed_messages(s), gold_completion_text(s)});
+    add_distractors(task.samples_, task.settings_, ctx, t);
+    return task;
+  }
+
+  std::string name() const { return settings_.name; }
+  const std::vector<TaskSample>& samples() const { return samples_; }
+  std::size_t max_new_tokens() const { return settings_.max_new_tokens; }
+
+  Verdict score(std::size_t i, const std::string& completion) const {
+    const PrototypeScore s = score_single_call(parse_tool_calls(completion), items_[i].gold);
+    Verdict v;
+    v.scores = {{"functional", s.arg_match ? 1.0 : 0.0},
+                {"json_valid", s.json_valid ? 1.0 : 0.0},
+                {"func_correct", s.func_correct ? 1.0 : 0.0},
+                {"arg_match", s.arg_match ? 1.0 : 0.0}};
+    if (!s.arg_match) v.detail = !s.json_valid ? "no JSON" : !s.func_correct ? "wrong function" : "wrong arguments";
+    return v;
+  }
+
+ private:
+  CommonTaskSettings settings_;
+  std::vector<SeedSample> items_;
+  std::vector<TaskSample> samples_;
+};
+
+static_assert(FunctionalTask<SeedToolTask>);
+
+}  // namespace kvcanary::task

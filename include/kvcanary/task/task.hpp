@@ -1,0 +1,139 @@
+#pragma once
+// The contract between a sweep and a task.
+//
+// A *functional* task is a list of samples (chat messages + the gold answer written the way the
+// model is asked to answer) and a scorer for a completion. Its verdict carries "functional" (0 or
+// 1: the bit the product is about) and the task's own sub-scores. The runner renders the messages
+// with the model's chat template, generates under a compressor, and scores the gold answer
+// teacher-forced under the same compressed cache (the paired gold perplexity).
+//
+// A *perplexity* task is a list of (context, continuation) token spans of held-out text: the
+// context goes in as a prompt (compressed as one), the continuation is scored teacher-forced.
+//
+// Tasks are built from their table in the sweep config (`[[tasks]]`), through a TaskContext
+// that gives them the data directory, the tokenizer and a source of distractor text.
+// Adding a task = one header defining such a struct + one test file + one entry in
+// task/registry.hpp.
+
+#include <concepts>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kvcanary/io/chat_template.hpp"
+#include "kvcanary/io/config_table.hpp"
+#include "kvcanary/io/tokenizer.hpp"
+#include "kvcanary/task/prompts.hpp"
+
+namespace kvcanary::task {
+
+using Scores = std::map<std::string, double>;
+
+struct TaskSample {
+  std::string id;
+  std::vector<io::ChatMessage> messages;  // the prompt, before the chat template
+  std::string gold;                       // the gold answer as the model is asked to write it
+};
+
+struct Verdict {
+  Scores scores;       // always has "functional"
+  std::string detail;  // why it failed (sandbox status, BFCL error type); empty when it passed
+};
+
+struct TextSpan {
+  std::string id;
+  std::vector<std::int32_t> context, continuation;
+};
+
+struct TaskContext {
+  std::filesystem::path data_dir;
+  const io::Tokenizer* tokenizer = nullptr;
+  // Lazily read text for distractor preambles (WikiText-2 by default).
+  std::filesystem::path distractor_source;
+};
+
+template <class T>
+concept FunctionalTask = requires(const T& t, std::size_t i, const std::string& completion) {
+  { T::type } -> std::convertible_to<std::string_view>;
+  { t.name() } -> std::convertible_to<std::string>;
+  { t.samples() } -> std::convertible_to<const std::vector<TaskSample>&>;
+  { t.score(i, completion) } -> std::same_as<Verdict>;
+  { t.max_new_tokens() } -> std::convertible_to<std::size_t>;
+};
+
+// Optional: a functional task may end generation early when its answer is complete
+// (`bool complete(std::string_view decoded_so_far) const`), without changing its verdict.
+template <class T>
+concept HasCompletionCheck = requires(const T& t, std::string_view text) {
+  { t.complete(text) } -> std::convertible_to<bool>;
+};
+
+template <class T>
+concept PerplexityTask = requires(const T& t) {
+  { T::type } -> std::convertible_to<std::string_view>;
+  { t.name() } -> std::convertible_to<std::string>;
+  { t.spans() } -> std::convertible_to<const std::vector<TextSpan>&>;
+};
+
+// ---------------------------------------------------------------- shared config knobs
+
+// Keys every functional task understands: which samples (offset, limit), the generation cap and
+// the distractor preamble (docs/TASKS.md "Prompting").
+struct CommonTaskSettings {
+  std::string name;
+  std::size_t offset = 0, limit = 0;  // limit 0: all
+  std::size_t max_new_tokens = 256;
+  std::size_t distractor_tokens = 0;
+  std::uint64_t distractor_seed = 0;
+
+  static CommonTaskSettings read(const io::ConfigTable& t, std::string default_name, std::size_t default_max_new_tokens) {
+    CommonTaskSettings s;
+    s.name = t.get_string("name", std::move(default_name));
+    if (s.name.empty() || s.name.find('|') != std::string::npos) t.fail_at("name", "must be non-empty and free of '|'");
+    s.offset = static_cast<std::size_t>(t.get_int("offset", 0));
+    s.limit = static_cast<std::size_t>(t.get_int("limit", 0));
+    s.max_new_tokens = static_cast<std::size_t>(t.get_int("max_new_tokens", static_cast<std::int64_t>(default_max_new_tokens), 1));
+    s.distractor_tokens = static_cast<std::size_t>(t.get_int("distractor_tokens", 0));
+    s.distractor_seed = static_cast<std::uint64_t>(t.get_int("distractor_seed", 0));
+    return s;
+  }
+
+  // The slice [offset, offset + limit) of n items.
+  std::pair<std::size_t, std::size_t> range(std::size_t n) const {
+    const std::size_t begin = std::min(offset, n);
+    const std::size_t end = limit == 0 ? n : std::min(n, begin + limit);
+    return {begin, end};
+  }
+};
+
+inline std::filesystem::path data_file(const io::ConfigTable& t, const TaskContext& ctx, const std::string& key,
+                                       const std::string& default_relative) {
+  const std::string given = t.get_string(key, "");
+  std::filesystem::path p = given.empty() ? ctx.data_dir / default_relative : std::filesystem::path(given);
+  if (!std::filesystem::exists(p))
+    t.fail_at(key, "data file '" + p.string() + "' not found (run scripts/fetch_data.sh, or set [data] dir or " + key + ")");
+  return p;
+}
+
+// Adds the distractor preamble to every sample, each with its own seed-derived start so that
+// samples do not share one preamble (which would let a cache-friendly policy learn it).
+inline void add_distractors(std::vector<TaskSample>& samples, const CommonTaskSettings& s, const TaskContext& ctx,
+                            const io::ConfigTable& t) {
+  if (s.distractor_tokens == 0) return;
+  if (!ctx.tokenizer) t.fail_at("distractor_tokens", "needs a tokenizer");
+  if (!std::filesystem::exists(ctx.distractor_source))
+    t.fail_at("distractor_tokens", "distractor text '" + ctx.distractor_source.string() + "' not found");
+  std::ifstream in(ctx.distractor_source, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (auto& sample : samples) {
+    const std::uint64_t seed = s.distractor_seed ^ std::stoull(prompt_hash(sample.id), nullptr, 16);  // stable across platforms
+    sample.messages = with_distractor(std::move(sample.messages), distractor_preamble(s.distractor_tokens, *ctx.tokenizer, text, seed));
+  }
+}
+
+}  // namespace kvcanary::task

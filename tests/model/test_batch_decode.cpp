@@ -1,0 +1,110 @@
+// The sweep's batched engine gives each job exactly what it would get alone: generation equals
+// generate_greedy, forced scoring equals score_tokens_under, and neither depends on which jobs
+// share the batch or on the number of lanes.
+
+#include <doctest/doctest.h>
+
+#include "../support/json_file.hpp"
+#include "kvcanary/io/hf_config.hpp"
+#include "kvcanary/kv/full.hpp"
+#include "kvcanary/kv/h2o.hpp"
+#include "kvcanary/kv/kivi.hpp"
+#include "kvcanary/kv/streamingllm.hpp"
+#include "kvcanary/model/batch_decode.hpp"
+#include "kvcanary/model/perplexity.hpp"
+
+using namespace kvcanary;
+
+namespace {
+std::vector<std::int32_t> tokens(std::size_t n, std::size_t salt) {
+  std::vector<std::int32_t> ids(n);
+  for (std::size_t i = 0; i < n; ++i) ids[i] = static_cast<std::int32_t>(3 + (i * 37 + i * i + salt * 101) % 250);
+  return ids;
+}
+
+std::vector<model::DecodeJob> some_jobs() {
+  std::vector<model::DecodeJob> jobs;
+  for (std::size_t j = 0; j < 6; ++j) {
+    model::DecodeJob job;
+    job.prompt = tokens(20 + 7 * j, j);
+    job.generate = j % 3 != 2;                    // jobs 2 and 5 only score
+    if (j % 3 != 1) job.forced = tokens(5 + 3 * j, j + 50);  // jobs 1 and 4 only generate
+    jobs.push_back(job);
+  }
+  return jobs;
+}
+
+template <class Policy>
+void check_against_references(model::Transformer<float>& m, const Policy& policy) {
+  const auto jobs = some_jobs();
+  model::GenerateOptions opt;
+  opt.max_new_tokens = 12;
+  opt.eos_ids = {-1};  // never: every generation runs to the cap, so lengths differ only by design
+  std::vector<std::size_t> order;
+  model::BatchOptions wide;
+  wide.max_lanes = 16;
+  wide.on_job_done = [&](std::size_t j, const model::JobResult&) { order.push_back(j); };
+  const auto batched = model::run_jobs(m, std::span<const model::DecodeJob>(jobs), policy, opt, {}, wide);
+  CHECK(order.size() == jobs.size());
+  model::BatchOptions narrow;
+  narrow.max_lanes = 3;  // lanes refilled from the queue as jobs finish
+  const auto refilled = model::run_jobs(m, std::span<const model::DecodeJob>(jobs), policy, opt, {}, narrow);
+
+  for (std::size_t j = 0; j < jobs.size(); ++j) {
+    CAPTURE(j);
+    const auto alone = model::run_jobs(m, std::span<const model::DecodeJob>(&jobs[j], 1), policy, opt);
+    CHECK(batched[j].generation.tokens == alone[0].generation.tokens);
+    CHECK(refilled[j].generation.tokens == alone[0].generation.tokens);
+    CHECK(batched[j].forced.logprobs == alone[0].forced.logprobs);
+    CHECK(refilled[j].forced.logprobs == alone[0].forced.logprobs);
+    CHECK(batched[j].prompt_tokens == jobs[j].prompt.size());
+    if (jobs[j].generate) {
+      const std::vector<std::vector<std::int32_t>> prompt = {jobs[j].prompt};
+      const auto ref = model::generate_greedy(m, std::span<const std::vector<std::int32_t>>(prompt), opt, {}, policy);
+      CHECK(batched[j].generation.tokens == ref[0].tokens);
+      CHECK(batched[j].generation.finish_reason == "length");
+      CHECK(batched[j].generation_memory.kv_fraction_end == doctest::Approx(ref[0].kv_fraction_end));
+    } else {
+      CHECK(batched[j].generation.tokens.empty());
+    }
+    if (!jobs[j].forced.empty()) {
+      std::vector<std::int32_t> all = jobs[j].prompt;
+      all.insert(all.end(), jobs[j].forced.begin(), jobs[j].forced.end());
+      const auto ref = model::score_tokens_under(m, all, policy, jobs[j].prompt.size(), jobs[j].prompt.size());
+      REQUIRE(batched[j].forced.n_scored == jobs[j].forced.size());
+      CHECK(batched[j].forced.logprobs == ref.logprobs);  // the fork continues from the very same compressed cache
+      CHECK(batched[j].forced.nll_sum == doctest::Approx(ref.nll_sum).epsilon(1e-12));
+    }
+    CHECK(batched[j].seconds > 0);
+  }
+}
+}  // namespace
+
+TEST_CASE("batch decode: full cache — batched, refilled and alone agree with the references") {
+  const auto dir = test::test_data("tiny/llama_gqa_untied");
+  model::Transformer<float> m(io::load_hf_config(dir), dir, 2);
+  check_against_references(m, kv::FullCache{});
+}
+
+TEST_CASE("batch decode: compressed caches in decode mode agree too (eviction, re-positioning, quantization)") {
+  const auto dir = test::test_data("tiny/llama_gqa_untied");
+  const auto config = io::load_hf_config(dir);
+  model::Transformer<float> m(config, dir, 2);
+  check_against_references(m, kv::StreamingLlm::create(kv::PolicyOptions(0.5, kv::Mode::Decode, {{"sinks", "2"}}), config));
+  check_against_references(m, kv::H2o::create(kv::PolicyOptions(0.5, kv::Mode::Decode), config));
+  check_against_references(m, kv::KiviQuant::create(kv::PolicyOptions(0.25, kv::Mode::Decode, {{"residual", "32"}, {"group", "32"}}), config));
+}
+
+TEST_CASE("batch decode: a stop condition ends generation with finish_reason stop") {
+  const auto dir = test::test_data("tiny/llama_gqa_untied");
+  model::Transformer<float> m(io::load_hf_config(dir), dir, 1);
+  std::vector<model::DecodeJob> jobs = {{tokens(10, 1), true, {}}};
+  model::GenerateOptions opt;
+  opt.max_new_tokens = 20;
+  opt.eos_ids = {-1};
+  opt.stop_when = [](std::string_view text) { return text.size() >= 3; };
+  const model::Detokenizer count = [](std::span<const std::int32_t> ids) { return std::string(ids.size(), 'x'); };
+  const auto r = model::run_jobs(m, std::span<const model::DecodeJob>(jobs), kv::FullCache{}, opt, count);
+  CHECK(r[0].generation.tokens.size() == 3);
+  CHECK(r[0].generation.finish_reason == "stop");
+}
