@@ -1,9 +1,26 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh clone: install what is missing, build, fetch and convert
 # the default model (the real-model tests need it), then run every test with ctest.
+# Then the same suite again under ASan+UBSan (CMake preset `asan`, build-asan/), without the
+# tests that only replay the real model at length (they exercise the same code as the tiny-model
+# tests, and take minutes under the sanitizers), and a short libFuzzer pass over every parser.
+# KVCANARY_TEST_FAST=1 stops after the first ctest run. docs/RELIABILITY.md has the timings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
 bash scripts/build.sh
 bash scripts/fetch_model.sh build/bin/kvcanary
 ctest --test-dir build --output-on-failure -j 2
+[[ ${KVCANARY_TEST_FAST:-0} == 1 ]] && exit 0
+
+t0=$(date +%s)
+cmake --preset asan >/dev/null
+cmake --build --preset asan -j "$(nproc)"
+t1=$(date +%s)
+# Real-model replays and the packaging test (it builds a separate, unsanitized project).
+asan_exclude='smollm2:|SmolLM2|\(real model\)|consumer_find_package'
+ctest --preset asan -j 2 -E "$asan_exclude"
+t2=$(date +%s)
+bash scripts/fuzz.sh --runs 2000
+t3=$(date +%s)
+echo "[test] asan+ubsan build $((t1 - t0)) s, asan+ubsan ctest $((t2 - t1)) s, fuzz build+pass $((t3 - t2)) s" >&2
