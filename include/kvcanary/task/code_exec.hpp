@@ -441,12 +441,16 @@ inline ExecResult run_python(const std::string& program, const ExecLimits& limit
     ::dup2(devnull, 0);
     ::dup2(out.w, 1);
     ::dup2(err.w, 2);
-    if (::unshare(CLONE_NEWNET) != 0) {
-      const int e = errno;
-      // Unprivileged: a user namespace grants the capability to create the network one.
-      if (::unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0) report('U', e);
-      else report('N', e);
-    }
+    // Unprivileged: a user namespace grants the capability to create the network one. A root
+    // harness without that capability (a container) tries it only after dropping to the run's
+    // uid: created before, the user namespace would leave that uid unmapped and the drop would fail.
+    const bool netns = ::unshare(CLONE_NEWNET) == 0;
+    const int netns_errno = errno;
+    auto netns_via_userns = [&] {
+      if (::unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0) report('U', netns_errno);
+      else report('N', netns_errno);
+    };
+    if (!netns && !as_root) netns_via_userns();
     if (as_root) {
       // Private mounts (nothing propagates back to the host), a tmpfs over the working
       // directory, then everything read-only except that tmpfs. The program cannot undo it: it
@@ -486,6 +490,7 @@ inline ExecResult run_python(const std::string& program, const ExecLimits& limit
       report('S', errno);  // never run a hostile program as root
       ::_exit(127);
     }
+    if (!netns && as_root) netns_via_userns();
     ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);  // no setuid binary gives privileges back
     // Descriptors the host process opened without O_CLOEXEC (sockets, model files) must not
     // reach the program; marking them rather than closing keeps the status pipe open until exec.
