@@ -8,7 +8,8 @@
 // Config ([[tasks]] type = "bfcl"): category (simple_python | multiple | parallel |
 // parallel_multiple | live_simple), questions / answers (default <data>/bfcl/BFCL_v4_<category>.json
 // and <data>/bfcl/possible_answer/...), format (python | json; default python, BFCL's own
-// prompting format), offset, limit, max_new_tokens (256), distractor_tokens, distractor_seed,
+// prompting format), offset, limit, max_new_tokens (256), shots (0; examples are other questions'
+// user turns and gold calls — their functions are not added to the system turn), distractor_tokens, distractor_seed,
 // name (default "bfcl_<category>").
 
 #include <algorithm>
@@ -43,14 +44,17 @@ struct BfclTask {
 
     const auto questions = load_bfcl_questions(qpath);
     const auto answers = load_bfcl_answers(apath);
-    const auto [begin, end] = task.settings_.range(questions.size());
-    for (std::size_t i = begin; i < end; ++i) {
-      const BfclQuestion& q = questions[i];
+    std::vector<TaskSample> every;
+    std::vector<Item> items;
+    for (const BfclQuestion& q : questions) {
       auto a = std::find_if(answers.begin(), answers.end(), [&](const BfclAnswer& x) { return x.id == q.id; });
       if (a == answers.end()) fail(apath.string(), "id", "no possible answer for '" + q.id + "'");
-      task.items_.push_back({q, *a});
-      task.samples_.push_back({q.id, bfcl_messages(q, task.format_), gold_completion_text(a->ground_truth, q.functions, task.format_)});
+      items.push_back({q, *a});
+      every.push_back({q.id, bfcl_messages(q, task.format_), gold_completion_text(a->ground_truth, q.functions, task.format_)});
     }
+    const auto [begin, end] = task.settings_.range(questions.size());
+    task.items_.assign(items.begin() + static_cast<std::ptrdiff_t>(begin), items.begin() + static_cast<std::ptrdiff_t>(end));
+    task.samples_ = select_samples(every, task.settings_);
     add_distractors(task.samples_, task.settings_, ctx, t);
     return task;
   }

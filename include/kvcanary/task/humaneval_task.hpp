@@ -4,7 +4,7 @@
 // the problem's tests. functional = pass@1 with greedy decoding (one sample per problem).
 //
 // Config ([[tasks]] type = "humaneval"): file (default <data>/HumanEval.jsonl.gz), offset,
-// limit, max_new_tokens (384), timeout_s (10), memory_mb (1024), distractor_tokens,
+// limit, max_new_tokens (384), timeout_s (10), memory_mb (1024), shots (0), distractor_tokens,
 // distractor_seed, name (default "humaneval").
 
 #include <string>
@@ -29,9 +29,11 @@ struct HumanEvalTask {
     task.limits_.memory_bytes = static_cast<std::size_t>(t.get_int("memory_mb", 1024, 64)) << 20;
     t.reject_unknown();
     const auto all = load_humaneval(file);
+    std::vector<TaskSample> every;
+    for (const auto& p : all) every.push_back({p.task_id, humaneval_messages(p), humaneval_gold_completion_text(p)});
     const auto [begin, end] = task.settings_.range(all.size());
     task.problems_.assign(all.begin() + static_cast<std::ptrdiff_t>(begin), all.begin() + static_cast<std::ptrdiff_t>(end));
-    for (const auto& p : task.problems_) task.samples_.push_back({p.task_id, humaneval_messages(p), humaneval_gold_completion_text(p)});
+    task.samples_ = select_samples(every, task.settings_);
     add_distractors(task.samples_, task.settings_, ctx, t);
     return task;
   }

@@ -1,10 +1,11 @@
 #pragma once
 // The Python prototype's 12 single-call tool samples, scored as the prototype scored them
 // (json_valid, func_correct, arg_match on the first call), for parity with its numbers.
-// functional = arg_match (right function, exactly the right arguments).
+// functional = func_correct (the right function named in parseable JSON), as the prototype's
+// chart and table read these samples; arg_match (exactly the right arguments too) rides along.
 //
 // Config ([[tasks]] type = "seed_tool_calls"): file (default <data>/seed_tool_calls.jsonl),
-// offset, limit, max_new_tokens (128), distractor_tokens, distractor_seed, name
+// offset, limit, max_new_tokens (128), shots (0), distractor_tokens, distractor_seed, name
 // (default "seed_tool_calls").
 
 #include <string>
@@ -26,9 +27,11 @@ struct SeedToolTask {
     const auto file = data_file(t, ctx, "file", "seed_tool_calls.jsonl");
     t.reject_unknown();
     const auto all = load_seed_samples(file);
+    std::vector<TaskSample> every;
+    for (const auto& s : all) every.push_back({s.id, seed_messages(s), gold_completion_text(s)});
     const auto [begin, end] = task.settings_.range(all.size());
     task.items_.assign(all.begin() + static_cast<std::ptrdiff_t>(begin), all.begin() + static_cast<std::ptrdiff_t>(end));
-    for (const auto& s : task.items_) task.samples_.push_back({s.id, seed_messages(s), gold_completion_text(s)});
+    task.samples_ = select_samples(every, task.settings_);
     add_distractors(task.samples_, task.settings_, ctx, t);
     return task;
   }
@@ -40,11 +43,11 @@ struct SeedToolTask {
   Verdict score(std::size_t i, const std::string& completion) const {
     const PrototypeScore s = score_single_call(parse_tool_calls(completion), items_[i].gold);
     Verdict v;
-    v.scores = {{"functional", s.arg_match ? 1.0 : 0.0},
+    v.scores = {{"functional", s.func_correct ? 1.0 : 0.0},
                 {"json_valid", s.json_valid ? 1.0 : 0.0},
                 {"func_correct", s.func_correct ? 1.0 : 0.0},
                 {"arg_match", s.arg_match ? 1.0 : 0.0}};
-    if (!s.arg_match) v.detail = !s.json_valid ? "no JSON" : !s.func_correct ? "wrong function" : "wrong arguments";
+    if (!s.arg_match) v.detail = !s.json_valid ? "no JSON" : !s.func_correct ? "wrong function" : "right function, wrong arguments";
     return v;
   }
 

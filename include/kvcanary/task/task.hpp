@@ -90,6 +90,7 @@ struct CommonTaskSettings {
   std::size_t max_new_tokens = 256;
   std::size_t distractor_tokens = 0;
   std::uint64_t distractor_seed = 0;
+  std::size_t shots = 0;  // solved examples from the same dataset shown before the task
 
   static CommonTaskSettings read(const io::ConfigTable& t, std::string default_name, std::size_t default_max_new_tokens) {
     CommonTaskSettings s;
@@ -100,6 +101,7 @@ struct CommonTaskSettings {
     s.max_new_tokens = static_cast<std::size_t>(t.get_int("max_new_tokens", static_cast<std::int64_t>(default_max_new_tokens), 1));
     s.distractor_tokens = static_cast<std::size_t>(t.get_int("distractor_tokens", 0));
     s.distractor_seed = static_cast<std::uint64_t>(t.get_int("distractor_seed", 0));
+    s.shots = static_cast<std::size_t>(t.get_int("shots", 0));
     return s;
   }
 
@@ -118,6 +120,36 @@ inline std::filesystem::path data_file(const io::ConfigTable& t, const TaskConte
   if (!std::filesystem::exists(p))
     t.fail_at(key, "data file '" + p.string() + "' not found (run scripts/fetch_data.sh, or set [data] dir or " + key + ")");
   return p;
+}
+
+// k-shot prompting: before sample i's own turns, `shots` other samples of the same dataset as
+// solved exchanges (their user turns, then their gold answer as the assistant's turn). The
+// examples are samples i+1, i+2, ... of the whole dataset (wrapping), never i itself, so each
+// prompt is a pure function of the dataset and the config. A system turn stays first. Small
+// models that ignore an answer format often follow it after one example; the knob exists so a
+// weak default model can still produce a functional signal (docs/TASKS.md "Prompting").
+inline std::vector<io::ChatMessage> with_examples(const std::vector<TaskSample>& all, std::size_t i, std::size_t shots) {
+  const std::vector<io::ChatMessage>& own = all[i].messages;
+  if (shots == 0 || all.size() < 2) return own;
+  std::vector<io::ChatMessage> out;
+  std::size_t first_own = 0;
+  if (!own.empty() && own[0].role == "system") out.push_back(own[first_own++]);
+  for (std::size_t k = 1; k <= std::min(shots, all.size() - 1); ++k) {
+    const TaskSample& ex = all[(i + k) % all.size()];
+    for (const auto& m : ex.messages)
+      if (m.role == "user") out.push_back(m);
+    out.push_back({"assistant", ex.gold});
+  }
+  out.insert(out.end(), own.begin() + static_cast<std::ptrdiff_t>(first_own), own.end());
+  return out;
+}
+
+// The samples of the configured slice, with their examples (drawn from the whole dataset).
+inline std::vector<TaskSample> select_samples(const std::vector<TaskSample>& all, const CommonTaskSettings& s) {
+  const auto [begin, end] = s.range(all.size());
+  std::vector<TaskSample> out;
+  for (std::size_t i = begin; i < end; ++i) out.push_back({all[i].id, with_examples(all, i, s.shots), all[i].gold});
+  return out;
 }
 
 // Adds the distractor preamble to every sample, each with its own seed-derived start so that

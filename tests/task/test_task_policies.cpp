@@ -1,0 +1,85 @@
+// The task policies: built from their config table, they expose samples whose prompts follow
+// docs/TASKS.md, score completions with the task's own rule, and k-shot examples never leak the
+// sample's own answer.
+
+#include <doctest/doctest.h>
+
+#include "../support/resources.hpp"
+#include "kvcanary/io/config_table.hpp"
+#include "kvcanary/task/bfcl_task.hpp"
+#include "kvcanary/task/heldout_perplexity.hpp"
+#include "kvcanary/task/humaneval_task.hpp"
+#include "kvcanary/task/seed_tool_task.hpp"
+
+using namespace kvcanary;
+
+namespace {
+const std::filesystem::path kSeed = std::filesystem::path(KVCANARY_SOURCE_DIR) / "configs/data/seed_tool_calls.jsonl";
+
+template <class T>
+T build(const std::string& toml_text, const task::TaskContext& ctx = {}) {
+  const toml::table t = io::parse_toml_string(toml_text, "t.toml");
+  return T::from_config(io::ConfigTable(t, "t.toml", "tasks[0]"), ctx);
+}
+}  // namespace
+
+TEST_CASE("task: seed tool calls score as the prototype did; k-shot examples are other samples' solved exchanges") {
+  const auto zero = build<task::SeedToolTask>("file = \"" + kSeed.string() + "\"\n");
+  REQUIRE(zero.samples().size() == 12);
+  CHECK(zero.samples()[0].messages.size() == 1);
+  const auto gold = zero.samples()[3].gold;
+  const auto right = zero.score(3, "Sure: " + gold);
+  CHECK(right.scores.at("functional") == 1);
+  CHECK(right.scores.at("arg_match") == 1);
+  CHECK(right.detail.empty());
+  const auto wrong = zero.score(3, "no idea");
+  CHECK(wrong.scores.at("functional") == 0);
+  CHECK(wrong.scores.at("json_valid") == 0);
+  CHECK(wrong.detail == "no JSON");
+
+  const auto two = build<task::SeedToolTask>("file = \"" + kSeed.string() + "\"\nshots = 2\noffset = 10\n");
+  REQUIRE(two.samples().size() == 2);
+  // Sample 11 (the last) takes samples 0 and 1 as its examples: wrapping, never itself.
+  const auto& m = two.samples()[1].messages;
+  REQUIRE(m.size() == 5);
+  CHECK(m[0].content == zero.samples()[0].messages[0].content);
+  CHECK(m[1].role == "assistant");
+  CHECK(m[1].content == zero.samples()[0].gold);
+  CHECK(m[3].content == zero.samples()[1].gold);
+  CHECK(m[4].content == zero.samples()[11].messages[0].content);
+  for (const auto& msg : m) CHECK(msg.content != two.samples()[1].gold);
+  CHECK_THROWS_WITH_AS(build<task::SeedToolTask>("file = \"" + kSeed.string() + "\"\nshot = 1\n"), doctest::Contains("t.toml: tasks[0].shot: unknown key"), Error);
+  CHECK_THROWS_WITH_AS(build<task::SeedToolTask>("file = \"/nonexistent.jsonl\"\n"), doctest::Contains("tasks[0].file"), Error);
+}
+
+TEST_CASE("task: HumanEval — canonical answer passes, a wrong one fails, the fence closing ends generation") {
+  if (!test::available(test::shared_data("HumanEval.jsonl.gz"))) return;
+  const auto he = build<task::HumanEvalTask>("file = \"" + test::shared_data("HumanEval.jsonl.gz").string() + "\"\nlimit = 2\n");
+  REQUIRE(he.samples().size() == 2);
+  CHECK(he.samples()[0].id == "HumanEval/0");
+  CHECK(he.score(0, he.samples()[0].gold).scores.at("functional") == 1);
+  const auto bad = he.score(1, "```python\ndef separate_paren_groups(s):\n    return []\n```");
+  CHECK(bad.scores.at("pass@1") == 0);
+  CHECK(bad.detail.rfind("fail", 0) == 0);
+  CHECK(bad.detail.find("kvcanary-exec-") == std::string::npos);  // rows never name the random sandbox dir
+  CHECK_FALSE(he.complete("```python\ndef f():\n"));
+  CHECK(he.complete("```python\ndef f():\n    return 1\n```"));
+}
+
+TEST_CASE("task: BFCL — the gold call passes the AST check in both formats; prose fails with BFCL's error type") {
+  if (!test::available(test::shared_data("bfcl"))) return;
+  for (const std::string format : {"python", "json"}) {
+    const auto t = build<task::BfclTask>("category = \"parallel\"\nlimit = 3\nformat = \"" + format + "\"\n",
+                                         task::TaskContext{test::shared_data(), nullptr, {}});
+    REQUIRE(t.samples().size() == 3);
+    CHECK(t.name() == "bfcl_parallel");
+    for (std::size_t i = 0; i < 3; ++i) {
+      const auto v = t.score(i, t.samples()[i].gold);
+      CHECK(v.scores.at("functional") == 1);
+      CHECK(v.scores.at("func_correct") == 1);
+    }
+    const auto prose = t.score(0, "The weather is nice.");
+    CHECK(prose.scores.at("functional") == 0);
+    CHECK(prose.detail == "ast_decoder:decoder_failed");
+  }
+}
