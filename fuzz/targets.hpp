@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -24,6 +25,7 @@
 #include "kvcanary/io/gguf.hpp"
 #include "kvcanary/task/tool_call_parse.hpp"
 #include "kvcanary/run/results_file.hpp"
+#include "kvcanary/run/config.hpp"
 
 namespace kvcanary::fuzz {
 
@@ -130,6 +132,15 @@ inline void result_row(const std::uint8_t* data, std::size_t size) {
   });
 }
 
+// A sweep config (TOML): syntax, every section's keys and types, budgets, modes; and the same
+// bytes as a `--shard i/N` argument.
+inline void sweep_config(const std::uint8_t* data, std::size_t size) {
+  const auto path = kvcanary::fuzz::write_scratch("sweep.toml", data, size);
+  kvcanary::fuzz::expect_error_or_success([&] { (void)kvcanary::run::load_sweep_config(path, "/nonexistent/model"); });
+  kvcanary::fuzz::expect_error_or_success(
+      [&] { (void)kvcanary::run::parse_shard(std::string(reinterpret_cast<const char*>(data), std::min<std::size_t>(size, 64))); });
+}
+
 // The function of a target, by the target's name (fuzz_<name>); nullptr when unknown.
 using TargetFn = void (*)(const std::uint8_t*, std::size_t);
 inline TargetFn target_by_name(std::string_view name) {
@@ -139,6 +150,7 @@ inline TargetFn target_by_name(std::string_view name) {
   if (name == "fuzz_gguf") return gguf;
   if (name == "fuzz_tool_call_parse") return tool_call_parse;
   if (name == "fuzz_result_row") return result_row;
+  if (name == "fuzz_sweep_config") return sweep_config;
   return nullptr;
 }
 
