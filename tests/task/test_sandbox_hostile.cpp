@@ -475,3 +475,27 @@ TEST_CASE("sandbox_hostile: closing its stdout and stderr") {
   CHECK(looping.status == "timeout");
   CHECK(looping.seconds < 3.0);
 }
+
+TEST_CASE("sandbox_hostile: a harness killed with SIGKILL mid-run takes the program with it") {
+  // The shield runs the sandbox and is killed from outside, as kill -9 of a sweep would be.
+  const std::string m = make_marker();
+  const pid_t shield = ::fork();
+  REQUIRE(shield >= 0);
+  if (shield == 0) {
+    run_python("import os, sys\nos.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(30)', '" + m + "'])\n",
+               limits(20));
+    ::_exit(0);
+  }
+  bool started = false;
+  for (int i = 0; i < 200 && !started; ++i) {
+    started = !marked_processes(m).empty();
+    if (!started) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(shield, SIGKILL);
+  ::waitpid(shield, nullptr, 0);
+  CHECK(started);
+  // The program itself dies (parent-death signal); a process it forked would not, and the
+  // harness's working directory and cgroup stay behind (docs/RELIABILITY.md).
+  CHECK(survivors(m) == 0);
+}
+

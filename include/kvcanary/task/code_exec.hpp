@@ -415,6 +415,7 @@ inline ExecResult run_python(const std::string& program, const ExecLimits& limit
   Pipe out, err, status;
 
   const auto start = clock::now();
+  const pid_t harness_pid = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
     ::close(devnull);
@@ -492,6 +493,10 @@ inline ExecResult run_python(const std::string& program, const ExecLimits& limit
     }
     if (!netns && as_root) netns_via_userns();
     ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);  // no setuid binary gives privileges back
+    // A harness killed outright (kill -9 of a sweep) takes the program with it. Set after the
+    // uid change, which clears it; the check covers a harness that died before this line.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (::getppid() != harness_pid) ::_exit(127);
     // Descriptors the host process opened without O_CLOEXEC (sockets, model files) must not
     // reach the program; marking them rather than closing keeps the status pipe open until exec.
     ::syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */);
