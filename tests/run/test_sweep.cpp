@@ -68,6 +68,7 @@ TEST_CASE("sweep: one row per cell and sample, in the prototype's schema, with m
     CHECK(r.cell_id == run::make_cell_id("tiny", r.method, r.budget, r.task));
     CHECK(r.model_hash == sweep.model_hash());
     CHECK(r.prompt_hash.size() == 16);
+    CHECK(r.config_hash.size() == 16);
     CHECK(r.latency_s > 0);
     CHECK(r.kv_bytes_retained > 0);
     if (r.method == "full") CHECK(r.budget_measured == 1.0);

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -120,6 +121,11 @@ inline SweepConfig parse_sweep_config(toml::table doc, const std::string& file, 
   c.task_tables = root.get_tables("tasks");
   if (c.task_tables.empty()) fail(file, "tasks", "the config lists no [[tasks]]");
   root.reject_unknown();
+  // A config built in code has no file bytes to hash: name it by its canonical TOML text.
+  // load_sweep_config replaces this with the hash of the file as written.
+  std::ostringstream canonical;
+  canonical << toml::toml_formatter(*c.document);
+  c.hash = task::prompt_hash(canonical.str());
   return c;
 }
 

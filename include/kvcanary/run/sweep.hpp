@@ -88,8 +88,8 @@ class Sweep {
 
   Sweep(SweepConfig config, model::ModelDir<WT>& model) : config_(std::move(config)), model_(model) {
     model_hash_ = model_fingerprint(model_.dir);
+    validate_compressors();  // cheap, so first: a typo fails before any dataset is read
     build_tasks();
-    validate_compressors();
     for (std::size_t c = 0; c < config_.compressors.size(); ++c)
       for (double b : config_.compressors[c].budgets)
         for (std::size_t t = 0; t < tasks_.size(); ++t)
