@@ -195,7 +195,8 @@ TEST_CASE("run metrics: flat perplexity gives drop / eps, flagged as clamped") {
   add_func(rows, "kivi", 0.25, "tools", {1, 1, 0, 0});
   add_ppl(rows, "full", 1.0, 10.0);
   add_ppl(rows, "kivi", 0.25, 9.5);  // perplexity improved
-  const Comparison& c = find(analyze(rows), "kivi", 0.25, "tools");
+  const Analysis a = analyze(rows);  // held: find() returns a reference into it
+  const Comparison& c = find(a, "kivi", 0.25, "tools");
   CHECK(c.sds.sds == doctest::Approx(500.0));
   CHECK(c.sds.ppl_clamped);
 }
@@ -207,7 +208,8 @@ TEST_CASE("run metrics: samples present in one cell only are dropped from pairin
   rows.push_back(functional_row("h2o", 0.5, "code", "extra", 1, 1.0));
   add_ppl(rows, "full", 1.0, 10.0, 3);
   add_ppl(rows, "h2o", 0.5, 12.0, 2);  // doc2 missing
-  const Comparison& c = find(analyze(rows), "h2o", 0.5, "code");
+  const Analysis a = analyze(rows);
+  const Comparison& c = find(a, "h2o", 0.5, "code");
   CHECK(c.sds.n_paired == 3);
   CHECK(c.sds.n_unpaired == 3);  // s3, s4 (full only), extra (compressed only)
   CHECK(c.sds.n_ppl_paired == 2);
@@ -236,7 +238,8 @@ TEST_CASE("run metrics: does perplexity warn — AUROC over samples passing unde
   add_func(flat, "tova", 0.5, "code", {0, 1, 0, 1}, {1.5, 1.5, 1.5, 1.5});
   add_ppl(flat, "full", 1.0, 10.0);
   add_ppl(flat, "tova", 0.5, 10.0);
-  const Comparison& f = find(analyze(flat), "tova", 0.5, "code");
+  const Analysis af = analyze(flat);
+  const Comparison& f = find(af, "tova", 0.5, "code");
   CHECK(f.auroc.value == 0.5);
   CHECK(f.auroc.ci.lo == 0.5);
   CHECK(f.auroc.ci.hi == 0.5);
@@ -245,7 +248,8 @@ TEST_CASE("run metrics: does perplexity warn — AUROC over samples passing unde
   std::vector<Row> none;
   add_func(none, "full", 1.0, "code", {1, 1}, {1, 1});
   add_func(none, "tova", 0.5, "code", {1, 1}, {1.2, 1.1});
-  const Comparison& n = find(analyze(none), "tova", 0.5, "code");
+  const Analysis an = analyze(none);
+  const Comparison& n = find(an, "tova", 0.5, "code");
   CHECK(std::isnan(n.auroc.value));
   CHECK_FALSE(n.auroc.ci.defined());
   CHECK(n.auroc.n_flips == 0);

@@ -15,6 +15,7 @@
 //   perplexity rows   perplexity, nll_sum, n_scored (a cell's perplexity is
 //                     exp(Σ nll_sum / Σ n_scored), not the mean of the rows' perplexities).
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -124,8 +125,11 @@ inline Row row_from_json(const nlohmann::json& j, const std::string& where) {
     if (!v.is_string()) fail(where, key, "must be a string");
     return v.get<std::string>();
   };
+  // JSON has no NaN or infinity: nlohmann writes them as null (so does Python's json with
+  // allow_nan=False), so null reads back as NaN instead of making the whole file unreadable.
   auto num = [&](const char* key) {
     const auto& v = need(key);
+    if (v.is_null()) return std::numeric_limits<double>::quiet_NaN();
     if (!v.is_number()) fail(where, key, "must be a number");
     return v.get<double>();
   };
@@ -153,7 +157,8 @@ inline Row row_from_json(const nlohmann::json& j, const std::string& where) {
     else fail(where, "scores." + it.key(), "must be a number");
   }
   r.raw_output = str("raw_output");
-  r.n_tokens = static_cast<std::int64_t>(num("n_tokens"));
+  const double n_tokens = num("n_tokens");
+  r.n_tokens = std::isfinite(n_tokens) ? static_cast<std::int64_t>(n_tokens) : 0;
   r.latency_s = num("latency_s");
   r.kv_bytes_retained = num("kv_bytes_retained");
   const std::string kind = opt_str("kind", r.scores.count("perplexity") ? "perplexity" : "functional");
