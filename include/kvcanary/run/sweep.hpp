@@ -277,8 +277,7 @@ class Sweep {
 
   void fill_functional(Row& row, const PreparedTask& pt, std::size_t i, const model::JobResult& result) const {
     const model::Generation& g = result.generation;
-    std::vector<std::int32_t> shown = g.tokens;
-    row.raw_output = model_.tokenizer.decode(shown, /*skip_special_tokens=*/true);
+    row.raw_output = model_.tokenizer.decode(g.tokens, /*skip_special_tokens=*/true);
     task::Verdict v;
     std::visit(
         [&](const auto& t) {
