@@ -118,15 +118,10 @@ std::vector<JobResult> run_jobs(Transformer<WT>& model, std::span<const DecodeJo
     Generation& g = out[l.job].generation;
     g.tokens.push_back(tok);
     l.next = tok;
-    for (auto e : eos)
-      if (tok == e) return g.finish_reason = "eos", close_lane(l);
-    if ((!options.stop_strings.empty() || options.stop_when) && detokenize) {
-      const std::string text = detokenize(g.tokens);
-      for (const auto& s : options.stop_strings)
-        if (!s.empty() && text.find(s) != std::string::npos) return g.finish_reason = "stop", close_lane(l);
-      if (options.stop_when && options.stop_when(text)) return g.finish_reason = "stop", close_lane(l);
+    if (const char* reason = stop_reason(g.tokens, eos, options, detokenize)) {
+      g.finish_reason = reason;
+      close_lane(l);
     }
-    if (g.tokens.size() >= options.max_new_tokens) return g.finish_reason = "length", close_lane(l);
   };
   // A forced lane after scoring forced[fed]: feed it next, unless it was the last.
   auto advance_forced = [&](Lane& l) {

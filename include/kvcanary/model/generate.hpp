@@ -49,6 +49,23 @@ inline std::int32_t argmax(const float* logits, std::size_t n) {
 
 using Detokenizer = std::function<std::string(std::span<const std::int32_t>)>;
 
+// Why a sequence whose last token is tokens.back() must stop — "eos", "stop" or "length" — or
+// nullptr to go on. transformers' order: an EOS id first, then the stop strings and the task's
+// own condition on the decoded continuation (these need a detokenizer), then the token cap.
+inline const char* stop_reason(std::span<const std::int32_t> tokens, const std::vector<std::int32_t>& eos,
+                               const GenerateOptions& options, const Detokenizer& detokenize) {
+  for (auto e : eos)
+    if (tokens.back() == e) return "eos";
+  if ((!options.stop_strings.empty() || options.stop_when) && detokenize) {
+    const std::string text = detokenize(tokens);
+    for (const auto& s : options.stop_strings)
+      if (!s.empty() && text.find(s) != std::string::npos) return "stop";
+    if (options.stop_when && options.stop_when(text)) return "stop";
+  }
+  if (tokens.size() >= options.max_new_tokens) return "length";
+  return nullptr;
+}
+
 // One forward call over `segments`, each driven by its policy: record what the policy asks
 // for, then let it compress. The building block of generation and of scoring under a policy.
 template <class WT, kv::CachePolicy Policy>
@@ -87,17 +104,9 @@ std::vector<Generation> generate_greedy(Transformer<WT>& model, std::span<const 
     out[b].kv_fraction_peak = std::max(out[b].kv_fraction_peak, out[b].kv_fraction_end);
   };
   auto finished = [&](std::size_t b) {
-    const std::int32_t tok = out[b].tokens.back();
-    for (auto e : eos)
-      if (tok == e) return out[b].finish_reason = "eos", true;
-    if ((!options.stop_strings.empty() || options.stop_when) && detokenize) {
-      const std::string text = detokenize(out[b].tokens);
-      for (const auto& s : options.stop_strings)
-        if (!s.empty() && text.find(s) != std::string::npos) return out[b].finish_reason = "stop", true;
-      if (options.stop_when && options.stop_when(text)) return out[b].finish_reason = "stop", true;
-    }
-    if (out[b].tokens.size() >= options.max_new_tokens) return out[b].finish_reason = "length", true;
-    return false;
+    const char* reason = stop_reason(out[b].tokens, eos, options, detokenize);
+    if (reason) out[b].finish_reason = reason;
+    return reason != nullptr;
   };
 
   for (std::size_t b = 0; b < B; ++b) {
