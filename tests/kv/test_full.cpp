@@ -65,7 +65,8 @@ TEST_CASE("attention record: probabilities of every recorded query sum to one; l
   model::Segment s1{&c1, ids, model::Logits::All};
   m.forward(std::span<const model::Segment>(&s1, 1), plain);
   kv::AttentionRecord rec;
-  model::Segment s2{&c2, ids, model::Logits::All, &rec, 4};
+  const model::RecordRequest req{&rec, 4};
+  model::Segment s2{&c2, ids, model::Logits::All, std::span<const model::RecordRequest>(&req, 1)};
   m.forward(std::span<const model::Segment>(&s2, 1), recorded);
   CHECK(plain == recorded);
   REQUIRE(rec.rows == 4);

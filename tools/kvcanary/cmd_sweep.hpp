@@ -37,6 +37,7 @@ inline int run_sweep(int argc, char** argv) {
     j["cells_in_shard"] = s.cells_owned;
     j["rows_written"] = s.rows_written;
     j["rows_already_there"] = s.rows_skipped;
+    j["prefills_shared"] = s.prefills_shared;
     j["wall_s"] = s.wall_seconds;
     std::printf("%s\n", j.dump().c_str());
     return 0;

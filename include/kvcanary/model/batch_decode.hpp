@@ -28,6 +28,7 @@
 #include "kvcanary/model/generate.hpp"
 #include "kvcanary/model/llama.hpp"
 #include "kvcanary/model/perplexity.hpp"
+#include "kvcanary/model/prefill_share.hpp"
 
 namespace kvcanary::model {
 
@@ -52,6 +53,11 @@ struct JobResult {
 
 struct BatchOptions {
   std::size_t max_lanes = 16;  // lanes advanced per forward call
+  // When set, prompts are prefilled through it: one pass per prompt for every policy that runs
+  // it (model/prefill_share.hpp). A job's prefill_seconds is then the shared pass's time plus
+  // its own fork and compression — what the job would have cost alone, so latencies still
+  // compare across policies; the sweep's wall time is what the sharing saves.
+  PrefillShare* prefill_share = nullptr;
   // Called once per job, as soon as it has finished (its result is final), with the job's index.
   std::function<void(std::size_t, const JobResult&)> on_job_done;
 };
@@ -145,10 +151,22 @@ std::vector<JobResult> run_jobs(Transformer<WT>& model, std::span<const DecodeJo
       finish_job(j);
       return;
     }
-    std::vector<Segment> seg = {{&base.cache, job.prompt, Logits::Last}};
-    Policy* p = &base.policy;
-    forward_with_policies(model, seg, std::span<Policy* const>(&p, 1), kv::StepKind::Prefill, logits);
-    r.generation.prefill_seconds = std::chrono::duration<double>(clock::now() - t0).count();
+    double shared_seconds = 0;  // the shared pass's time when another job ran it
+    if (batch.prefill_share) {
+      const std::size_t rows = base.policy.attention_rows(kv::StepKind::Prefill, job.prompt.size());
+      const std::size_t misses = batch.prefill_share->misses();
+      const auto entry = batch.prefill_share->get(model, job.prompt, rows);
+      if (batch.prefill_share->misses() == misses) shared_seconds = entry->seconds;
+      base.cache = entry->cache;
+      logits = entry->logits;
+      static const kv::AttentionRecord no_record;
+      base.policy.after_step(base.cache, rows ? entry->records.at(rows) : no_record, kv::StepKind::Prefill);
+    } else {
+      std::vector<Segment> seg = {{&base.cache, job.prompt, Logits::Last}};
+      Policy* p = &base.policy;
+      forward_with_policies(model, seg, std::span<Policy* const>(&p, 1), kv::StepKind::Prefill, logits);
+    }
+    r.generation.prefill_seconds = std::chrono::duration<double>(clock::now() - t0).count() + shared_seconds;
     r.seconds += r.generation.prefill_seconds;  // before any lane can finish the job
     lanes_open[j] = int(want_gen) + int(want_forced);
     if (want_forced) {

@@ -72,9 +72,10 @@ template <class WT, kv::CachePolicy Policy>
 void forward_with_policies(Transformer<WT>& model, std::vector<Segment>& segments, std::span<Policy* const> policies,
                            kv::StepKind kind, std::vector<float>& logits) {
   std::vector<kv::AttentionRecord> records(segments.size());
+  std::vector<RecordRequest> requests(segments.size());
   for (std::size_t i = 0; i < segments.size(); ++i) {
-    segments[i].record_rows = policies[i]->attention_rows(kind, segments[i].tokens.size());
-    segments[i].record = segments[i].record_rows ? &records[i] : nullptr;
+    requests[i] = {&records[i], policies[i]->attention_rows(kind, segments[i].tokens.size())};
+    segments[i].records = std::span<const RecordRequest>(&requests[i], requests[i].rows ? 1 : 0);
   }
   model.forward(segments, logits);
   for (std::size_t i = 0; i < segments.size(); ++i) policies[i]->after_step(*segments[i].cache, records[i], kind);

@@ -33,14 +33,20 @@ namespace kvcanary::model {
 // perplexity pass needs all.
 enum class Logits { Last, All, None };
 
+// Attention recording for a compressor: the last `rows` query rows' probabilities, summed
+// per layer, query head and stored row, into *record (see kv/policy.hpp).
+struct RecordRequest {
+  kv::AttentionRecord* record = nullptr;
+  std::size_t rows = 0;
+};
+
 struct Segment {
   kv::KvCache* cache = nullptr;
   std::span<const std::int32_t> tokens;
   Logits logits = Logits::Last;
-  // Attention recording for a compressor: the last `record_rows` query rows' probabilities,
-  // summed per layer, query head and stored row, into *record (see kv/policy.hpp).
-  kv::AttentionRecord* record = nullptr;
-  std::size_t record_rows = 0;
+  // Usually one request (the segment's policy); a prefill shared by several compressors
+  // records every row count they ask for in the same pass (model/prefill_share.hpp).
+  std::span<const RecordRequest> records = {};
 };
 
 template <class WT>
@@ -92,13 +98,15 @@ class Transformer {
     std::vector<float> x(R * H), xb(R * H), q(R * Q), k(R * KV), v(R * KV), att(R * Q), hb(R * I), hb2(R * I);
 
     for (const Segment& seg : segments) {
-      if (!seg.record) continue;
-      kv::AttentionRecord& rec = *seg.record;
-      rec.rows = std::min(seg.record_rows, seg.tokens.size());
-      rec.num_layers = static_cast<std::size_t>(c.num_layers);
-      rec.num_heads = NH;
-      rec.group = NH / NKV;
-      rec.per_layer_head.assign(rec.num_layers * NH, {});
+      for (const RecordRequest& req : seg.records) {
+        if (!req.record) continue;
+        kv::AttentionRecord& rec = *req.record;
+        rec.rows = std::min(req.rows, seg.tokens.size());
+        rec.num_layers = static_cast<std::size_t>(c.num_layers);
+        rec.num_heads = NH;
+        rec.group = NH / NKV;
+        rec.per_layer_head.assign(rec.num_layers * NH, {});
+      }
     }
 
     // Token embeddings.
@@ -185,16 +193,21 @@ class Transformer {
     const std::int64_t window = c.sliding_window;
 
     // Recording for a policy: each thread sums the recorded rows' probabilities into its own
-    // [recording segment][head][stored row] buffer (memory independent of how many rows are
+    // [recording request][head][stored row] buffer (memory independent of how many rows are
     // recorded); the partial sums are then added in chunk order, so the record does not depend
     // on thread timing.
-    std::vector<std::size_t> rec_slot(segments.size(), SIZE_MAX);
-    std::size_t n_rec = 0, stride = 0;
+    std::vector<kv::AttentionRecord*> slot_record;              // one slot per active request
+    std::vector<std::vector<std::size_t>> seg_slots(segments.size());
+    std::size_t stride = 0;
     for (std::size_t s = 0; s < segments.size(); ++s) {
-      if (!segments[s].record || segments[s].record->rows == 0) continue;
-      rec_slot[s] = n_rec++;
-      for (std::size_t h = 0; h < NKV; ++h) stride = std::max(stride, segments[s].cache->head(layer, h).size());
+      for (const RecordRequest& req : segments[s].records) {
+        if (!req.record || req.record->rows == 0) continue;
+        seg_slots[s].push_back(slot_record.size());
+        slot_record.push_back(req.record);
+        for (std::size_t h = 0; h < NKV; ++h) stride = std::max(stride, segments[s].cache->head(layer, h).size());
+      }
     }
+    const std::size_t n_rec = slot_record.size();
     std::mutex partial_mu;
     std::map<std::size_t, std::vector<float>> partials;  // chunk begin -> partial sums
 
@@ -216,8 +229,8 @@ class Transformer {
           scores[j] = ops::dot(&store.keys[j * D], qv, D) * scale;
         }
         ops::softmax(scores.data(), visible);
-        const std::size_t slot = rec_slot[rows[r].segment];
-        if (slot != SIZE_MAX && rows[r].index + seg.record->rows >= seg.tokens.size()) {
+        for (const std::size_t slot : seg_slots[rows[r].segment]) {
+          if (rows[r].index + slot_record[slot]->rows < seg.tokens.size()) continue;
           float* acc = &partial[(slot * NH + h) * stride];
           for (std::size_t j = 0; j < visible; ++j) acc[j] += scores[j];
         }
@@ -237,13 +250,14 @@ class Transformer {
     });
 
     for (std::size_t s = 0; s < segments.size(); ++s) {
-      if (rec_slot[s] == SIZE_MAX) continue;
-      for (std::size_t h = 0; h < NH; ++h) {
-        auto& mass = segments[s].record->per_layer_head[layer * NH + h];
-        mass.assign(segments[s].cache->head(layer, h / group).size(), 0.0f);
-        for (const auto& [begin, partial] : partials) {
-          const float* src = &partial[(rec_slot[s] * NH + h) * stride];
-          for (std::size_t j = 0; j < mass.size(); ++j) mass[j] += src[j];
+      for (const std::size_t slot : seg_slots[s]) {
+        for (std::size_t h = 0; h < NH; ++h) {
+          auto& mass = slot_record[slot]->per_layer_head[layer * NH + h];
+          mass.assign(segments[s].cache->head(layer, h / group).size(), 0.0f);
+          for (const auto& [begin, partial] : partials) {
+            const float* src = &partial[(slot * NH + h) * stride];
+            for (std::size_t j = 0; j < mass.size(); ++j) mass[j] += src[j];
+          }
         }
       }
     }

@@ -2,7 +2,8 @@
 // A sweep config (TOML): which model, which compressors at which budgets, which tasks. The
 // matrix is compressors × budgets × tasks; every cell runs every sample of its task.
 //
-//   [sweep]          name, batch (lanes per forward call, 16), progress_every_s
+//   [sweep]          name, batch (lanes per forward call, 16), progress_every_s,
+//                    share_prefill_mb (memory for prompts prefilled once for all compressors, 2048; 0: off)
 //   [model]          dir (default: $KVCANARY_MODEL or the setup's model), label, dtype (f32|bf16), threads
 //   [data]           dir (default: $KVCANARY_DATA_DIR or ./data), distractor_text (default <dir>/wikitext-2-raw-test.txt)
 //   [[compressors]]  name, label (the row's `method`, default name), budgets = [...], mode (prompt|decode),
@@ -43,6 +44,7 @@ struct SweepConfig {
   std::string hash;  // FNV-1a 64 of the file's bytes
   std::size_t batch = 16;
   double progress_every_s = 10;
+  std::size_t share_prefill_mb = 2048;
 
   std::filesystem::path model_dir;
   std::string model_label, dtype = "f32";
@@ -67,6 +69,7 @@ inline SweepConfig parse_sweep_config(toml::table doc, const std::string& file, 
     c.name = s->get_string("name", "");
     c.batch = static_cast<std::size_t>(s->get_int("batch", 16, 1));
     c.progress_every_s = s->get_double("progress_every_s", 10);
+    c.share_prefill_mb = static_cast<std::size_t>(s->get_int("share_prefill_mb", 2048, 0));
     s->reject_unknown();
   }
   if (c.name.empty()) c.name = std::filesystem::path(file).stem().string();

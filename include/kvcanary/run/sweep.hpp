@@ -11,11 +11,13 @@
 // batch-invariant), nor on whether the run was interrupted — so resuming skips the finished
 // (cell, sample) pairs and the rows come out as an uninterrupted run's (tests/run/test_sweep.cpp).
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <set>
 #include <string>
 #include <tuple>
@@ -63,6 +65,7 @@ inline std::string model_fingerprint(const std::filesystem::path& dir) {
 
 struct SweepSummary {
   std::size_t cells_total = 0, cells_owned = 0, rows_written = 0, rows_skipped = 0;
+  std::size_t prefills_shared = 0;  // prompt prefills served from another compressor's pass
   double wall_seconds = 0;
 };
 
@@ -130,14 +133,26 @@ class Sweep {
       if (!pending.empty()) work.emplace_back(k, std::move(pending));
     }
 
+    // Task-major, so the prompts prefilled once for every compressor are those of one task at a
+    // time; which rows a cell writes does not depend on the order.
+    std::stable_sort(work.begin(), work.end(), [&](const auto& a, const auto& b) { return cells_[a.first].task < cells_[b.first].task; });
+    std::optional<model::PrefillShare> share;
+    if (config_.share_prefill_mb > 0) share.emplace([this](std::size_t n) { return prefill_rows_wanted(n); }, config_.share_prefill_mb << 20);
+
     Progress progress(style, work.size(), pending_total, config_.progress_every_s);
+    std::size_t current_task = SIZE_MAX;
     for (const auto& [k, pending] : work) {
       const Cell& cell = cells_[k];
+      if (share && cell.task != current_task) share->clear();
+      current_task = cell.task;
+      share_ = share ? &*share : nullptr;
       progress.begin_cell(cell.cell_id);
       run_cell(cell, pending, writer, progress, summary);
       progress.cell_done();
     }
     progress.finish();
+    share_ = nullptr;
+    if (share) summary.prefills_shared = share->hits();
     summary.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return summary;
   }
@@ -212,6 +227,17 @@ class Sweep {
     return kv::PolicyOptions(budget, s.mode, s.params, config_.file.string() + ": " + s.where);
   }
 
+  // The attention row counts any (compressor, budget) of the sweep records after a prefill of
+  // n tokens: the shared prefill records them all in one pass.
+  std::vector<std::size_t> prefill_rows_wanted(std::size_t n) const {
+    std::vector<std::size_t> rows;
+    for (const auto& s : config_.compressors)
+      for (double b : s.budgets)
+        kv::with_policy_from<Policies>(s.name, options_for(s, b), model_.config,
+                                       [&](auto p) { rows.push_back(p.attention_rows(kv::StepKind::Prefill, n)); });
+    return rows;
+  }
+
   // Every (compressor, budget) is built once before anything runs: a bad parameter fails now,
   // not after an hour of other cells.
   void validate_compressors() {
@@ -242,6 +268,7 @@ class Sweep {
       };
       model::BatchOptions batch;
       batch.max_lanes = config_.batch;
+      batch.prefill_share = share_;
       batch.on_job_done = [&](std::size_t j, const model::JobResult& result) {
         const std::size_t i = pending[j];
         Row row = base_row(cell, spec, pt, i, identity);
@@ -314,6 +341,7 @@ class Sweep {
   std::string model_hash_;
   std::vector<PreparedTask> tasks_;
   std::vector<Cell> cells_;
+  model::PrefillShare* share_ = nullptr;  // during run(): the current task's shared prefills
 };
 
 }  // namespace kvcanary::run
