@@ -77,10 +77,13 @@ struct Lane {
 
 }  // namespace batch_detail
 
+// Runs every job, job j under its own copy of policies[j] — lanes of different policies (a
+// kv::AnyPolicyOf) share each forward call, so a sweep batches all the cells of a task.
 template <class WT, kv::CachePolicy Policy>
-std::vector<JobResult> run_jobs(Transformer<WT>& model, std::span<const DecodeJob> jobs, const Policy& prototype,
-                                const GenerateOptions& options, const Detokenizer& detokenize = {},
-                                const BatchOptions& batch = {}) {
+std::vector<JobResult> run_jobs_each(Transformer<WT>& model, std::span<const DecodeJob> jobs, std::span<const Policy> policies,
+                                     const GenerateOptions& options, const Detokenizer& detokenize = {},
+                                     const BatchOptions& batch = {}) {
+  if (policies.size() != jobs.size()) fail("<run_jobs_each>", "policies", "one policy per job is needed");
   using clock = std::chrono::steady_clock;
   using Lane = batch_detail::Lane<Policy>;
   const std::size_t V = static_cast<std::size_t>(model.config().vocab_size);
@@ -145,7 +148,7 @@ std::vector<JobResult> run_jobs(Transformer<WT>& model, std::span<const DecodeJo
     r.prompt_tokens = job.prompt.size();
     const bool want_gen = job.generate && options.max_new_tokens > 0;
     const bool want_forced = !job.forced.empty();
-    Lane base{j, false, model.new_cache(), prototype};
+    Lane base{j, false, model.new_cache(), policies[j]};
     if (!want_gen && !want_forced) {
       if (job.generate) r.generation.finish_reason = "length";
       finish_job(j);
@@ -222,6 +225,15 @@ std::vector<JobResult> run_jobs(Transformer<WT>& model, std::span<const DecodeJo
     }
   }
   return out;
+}
+
+// Every job under the same policy.
+template <class WT, kv::CachePolicy Policy>
+std::vector<JobResult> run_jobs(Transformer<WT>& model, std::span<const DecodeJob> jobs, const Policy& policy,
+                                const GenerateOptions& options, const Detokenizer& detokenize = {},
+                                const BatchOptions& batch = {}) {
+  const std::vector<Policy> each(jobs.size(), policy);
+  return run_jobs_each(model, jobs, std::span<const Policy>(each), options, detokenize, batch);
 }
 
 }  // namespace kvcanary::model

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "kvcanary/core/error.hpp"
+#include "kvcanary/kv/any_policy.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/registry.hpp"
 #include "kvcanary/model/batch_decode.hpp"
@@ -133,26 +134,22 @@ class Sweep {
       if (!pending.empty()) work.emplace_back(k, std::move(pending));
     }
 
-    // Task-major, so the prompts prefilled once for every compressor are those of one task at a
-    // time; which rows a cell writes does not depend on the order.
-    std::stable_sort(work.begin(), work.end(), [&](const auto& a, const auto& b) { return cells_[a.first].task < cells_[b.first].task; });
+    // Task by task: every pending (cell, sample) of a task is one job under its cell's policy,
+    // and all of them go through one batched engine run — lanes of different compressors share
+    // each forward call and a cell's stragglers never run alone; each prompt is prefilled once
+    // for all the compressors. A row depends only on its (cell, sample), not on this grouping.
+    std::vector<std::vector<std::pair<std::size_t, std::vector<std::size_t>>>> by_task(tasks_.size());
+    for (auto& w : work) by_task[cells_[w.first].task].push_back(std::move(w));
     std::optional<model::PrefillShare> share;
     if (config_.share_prefill_mb > 0) share.emplace([this](std::size_t n) { return prefill_rows_wanted(n); }, config_.share_prefill_mb << 20);
 
     Progress progress(style, work.size(), pending_total, config_.progress_every_s);
-    std::size_t current_task = SIZE_MAX;
-    for (const auto& [k, pending] : work) {
-      const Cell& cell = cells_[k];
-      if (share && cell.task != current_task) share->clear();
-      current_task = cell.task;
-      share_ = share ? &*share : nullptr;
-      progress.begin_cell(cell.cell_id);
-      run_cell(cell, pending, writer, progress, summary);
-      progress.cell_done();
+    for (const auto& task_work : by_task) {
+      if (task_work.empty()) continue;
+      if (share) share->clear();
+      run_task(task_work, share ? &*share : nullptr, writer, progress, summary);
     }
     progress.finish();
-    share_ = nullptr;
-    if (share) summary.prefills_shared = share->hits();
     summary.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return summary;
   }
@@ -245,43 +242,66 @@ class Sweep {
       for (double b : s.budgets) kv::with_policy_from<Policies>(s.name, options_for(s, b), model_.config, [](auto) {});
   }
 
-  void run_cell(const Cell& cell, const std::vector<std::size_t>& pending, RowWriter& writer, Progress& progress,
-                SweepSummary& summary) {
-    const CompressorSpec& spec = config_.compressors[cell.compressor];
-    PreparedTask& pt = tasks_[cell.task];
-    std::vector<model::DecodeJob> jobs;
-    for (std::size_t i : pending) jobs.push_back({pt.items[i].prompt, pt.functional, pt.items[i].forced});
+  using AnyPolicy = kv::AnyPolicyOf<Policies>;
 
-    kv::with_policy_from<Policies>(spec.name, options_for(spec, cell.budget), model_.config, [&](auto policy) {
-      const std::string identity = policy.identity();
-      model::GenerateOptions gen;
-      gen.max_new_tokens = 0;
-      std::visit(
-          [&](const auto& t) {
-            using T = std::decay_t<decltype(t)>;
-            if constexpr (task::FunctionalTask<T>) gen.max_new_tokens = t.max_new_tokens();
-            if constexpr (task::HasCompletionCheck<T>) gen.stop_when = [&t](std::string_view text) { return t.complete(text); };
-          },
-          pt.task);
-      const model::Detokenizer detokenize = [&](std::span<const std::int32_t> ids) {
-        return model_.tokenizer.decode(ids, /*skip_special_tokens=*/true);
-      };
-      model::BatchOptions batch;
-      batch.max_lanes = config_.batch;
-      batch.prefill_share = share_;
-      batch.on_job_done = [&](std::size_t j, const model::JobResult& result) {
-        const std::size_t i = pending[j];
-        Row row = base_row(cell, spec, pt, i, identity);
-        const auto s0 = std::chrono::steady_clock::now();
-        if (pt.functional) fill_functional(row, pt, i, result);
-        else fill_perplexity(row, result);
-        row.latency_s = result.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
-        writer.append(row);
-        ++summary.rows_written;
-        progress.sample_done();
-      };
-      model::run_jobs(*model_.transformer, std::span<const model::DecodeJob>(jobs), policy, gen, detokenize, batch);
-    });
+  void run_task(const std::vector<std::pair<std::size_t, std::vector<std::size_t>>>& task_work, model::PrefillShare* share,
+                RowWriter& writer, Progress& progress, SweepSummary& summary) {
+    PreparedTask& pt = tasks_[cells_[task_work.front().first].task];
+    struct JobOf {
+      std::size_t cell, sample;
+    };
+    std::vector<model::DecodeJob> jobs;
+    std::vector<AnyPolicy> policies;
+    std::vector<JobOf> job_of;
+    std::vector<std::string> identity(cells_.size());
+    std::vector<std::size_t> left(cells_.size(), 0);
+    for (const auto& [k, pending] : task_work) {
+      const Cell& cell = cells_[k];
+      const CompressorSpec& spec = config_.compressors[cell.compressor];
+      const AnyPolicy policy = kv::with_policy_from<Policies>(spec.name, options_for(spec, cell.budget), model_.config,
+                                                              [](auto p) { return AnyPolicy{p}; });
+      identity[k] = policy.identity();
+      left[k] = pending.size();
+      for (std::size_t i : pending) {
+        jobs.push_back({pt.items[i].prompt, pt.functional, pt.items[i].forced});
+        policies.push_back(policy);
+        job_of.push_back({k, i});
+      }
+    }
+
+    model::GenerateOptions gen;
+    gen.max_new_tokens = 0;
+    std::visit(
+        [&](const auto& t) {
+          using T = std::decay_t<decltype(t)>;
+          if constexpr (task::FunctionalTask<T>) gen.max_new_tokens = t.max_new_tokens();
+          if constexpr (task::HasCompletionCheck<T>) gen.stop_when = [&t](std::string_view text) { return t.complete(text); };
+        },
+        pt.task);
+    const model::Detokenizer detokenize = [&](std::span<const std::int32_t> ids) {
+      return model_.tokenizer.decode(ids, /*skip_special_tokens=*/true);
+    };
+    model::BatchOptions batch;
+    batch.max_lanes = config_.batch;
+    batch.prefill_share = share;
+    const std::size_t hits_before = share ? share->hits() : 0;
+    progress.begin_cell(pt.name + " (" + std::to_string(task_work.size()) + " cells)");
+    batch.on_job_done = [&](std::size_t j, const model::JobResult& result) {
+      const auto [k, i] = job_of[j];
+      const Cell& cell = cells_[k];
+      Row row = base_row(cell, config_.compressors[cell.compressor], pt, i, identity[k]);
+      const auto s0 = std::chrono::steady_clock::now();
+      if (pt.functional) fill_functional(row, pt, i, result);
+      else fill_perplexity(row, result);
+      row.latency_s = result.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
+      writer.append(row);
+      ++summary.rows_written;
+      progress.sample_done();
+      if (--left[k] == 0) progress.cell_done();
+    };
+    model::run_jobs_each(*model_.transformer, std::span<const model::DecodeJob>(jobs), std::span<const AnyPolicy>(policies), gen,
+                         detokenize, batch);
+    if (share) summary.prefills_shared += share->hits() - hits_before;
   }
 
   Row base_row(const Cell& cell, const CompressorSpec& spec, const PreparedTask& pt, std::size_t i, const std::string& identity) const {
@@ -341,7 +361,6 @@ class Sweep {
   std::string model_hash_;
   std::vector<PreparedTask> tasks_;
   std::vector<Cell> cells_;
-  model::PrefillShare* share_ = nullptr;  // during run(): the current task's shared prefills
 };
 
 }  // namespace kvcanary::run
