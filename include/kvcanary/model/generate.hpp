@@ -6,6 +6,7 @@
 // kept in the output ids); a stop string ends it once the decoded continuation contains it.
 
 #include <chrono>
+#include <exception>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -78,7 +79,19 @@ void forward_with_policies(Transformer<WT>& model, std::vector<Segment>& segment
     segments[i].records = std::span<const RecordRequest>(&requests[i], requests[i].rows ? 1 : 0);
   }
   model.forward(segments, logits);
-  for (std::size_t i = 0; i < segments.size(); ++i) policies[i]->after_step(*segments[i].cache, records[i], kind);
+  // Lanes are independent (each owns its cache and policy state), so their compression steps
+  // run on the pool's threads: in decode mode an eviction policy re-selects after every step,
+  // which would otherwise be a serial tail after each batched forward call.
+  std::vector<std::exception_ptr> errors(segments.size());
+  model.pool().parallel_for(segments.size(), [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) try {
+        policies[i]->after_step(*segments[i].cache, records[i], kind);
+      } catch (...) {
+        errors[i] = std::current_exception();  // rethrown on the caller's thread, first lane first
+      }
+  });
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
 }
 
 template <class WT, kv::CachePolicy Policy = kv::FullCache>
