@@ -128,3 +128,15 @@ TEST_CASE_TEMPLATE("packed matrix reads back its rows", WT, float, bf16_t) {
     }
   }
 }
+
+TEST_CASE("dot_rows equals dot row by row, bit for bit") {
+  for (std::size_t n : {8, 64, 13}) {
+    const auto rows = random_x(11, n, 5), x = random_x(1, n, 6);
+    std::vector<float> out(11);
+    kvcanary::ops::dot_rows(rows.data(), x.data(), n, 11, out.data());
+    for (std::size_t j = 0; j < 11; ++j) {
+      const float d = kvcanary::ops::dot(&rows[j * n], x.data(), n);
+      REQUIRE(std::memcmp(&out[j], &d, sizeof d) == 0);
+    }
+  }
+}

@@ -209,14 +209,11 @@ class Transformer {
         const kv::HeadStore& store = seg.cache->head(layer, kvh);
         const std::size_t visible = before[rows[r].segment * NKV + kvh] + rows[r].index + 1;
         const float* qv = &q[r * NH * D + h * D];
-        scores.assign(visible, 0.0f);
+        scores.resize(visible);
+        ops::dot_rows(store.keys.data(), qv, D, visible, scores.data());
         for (std::size_t j = 0; j < visible; ++j) {
           // Sliding window (Mistral): a query sees keys less than `window` positions back.
-          if (window > 0 && rows[r].position - store.positions[j] >= window) {
-            scores[j] = -INFINITY;
-            continue;
-          }
-          scores[j] = ops::dot(&store.keys[j * D], qv, D) * scale;
+          scores[j] = window > 0 && rows[r].position - store.positions[j] >= window ? -INFINITY : scores[j] * scale;
         }
         ops::softmax(scores.data(), visible);
         const std::size_t slot = rec_slot[rows[r].segment];

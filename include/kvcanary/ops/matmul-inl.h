@@ -66,6 +66,29 @@ inline float dot(const WT* w, const float* x, std::size_t n) {
   return sum;
 }
 
+// out[j] = dot(rows + j*n, x, n) for j < count, bit-identical to dot() per row; four rows at
+// a time so the accumulation chains overlap (attention's q·k over a head's keys).
+inline void dot_rows(const float* rows, const float* x, std::size_t n, std::size_t count, float* out) {
+  std::size_t j = 0;
+#if KVCANARY_AVX2
+  if (n % 8 == 0) {
+    for (; j + 4 <= count; j += 4) {
+      const float* r0 = rows + j * n;
+      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+      for (std::size_t i = 0; i < n; i += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + i);
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + i), xv, a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + n + i), xv, a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + 2 * n + i), xv, a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + 3 * n + i), xv, a3);
+      }
+      out[j] = hsum(a0), out[j + 1] = hsum(a1), out[j + 2] = hsum(a2), out[j + 3] = hsum(a3);
+    }
+  }
+#endif
+  for (; j < count; ++j) out[j] = dot(rows + j * n, x, n);
+}
+
 // y[i] += a · x[i] (attention's probability-weighted sum of values).
 inline void axpy(float* y, float a, const float* x, std::size_t n) {
   std::size_t i = 0;
@@ -158,25 +181,24 @@ inline void tile(const float* x, std::size_t xs, const PackedMatrix<WT>& W, std:
   for (int p = 0; p < NP; ++p) w[p] = W.panel(p0 + static_cast<std::size_t>(p));
   float res[MR][NP][P];
 #if KVCANARY_AVX2
-  __m256 acc[MR][NP][2];
-  for (int r = 0; r < MR; ++r)
-    for (int p = 0; p < NP; ++p) acc[r][p][0] = acc[r][p][1] = _mm256_setzero_ps();
+  constexpr int N = MR * NP * 2;  // accumulator (r, p, half) at (r * NP + p) * 2 + half
+  __m256 acc[N];
+#pragma GCC unroll 16
+  for (int i = 0; i < N; ++i) acc[i] = _mm256_setzero_ps();
+#pragma GCC unroll 4
   for (std::size_t k = 0; k < in; ++k) {
-    __m256 lo[NP], hi[NP];
-    for (int p = 0; p < NP; ++p) load_panel(w[p] + k * P, lo[p], hi[p]);
+    __m256 wv[NP * 2];
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) load_panel(w[p] + k * P, wv[2 * p], wv[2 * p + 1]);
+#pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m256 xv = _mm256_broadcast_ss(x + static_cast<std::size_t>(r) * xs + k);
-      for (int p = 0; p < NP; ++p) {
-        acc[r][p][0] = _mm256_fmadd_ps(xv, lo[p], acc[r][p][0]);
-        acc[r][p][1] = _mm256_fmadd_ps(xv, hi[p], acc[r][p][1]);
-      }
+#pragma GCC unroll 8
+      for (int i = 0; i < NP * 2; ++i) acc[r * NP * 2 + i] = _mm256_fmadd_ps(xv, wv[i], acc[r * NP * 2 + i]);
     }
   }
-  for (int r = 0; r < MR; ++r)
-    for (int p = 0; p < NP; ++p) {
-      _mm256_storeu_ps(res[r][p], acc[r][p][0]);
-      _mm256_storeu_ps(res[r][p] + 8, acc[r][p][1]);
-    }
+#pragma GCC unroll 16
+  for (int i = 0; i < N; ++i) _mm256_storeu_ps(&res[0][0][0] + i * 8, acc[i]);
 #else
   for (int r = 0; r < MR; ++r)
     for (int p = 0; p < NP; ++p) {
@@ -243,11 +265,15 @@ inline void matmul(const float* x, std::size_t rows, const PackedMatrix<WT>& W, 
   pool.parallel_for(W.panels(), [&](std::size_t pb, std::size_t pe) {
     for (std::size_t rb = 0; rb < rows; rb += kRowBlock) {
       const std::size_t re = std::min(rows, rb + kRowBlock), full = rb + (re - rb) / kTile * kTile;
-      if (full > rb) {
-        for (std::size_t p = pb; p < pe; ++p)
-          for (std::size_t r = rb; r < full; r += kTile) detail::tile<6, 1>(x + r * in, in, W, p, bias, y + r * out, out);
+      if (full == rb) {  // fewer rows than a tile (small-batch decode): several panels at once
+        detail::rows_tile(re - rb, x + rb * in, in, W, pb, pe, bias, y + rb * out, out);
+        continue;
       }
-      if (re > full) detail::rows_tile(re - full, x + full * in, in, W, pb, pe, bias, y + full * out, out);
+      for (std::size_t p = pb; p < pe; ++p) {
+        for (std::size_t r = rb; r < full; r += kTile) detail::tile<6, 1>(x + r * in, in, W, p, bias, y + r * out, out);
+        // The leftover rows reuse the panel while it is in L1 rather than streaming it again.
+        if (re > full) detail::rows_tile(re - full, x + full * in, in, W, p, p + 1, bias, y + full * out, out);
+      }
     }
   });
 }
