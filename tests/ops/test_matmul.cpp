@@ -140,3 +140,15 @@ TEST_CASE("dot_rows equals dot row by row, bit for bit") {
     }
   }
 }
+
+TEST_CASE("weighted_sum equals axpy row by row, bit for bit") {
+  for (std::size_t n : {64, 128, 72, 5}) {
+    const auto rows = random_x(9, n, 8);
+    std::vector<float> p = random_x(1, 9, 9), want(n, 0.0f), got(n, -1.0f);
+    p[3] = 0.0f;
+    for (std::size_t j = 0; j < 9; ++j)
+      if (p[j] != 0.0f) kvcanary::ops::axpy(want.data(), p[j], &rows[j * n], n);
+    kvcanary::ops::weighted_sum(got.data(), p.data(), rows.data(), n, 9);
+    REQUIRE(std::memcmp(got.data(), want.data(), n * sizeof(float)) == 0);
+  }
+}

@@ -221,13 +221,7 @@ class Transformer {
           float* acc = &partial[(slot * NH + h) * stride];
           for (std::size_t j = 0; j < visible; ++j) acc[j] += scores[j];
         }
-        float* o = &out[r * NH * D + h * D];
-        std::fill(o, o + D, 0.0f);
-        for (std::size_t j = 0; j < visible; ++j) {
-          const float p = scores[j];
-          if (p == 0.0f) continue;
-          ops::axpy(o, p, &store.values[j * D], D);
-        }
+        ops::weighted_sum(&out[r * NH * D + h * D], scores.data(), store.values.data(), D, visible);
       }
       if (n_rec) {
         std::lock_guard lk(partial_mu);

@@ -99,6 +99,31 @@ inline void axpy(float* y, float a, const float* x, std::size_t n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+// out[0..n) = Σ_j p[j] · rows[j*n ..] over j < count with p[j] != 0, accumulated per element
+// in j order by FMA from zero — attention's p·V. The running sums stay in registers across
+// all rows (a 64-wide block at a time) instead of a load and store of out per row.
+inline void weighted_sum(float* out, const float* p, const float* rows, std::size_t n, std::size_t count) {
+  std::size_t d = 0;
+#if KVCANARY_AVX2
+  for (; d + 64 <= n; d += 64) {
+    __m256 acc[8];
+    for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
+    for (std::size_t j = 0; j < count; ++j) {
+      if (p[j] == 0.0f) continue;
+      const __m256 pv = _mm256_set1_ps(p[j]);
+      const float* v = rows + j * n + d;
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) acc[i] = _mm256_fmadd_ps(pv, _mm256_loadu_ps(v + 8 * i), acc[i]);
+    }
+    for (int i = 0; i < 8; ++i) _mm256_storeu_ps(out + d + 8 * i, acc[i]);
+  }
+#endif
+  if (d == n) return;
+  std::fill(out + d, out + n, 0.0f);
+  for (std::size_t j = 0; j < count; ++j)
+    if (p[j] != 0.0f) axpy(out + d, p[j], rows + j * n + d, n - d);
+}
+
 // A weight matrix in the panel layout above. fp32: element (o, k) sits at
 // [o/16][k][o%16]. bf16: within a panel's 16 values for one k, outputs j and 8+j share the
 // 32-bit lane j (j in the low half), so one 256-bit load splits into outputs 0..7 (shift)

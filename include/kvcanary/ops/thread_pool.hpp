@@ -22,7 +22,7 @@ namespace kvcanary::ops {
 class ThreadPool {
  public:
   explicit ThreadPool(std::size_t threads = default_threads()) : n_(std::max<std::size_t>(1, threads)) {
-    for (std::size_t i = 1; i < n_; ++i) workers_.emplace_back([this, i] { work(i); });
+    for (std::size_t i = 1; i < n_; ++i) workers_.emplace_back([this] { work(); });
   }
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -39,7 +39,10 @@ class ThreadPool {
     return hc == 0 ? 1 : hc;
   }
 
-  // fn(begin, end) over [0, n) split into contiguous chunks, one per thread.
+  // fn(begin, end) over [0, n) split into contiguous chunks, a few per thread, taken in any
+  // order by whichever thread is free: uneven chunks (causal attention, where later rows see
+  // more keys) and a thread descheduled by other load do not leave the rest waiting. The
+  // chunk boundaries depend only on n and the pool size, never on timing.
   void parallel_for(std::size_t n, const std::function<void(std::size_t, std::size_t)>& fn) {
     if (n == 0) return;
     if (n_ == 1 || n == 1) {
@@ -48,9 +51,11 @@ class ThreadPool {
     }
     task_ = &fn;
     total_ = n;
+    chunk_ = (n + n_ * kChunksPerThread - 1) / (n_ * kChunksPerThread);
+    next_.store(0);
     pending_.store(n_ - 1);
     publish();
-    run_chunk(0, fn, n);
+    run_chunks();
     wait_until([this] { return pending_.load() == 0; }, main_sleeping_, done_cv_);
     task_ = nullptr;
   }
@@ -66,17 +71,23 @@ class ThreadPool {
   }
 
   // Decode calls parallel_for ~150 times per token, microseconds apart: a futex sleep and
-  // wake-up per call costs as much as the work, so a waiter spins briefly (about the gap
-  // between two calls) before it blocks.
+  // wake-up per call costs as much as the work, so a waiter polls briefly (about the gap
+  // between two calls) before it blocks. It polls with sched_yield, not a pause loop: when
+  // the cores are oversubscribed the thread being waited for gets the core instead of a
+  // spinner burning it (a pure spin made batch-1 decode 3x slower on a loaded machine).
   template <class Ready>
   void wait_until(Ready ready, std::size_t& sleeping, std::condition_variable& cv) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
-    for (unsigned spin = 1;; ++spin) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(kPollMicros);
+    for (unsigned poll = 1;; ++poll) {
       if (ready()) return;
+      if (poll % 8 == 0) {
+        if (std::chrono::steady_clock::now() > deadline) break;
+        std::this_thread::yield();
+      } else {
 #if defined(__x86_64__) || defined(__i386__)
-      _mm_pause();
+        _mm_pause();
 #endif
-      if (spin % 64 == 0 && std::chrono::steady_clock::now() > deadline) break;
+      }
     }
     std::unique_lock lk(mu_);
     ++sleeping;
@@ -84,19 +95,21 @@ class ThreadPool {
     --sleeping;
   }
 
-  void run_chunk(std::size_t index, const std::function<void(std::size_t, std::size_t)>& fn, std::size_t n) {
-    const std::size_t chunk = (n + n_ - 1) / n_;
-    const std::size_t b = std::min(n, index * chunk), e = std::min(n, b + chunk);
-    if (b < e) fn(b, e);
+  void run_chunks() {
+    for (;;) {
+      const std::size_t b = next_.fetch_add(1) * chunk_;
+      if (b >= total_) return;
+      (*task_)(b, std::min(total_, b + chunk_));
+    }
   }
 
-  void work(std::size_t index) {
+  void work() {
     std::size_t seen = 0;
     for (;;) {
       wait_until([&] { return generation_.load() != seen; }, workers_sleeping_, cv_);
       seen = generation_.load();
       if (stop_.load()) return;
-      run_chunk(index, *task_, total_);
+      run_chunks();
       if (pending_.fetch_sub(1) == 1) {
         std::lock_guard lk(mu_);
         if (main_sleeping_) done_cv_.notify_one();
@@ -104,6 +117,8 @@ class ThreadPool {
     }
   }
 
+  static constexpr int kPollMicros = 100;
+  static constexpr std::size_t kChunksPerThread = 4;
   std::size_t n_;
   std::vector<std::thread> workers_;
   std::mutex mu_;
@@ -111,8 +126,8 @@ class ThreadPool {
   std::size_t workers_sleeping_ = 0, main_sleeping_ = 0;  // guarded by mu_
   // Written by parallel_for before generation_ is bumped, read by workers after they see it.
   const std::function<void(std::size_t, std::size_t)>* task_ = nullptr;
-  std::size_t total_ = 0;
-  std::atomic<std::size_t> pending_{0}, generation_{0};
+  std::size_t total_ = 0, chunk_ = 1;
+  std::atomic<std::size_t> next_{0}, pending_{0}, generation_{0};
   std::atomic<bool> stop_{false};
 };
 
