@@ -95,7 +95,9 @@ class Transformer {
     for (const auto& r : rows) max_pos = std::max(max_pos, r.position);
     rope_.ensure(max_pos);
 
-    std::vector<float> x(R * H), xb(R * H), q(R * Q), k(R * KV), v(R * KV), att(R * Q), hb(R * I), hb2(R * I);
+    const std::size_t QKV = Q + 2 * KV;
+    std::vector<float> x(R * H), xb(R * H), qkv(R * QKV), q(R * Q), k(R * KV), v(R * KV), att(R * Q), hb(R * I),
+        gu(R * 2 * I);
 
     for (const Segment& seg : segments) {
       for (const RecordRequest& req : seg.records) {
@@ -110,10 +112,8 @@ class Transformer {
     }
 
     // Token embeddings.
-    for (std::size_t r = 0; r < R; ++r) {
-      const WT* e = weights_.embed + static_cast<std::size_t>(segments[rows[r].segment].tokens[rows[r].index]) * H;
-      for (std::size_t i = 0; i < H; ++i) x[r * H + i] = ops::load_scalar(e + i);
-    }
+    for (std::size_t r = 0; r < R; ++r)
+      weights_.embed_row(static_cast<std::size_t>(segments[rows[r].segment].tokens[rows[r].index]), &x[r * H]);
 
     for (std::size_t l = 0; l < static_cast<std::size_t>(c.num_layers); ++l) {
       const LayerWeights<WT>& L = weights_.layers[l];
@@ -123,9 +123,13 @@ class Transformer {
         ops::rmsnorm(&xb[r * H], &x[r * H], L.input_norm.data(), H, static_cast<float>(c.rms_norm_eps));
 
       // Q, K, V projections (+ bias for Qwen2).
-      ops::matmul(xb.data(), R, H, L.wq, Q, L.bq.empty() ? nullptr : L.bq.data(), q.data(), pool_);
-      ops::matmul(xb.data(), R, H, L.wk, KV, L.bk.empty() ? nullptr : L.bk.data(), k.data(), pool_);
-      ops::matmul(xb.data(), R, H, L.wv, KV, L.bv.empty() ? nullptr : L.bv.data(), v.data(), pool_);
+      ops::matmul(xb.data(), R, L.wqkv, L.bqkv.empty() ? nullptr : L.bqkv.data(), qkv.data(), pool_);
+      for (std::size_t r = 0; r < R; ++r) {
+        const float* src = &qkv[r * QKV];
+        std::copy(src, src + Q, &q[r * Q]);
+        std::copy(src + Q, src + Q + KV, &k[r * KV]);
+        std::copy(src + Q + KV, src + QKV, &v[r * KV]);
+      }
 
       // RoPE on queries and keys at each row's position.
       for (std::size_t r = 0; r < R; ++r) {
@@ -148,16 +152,15 @@ class Transformer {
       attend(segments, rows, before, l, q, att);
 
       // Output projection and residual.
-      ops::matmul(att.data(), R, Q, L.wo, H, nullptr, xb.data(), pool_);
+      ops::matmul(att.data(), R, L.wo, nullptr, xb.data(), pool_);
       for (std::size_t i = 0; i < R * H; ++i) x[i] += xb[i];
 
       // MLP: RMSNorm → SwiGLU → down projection → residual.
       for (std::size_t r = 0; r < R; ++r)
         ops::rmsnorm(&xb[r * H], &x[r * H], L.post_attention_norm.data(), H, static_cast<float>(c.rms_norm_eps));
-      ops::matmul(xb.data(), R, H, L.w_gate, I, nullptr, hb.data(), pool_);
-      ops::matmul(xb.data(), R, H, L.w_up, I, nullptr, hb2.data(), pool_);
-      for (std::size_t r = 0; r < R; ++r) ops::swiglu(&hb[r * I], &hb2[r * I], I);
-      ops::matmul(hb.data(), R, I, L.w_down, H, nullptr, xb.data(), pool_);
+      ops::matmul(xb.data(), R, L.w_gate_up, nullptr, gu.data(), pool_);
+      for (std::size_t r = 0; r < R; ++r) ops::swiglu(&hb[r * I], &gu[r * 2 * I], &gu[r * 2 * I + I], I);
+      ops::matmul(hb.data(), R, L.w_down, nullptr, xb.data(), pool_);
       for (std::size_t i = 0; i < R * H; ++i) x[i] += xb[i];
     }
 
@@ -174,7 +177,7 @@ class Transformer {
     for (std::size_t w = 0; w < wanted.size(); ++w)
       ops::rmsnorm(&normed[w * H], &x[wanted[w] * H], weights_.final_norm.data(), H, static_cast<float>(c.rms_norm_eps));
     logits.resize(wanted.size() * V);
-    ops::matmul(normed.data(), wanted.size(), H, weights_.lm_head, V, nullptr, logits.data(), pool_);
+    ops::matmul(normed.data(), wanted.size(), weights_.lm_head, nullptr, logits.data(), pool_);
   }
 
  private:
@@ -219,14 +222,11 @@ class Transformer {
         const kv::HeadStore& store = seg.cache->head(layer, kvh);
         const std::size_t visible = before[rows[r].segment * NKV + kvh] + rows[r].index + 1;
         const float* qv = &q[r * NH * D + h * D];
-        scores.assign(visible, 0.0f);
+        scores.resize(visible);
+        ops::dot_rows(store.keys.data(), qv, D, visible, scores.data());
         for (std::size_t j = 0; j < visible; ++j) {
           // Sliding window (Mistral): a query sees keys less than `window` positions back.
-          if (window > 0 && rows[r].position - store.positions[j] >= window) {
-            scores[j] = -INFINITY;
-            continue;
-          }
-          scores[j] = ops::dot(&store.keys[j * D], qv, D) * scale;
+          scores[j] = window > 0 && rows[r].position - store.positions[j] >= window ? -INFINITY : scores[j] * scale;
         }
         ops::softmax(scores.data(), visible);
         for (const std::size_t slot : seg_slots[rows[r].segment]) {
@@ -234,14 +234,7 @@ class Transformer {
           float* acc = &partial[(slot * NH + h) * stride];
           for (std::size_t j = 0; j < visible; ++j) acc[j] += scores[j];
         }
-        float* o = &out[r * NH * D + h * D];
-        std::fill(o, o + D, 0.0f);
-        for (std::size_t j = 0; j < visible; ++j) {
-          const float p = scores[j];
-          if (p == 0.0f) continue;
-          const float* vv = &store.values[j * D];
-          for (std::size_t d = 0; d < D; ++d) o[d] += p * vv[d];
-        }
+        ops::weighted_sum(&out[r * NH * D + h * D], scores.data(), store.values.data(), D, visible);
       }
       if (n_rec) {
         std::lock_guard lk(partial_mu);

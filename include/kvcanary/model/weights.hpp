@@ -1,8 +1,10 @@
 #pragma once
 // Model weights in the precision the forward pass reads: WT = float or bf16_t for the large
-// matrices (embeddings, projections, lm_head); norms and biases always fp32. A tensor whose
-// file dtype already is WT is used in place from the mmap; others (F16 files, F32 files run
-// in bf16, ...) are converted once at load into owned storage.
+// matrices (embeddings, projections, lm_head); norms and biases always fp32. Projections and
+// lm_head are packed once at load into the matmul's panel layout (ops/matmul-inl.h), converting
+// from the file's dtype (F32, F16, BF16) on the way; q/k/v and gate/up are stacked so each pair
+// or triple is one matmul per layer. An untied embedding table is used in place from the mmap
+// when its dtype is WT; a tied one is read back from the packed lm_head (no second copy).
 
 #include <cstdint>
 #include <cstring>
@@ -16,14 +18,17 @@
 #include "kvcanary/core/half.hpp"
 #include "kvcanary/io/safetensors.hpp"
 #include "kvcanary/model/config.hpp"
+#include "kvcanary/ops/matmul-inl.h"
 
 namespace kvcanary::model {
 
 template <class WT>
 struct LayerWeights {
-  const WT *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
-  const WT *w_gate = nullptr, *w_up = nullptr, *w_down = nullptr;
-  std::vector<float> bq, bk, bv;  // empty when the architecture has no q/k/v bias
+  ops::PackedMatrix<WT> wqkv;       // outputs [q | k | v]
+  ops::PackedMatrix<WT> wo;
+  ops::PackedMatrix<WT> w_gate_up;  // outputs [gate | up]
+  ops::PackedMatrix<WT> w_down;
+  std::vector<float> bqkv;  // [q | k | v] bias; empty when the architecture has none
   std::vector<float> input_norm, post_attention_norm;
 };
 
@@ -32,32 +37,40 @@ class Weights {
  public:
   static_assert(std::is_same_v<WT, float> || std::is_same_v<WT, bf16_t>, "weights are fp32 or bf16");
 
-  Weights(const Config& c, const std::filesystem::path& model_dir) : file_(io::SafetensorsModel::open(model_dir)) {
+  Weights(const Config& c, const std::filesystem::path& model_dir)
+      : file_(io::SafetensorsModel::open(model_dir)), hidden_(static_cast<std::size_t>(c.hidden_size)) {
     const auto H = c.hidden_size, V = c.vocab_size, I = c.intermediate_size;
     const auto Q = c.q_dim(), KV = c.kv_dim();
-    embed = matrix(file_.require("model.embed_tokens.weight", {V, H}));
+    const auto u = [](std::int64_t n) { return static_cast<std::size_t>(n); };
+    lm_head = ops::PackedMatrix<WT>(u(V), u(H));
     if (c.tie_word_embeddings) {
-      lm_head = embed;
+      pack(lm_head, 0, file_.require("model.embed_tokens.weight", {V, H}));
     } else {
-      lm_head = matrix(file_.require("lm_head.weight", {V, H}));
+      embed_ = matrix(file_.require("model.embed_tokens.weight", {V, H}));
+      pack(lm_head, 0, file_.require("lm_head.weight", {V, H}));
     }
     final_norm = vec(file_.require("model.norm.weight", {H}));
     layers.resize(static_cast<std::size_t>(c.num_layers));
     for (std::int64_t l = 0; l < c.num_layers; ++l) {
       const std::string p = "model.layers." + std::to_string(l) + ".";
       auto& L = layers[static_cast<std::size_t>(l)];
-      L.wq = matrix(file_.require(p + "self_attn.q_proj.weight", {Q, H}));
-      L.wk = matrix(file_.require(p + "self_attn.k_proj.weight", {KV, H}));
-      L.wv = matrix(file_.require(p + "self_attn.v_proj.weight", {KV, H}));
-      L.wo = matrix(file_.require(p + "self_attn.o_proj.weight", {H, Q}));
+      L.wqkv = ops::PackedMatrix<WT>(u(Q + 2 * KV), u(H));
+      pack(L.wqkv, 0, file_.require(p + "self_attn.q_proj.weight", {Q, H}));
+      pack(L.wqkv, u(Q), file_.require(p + "self_attn.k_proj.weight", {KV, H}));
+      pack(L.wqkv, u(Q + KV), file_.require(p + "self_attn.v_proj.weight", {KV, H}));
+      L.wo = ops::PackedMatrix<WT>(u(H), u(Q));
+      pack(L.wo, 0, file_.require(p + "self_attn.o_proj.weight", {H, Q}));
       if (c.attention_bias) {
-        L.bq = vec(file_.require(p + "self_attn.q_proj.bias", {Q}));
-        L.bk = vec(file_.require(p + "self_attn.k_proj.bias", {KV}));
-        L.bv = vec(file_.require(p + "self_attn.v_proj.bias", {KV}));
+        for (const char* b : {"q_proj", "k_proj", "v_proj"}) {
+          const auto v = vec(file_.require(p + "self_attn." + b + ".bias", {b[0] == 'q' ? Q : KV}));
+          L.bqkv.insert(L.bqkv.end(), v.begin(), v.end());
+        }
       }
-      L.w_gate = matrix(file_.require(p + "mlp.gate_proj.weight", {I, H}));
-      L.w_up = matrix(file_.require(p + "mlp.up_proj.weight", {I, H}));
-      L.w_down = matrix(file_.require(p + "mlp.down_proj.weight", {H, I}));
+      L.w_gate_up = ops::PackedMatrix<WT>(u(2 * I), u(H));
+      pack(L.w_gate_up, 0, file_.require(p + "mlp.gate_proj.weight", {I, H}));
+      pack(L.w_gate_up, u(I), file_.require(p + "mlp.up_proj.weight", {I, H}));
+      L.w_down = ops::PackedMatrix<WT>(u(H), u(I));
+      pack(L.w_down, 0, file_.require(p + "mlp.down_proj.weight", {H, I}));
       L.input_norm = vec(file_.require(p + "input_layernorm.weight", {H}));
       L.post_attention_norm = vec(file_.require(p + "post_attention_layernorm.weight", {H}));
     }
@@ -66,10 +79,16 @@ class Weights {
   Weights& operator=(const Weights&) = delete;
   Weights(Weights&&) = default;
 
-  const WT* embed = nullptr;
-  const WT* lm_head = nullptr;
+  ops::PackedMatrix<WT> lm_head;
   std::vector<float> final_norm;
   std::vector<LayerWeights<WT>> layers;
+
+  // The embedding of token `id` as fp32 [hidden].
+  void embed_row(std::size_t id, float* dst) const {
+    if (!embed_) return lm_head.row(id, dst);
+    const WT* e = embed_ + id * hidden_;
+    for (std::size_t i = 0; i < hidden_; ++i) dst[i] = ops::load_scalar(e + i);
+  }
 
   // Bytes of the large matrices as read per token (the decode bandwidth bound's numerator).
   std::size_t matrix_bytes() const { return matrix_bytes_; }
@@ -117,6 +136,22 @@ class Weights {
     return buf.data();
   }
 
+  // Packs tensor t [rows, in] into m as outputs o0.., converting to WT through a temporary
+  // when the file's dtype differs.
+  void pack(ops::PackedMatrix<WT>& m, std::size_t o0, const io::TensorView& t) {
+    const std::size_t rows = static_cast<std::size_t>(t.numel()) / m.in();
+    const bool same = (std::is_same_v<WT, float> && t.dtype == io::DType::F32) ||
+                      (std::is_same_v<WT, bf16_t> && t.dtype == io::DType::BF16);
+    if (same && reinterpret_cast<std::uintptr_t>(t.data) % alignof(WT) == 0) {
+      matrix_bytes_ += static_cast<std::size_t>(t.numel()) * sizeof(WT);
+      m.set_rows(o0, reinterpret_cast<const WT*>(t.data), rows);
+      return;
+    }
+    const WT* converted = matrix(t);
+    m.set_rows(o0, converted, rows);
+    owned_.pop_back();
+  }
+
   std::vector<float> vec(const io::TensorView& t) {
     std::vector<float> out(static_cast<std::size_t>(t.numel()));
     for (std::size_t i = 0; i < out.size(); ++i) out[i] = element(t, i);
@@ -124,6 +159,8 @@ class Weights {
   }
 
   io::SafetensorsModel file_;
+  std::size_t hidden_ = 0;
+  const WT* embed_ = nullptr;  // untied embedding table; null when tied to lm_head
   std::deque<std::vector<WT>> owned_;
   std::size_t matrix_bytes_ = 0;
 };

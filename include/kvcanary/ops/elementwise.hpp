@@ -29,12 +29,13 @@ inline void softmax(float* x, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
-// SwiGLU (Shazeer 2020): gate ← silu(gate) ⊙ up, silu(g) = g·σ(g).
-inline void swiglu(float* gate, const float* up, std::size_t n) {
+// SwiGLU (Shazeer 2020): out = silu(gate) ⊙ up, silu(g) = g·σ(g). out may be gate.
+inline void swiglu(float* out, const float* gate, const float* up, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     const float g = gate[i];
-    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
   }
 }
+inline void swiglu(float* gate, const float* up, std::size_t n) { swiglu(gate, gate, up, n); }
 
 }  // namespace kvcanary::ops

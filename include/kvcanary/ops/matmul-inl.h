@@ -1,13 +1,28 @@
 #pragma once
-// y = x · Wᵀ (+ b): the linear layers of the forward pass. W is [out, in] row-major as HF
-// stores it; x is [rows, in]. Each weight row is read once per tile of 4 input rows, so a
-// batch of sequences (or a prefill) shares weight traffic — decode is bound by reading
-// weights, and this is where batching pays. bf16 weights widen to fp32 in registers
-// (a bf16 is the top half of an fp32); accumulation is always fp32.
+// y = x · Wᵀ (+ b): the linear layers of the forward pass, and the dot products attention and
+// the compressors use. W arrives [out, in] row-major as HF stores it and is packed once at
+// load into panels of 16 outputs, k-major ([panel][in][16]): one broadcast of x[r, k]
+// multiplies 16 contiguous weights, so
+//   - a prefill tile of 6 rows × 16 outputs keeps 12 independent FMA chains busy while each
+//     weight vector loaded serves 6 rows (compute-bound, near FMA peak);
+//   - batch-1 decode streams 4 panels side by side (8 chains), reading weights contiguously
+//     at memory bandwidth instead of waiting on one accumulator per output row.
+// bf16 weights widen to fp32 in registers (a bf16 is the top half of an fp32); accumulation
+// is always fp32.
+//
+// Batch invariance (batched decode must give bit-identical logits to unbatched decode): every
+// y[r, o] is acc = fma(x[r,k], W[o,k], acc) for k = 0..in-1 from acc = 0, then + b[o] — one
+// fixed order whatever tile, panel group or thread computes it. Padding outputs (out not a
+// multiple of 16) are zero weights that are computed and dropped, never a separate path.
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <type_traits>
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -37,9 +52,7 @@ inline float hsum(__m256 v) {
 }
 #endif
 
-// dot(w, x) over n elements, fp32 accumulate. Same accumulation order as one lane of
-// dot4, so a row's result does not depend on how many rows share its tile: batched and
-// unbatched runs give bit-identical logits.
+// dot(w, x) over n elements, fp32 accumulate, in a fixed order (attention scores, key norms).
 template <class WT>
 inline float dot(const WT* w, const float* x, std::size_t n) {
   std::size_t i = 0;
@@ -53,93 +66,238 @@ inline float dot(const WT* w, const float* x, std::size_t n) {
   return sum;
 }
 
-// Four dot products sharing one weight row: out[r] = dot(w, x + r*stride).
-template <class WT>
-inline void dot4(const WT* w, const float* x, std::size_t stride, std::size_t n, float out[4]) {
-  std::size_t i = 0;
-  float s[4] = {0, 0, 0, 0};
+// out[j] = dot(rows + j*n, x, n) for j < count, bit-identical to dot() per row; four rows at
+// a time so the accumulation chains overlap (attention's q·k over a head's keys).
+inline void dot_rows(const float* rows, const float* x, std::size_t n, std::size_t count, float* out) {
+  std::size_t j = 0;
 #if KVCANARY_AVX2
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-  for (; i + 8 <= n; i += 8) {
-    const __m256 wv = load8(w + i);
-    a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + i), a0);
-    a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + stride + i), a1);
-    a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + 2 * stride + i), a2);
-    a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + 3 * stride + i), a3);
-  }
-  s[0] = hsum(a0), s[1] = hsum(a1), s[2] = hsum(a2), s[3] = hsum(a3);
-#endif
-  for (; i < n; ++i) {
-    const float wi = load_scalar(w + i);
-    for (int r = 0; r < 4; ++r) s[r] += wi * x[r * stride + i];
-  }
-  for (int r = 0; r < 4; ++r) out[r] = s[r];
-}
-
-// Two weight rows × four input rows: 8 independent accumulators, and each loaded vector
-// feeds 2 or 4 FMAs. Per (row, output) the accumulation order is exactly dot()'s.
-template <class WT>
-inline void dot4x2(const WT* w0, const WT* w1, const float* x, std::size_t stride, std::size_t n, float out0[4],
-                   float out1[4]) {
-  std::size_t i = 0;
-  float s0[4] = {0, 0, 0, 0}, s1[4] = {0, 0, 0, 0};
-#if KVCANARY_AVX2
-  __m256 a[4], b[4];
-  for (int r = 0; r < 4; ++r) a[r] = b[r] = _mm256_setzero_ps();
-  for (; i + 8 <= n; i += 8) {
-    const __m256 u = load8(w0 + i), v = load8(w1 + i);
-    for (int r = 0; r < 4; ++r) {
-      const __m256 xv = _mm256_loadu_ps(x + r * stride + i);
-      a[r] = _mm256_fmadd_ps(u, xv, a[r]);
-      b[r] = _mm256_fmadd_ps(v, xv, b[r]);
-    }
-  }
-  for (int r = 0; r < 4; ++r) s0[r] = hsum(a[r]), s1[r] = hsum(b[r]);
-#endif
-  for (; i < n; ++i) {
-    const float u = load_scalar(w0 + i), v = load_scalar(w1 + i);
-    for (int r = 0; r < 4; ++r) {
-      s0[r] += u * x[r * stride + i];
-      s1[r] += v * x[r * stride + i];
-    }
-  }
-  for (int r = 0; r < 4; ++r) out0[r] = s0[r], out1[r] = s1[r];
-}
-
-// y[rows, out] = x[rows, in] · W[out, in]ᵀ + bias[out] (bias may be null). Threads split
-// the outputs; rows are taken in blocks that stay in L2 while the thread's weight rows
-// stream past, so a long prefill reads each weight row once per block, not once per row.
-template <class WT>
-inline void matmul(const float* x, std::size_t rows, std::size_t in, const WT* W, std::size_t out,
-                   const float* bias, float* y, ThreadPool& pool) {
-  constexpr std::size_t kRowBlock = 64;
-  pool.parallel_for((out + 1) / 2, [&](std::size_t pair_begin, std::size_t pair_end) {
-    const std::size_t o_begin = pair_begin * 2, o_end = std::min(out, pair_end * 2);
-    for (std::size_t rb = 0; rb < rows; rb += kRowBlock) {
-      const std::size_t re = std::min(rows, rb + kRowBlock);
-      std::size_t o = o_begin;
-      for (; o + 2 <= o_end; o += 2) {
-        const WT* w0 = W + o * in;
-        const WT* w1 = w0 + in;
-        const float b0 = bias ? bias[o] : 0.0f, b1 = bias ? bias[o + 1] : 0.0f;
-        std::size_t r = rb;
-        for (; r + 4 <= re; r += 4) {
-          float s0[4], s1[4];
-          dot4x2(w0, w1, x + r * in, in, in, s0, s1);
-          for (int k = 0; k < 4; ++k) {
-            y[(r + k) * out + o] = s0[k] + b0;
-            y[(r + k) * out + o + 1] = s1[k] + b1;
-          }
-        }
-        for (; r < re; ++r) {
-          y[r * out + o] = dot(w0, x + r * in, in) + b0;
-          y[r * out + o + 1] = dot(w1, x + r * in, in) + b1;
-        }
+  if (n % 8 == 0) {
+    for (; j + 4 <= count; j += 4) {
+      const float* r0 = rows + j * n;
+      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+      for (std::size_t i = 0; i < n; i += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + i);
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + i), xv, a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + n + i), xv, a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + 2 * n + i), xv, a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + 3 * n + i), xv, a3);
       }
-      for (; o < o_end; ++o) {
-        const WT* w = W + o * in;
-        const float b = bias ? bias[o] : 0.0f;
-        for (std::size_t r = rb; r < re; ++r) y[r * out + o] = dot(w, x + r * in, in) + b;
+      out[j] = hsum(a0), out[j + 1] = hsum(a1), out[j + 2] = hsum(a2), out[j + 3] = hsum(a3);
+    }
+  }
+#endif
+  for (; j < count; ++j) out[j] = dot(rows + j * n, x, n);
+}
+
+// y[i] += a · x[i] (attention's probability-weighted sum of values).
+inline void axpy(float* y, float a, const float* x, std::size_t n) {
+  std::size_t i = 0;
+#if KVCANARY_AVX2
+  const __m256 av = _mm256_set1_ps(a);
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+#endif
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+// out[0..n) = Σ_j p[j] · rows[j*n ..] over j < count with p[j] != 0, accumulated per element
+// in j order by FMA from zero — attention's p·V. The running sums stay in registers across
+// all rows (a 64-wide block at a time) instead of a load and store of out per row.
+inline void weighted_sum(float* out, const float* p, const float* rows, std::size_t n, std::size_t count) {
+  std::size_t d = 0;
+#if KVCANARY_AVX2
+  for (; d + 64 <= n; d += 64) {
+    __m256 acc[8];
+    for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
+    for (std::size_t j = 0; j < count; ++j) {
+      if (p[j] == 0.0f) continue;
+      const __m256 pv = _mm256_set1_ps(p[j]);
+      const float* v = rows + j * n + d;
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) acc[i] = _mm256_fmadd_ps(pv, _mm256_loadu_ps(v + 8 * i), acc[i]);
+    }
+    for (int i = 0; i < 8; ++i) _mm256_storeu_ps(out + d + 8 * i, acc[i]);
+  }
+#endif
+  if (d == n) return;
+  std::fill(out + d, out + n, 0.0f);
+  for (std::size_t j = 0; j < count; ++j)
+    if (p[j] != 0.0f) axpy(out + d, p[j], rows + j * n + d, n - d);
+}
+
+// A weight matrix in the panel layout above. fp32: element (o, k) sits at
+// [o/16][k][o%16]. bf16: within a panel's 16 values for one k, outputs j and 8+j share the
+// 32-bit lane j (j in the low half), so one 256-bit load splits into outputs 0..7 (shift)
+// and 8..15 (mask) with two integer ops.
+template <class WT>
+class PackedMatrix {
+ public:
+  static_assert(std::is_same_v<WT, float> || std::is_same_v<WT, bf16_t>, "packed weights are fp32 or bf16");
+  static constexpr std::size_t kPanel = 16;
+
+  PackedMatrix() = default;
+  PackedMatrix(std::size_t out, std::size_t in) : out_(out), in_(in), panels_((out + kPanel - 1) / kPanel) {
+    const std::size_t bytes = (panels_ * in_ * kPanel * sizeof(WT) + 63) / 64 * 64;
+    void* p = bytes ? std::aligned_alloc(64, bytes) : nullptr;
+    if (bytes && !p) throw std::bad_alloc();
+    if (p) std::memset(p, 0, bytes);  // padding outputs are zero weights
+    data_.reset(static_cast<WT*>(p));
+  }
+
+  std::size_t out() const { return out_; }
+  std::size_t in() const { return in_; }
+  std::size_t panels() const { return panels_; }
+  const WT* panel(std::size_t p) const { return data_.get() + p * in_ * kPanel; }
+
+  // Packs n consecutive rows [n, in] as outputs o0..o0+n-1 (concatenated projections are
+  // several calls on one matrix).
+  void set_rows(std::size_t o0, const WT* rows, std::size_t n) {
+    for (std::size_t r = 0; r < n; ++r) {
+      const std::size_t o = o0 + r;
+      WT* dst = data_.get() + (o / kPanel) * in_ * kPanel + lane(o % kPanel);
+      const WT* src = rows + r * in_;
+      for (std::size_t k = 0; k < in_; ++k) dst[k * kPanel] = src[k];
+    }
+  }
+
+  float at(std::size_t o, std::size_t k) const {
+    return load_scalar(data_.get() + ((o / kPanel) * in_ + k) * kPanel + lane(o % kPanel));
+  }
+
+  // Row o of W (the tied embedding table is read back this way).
+  void row(std::size_t o, float* dst) const {
+    const WT* src = data_.get() + (o / kPanel) * in_ * kPanel + lane(o % kPanel);
+    for (std::size_t k = 0; k < in_; ++k) dst[k] = load_scalar(src + k * kPanel);
+  }
+
+ private:
+  static constexpr std::size_t lane(std::size_t j) {
+    if constexpr (std::is_same_v<WT, bf16_t>) return j < 8 ? 2 * j : 2 * (j - 8) + 1;
+    return j;
+  }
+  struct Free {
+    void operator()(WT* p) const { std::free(p); }
+  };
+  std::size_t out_ = 0, in_ = 0, panels_ = 0;
+  std::unique_ptr<WT[], Free> data_;
+};
+
+namespace detail {
+
+#if KVCANARY_AVX2
+// Outputs 0..7 and 8..15 of one panel at one k.
+inline void load_panel(const float* p, __m256& lo, __m256& hi) {
+  lo = _mm256_load_ps(p);
+  hi = _mm256_load_ps(p + 8);
+}
+inline void load_panel(const bf16_t* p, __m256& lo, __m256& hi) {
+  const __m256i v = _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+  lo = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  hi = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u))));
+}
+#endif
+
+// MR rows × NP panels: y[r0.., panel p0..] for rows x[0..MR) (stride xs) and panels p0..p0+NP.
+template <int MR, int NP, class WT>
+inline void tile(const float* x, std::size_t xs, const PackedMatrix<WT>& W, std::size_t p0, const float* bias, float* y,
+                 std::size_t ys) {
+  constexpr std::size_t P = PackedMatrix<WT>::kPanel;
+  const std::size_t in = W.in(), out = W.out();
+  const WT* w[NP];
+  for (int p = 0; p < NP; ++p) w[p] = W.panel(p0 + static_cast<std::size_t>(p));
+  float res[MR][NP][P];
+#if KVCANARY_AVX2
+  constexpr int N = MR * NP * 2;  // accumulator (r, p, half) at (r * NP + p) * 2 + half
+  __m256 acc[N];
+#pragma GCC unroll 16
+  for (int i = 0; i < N; ++i) acc[i] = _mm256_setzero_ps();
+#pragma GCC unroll 4
+  for (std::size_t k = 0; k < in; ++k) {
+    __m256 wv[NP * 2];
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) load_panel(w[p] + k * P, wv[2 * p], wv[2 * p + 1]);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m256 xv = _mm256_broadcast_ss(x + static_cast<std::size_t>(r) * xs + k);
+#pragma GCC unroll 8
+      for (int i = 0; i < NP * 2; ++i) acc[r * NP * 2 + i] = _mm256_fmadd_ps(xv, wv[i], acc[r * NP * 2 + i]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < N; ++i) _mm256_storeu_ps(&res[0][0][0] + i * 8, acc[i]);
+#else
+  for (int r = 0; r < MR; ++r)
+    for (int p = 0; p < NP; ++p) {
+      for (std::size_t j = 0; j < P; ++j) res[r][p][j] = 0.0f;
+      for (std::size_t k = 0; k < in; ++k) {
+        const float xv = x[static_cast<std::size_t>(r) * xs + k];
+        for (std::size_t j = 0; j < P; ++j) res[r][p][j] += xv * W.at((p0 + static_cast<std::size_t>(p)) * P + j, k);
+      }
+    }
+#endif
+  for (int p = 0; p < NP; ++p) {
+    const std::size_t o0 = (p0 + static_cast<std::size_t>(p)) * P, n = std::min(P, out - o0);
+    for (int r = 0; r < MR; ++r) {
+      float* dst = y + static_cast<std::size_t>(r) * ys + o0;
+      for (std::size_t j = 0; j < n; ++j) dst[j] = res[r][p][j] + (bias ? bias[o0 + j] : 0.0f);
+    }
+  }
+}
+
+// Panels side by side for an MR-row tile: enough that MR × NP × 2 chains hide FMA latency
+// within 12 accumulators (plus the loaded weights) of the 16 ymm registers.
+constexpr int panels_for(int mr) { return mr == 1 ? 4 : mr == 2 ? 3 : mr == 3 ? 2 : 1; }
+
+template <int MR, class WT>
+inline void row_tile(const float* x, std::size_t xs, const PackedMatrix<WT>& W, std::size_t pb, std::size_t pe,
+                     const float* bias, float* y, std::size_t ys) {
+  constexpr std::size_t NP = panels_for(MR);
+  std::size_t p = pb;
+  for (; p + NP <= pe; p += NP) tile<MR, NP>(x, xs, W, p, bias, y, ys);
+  if constexpr (NP >= 3) {
+    if (p + 2 <= pe) {
+      tile<MR, 2>(x, xs, W, p, bias, y, ys);
+      p += 2;
+    }
+  }
+  if constexpr (NP >= 2) {
+    for (; p < pe; ++p) tile<MR, 1>(x, xs, W, p, bias, y, ys);
+  }
+}
+
+template <class WT>
+inline void rows_tile(std::size_t mr, const float* x, std::size_t xs, const PackedMatrix<WT>& W, std::size_t pb,
+                      std::size_t pe, const float* bias, float* y, std::size_t ys) {
+  switch (mr) {
+    case 1: return row_tile<1>(x, xs, W, pb, pe, bias, y, ys);
+    case 2: return row_tile<2>(x, xs, W, pb, pe, bias, y, ys);
+    case 3: return row_tile<3>(x, xs, W, pb, pe, bias, y, ys);
+    case 4: return row_tile<4>(x, xs, W, pb, pe, bias, y, ys);
+    case 5: return row_tile<5>(x, xs, W, pb, pe, bias, y, ys);
+    default: return row_tile<6>(x, xs, W, pb, pe, bias, y, ys);
+  }
+}
+
+}  // namespace detail
+
+// y[rows, out] = x[rows, in] · Wᵀ + bias[out] (bias may be null). Threads split the panels;
+// rows go in blocks whose x stays in L2, and within a block each panel is reused by every
+// 6-row tile while it is hot, so a long prefill reads each weight once per block.
+template <class WT>
+inline void matmul(const float* x, std::size_t rows, const PackedMatrix<WT>& W, const float* bias, float* y,
+                   ThreadPool& pool) {
+  constexpr std::size_t kTile = 6, kRowBlock = 8 * kTile;
+  const std::size_t in = W.in(), out = W.out();
+  pool.parallel_for(W.panels(), [&](std::size_t pb, std::size_t pe) {
+    for (std::size_t rb = 0; rb < rows; rb += kRowBlock) {
+      const std::size_t re = std::min(rows, rb + kRowBlock), full = rb + (re - rb) / kTile * kTile;
+      if (full == rb) {  // fewer rows than a tile (small-batch decode): several panels at once
+        detail::rows_tile(re - rb, x + rb * in, in, W, pb, pe, bias, y + rb * out, out);
+        continue;
+      }
+      for (std::size_t p = pb; p < pe; ++p) {
+        for (std::size_t r = rb; r < full; r += kTile) detail::tile<6, 1>(x + r * in, in, W, p, bias, y + r * out, out);
+        // The leftover rows reuse the panel while it is in L1 rather than streaming it again.
+        if (re > full) detail::rows_tile(re - full, x + full * in, in, W, p, p + 1, bias, y + full * out, out);
       }
     }
   });
