@@ -195,27 +195,26 @@ class Transformer {
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
     const std::int64_t window = c.sliding_window;
 
-    // Recording for a policy: each thread sums the recorded rows' probabilities into its own
-    // [recording request][head][stored row] buffer (memory independent of how many rows are
-    // recorded); the partial sums are then added in chunk order, so the record does not depend
-    // on thread timing.
+    // Recording for a policy: each chunk of jobs sums the recorded rows' probabilities into its
+    // own buffer per (request, head) it touches, sized to that head's rows — a batched decode
+    // step with many recording lanes allocates only what its jobs fill; the partial sums are
+    // then added in chunk order, so the record does not depend on thread timing.
     std::vector<kv::AttentionRecord*> slot_record;              // one slot per active request
     std::vector<std::vector<std::size_t>> seg_slots(segments.size());
-    std::size_t stride = 0;
     for (std::size_t s = 0; s < segments.size(); ++s) {
       for (const RecordRequest& req : segments[s].records) {
         if (!req.record || req.record->rows == 0) continue;
         seg_slots[s].push_back(slot_record.size());
         slot_record.push_back(req.record);
-        for (std::size_t h = 0; h < NKV; ++h) stride = std::max(stride, segments[s].cache->head(layer, h).size());
       }
     }
-    const std::size_t n_rec = slot_record.size();
     std::mutex partial_mu;
-    std::map<std::size_t, std::vector<float>> partials;  // chunk begin -> partial sums
+    // (slot * NH + head) -> (chunk begin -> partial sums)
+    std::map<std::size_t, std::map<std::size_t, std::vector<float>>> partials;
 
     pool_.parallel_for(rows.size() * NH, [&](std::size_t begin, std::size_t end) {
-      std::vector<float> scores, partial(n_rec ? n_rec * NH * stride : 0, 0.0f);
+      std::vector<float> scores;
+      std::map<std::size_t, std::vector<float>> partial;  // this chunk's, by slot * NH + head
       for (std::size_t job = begin; job < end; ++job) {
         const std::size_t r = job / NH, h = job % NH, kvh = h / group;
         const Segment& seg = segments[rows[r].segment];
@@ -231,14 +230,15 @@ class Transformer {
         ops::softmax(scores.data(), visible);
         for (const std::size_t slot : seg_slots[rows[r].segment]) {
           if (rows[r].index + slot_record[slot]->rows < seg.tokens.size()) continue;
-          float* acc = &partial[(slot * NH + h) * stride];
+          std::vector<float>& acc = partial[slot * NH + h];
+          acc.resize(store.size(), 0.0f);
           for (std::size_t j = 0; j < visible; ++j) acc[j] += scores[j];
         }
         ops::weighted_sum(&out[r * NH * D + h * D], scores.data(), store.values.data(), D, visible);
       }
-      if (n_rec) {
+      if (!partial.empty()) {
         std::lock_guard lk(partial_mu);
-        partials.emplace(begin, std::move(partial));
+        for (auto& [key, sums] : partial) partials[key].emplace(begin, std::move(sums));
       }
     });
 
@@ -247,10 +247,10 @@ class Transformer {
         for (std::size_t h = 0; h < NH; ++h) {
           auto& mass = slot_record[slot]->per_layer_head[layer * NH + h];
           mass.assign(segments[s].cache->head(layer, h / group).size(), 0.0f);
-          for (const auto& [begin, partial] : partials) {
-            const float* src = &partial[(slot * NH + h) * stride];
-            for (std::size_t j = 0; j < mass.size(); ++j) mass[j] += src[j];
-          }
+          const auto it = partials.find(slot * NH + h);
+          if (it == partials.end()) continue;
+          for (const auto& [begin, sums] : it->second)
+            for (std::size_t j = 0; j < sums.size(); ++j) mass[j] += sums[j];
         }
       }
     }
