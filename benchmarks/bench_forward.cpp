@@ -1,5 +1,5 @@
 // Throughput of the forward pass on the default model (or $KVCANARY_MODEL): prefill of a
-// 512-token prompt and greedy decode at batch 1, 8 and 32, in fp32 and bf16 weights.
+// 512-token prompt and greedy decode at batch 1, 8 and 32, in fp32, bf16 and f16 weights.
 // Reported as tokens/s; the bandwidth bound for batch 1 is matrix_bytes / read bandwidth
 // (bench_machine), recorded beside these figures in docs/PERFORMANCE.md.
 
@@ -83,8 +83,10 @@ void BM_Decode(benchmark::State& state) {
 
 BENCHMARK(BM_Prefill<float>)->Name("prefill/f32")->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_Prefill<kvcanary::bf16_t>)->Name("prefill/bf16")->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_Prefill<kvcanary::f16_t>)->Name("prefill/f16")->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_Decode<float>)->Name("decode/f32")->Arg(1)->Arg(8)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Decode<kvcanary::bf16_t>)->Name("decode/bf16")->Arg(1)->Arg(8)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Decode<kvcanary::f16_t>)->Name("decode/f16")->Arg(1)->Arg(8)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

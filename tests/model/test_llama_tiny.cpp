@@ -90,7 +90,7 @@ TEST_CASE("forward pass matches HF transformers on tiny models (fp32)") {
   CHECK(cases >= 7);
 }
 
-TEST_CASE("bf16 weights: fp32 and bf16 weight paths match HF on bf16-rounded weights") {
+TEST_CASE("bf16 weights: fp32, bf16 and f16 weight paths match HF on bf16-rounded weights") {
   const fs::path root = test::test_data("tiny");
   std::size_t cases = 0;
   for (const auto& entry : fs::directory_iterator(root)) {
@@ -98,6 +98,8 @@ TEST_CASE("bf16 weights: fp32 and bf16 weight paths match HF on bf16-rounded wei
     if (!fs::exists(dir / "golden.json")) continue;
     SUBCASE((entry.path().filename().string() + "/bf16").c_str()) { check_case<bf16_t>(dir, dir / "golden.json"); }
     SUBCASE((entry.path().filename().string() + "/bf16-as-fp32").c_str()) { check_case<float>(dir, dir / "golden.json"); }
+    // bf16 values (8-bit mantissa) are f16 values too, bar the tiniest: the f16 path must match.
+    SUBCASE((entry.path().filename().string() + "/bf16-as-f16").c_str()) { check_case<f16_t>(dir, dir / "golden.json"); }
     ++cases;
   }
   CHECK(cases >= 1);

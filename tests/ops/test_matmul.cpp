@@ -32,6 +32,8 @@ Case<WT> make_case(std::size_t out, std::size_t in, bool with_bias, unsigned see
   for (auto& v : c.w) {
     if constexpr (std::is_same_v<WT, bf16_t>) {
       v = kvcanary::to_bf16(d(rng));
+    } else if constexpr (std::is_same_v<WT, kvcanary::f16_t>) {
+      v = kvcanary::to_f16(d(rng));
     } else {
       v = d(rng);
     }
@@ -96,7 +98,7 @@ void check_batch_invariance(std::size_t out, std::size_t in, ThreadPool& pool) {
 
 }  // namespace
 
-TEST_CASE_TEMPLATE("matmul agrees with a double-precision reference", WT, float, bf16_t) {
+TEST_CASE_TEMPLATE("matmul agrees with a double-precision reference", WT, float, bf16_t, kvcanary::f16_t) {
   ThreadPool pool(2);
   for (std::size_t rows : {1, 2, 5, 7, 13}) {
     check_reference<WT>(rows, 16, 8, false, pool);
@@ -107,7 +109,7 @@ TEST_CASE_TEMPLATE("matmul agrees with a double-precision reference", WT, float,
   check_reference<WT>(64, 96, 576, false, pool);
 }
 
-TEST_CASE_TEMPLATE("matmul: a row's output does not depend on its batch", WT, float, bf16_t) {
+TEST_CASE_TEMPLATE("matmul: a row's output does not depend on its batch", WT, float, bf16_t, kvcanary::f16_t) {
   for (std::size_t threads : {1, 2, 3}) {
     ThreadPool pool(threads);
     check_batch_invariance<WT>(37, 29, pool);
@@ -117,7 +119,7 @@ TEST_CASE_TEMPLATE("matmul: a row's output does not depend on its batch", WT, fl
   }
 }
 
-TEST_CASE_TEMPLATE("packed matrix reads back its rows", WT, float, bf16_t) {
+TEST_CASE_TEMPLATE("packed matrix reads back its rows", WT, float, bf16_t, kvcanary::f16_t) {
   const auto c = make_case<WT>(45, 19, false, 3);
   std::vector<float> row(19);
   for (std::size_t o = 0; o < 45; ++o) {

@@ -79,7 +79,11 @@ int with_model(const Args& args, Body&& body) {
     auto m = model::ModelDir<bf16_t>::load(dir, threads);
     return body(m);
   }
-  fail("command line", "--dtype", "'" + dtype + "' is not one of f32, bf16");
+  if (dtype == "f16") {
+    auto m = model::ModelDir<f16_t>::load(dir, threads);
+    return body(m);
+  }
+  fail("command line", "--dtype", "'" + dtype + "' is not one of f32, bf16, f16");
 }
 
 inline int run_generate(int argc, char** argv) {

@@ -46,6 +46,10 @@ inline int run_sweep(int argc, char** argv) {
     auto m = model::ModelDir<bf16_t>::load(config.model_dir, threads);
     return go(m);
   }
+  if (config.dtype == "f16") {
+    auto m = model::ModelDir<f16_t>::load(config.model_dir, threads);
+    return go(m);
+  }
   auto m = model::ModelDir<float>::load(config.model_dir, threads);
   return go(m);
 }

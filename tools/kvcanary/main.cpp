@@ -46,7 +46,7 @@ commands:
 
 model options (generate, ppl, tokenize, logits):
   --model DIR       HF model directory (default: $KVCANARY_MODEL or the setup's default model)
-  --dtype f32|bf16  weight precision of the forward pass (default f32)
+  --dtype f32|bf16|f16  weight precision of the forward pass (default f32)
   --threads N       worker threads (default: all cores)
 
 compression options (generate, ppl):

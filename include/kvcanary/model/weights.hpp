@@ -1,5 +1,5 @@
 #pragma once
-// Model weights in the precision the forward pass reads: WT = float or bf16_t for the large
+// Model weights in the precision the forward pass reads: WT = float, bf16_t or f16_t for the large
 // matrices (embeddings, projections, lm_head); norms and biases always fp32. Projections and
 // lm_head are packed once at load into the matmul's panel layout (ops/matmul-inl.h), converting
 // from the file's dtype (F32, F16, BF16) on the way; q/k/v and gate/up are stacked so each pair
@@ -35,7 +35,8 @@ struct LayerWeights {
 template <class WT>
 class Weights {
  public:
-  static_assert(std::is_same_v<WT, float> || std::is_same_v<WT, bf16_t>, "weights are fp32 or bf16");
+  static_assert(std::is_same_v<WT, float> || std::is_same_v<WT, bf16_t> || std::is_same_v<WT, f16_t>,
+                "weights are fp32, bf16 or f16");
 
   Weights(const Config& c, const std::filesystem::path& model_dir)
       : file_(io::SafetensorsModel::open(model_dir)), hidden_(static_cast<std::size_t>(c.hidden_size)) {
@@ -116,11 +117,15 @@ class Weights {
     }
   }
 
+  static bool same_dtype(const io::TensorView& t) {
+    return (std::is_same_v<WT, float> && t.dtype == io::DType::F32) || (std::is_same_v<WT, bf16_t> && t.dtype == io::DType::BF16) ||
+           (std::is_same_v<WT, f16_t> && t.dtype == io::DType::F16);
+  }
+
   const WT* matrix(const io::TensorView& t) {
     element(t, 0);  // rejects non-float dtypes by name
     matrix_bytes_ += static_cast<std::size_t>(t.numel()) * sizeof(WT);
-    const bool same = (std::is_same_v<WT, float> && t.dtype == io::DType::F32) ||
-                      (std::is_same_v<WT, bf16_t> && t.dtype == io::DType::BF16);
+    const bool same = same_dtype(t);
     if (same && reinterpret_cast<std::uintptr_t>(t.data) % alignof(WT) == 0) {
       return reinterpret_cast<const WT*>(t.data);
     }
@@ -128,9 +133,12 @@ class Weights {
     for (std::size_t i = 0; i < buf.size(); ++i) {
       if constexpr (std::is_same_v<WT, float>) {
         buf[i] = element(t, i);
-      } else {
+      } else if constexpr (std::is_same_v<WT, bf16_t>) {
         buf[i] = t.dtype == io::DType::BF16 ? bf16_t{static_cast<std::uint16_t>(t.data[2 * i] | (t.data[2 * i + 1] << 8))}
                                             : to_bf16(element(t, i));
+      } else {
+        buf[i] = t.dtype == io::DType::F16 ? f16_t{static_cast<std::uint16_t>(t.data[2 * i] | (t.data[2 * i + 1] << 8))}
+                                           : to_f16(element(t, i));
       }
     }
     return buf.data();
@@ -140,8 +148,7 @@ class Weights {
   // when the file's dtype differs.
   void pack(ops::PackedMatrix<WT>& m, std::size_t o0, const io::TensorView& t) {
     const std::size_t rows = static_cast<std::size_t>(t.numel()) / m.in();
-    const bool same = (std::is_same_v<WT, float> && t.dtype == io::DType::F32) ||
-                      (std::is_same_v<WT, bf16_t> && t.dtype == io::DType::BF16);
+    const bool same = same_dtype(t);
     if (same && reinterpret_cast<std::uintptr_t>(t.data) % alignof(WT) == 0) {
       matrix_bytes_ += static_cast<std::size_t>(t.numel()) * sizeof(WT);
       m.set_rows(o0, reinterpret_cast<const WT*>(t.data), rows);

@@ -24,7 +24,7 @@
 #include <new>
 #include <type_traits>
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)  // every AVX2 CPU has F16C
 #include <immintrin.h>
 #define KVCANARY_AVX2 1
 #endif
@@ -36,12 +36,16 @@ namespace kvcanary::ops {
 
 inline float load_scalar(const float* p) { return *p; }
 inline float load_scalar(const bf16_t* p) { return to_float(*p); }
+inline float load_scalar(const f16_t* p) { return to_float(*p); }
 
 #if KVCANARY_AVX2
 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
 inline __m256 load8(const bf16_t* p) {
   const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(raw), 16));
+}
+inline __m256 load8(const f16_t* p) {  // F16C: exact widening, one instruction
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 inline float hsum(__m256 v) {
   __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
@@ -131,7 +135,8 @@ inline void weighted_sum(float* out, const float* p, const float* rows, std::siz
 template <class WT>
 class PackedMatrix {
  public:
-  static_assert(std::is_same_v<WT, float> || std::is_same_v<WT, bf16_t>, "packed weights are fp32 or bf16");
+  static_assert(std::is_same_v<WT, float> || std::is_same_v<WT, bf16_t> || std::is_same_v<WT, f16_t>,
+                "packed weights are fp32, bf16 or f16");
   static constexpr std::size_t kPanel = 16;
 
   PackedMatrix() = default;
@@ -188,6 +193,12 @@ namespace detail {
 inline void load_panel(const float* p, __m256& lo, __m256& hi) {
   lo = _mm256_load_ps(p);
   hi = _mm256_load_ps(p + 8);
+}
+// f16: the panel's 16 values in output order; F16C widens each half exactly.
+inline void load_panel(const f16_t* p, __m256& lo, __m256& hi) {
+  const __m256i v = _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+  lo = _mm256_cvtph_ps(_mm256_castsi256_si128(v));
+  hi = _mm256_cvtph_ps(_mm256_extracti128_si256(v, 1));
 }
 inline void load_panel(const bf16_t* p, __m256& lo, __m256& hi) {
   const __m256i v = _mm256_load_si256(reinterpret_cast<const __m256i*>(p));

@@ -4,7 +4,7 @@
 //
 //   [sweep]          name, batch (lanes per forward call, 16), progress_every_s,
 //                    share_prefill_mb (memory for prompts prefilled once for all compressors, 2048; 0: off)
-//   [model]          dir (default: $KVCANARY_MODEL or the setup's model), label, dtype (f32|bf16), threads
+//   [model]          dir (default: $KVCANARY_MODEL or the setup's model), label, dtype (f32|bf16|f16), threads
 //   [data]           dir (default: $KVCANARY_DATA_DIR or ./data), distractor_text (default <dir>/wikitext-2-raw-test.txt)
 //   [[compressors]]  name, label (the row's `method`, default name), budgets = [...], mode (prompt|decode),
 //                    params = { k = v, ... }
@@ -81,7 +81,7 @@ inline SweepConfig parse_sweep_config(toml::table doc, const std::string& file, 
     model_dir = m->get_string("dir", model_dir);
     c.model_label = m->get_string("label", "");
     c.dtype = m->get_string("dtype", "f32");
-    if (c.dtype != "f32" && c.dtype != "bf16") m->fail_at("dtype", "must be f32 or bf16");
+    if (c.dtype != "f32" && c.dtype != "bf16" && c.dtype != "f16") m->fail_at("dtype", "must be f32, bf16 or f16");
     c.threads = static_cast<std::size_t>(m->get_int("threads", 0));
     m->reject_unknown();
   }
