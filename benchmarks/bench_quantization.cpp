@@ -1,8 +1,13 @@
 // Throughput of the quantizing policies on one thread, in GB/s of fp32 K/V input, on a cache
 // of SmolLM2-135M's shape (30 layers × 3 KV heads × head_dim 64) holding 512 tokens:
-//   Quantize   — one after_step over the whole cache: statistics, codes, packing, and the
-//                dequantized write-back into the cache rows (what a prefill costs the policy);
-//   Dequantize — the packed state back to fp32 rows (what a dequantize-on-read kernel reads).
+//   Quantize   — one after_step over the whole cache: statistics, codes, packing, and moving
+//                the rows out of the fp32 store (what a prefill costs the policy);
+//   Dequantize — the packed rows back to fp32 (kv::PackedRows::dequantize, the tile kernel
+//                attention reads through);
+//   Attend     — one decode query per query head (9, GQA groups of 3) against every head of
+//                the cache: q·k, softmax, p·V through HeadStore::key_scores/value_mix, on the
+//                packed cache and on the same cache unquantized (`full`): what reading packed
+//                rows costs attention.
 // Bytes counted are the fp32 bytes of the rows quantized (KIVI leaves its R = 128 most
 // recent values, and no keys here since 512 is a multiple of R, in full precision). For
 // scale: one core reads ~10 GiB/s (bench_machine).
@@ -10,10 +15,13 @@
 #include <benchmark/benchmark.h>
 
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include "kvcanary/kv/absmax.hpp"
+#include "kvcanary/kv/full.hpp"
 #include "kvcanary/kv/kivi.hpp"
+#include "kvcanary/ops/elementwise.hpp"
 
 namespace {
 
@@ -47,14 +55,10 @@ P make(unsigned bits) {
   return P::create(kv::PolicyOptions(1.0, kv::Mode::Decode, {{"bits", std::to_string(bits)}}), model::Config{});
 }
 
-std::size_t quantized_values(const kv::AbsmaxQuant& p) {
+std::size_t quantized_values(const kv::KvCache& c) {
   std::size_t n = 0;
-  for (const auto& h : p.heads) n += 2 * h.rows * kDim;
-  return n;
-}
-std::size_t quantized_values(const kv::KiviQuant& p) {
-  std::size_t n = 0;
-  for (const auto& h : p.heads) n += (h.k_rows + h.v_rows) * kDim;
+  for (std::size_t l = 0; l < kLayers; ++l)
+    for (std::size_t h = 0; h < kHeads; ++h) n += (c.head(l, h).packed_keys.rows + c.head(l, h).packed_values.rows) * kDim;
   return n;
 }
 
@@ -73,7 +77,7 @@ void BM_Quantize(benchmark::State& state) {
     state.ResumeTiming();
     p.after_step(cache, {}, kv::StepKind::Prefill);
     benchmark::DoNotOptimize(cache.head(0, 0).keys.data());
-    values = quantized_values(p);
+    values = quantized_values(cache);
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * values * sizeof(float)));
 }
@@ -84,20 +88,53 @@ void BM_Dequantize(benchmark::State& state) {
   kv::KvCache cache = synthetic();
   P p = make<P>(bits);
   p.after_step(cache, {}, kv::StepKind::Prefill);
-  std::vector<float> keys(kTokens * kDim), values(kTokens * kDim);
+  std::vector<float> out(kTokens * kDim);
   for (auto _ : state) {
     for (std::size_t l = 0; l < kLayers; ++l)
-      for (std::size_t h = 0; h < kHeads; ++h) p.dequantize(l, h, kHeads, kDim, keys.data(), values.data());
-    benchmark::DoNotOptimize(keys.data());
-    benchmark::DoNotOptimize(values.data());
+      for (std::size_t h = 0; h < kHeads; ++h) {
+        const kv::HeadStore& s = cache.head(l, h);
+        s.packed_keys.dequantize(0, s.packed_keys.rows, kDim, out.data());
+        benchmark::DoNotOptimize(out.data());
+        s.packed_values.dequantize(0, s.packed_values.rows, kDim, out.data());
+        benchmark::DoNotOptimize(out.data());
+      }
   }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * quantized_values(p) * sizeof(float)));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * quantized_values(cache) * sizeof(float)));
+}
+
+// Bytes counted: the fp32 size of every K and V row attended (what a full-precision cache reads).
+template <class P>
+void BM_Attend(benchmark::State& state) {
+  kv::KvCache cache = synthetic();
+  if constexpr (!std::is_same_v<P, kv::FullCache>) {
+    P p = make<P>(static_cast<unsigned>(state.range(0)));
+    p.after_step(cache, {}, kv::StepKind::Prefill);
+  }
+  constexpr std::size_t kGroup = 3;
+  std::vector<float> q(kGroup * kDim), scores(kGroup * kTokens), out(kGroup * kDim);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> d(0.0f, 0.1f);
+  for (auto& x : q) x = d(rng);
+  for (auto _ : state) {
+    for (std::size_t l = 0; l < kLayers; ++l)
+      for (std::size_t h = 0; h < kHeads; ++h) {
+        const kv::HeadStore& s = cache.head(l, h);
+        s.key_scores(q.data(), kGroup, kDim, kTokens, scores.data());
+        for (std::size_t g = 0; g < kGroup; ++g) ops::softmax(&scores[g * kTokens], kTokens);
+        s.value_mix(scores.data(), kGroup, kDim, kTokens, out.data());
+        benchmark::DoNotOptimize(out.data());
+      }
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kLayers * kHeads * kTokens * 2 * kDim * sizeof(float)));
 }
 
 BENCHMARK(BM_Quantize<kv::AbsmaxQuant>)->Arg(8)->Arg(4)->Arg(2)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Quantize<kv::KiviQuant>)->Arg(8)->Arg(4)->Arg(2)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Dequantize<kv::AbsmaxQuant>)->Arg(8)->Arg(4)->Arg(2)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Dequantize<kv::KiviQuant>)->Arg(8)->Arg(4)->Arg(2)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Attend<kv::FullCache>)->Name("BM_Attend<full>")->Arg(32)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Attend<kv::AbsmaxQuant>)->Arg(8)->Arg(4)->Arg(2)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Attend<kv::KiviQuant>)->Arg(8)->Arg(4)->Arg(2)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

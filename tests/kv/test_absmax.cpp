@@ -1,6 +1,6 @@
-// absmax: per-tensor symmetric quantization (the prototype's baseline). The cache holds
-// exactly the dequantized packed state, the bytes are those of the buffers, the scale only
-// grows, and fewer bits move the logits further from `full`.
+// absmax: per-tensor symmetric quantization (the prototype's baseline). Quantized rows live
+// only as codes in the cache's packed store, the bytes are those of the buffers, the scale
+// only grows, and fewer bits move the logits further from `full`.
 
 #include <doctest/doctest.h>
 
@@ -36,16 +36,16 @@ AbsmaxQuant make(unsigned bits, kv::Mode mode) {
   return AbsmaxQuant::create(kv::PolicyOptions(1.0, mode, {{"bits", std::to_string(bits)}}), model::Config{});
 }
 
-// Dequantizes head (l, h)'s packed rows from the policy's own state.
+// Dequantizes head (l, h)'s packed rows with quantizer.hpp's scalar reference and the
+// policy's layer scale (an independent reading of the codes the cache's kernel reads).
 std::vector<float> from_state(const AbsmaxQuant& p, const kv::KvCache& c, std::size_t l, std::size_t h, bool keys) {
   const std::size_t D = c.head_dim(), rb = kv::quant::packed_bytes(D, p.bits);
-  const auto& st = p.heads[l * c.kv_heads() + h];
-  const auto& packed = keys ? st.k_codes : st.v_codes;
+  const kv::PackedRows& packed = keys ? c.head(l, h).packed_keys : c.head(l, h).packed_values;
   const float s = to_float(keys ? p.layers[l].k_scale : p.layers[l].v_scale);
-  std::vector<float> out(st.rows * D);
+  std::vector<float> out(packed.rows * D);
   std::vector<std::uint8_t> codes(D);
-  for (std::size_t r = 0; r < st.rows; ++r) {
-    kv::quant::unpack(&packed[r * rb], D, p.bits, codes.data());
+  for (std::size_t r = 0; r < packed.rows; ++r) {
+    kv::quant::unpack(&packed.codes[r * rb], D, p.bits, codes.data());
     kv::quant::sym_dequantize(codes.data(), D, s, p.bits, &out[r * D]);
   }
   return out;
@@ -86,7 +86,7 @@ TEST_CASE("absmax: stored bytes = packed codes + two fp16 scales per layer + fp1
   CHECK(static_cast<double>(p.stored_bytes(c)) / static_cast<double>(kv::full_cache_bytes(c)) == doctest::Approx(5128.0 / 10240.0));
 }
 
-TEST_CASE("absmax: the cache holds the dequantized packed state; one scale per layer across heads, error ≤ s/2") {
+TEST_CASE("absmax: quantized rows live only as codes; one scale per layer across heads, error ≤ s/2") {
   for (unsigned bits : {8u, 4u, 2u}) {
     kv::KvCache c(2, 3, 64);
     append_rows(c, 20, 5);
@@ -103,14 +103,13 @@ TEST_CASE("absmax: the cache holds the dequantized packed state; one scale per l
       CHECK(p.layers[l].v_scale.bits == kv::quant::sym_scale(vmax, bits).bits);
       const float sk = to_float(p.layers[l].k_scale);
       for (std::size_t h = 0; h < 3; ++h) {
-        CHECK(from_state(p, c, l, h, true) == c.head(l, h).keys);
-        CHECK(from_state(p, c, l, h, false) == c.head(l, h).values);
-        std::vector<float> dk(20 * 64), dv(20 * 64);
-        p.dequantize(l, h, 3, 64, dk.data(), dv.data());
-        CHECK(dk == c.head(l, h).keys);
-        CHECK(dv == c.head(l, h).values);
-        for (std::size_t i = 0; i < c.head(l, h).keys.size(); ++i)
-          REQUIRE(std::abs(c.head(l, h).keys[i] - original.head(l, h).keys[i]) <= sk / 2 * (1 + 1e-6f));
+        CHECK(c.head(l, h).keys.empty());  // decode mode: every row packed, no fp32 copy left
+        CHECK(c.head(l, h).values.empty());
+        const std::vector<float> keys = c.head(l, h).materialize_keys(64);
+        CHECK(from_state(p, c, l, h, true) == keys);
+        CHECK(from_state(p, c, l, h, false) == c.head(l, h).materialize_values(64));
+        for (std::size_t i = 0; i < keys.size(); ++i)
+          REQUIRE(std::abs(keys[i] - original.head(l, h).keys[i]) <= sk / 2 * (1 + 1e-6f));
       }
     }
   }
@@ -123,11 +122,11 @@ TEST_CASE("absmax: a value beyond the range grows the scale; stored rows are re-
   AbsmaxQuant p = make(4, kv::Mode::Decode);
   p.after_step(c, {}, kv::StepKind::Prefill);
   const float s1 = to_float(p.layers[0].k_scale);
-  const std::vector<float> before = c.head(0, 1).keys;
+  const std::vector<float> before = c.head(0, 1).materialize_keys(64);
 
   // A new token with a key 20× the prompt's range: the layer's key scale follows it.
   append_rows(c, 1, 10, 0.5f);
-  c.head(0, 0).keys[8 * 64 + 3] = 40.0f;
+  c.head(0, 0).keys[3] = 40.0f;  // row 8, the only fp32 row
   p.after_step(c, {}, kv::StepKind::Decode);
   const f16_t grown = p.layers[0].k_scale;
   CHECK(grown.bits == kv::quant::sym_scale(40.0f, 4).bits);
@@ -136,18 +135,20 @@ TEST_CASE("absmax: a value beyond the range grows the scale; stored rows are re-
   std::vector<std::uint8_t> codes(before.size());
   kv::quant::sym_quantize(before.data(), before.size(), s2, 4, codes.data());
   kv::quant::sym_dequantize(codes.data(), before.size(), s2, 4, want.data());
-  CHECK(std::equal(want.begin(), want.end(), c.head(0, 1).keys.begin()));  // another head, same layer: re-quantized too
-  CHECK(from_state(p, c, 0, 1, true) == c.head(0, 1).keys);
+  const std::vector<float> keys1 = c.head(0, 1).materialize_keys(64);
+  CHECK(std::equal(want.begin(), want.end(), keys1.begin()));  // another head, same layer: re-quantized too
+  CHECK(from_state(p, c, 0, 1, true) == keys1);
   for (std::size_t i = 0; i < before.size(); ++i)
-    REQUIRE(std::abs(c.head(0, 1).keys[i] - original.head(0, 1).keys[i]) <= (s1 + s2) / 2 * (1 + 1e-6f));
-  CHECK(std::abs(c.head(0, 0).keys[8 * 64 + 3] - 40.0f) <= s2 / 2);  // the new maximum itself never clips
+    REQUIRE(std::abs(keys1[i] - original.head(0, 1).keys[i]) <= (s1 + s2) / 2 * (1 + 1e-6f));
+  CHECK(std::abs(c.head(0, 0).materialize_keys(64)[8 * 64 + 3] - 40.0f) <= s2 / 2);  // the new maximum itself never clips
 
   // A token inside the range leaves the scale and the stored rows alone.
-  const std::vector<float> settled = c.head(0, 1).keys;
+  const std::vector<float> settled = keys1;
   append_rows(c, 1, 11, 0.5f);
   p.after_step(c, {}, kv::StepKind::Decode);
   CHECK(p.layers[0].k_scale.bits == grown.bits);
-  CHECK(std::equal(settled.begin(), settled.end(), c.head(0, 1).keys.begin()));
+  const std::vector<float> keys2 = c.head(0, 1).materialize_keys(64);
+  CHECK(std::equal(settled.begin(), settled.end(), keys2.begin()));
 }
 
 TEST_CASE("absmax: options, identity, and prompt mode leaves generated tokens alone") {
@@ -165,7 +166,8 @@ TEST_CASE("absmax: options, identity, and prompt mode leaves generated tokens al
   const auto fresh = c.head(0, 0).keys;
   p.after_step(c, {}, kv::StepKind::Decode);
   CHECK(c.head(0, 0).keys == fresh);
-  CHECK(p.heads[0].rows == 4);
+  CHECK(c.head(0, 0).keys.size() == 2 * 16);
+  CHECK(c.head(0, 0).packed_keys.rows == 4);
 }
 
 TEST_CASE("absmax: on the tiny model, fewer bits move the logits further from full") {

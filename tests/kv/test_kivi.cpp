@@ -56,27 +56,32 @@ TEST_CASE("kivi: keys are quantized ⌊n/R⌋·R at a time in whole groups, valu
   KiviQuant p = make(2, 32, 64, kv::Mode::Decode);
   append_rows(c, 100, 1);
   p.after_step(c, {}, kv::StepKind::Prefill);
-  CHECK(p.heads[0].k_rows == 64);  // ⌊100/64⌋·64
-  CHECK(p.heads[0].v_rows == 36);  // 100 − 64
+  CHECK(c.head(0, 0).packed_keys.rows == 64);    // ⌊100/64⌋·64
+  CHECK(c.head(0, 0).packed_values.rows == 36);  // 100 − 64
+  CHECK(c.head(0, 0).keys.size() == 36 * 64);    // the rest stays fp32
+  CHECK(c.head(0, 0).values.size() == 64 * 64);
   for (std::size_t n = 101; n <= 128; ++n) {
     append_rows(c, 1, static_cast<unsigned>(n));
     p.after_step(c, {}, kv::StepKind::Decode);
-    CHECK(p.heads[0].k_rows == (n < 128 ? 64u : 128u));  // the key residual fills to R, then leaves as R/G groups
-    CHECK(p.heads[0].v_rows == n - 64);
+    CHECK(c.head(0, 0).packed_keys.rows == (n < 128 ? 64u : 128u));  // the key residual fills to R, then leaves as R/G groups
+    CHECK(c.head(0, 0).packed_values.rows == n - 64);
   }
   // Chunked prefill ends in the same state as one prefill of the same tokens.
   kv::KvCache whole(1, 1, 64), chunked(1, 1, 64);
   append_rows(whole, 150, 7);
+  const kv::KvCache source = whole;
   KiviQuant a = make(4, 32, 64, kv::Mode::Decode), b = a;
   a.after_step(whole, {}, kv::StepKind::Prefill);
   for (std::size_t t = 0; t < 150; t += 50) {
     for (std::size_t i = t; i < t + 50; ++i)
-      chunked.head(0, 0).append(&whole.head(0, 0).keys[i * 64], &whole.head(0, 0).values[i * 64], static_cast<std::int32_t>(i), 64);
+      chunked.head(0, 0).append(&source.head(0, 0).keys[i * 64], &source.head(0, 0).values[i * 64], static_cast<std::int32_t>(i), 64);
     chunked.advance(50);
     b.after_step(chunked, {}, kv::StepKind::Prefill);
   }
-  CHECK(a.heads[0].k_rows == b.heads[0].k_rows);
-  CHECK(a.heads[0].v_rows == b.heads[0].v_rows);
+  CHECK(whole.head(0, 0).packed_keys.rows == chunked.head(0, 0).packed_keys.rows);
+  CHECK(whole.head(0, 0).packed_values.rows == chunked.head(0, 0).packed_values.rows);
+  CHECK(whole.head(0, 0).materialize_keys(64) == chunked.head(0, 0).materialize_keys(64));
+  CHECK(whole.head(0, 0).materialize_values(64) == chunked.head(0, 0).materialize_values(64));
   CHECK(a.stored_bytes(whole) == b.stored_bytes(chunked));
 
   // Prompt mode: generated tokens stay full precision.
@@ -86,8 +91,8 @@ TEST_CASE("kivi: keys are quantized ⌊n/R⌋·R at a time in whole groups, valu
   q.after_step(d, {}, kv::StepKind::Prefill);
   append_rows(d, 40, 4);
   q.after_step(d, {}, kv::StepKind::Decode);
-  CHECK(q.heads[0].k_rows == 64);
-  CHECK(q.heads[0].v_rows == 38);
+  CHECK(d.head(0, 0).packed_keys.rows == 64);
+  CHECK(d.head(0, 0).packed_values.rows == 38);
 }
 
 TEST_CASE("kivi: stored bytes = codes + fp16 scale/zero per group + fp16 residual rows (hand counts)") {
@@ -117,7 +122,7 @@ TEST_CASE("kivi: stored bytes = codes + fp16 scale/zero per group + fp16 residua
   CHECK(p.stored_bytes(c) == (256 * 32 + 2 * 64 * 4 + 44 * 128) + (172 * 32 + 172 * 4 + 128 * 128));
 }
 
-TEST_CASE("kivi: the cache holds the dequantized packed state; per-group error ≤ s/2; residual untouched") {
+TEST_CASE("kivi: quantized rows live only as codes; they dequantize per group within s/2; residual untouched") {
   for (unsigned bits : {8u, 4u, 2u}) {
     kv::KvCache c(1, 2, 64);
     append_rows(c, 150, 21);
@@ -126,30 +131,30 @@ TEST_CASE("kivi: the cache holds the dequantized packed state; per-group error �
     p.after_step(c, {}, kv::StepKind::Prefill);
     const std::size_t rb = kv::quant::packed_bytes(64, bits);
     for (std::size_t h = 0; h < 2; ++h) {
-      const auto& st = p.heads[h];
       const auto& store = c.head(0, h);
-      REQUIRE(st.k_rows == 128);
-      REQUIRE(st.v_rows == 86);
-      std::vector<float> dk(st.k_rows * 64), dv(st.v_rows * 64);
-      p.dequantize(0, h, 2, 64, dk.data(), dv.data());
-      CHECK(std::equal(dk.begin(), dk.end(), store.keys.begin()));
-      CHECK(std::equal(dv.begin(), dv.end(), store.values.begin()));
+      const kv::PackedRows& pk = store.packed_keys;
+      const kv::PackedRows& pv = store.packed_values;
+      REQUIRE(pk.rows == 128);
+      REQUIRE(pv.rows == 86);
+      CHECK(store.keys.size() == (150 - 128) * 64);  // no fp32 copy of a quantized row
+      CHECK(store.values.size() == (150 - 86) * 64);
+      const std::vector<float> keys = store.materialize_keys(64), values = store.materialize_values(64);
       std::vector<std::uint8_t> codes(64);
       for (std::size_t t = 0; t < 150; ++t)
         for (std::size_t d = 0; d < 64; ++d) {
-          const float k = store.keys[t * 64 + d], v = store.values[t * 64 + d];
+          const float k = keys[t * 64 + d], v = values[t * 64 + d];
           const float k0 = original.head(0, h).keys[t * 64 + d], v0 = original.head(0, h).values[t * 64 + d];
-          if (t < st.k_rows) {
-            kv::quant::unpack(&st.k_codes[t * rb], 64, bits, codes.data());
-            const auto& prm = st.k_params[(t / 32) * 64 + d];  // per channel, per group of 32 tokens
+          if (t < pk.rows) {
+            kv::quant::unpack(&pk.codes[t * rb], 64, bits, codes.data());
+            const auto& prm = pk.params[(t / 32) * 64 + d];  // per channel, per group of 32 tokens
             REQUIRE(k == kv::quant::asym_value(codes[d], to_float(prm.scale), to_float(prm.zero)));
             REQUIRE(std::abs(k - k0) <= to_float(prm.scale) / 2 + 1e-5f);
           } else {
             REQUIRE(k == k0);
           }
-          if (t < st.v_rows) {
-            kv::quant::unpack(&st.v_codes[t * rb], 64, bits, codes.data());
-            const auto& prm = st.v_params[t * 2 + d / 32];  // per token, per group of 32 channels
+          if (t < pv.rows) {
+            kv::quant::unpack(&pv.codes[t * rb], 64, bits, codes.data());
+            const auto& prm = pv.params[t * 2 + d / 32];  // per token, per group of 32 channels
             REQUIRE(v == kv::quant::asym_value(codes[d], to_float(prm.scale), to_float(prm.zero)));
             REQUIRE(std::abs(v - v0) <= to_float(prm.scale) / 2 + 1e-5f);
           } else {
@@ -259,23 +264,27 @@ TEST_CASE("kivi: SmolLM2 teacher-forced logits at int8 stay near full; kivi2 per
 }
 
 TEST_CASE("kivi and absmax: a cleared and refilled cache starts the packed state afresh") {
-  kv::KvCache c(1, 1, 64);
+  kv::KvCache ck(1, 1, 64), ca(1, 1, 64);
   KiviQuant k = make(4, 32, 32, kv::Mode::Decode);
   kv::AbsmaxQuant a = kv::AbsmaxQuant::create(kv::PolicyOptions(0.25, kv::Mode::Decode), model::Config{});
-  append_rows(c, 70, 1);
-  k.after_step(c, {}, kv::StepKind::Prefill);
-  a.after_step(c, {}, kv::StepKind::Prefill);
-  c.clear();
-  append_rows(c, 40, 2);
-  kv::KvCache fresh_cache = c;
-  k.after_step(c, {}, kv::StepKind::Prefill);
-  a.after_step(c, {}, kv::StepKind::Prefill);
+  append_rows(ck, 70, 1);
+  append_rows(ca, 70, 1);
+  k.after_step(ck, {}, kv::StepKind::Prefill);
+  a.after_step(ca, {}, kv::StepKind::Prefill);
+  ck.clear();
+  ca.clear();
+  append_rows(ck, 40, 2);
+  append_rows(ca, 40, 2);
+  const kv::KvCache fresh_cache = ck;
+  k.after_step(ck, {}, kv::StepKind::Prefill);
+  a.after_step(ca, {}, kv::StepKind::Prefill);
   KiviQuant k2 = make(4, 32, 32, kv::Mode::Decode);
   kv::AbsmaxQuant a2 = kv::AbsmaxQuant::create(kv::PolicyOptions(0.25, kv::Mode::Decode), model::Config{});
-  kv::KvCache c2 = fresh_cache;
-  k2.after_step(fresh_cache, {}, kv::StepKind::Prefill);
-  a2.after_step(c2, {}, kv::StepKind::Prefill);
-  CHECK(k.heads[0].k_rows == 32);
-  CHECK(k.stored_bytes(c) == k2.stored_bytes(fresh_cache));
-  CHECK(a.stored_bytes(c) == a2.stored_bytes(c2));
+  kv::KvCache ck2 = fresh_cache, ca2 = fresh_cache;
+  k2.after_step(ck2, {}, kv::StepKind::Prefill);
+  a2.after_step(ca2, {}, kv::StepKind::Prefill);
+  CHECK(ck.head(0, 0).packed_keys.rows == 32);
+  CHECK(k.stored_bytes(ck) == k2.stored_bytes(ck2));
+  CHECK(a.stored_bytes(ca) == a2.stored_bytes(ca2));
+  CHECK(ca.head(0, 0).materialize_keys(64) == ca2.head(0, 0).materialize_keys(64));  // the old scale is gone with the rows
 }

@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "kvcanary/kv/quantizer.hpp"
+#include "kvcanary/kv/quant_width.hpp"
 
 using namespace kvcanary;
 using namespace kvcanary::kv;

@@ -8,10 +8,10 @@
 // (rounding, fp16 scale and packing as in kv/quantizer.hpp). At 2 bits the code set is
 // {−1, 0, 1}: a ternary cache.
 //
-// The policy's own state is what a quantized cache would hold — b-bit codes packed per row,
-// one fp16 scale per layer and tensor — and it writes x̂ back into the cache rows, which
-// attention reads (the same numbers a dequantize-on-read kernel would produce). Rows it has
-// not quantized are the full-precision residual, counted in fp16 like `full` counts them.
+// The cache holds what a quantized cache holds: each head's quantized rows move into its
+// packed store (b-bit codes per row, the layer's fp16 scale; kv/packed_rows.hpp) and leave the
+// fp32 store; attention dequantizes them on read. The policy keeps the layer scales. Rows not
+// quantized are the full-precision residual, counted in fp16 like `full` counts them.
 //
 // Modes: `prompt` quantizes what every prefill step stored (the prototype's regime; tokens
 // generated later stay full precision); `decode` also quantizes each generated token after
@@ -31,7 +31,7 @@
 
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
-#include "kvcanary/kv/quantizer.hpp"
+#include "kvcanary/kv/quant_width.hpp"
 #include "kvcanary/model/config.hpp"
 
 namespace kvcanary::kv {
@@ -55,125 +55,87 @@ struct AbsmaxQuant {
   unsigned bits = 8;
   Mode mode = Mode::Prompt;
 
-  // Packed state. Per layer and tensor: the fp16 scale (0 until the first nonzero value).
-  // Per layer × KV head: the codes of the first `rows` rows, `packed_bytes(head_dim)` per row.
+  // Per layer: the fp16 scales of its keys and values (0 until the first nonzero value).
   struct LayerState {
     f16_t k_scale{}, v_scale{};
   };
-  struct HeadState {
-    std::vector<std::uint8_t> k_codes, v_codes;
-    std::size_t rows = 0;
-  };
   std::vector<LayerState> layers;
-  std::vector<HeadState> heads;  // [layer * kv_heads + kv_head]
-  std::int64_t tokens_seen = 0;   // the cache's count at the last step
+  std::int64_t tokens_seen = 0;  // the cache's count at the last step
 
-  void reset() {
-    layers.clear();
-    heads.clear();
-  }
+  void reset() { layers.clear(); }
 
   std::size_t attention_rows(StepKind, std::size_t) const { return 0; }
 
   void after_step(KvCache& cache, const AttentionRecord&, StepKind kind) {
     // A cache that went back to fewer tokens than it had seen was cleared and refilled: the
-    // packed state describes rows that are gone.
+    // scales describe rows that are gone.
     if (cache.tokens_seen() < tokens_seen) reset();
     tokens_seen = cache.tokens_seen();
     if (mode == Mode::Prompt && kind == StepKind::Decode) return;
-    const std::size_t L = cache.layers(), NKV = cache.kv_heads();
-    if (layers.empty()) {
-      layers.assign(L, {});
-      heads.assign(L * NKV, {});
-    }
-    for (std::size_t l = 0; l < L; ++l) {
-      for (std::size_t h = 0; h < NKV; ++h)
-        if (cache.head(l, h).size() < heads[l * NKV + h].rows)
-          fail("<kv cache>", "rows", "absmax holds codes for rows the cache no longer has (it does not compose with eviction)");
+    if (layers.empty()) layers.assign(cache.layers(), {});
+    for (std::size_t l = 0; l < cache.layers(); ++l) {
       quantize_tensor(cache, l, /*keys=*/true);
       quantize_tensor(cache, l, /*keys=*/false);
-      for (std::size_t h = 0; h < NKV; ++h) heads[l * NKV + h].rows = cache.head(l, h).size();
     }
   }
 
-  // Bytes of the buffers held: packed codes, the fp16 scales, and the rows not quantized
-  // (none in `decode` mode after a step) at fp16.
+  // Bytes of the buffers held: packed codes, the fp16 scales (one per layer and tensor), and
+  // the rows not quantized (none in `decode` mode after a step) at fp16.
   std::size_t stored_bytes(const KvCache& c) const {
     std::size_t bytes = 0;
     for (std::size_t l = 0; l < c.layers(); ++l)
       for (std::size_t h = 0; h < c.kv_heads(); ++h) {
-        const std::size_t n = c.head(l, h).size();
-        if (heads.empty()) {
-          bytes += fp16_kv_bytes(n, c.head_dim());
-          continue;
-        }
-        const HeadState& s = heads[l * c.kv_heads() + h];
-        bytes += s.k_codes.size() + s.v_codes.size() + fp16_kv_bytes(n - s.rows, c.head_dim());
+        const HeadStore& s = c.head(l, h);
+        bytes += s.packed_keys.codes.size() + s.packed_values.codes.size() + (s.keys.size() + s.values.size()) * sizeof(f16_t);
       }
     bytes += layers.size() * 2 * sizeof(f16_t);  // K and V scale per layer
     return bytes;
   }
 
-  // What a dequantize-on-read kernel produces: the first heads[l, h].rows key and value rows of
-  // head (l, h), from the packed codes and the layer's scales alone (equal to the cache rows).
-  void dequantize(std::size_t l, std::size_t h, std::size_t kv_heads, std::size_t head_dim, float* keys, float* values) const {
-    const HeadState& st = heads[l * kv_heads + h];
-    const std::size_t rb = quant::packed_bytes(head_dim, bits);
-    const float sk = to_float(layers[l].k_scale), sv = to_float(layers[l].v_scale);
-    std::vector<std::uint8_t> codes(head_dim);
-    for (std::size_t r = 0; r < st.rows; ++r) {
-      quant::unpack(&st.k_codes[r * rb], head_dim, bits, codes.data());
-      quant::sym_dequantize(codes.data(), head_dim, sk, bits, keys + r * head_dim);
-      quant::unpack(&st.v_codes[r * rb], head_dim, bits, codes.data());
-      quant::sym_dequantize(codes.data(), head_dim, sv, bits, values + r * head_dim);
-    }
-  }
-
   std::string identity() const { return "absmax(bits=" + std::to_string(bits) + ",mode=" + mode_name(mode) + ")"; }
 
  private:
-  // Quantizes rows [heads.rows, size) of every head of layer l for one tensor, re-quantizing
-  // the stored rows first if the new rows lie outside the current range.
+  // Quantizes the fp32 rows of every head of layer l for one tensor into its packed store,
+  // re-quantizing the packed rows first if the new rows lie outside the current range.
   void quantize_tensor(KvCache& cache, std::size_t l, bool keys) {
     const std::size_t NKV = cache.kv_heads(), D = cache.head_dim(), row_bytes = quant::packed_bytes(D, bits);
     f16_t& scale = keys ? layers[l].k_scale : layers[l].v_scale;
+    auto packed_of = [&](std::size_t h) -> PackedRows& { return keys ? cache.head(l, h).packed_keys : cache.head(l, h).packed_values; };
+    auto floats_of = [&](std::size_t h) -> std::vector<float>& { return keys ? cache.head(l, h).keys : cache.head(l, h).values; };
+    for (std::size_t h = 0; h < NKV; ++h) packed_of(h).configure(bits, /*symmetric=*/true, /*group_rows=*/0, /*group_cols=*/D);
     float absmax = 0.0f;
-    for (std::size_t h = 0; h < NKV; ++h) {
-      const std::vector<float>& x = keys ? cache.head(l, h).keys : cache.head(l, h).values;
-      const std::size_t first = heads[l * NKV + h].rows * D;
-      absmax = std::max(absmax, quant::abs_max(x.data() + first, x.size() - first));
-    }
+    for (std::size_t h = 0; h < NKV; ++h) absmax = std::max(absmax, quant::abs_max(floats_of(h).data(), floats_of(h).size()));
     std::vector<std::uint8_t> codes(D);
+    std::vector<float> x(D);
     const float qmax = static_cast<float>(quant::sym_qmax(bits));
     if (absmax > qmax * to_float(scale)) {
       const f16_t grown = quant::sym_scale(absmax, bits);
       const float s_old = to_float(scale), s_new = to_float(grown);
       for (std::size_t h = 0; h < NKV; ++h) {
-        HeadState& st = heads[l * NKV + h];
-        std::vector<std::uint8_t>& packed = keys ? st.k_codes : st.v_codes;
-        std::vector<float>& x = keys ? cache.head(l, h).keys : cache.head(l, h).values;
-        for (std::size_t r = 0; r < st.rows; ++r) {
-          quant::unpack(&packed[r * row_bytes], D, bits, codes.data());
-          quant::sym_dequantize(codes.data(), D, s_old, bits, &x[r * D]);
-          quant::sym_quantize(&x[r * D], D, s_new, bits, codes.data());
-          quant::pack(codes.data(), D, bits, &packed[r * row_bytes]);
-          quant::sym_dequantize(codes.data(), D, s_new, bits, &x[r * D]);
+        PackedRows& packed = packed_of(h);
+        for (std::size_t r = 0; r < packed.rows; ++r) {
+          quant::unpack(&packed.codes[r * row_bytes], D, bits, codes.data());
+          quant::sym_dequantize(codes.data(), D, s_old, bits, x.data());
+          quant::sym_quantize(x.data(), D, s_new, bits, codes.data());
+          quant::pack(codes.data(), D, bits, &packed.codes[r * row_bytes]);
         }
       }
       scale = grown;
     }
     const float s = to_float(scale);
     for (std::size_t h = 0; h < NKV; ++h) {
-      HeadState& st = heads[l * NKV + h];
-      std::vector<std::uint8_t>& packed = keys ? st.k_codes : st.v_codes;
-      std::vector<float>& x = keys ? cache.head(l, h).keys : cache.head(l, h).values;
-      const std::size_t n = x.size() / D;
-      packed.resize(n * row_bytes);
-      for (std::size_t r = st.rows; r < n; ++r) {
-        quant::sym_quantize(&x[r * D], D, s, bits, codes.data());
-        quant::pack(codes.data(), D, bits, &packed[r * row_bytes]);
-        quant::sym_dequantize(codes.data(), D, s, bits, &x[r * D]);
+      PackedRows& packed = packed_of(h);
+      std::vector<float>& rows = floats_of(h);
+      packed.params.assign(1, quant::AsymParams{scale, f16_t{}});
+      const std::size_t n = rows.size() / D;
+      for (std::size_t r = 0; r < n; ++r) {
+        quant::sym_quantize(&rows[r * D], D, s, bits, codes.data());
+        packed.push_codes(codes.data(), 1, D);
       }
+      if (keys)
+        cache.head(l, h).retire_float_keys(n, D);
+      else
+        cache.head(l, h).retire_float_values(n, D);
     }
   }
 };

@@ -1,25 +1,35 @@
 #pragma once
 // The KV cache of one sequence, stored per layer and per KV head so that a compressor can
-// reshape each head independently: evict rows (SnapKV and H2O select per head), rewrite
-// their contents (quantization), or change the position a key is rotated to (StreamingLLM
-// places kept keys at contiguous cache positions).
+// reshape each head independently: evict rows (SnapKV and H2O select per head), quantize
+// them (the leading rows move into packed codes), or change the position a key is rotated to
+// (StreamingLLM places kept keys at contiguous cache positions).
 //
-// Invariant: within a head, rows are in the order they were appended, and every row carries
-// the position its key was rotated to. Attention never assumes row index == position.
+// Invariants: within a head, rows are in the order they were appended, and every row carries
+// the position its key was rotated to; attention never assumes row index == position. Keys
+// [0, packed_keys.rows) live packed (kv/packed_rows.hpp) and `keys` holds the rest in fp32
+// (likewise values, with their own count: KIVI's key and value residuals differ); eviction
+// and re-rotation work on fp32 rows only, so they refuse a head with packed rows.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>
 
+#include "kvcanary/core/error.hpp"
+#include "kvcanary/kv/packed_rows.hpp"
+#include "kvcanary/ops/matmul-inl.h"
+
 namespace kvcanary::kv {
 
 struct HeadStore {
-  std::vector<float> keys;     // [rows, head_dim], post-RoPE
-  std::vector<float> values;   // [rows, head_dim]
+  std::vector<float> keys;     // rows [packed_keys.rows, size()) × head_dim, post-RoPE
+  std::vector<float> values;   // rows [packed_values.rows, size()) × head_dim
   std::vector<std::int32_t> positions;  // [rows]
+  PackedRows packed_keys, packed_values;
 
   std::size_t size() const { return positions.size(); }
+  bool has_packed_rows() const { return packed_keys.rows > 0 || packed_values.rows > 0; }
 
   void append(const float* k, const float* v, std::int32_t pos, std::size_t head_dim) {
     keys.insert(keys.end(), k, k + head_dim);
@@ -27,8 +37,15 @@ struct HeadStore {
     positions.push_back(pos);
   }
 
+  // Eviction and re-rotation rewrite fp32 rows in place; a quantized head has none to rewrite.
+  void require_unpacked(const char* who) const {
+    if (has_packed_rows())
+      fail("<kv cache>", "rows", std::string(who) + " cannot act on quantized rows (eviction does not compose with quantization)");
+  }
+
   // Keep only `rows` (ascending row indices), preserving their order.
   void keep(std::span<const std::size_t> rows, std::size_t head_dim) {
+    require_unpacked("eviction");
     std::size_t dst = 0;
     for (std::size_t r : rows) {
       if (r != dst) {
@@ -43,6 +60,69 @@ struct HeadStore {
     keys.resize(dst * head_dim);
     values.resize(dst * head_dim);
     positions.resize(dst);
+  }
+
+  // A quantizer packed the first n fp32 key (value) rows: they leave the fp32 store.
+  void retire_float_keys(std::size_t n, std::size_t head_dim) { retire(keys, n, head_dim); }
+  void retire_float_values(std::size_t n, std::size_t head_dim) { retire(values, n, head_dim); }
+
+  // Every key (value) row as fp32, packed ones dequantized: for tests and inspection — the
+  // forward pass never builds this.
+  std::vector<float> materialize_keys(std::size_t head_dim) const { return materialize(packed_keys, keys, head_dim); }
+  std::vector<float> materialize_values(std::size_t head_dim) const { return materialize(packed_values, values, head_dim); }
+
+  // Attention's reads. `nq` query heads share this KV head (GQA); q is [nq, D] and the
+  // scores come out [nq, count] for rows [0, count). Packed rows are dequantized a tile at a
+  // time into per-thread scratch and each tile serves all nq queries; every score is
+  // ops::dot of the row's x̂ with q, bit for bit what a cache holding x̂ in fp32 gives.
+  void key_scores(const float* q, std::size_t nq, std::size_t D, std::size_t count, float* scores) const {
+    const std::size_t packed = std::min(packed_keys.rows, count);
+    if (packed > 0) {
+      thread_local std::vector<float> tile;
+      tile.resize(kTileRows * D);
+      for (std::size_t t0 = 0; t0 < packed; t0 += kTileRows) {
+        const std::size_t n = std::min(kTileRows, packed - t0);
+        packed_keys.dequantize(t0, n, D, tile.data());
+        for (std::size_t g = 0; g < nq; ++g) ops::dot_rows(tile.data(), q + g * D, D, n, scores + g * count + t0);
+      }
+    }
+    if (count > packed)
+      for (std::size_t g = 0; g < nq; ++g) ops::dot_rows(keys.data(), q + g * D, D, count - packed, scores + g * count + packed);
+  }
+
+  // out [nq, D] = p [nq, count] · V over rows [0, count): one FMA chain per element in row
+  // order (ops::weighted_sum_add), whether a row is read from a tile or from fp32.
+  void value_mix(const float* p, std::size_t nq, std::size_t D, std::size_t count, float* out) const {
+    std::fill(out, out + nq * D, 0.0f);
+    const std::size_t packed = std::min(packed_values.rows, count);
+    if (packed > 0) {
+      thread_local std::vector<float> tile;
+      tile.resize(kTileRows * D);
+      for (std::size_t t0 = 0; t0 < packed; t0 += kTileRows) {
+        const std::size_t n = std::min(kTileRows, packed - t0);
+        packed_values.dequantize(t0, n, D, tile.data());
+        for (std::size_t g = 0; g < nq; ++g) ops::weighted_sum_add(out + g * D, p + g * count + t0, tile.data(), D, n);
+      }
+    }
+    if (count > packed)
+      for (std::size_t g = 0; g < nq; ++g)
+        ops::weighted_sum_add(out + g * D, p + g * count + packed, values.data(), D, count - packed);
+  }
+
+ private:
+  // 32 rows × head_dim ≤ 128 fp32 = at most 16 KiB: the tile stays in L1 while the group's
+  // queries read it.
+  static constexpr std::size_t kTileRows = 32;
+
+  void retire(std::vector<float>& rows, std::size_t n, std::size_t head_dim) {
+    rows.erase(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(n * head_dim));
+  }
+
+  std::vector<float> materialize(const PackedRows& packed, const std::vector<float>& rest, std::size_t head_dim) const {
+    std::vector<float> out(size() * head_dim);
+    if (packed.rows) packed.dequantize(0, packed.rows, head_dim, out.data());
+    std::copy(rest.begin(), rest.end(), out.begin() + static_cast<std::ptrdiff_t>(packed.rows * head_dim));
+    return out;
   }
 };
 
@@ -73,6 +153,15 @@ class KvCache {
   std::size_t stored_rows() const {
     std::size_t n = 0;
     for (const auto& h : heads_) n += h.size();
+    return n;
+  }
+
+  // Bytes this process holds for the cache: fp32 rows, packed codes and pairs, positions.
+  std::size_t resident_bytes() const {
+    std::size_t n = 0;
+    for (const auto& h : heads_)
+      n += (h.keys.size() + h.values.size()) * sizeof(float) + h.positions.size() * sizeof(std::int32_t) + h.packed_keys.bytes() +
+           h.packed_values.bytes();
     return n;
   }
 

@@ -24,9 +24,10 @@
 // Modes: `prompt` applies the split after prefill steps only (the prompt is quantized once;
 // generated tokens stay full precision); `decode` applies it after every step.
 //
-// The policy's state is the packed cache (codes, fp16 scales and zero points); it writes x̂
-// back into the cache rows that attention reads. The rows not quantized are the residual,
-// counted in fp16 as `full` counts rows.
+// Quantized rows move into the head's packed store (codes, fp16 scales and zero points;
+// kv/packed_rows.hpp) and leave the fp32 store; attention dequantizes them on read. The rows
+// not quantized are the residual, counted in fp16 as `full` counts rows. The policy itself is
+// stateless: the counts above depend only on the rows a head holds.
 
 #include <algorithm>
 #include <string>
@@ -35,7 +36,7 @@
 
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
-#include "kvcanary/kv/quantizer.hpp"
+#include "kvcanary/kv/quant_width.hpp"
 #include "kvcanary/model/config.hpp"
 
 namespace kvcanary::kv {
@@ -70,68 +71,43 @@ struct KiviQuant {
   std::size_t group = 32, residual = 128;
   Mode mode = Mode::Decode;
 
-  // Packed state per layer × KV head. Keys: `k_rows` rows of codes (row-major, packed per
-  // row) and head_dim (scale, zero) pairs per group of `group` rows. Values: `v_rows` rows
-  // of codes and ceil(head_dim / Gv) pairs per row.
-  struct HeadState {
-    std::vector<std::uint8_t> k_codes, v_codes;
-    std::vector<quant::AsymParams> k_params, v_params;
-    std::size_t k_rows = 0, v_rows = 0;
-  };
-  std::vector<HeadState> heads;  // [layer * kv_heads + kv_head]
-  std::int64_t tokens_seen = 0;   // the cache's count at the last step
-
-  void reset() { heads.clear(); }
-
   std::size_t value_group(std::size_t head_dim) const { return std::min(group, head_dim); }
 
   std::size_t attention_rows(StepKind, std::size_t) const { return 0; }
 
   void after_step(KvCache& cache, const AttentionRecord&, StepKind kind) {
-    // A cache that went back to fewer tokens than it had seen was cleared and refilled: the
-    // packed state describes rows that are gone.
-    if (cache.tokens_seen() < tokens_seen) reset();
-    tokens_seen = cache.tokens_seen();
     if (mode == Mode::Prompt && kind == StepKind::Decode) return;
-    const std::size_t NKV = cache.kv_heads(), D = cache.head_dim(), gv = value_group(D);
-    const std::size_t row_bytes = quant::packed_bytes(D, bits), v_groups = (D + gv - 1) / gv;
-    if (heads.empty()) heads.assign(cache.layers() * NKV, {});
+    const std::size_t NKV = cache.kv_heads(), D = cache.head_dim(), gv = value_group(D), v_groups = (D + gv - 1) / gv;
     std::vector<std::uint8_t> codes(group * D);
     std::vector<float> lo(D), hi(D), sd(D), zd(D);
     for (std::size_t l = 0; l < cache.layers(); ++l)
       for (std::size_t h = 0; h < NKV; ++h) {
         HeadStore& store = cache.head(l, h);
-        HeadState& st = heads[l * NKV + h];
+        PackedRows& pk = store.packed_keys;
+        PackedRows& pv = store.packed_values;
+        pk.configure(bits, /*symmetric=*/false, /*group_rows=*/group, /*group_cols=*/1);
+        pv.configure(bits, /*symmetric=*/false, /*group_rows=*/1, /*group_cols=*/gv);
         const std::size_t n = store.size();
-        if (n < st.k_rows || n < st.v_rows)
-          fail("<kv cache>", "rows", "kivi holds codes for rows the cache no longer has (it does not compose with eviction)");
         // Keys: whole groups up to ⌊n/R⌋·R. Values: every token older than the R most recent.
+        // Rows are quantized from the front of the fp32 store and retired together at the
+        // end (one move of the residual, not one per group).
         const std::size_t k_target = n / residual * residual, v_target = n > residual ? n - residual : 0;
-        st.k_codes.reserve(k_target * row_bytes);
-        st.k_params.reserve(k_target / group * D);
-        st.v_codes.reserve(v_target * row_bytes);
-        st.v_params.reserve(v_target * v_groups);
-        for (; st.k_rows + group <= k_target; st.k_rows += group) {
-          float* x = &store.keys[st.k_rows * D];
-          const std::size_t p0 = st.k_params.size();
-          st.k_params.resize(p0 + D);
-          quant::asym_quantize_channels(x, group, D, bits, codes.data(), &st.k_params[p0], lo.data(), hi.data(), sd.data(),
-                                        zd.data());
-          const std::size_t c0 = st.k_codes.size();
-          st.k_codes.resize(c0 + group * row_bytes);
-          for (std::size_t t = 0; t < group; ++t) quant::pack(&codes[t * D], D, bits, &st.k_codes[c0 + t * row_bytes]);
-          quant::asym_dequantize_channels(codes.data(), group, D, &st.k_params[p0], x, sd.data(), zd.data());
+        std::size_t k_new = 0, v_new = 0;
+        for (; pk.rows + group <= k_target; k_new += group) {
+          const std::size_t p0 = pk.params.size();
+          pk.params.resize(p0 + D);
+          quant::asym_quantize_channels(&store.keys[k_new * D], group, D, bits, codes.data(), &pk.params[p0], lo.data(), hi.data(),
+                                        sd.data(), zd.data());
+          pk.push_codes(codes.data(), group, D);
         }
-        for (; st.v_rows < v_target; ++st.v_rows) {
-          float* x = &store.values[st.v_rows * D];
-          const std::size_t p0 = st.v_params.size();
-          st.v_params.resize(p0 + v_groups);
-          quant::asym_quantize_token(x, D, gv, bits, codes.data(), &st.v_params[p0]);
-          const std::size_t c0 = st.v_codes.size();
-          st.v_codes.resize(c0 + row_bytes);
-          quant::pack(codes.data(), D, bits, &st.v_codes[c0]);
-          quant::asym_dequantize_token(codes.data(), D, gv, &st.v_params[p0], x);
+        for (; pv.rows < v_target; ++v_new) {
+          const std::size_t p0 = pv.params.size();
+          pv.params.resize(p0 + v_groups);
+          quant::asym_quantize_token(&store.values[v_new * D], D, gv, bits, codes.data(), &pv.params[p0]);
+          pv.push_codes(codes.data(), 1, D);
         }
+        store.retire_float_keys(k_new, D);
+        store.retire_float_values(v_new, D);
       }
   }
 
@@ -139,37 +115,13 @@ struct KiviQuant {
   // full-precision residual rows (keys and values counted separately: their residuals differ)
   // at fp16.
   std::size_t stored_bytes(const KvCache& c) const {
-    const std::size_t D = c.head_dim(), pair = 2 * sizeof(f16_t);
     std::size_t bytes = 0;
     for (std::size_t l = 0; l < c.layers(); ++l)
       for (std::size_t h = 0; h < c.kv_heads(); ++h) {
-        const std::size_t n = c.head(l, h).size();
-        if (heads.empty()) {
-          bytes += fp16_kv_bytes(n, D);
-          continue;
-        }
-        const HeadState& s = heads[l * c.kv_heads() + h];
-        bytes += s.k_codes.size() + s.v_codes.size() + (s.k_params.size() + s.v_params.size()) * pair;
-        bytes += ((n - s.k_rows) + (n - s.v_rows)) * D * sizeof(f16_t);
+        const HeadStore& s = c.head(l, h);
+        bytes += s.packed_keys.bytes() + s.packed_values.bytes() + (s.keys.size() + s.values.size()) * sizeof(f16_t);
       }
     return bytes;
-  }
-
-  // What a dequantize-on-read kernel produces for head (l, h): its first k_rows keys and first
-  // v_rows values, from codes, scales and zero points alone (equal to the cache rows).
-  void dequantize(std::size_t l, std::size_t h, std::size_t kv_heads, std::size_t head_dim, float* keys, float* values) const {
-    const HeadState& st = heads[l * kv_heads + h];
-    const std::size_t D = head_dim, gv = value_group(D), v_groups = (D + gv - 1) / gv, rb = quant::packed_bytes(D, bits);
-    std::vector<std::uint8_t> codes(group * D);
-    std::vector<float> sd(D), zd(D);
-    for (std::size_t g = 0; g * group < st.k_rows; ++g) {
-      for (std::size_t t = 0; t < group; ++t) quant::unpack(&st.k_codes[(g * group + t) * rb], D, bits, &codes[t * D]);
-      quant::asym_dequantize_channels(codes.data(), group, D, &st.k_params[g * D], keys + g * group * D, sd.data(), zd.data());
-    }
-    for (std::size_t r = 0; r < st.v_rows; ++r) {
-      quant::unpack(&st.v_codes[r * rb], D, bits, codes.data());
-      quant::asym_dequantize_token(codes.data(), D, gv, &st.v_params[r * v_groups], values + r * D);
-    }
   }
 
   std::string identity() const {

@@ -71,6 +71,7 @@ struct KNorm {
     for (std::size_t l = skip_layers; l < cache.layers(); ++l)
       for (std::size_t h = 0; h < cache.kv_heads(); ++h) {
         HeadStore& store = cache.head(l, h);
+        store.require_unpacked("knorm");
         const auto kept = selection(store, D, cache.tokens_seen());
         if (kept.size() != store.size()) store.keep(kept, D);
       }

@@ -33,6 +33,7 @@ namespace kvcanary::kv {
 // cos/sin are recomputed only when the shift changes.
 inline void rerotate_keys(HeadStore& store, std::size_t head_dim, const std::vector<float>& inv_freq,
                           std::span<const std::int32_t> new_positions) {
+  store.require_unpacked("streamingllm");
   const std::size_t half = head_dim / 2;
   std::vector<double> c(half), s(half);
   std::int64_t cached_shift = 0;

@@ -212,29 +212,33 @@ class Transformer {
     // (slot * NH + head) -> (chunk begin -> partial sums)
     std::map<std::size_t, std::map<std::size_t, std::vector<float>>> partials;
 
-    pool_.parallel_for(rows.size() * NH, [&](std::size_t begin, std::size_t end) {
+    // One job per (row, KV head): the group's query heads read the KV head together, so a
+    // quantized head's dequantized tile serves all of them (kv/cache.hpp).
+    pool_.parallel_for(rows.size() * NKV, [&](std::size_t begin, std::size_t end) {
       std::vector<float> scores;
       std::map<std::size_t, std::vector<float>> partial;  // this chunk's, by slot * NH + head
       for (std::size_t job = begin; job < end; ++job) {
-        const std::size_t r = job / NH, h = job % NH, kvh = h / group;
+        const std::size_t r = job / NKV, kvh = job % NKV, h0 = kvh * group;
         const Segment& seg = segments[rows[r].segment];
         const kv::HeadStore& store = seg.cache->head(layer, kvh);
         const std::size_t visible = before[rows[r].segment * NKV + kvh] + rows[r].index + 1;
-        const float* qv = &q[r * NH * D + h * D];
-        scores.resize(visible);
-        ops::dot_rows(store.keys.data(), qv, D, visible, scores.data());
-        for (std::size_t j = 0; j < visible; ++j) {
-          // Sliding window (Mistral): a query sees keys less than `window` positions back.
-          scores[j] = window > 0 && rows[r].position - store.positions[j] >= window ? -INFINITY : scores[j] * scale;
+        scores.resize(group * visible);
+        store.key_scores(&q[r * NH * D + h0 * D], group, D, visible, scores.data());
+        for (std::size_t g = 0; g < group; ++g) {
+          float* p = &scores[g * visible];
+          for (std::size_t j = 0; j < visible; ++j) {
+            // Sliding window (Mistral): a query sees keys less than `window` positions back.
+            p[j] = window > 0 && rows[r].position - store.positions[j] >= window ? -INFINITY : p[j] * scale;
+          }
+          ops::softmax(p, visible);
+          for (const std::size_t slot : seg_slots[rows[r].segment]) {
+            if (rows[r].index + slot_record[slot]->rows < seg.tokens.size()) continue;
+            std::vector<float>& acc = partial[slot * NH + h0 + g];
+            acc.resize(store.size(), 0.0f);
+            for (std::size_t j = 0; j < visible; ++j) acc[j] += p[j];
+          }
         }
-        ops::softmax(scores.data(), visible);
-        for (const std::size_t slot : seg_slots[rows[r].segment]) {
-          if (rows[r].index + slot_record[slot]->rows < seg.tokens.size()) continue;
-          std::vector<float>& acc = partial[slot * NH + h];
-          acc.resize(store.size(), 0.0f);
-          for (std::size_t j = 0; j < visible; ++j) acc[j] += scores[j];
-        }
-        ops::weighted_sum(&out[r * NH * D + h * D], scores.data(), store.values.data(), D, visible);
+        store.value_mix(scores.data(), group, D, visible, &out[r * NH * D + h0 * D]);
       }
       if (!partial.empty()) {
         std::lock_guard lk(partial_mu);

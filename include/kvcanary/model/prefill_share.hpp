@@ -95,12 +95,7 @@ class PrefillShare {
 
  private:
   static std::size_t bytes_of(const Entry& e) {
-    std::size_t n = e.logits.size() * sizeof(float);
-    for (std::size_t l = 0; l < e.cache.layers(); ++l)
-      for (std::size_t h = 0; h < e.cache.kv_heads(); ++h) {
-        const kv::HeadStore& s = e.cache.head(l, h);
-        n += (s.keys.size() + s.values.size()) * sizeof(float) + s.positions.size() * sizeof(std::int32_t);
-      }
+    std::size_t n = e.logits.size() * sizeof(float) + e.cache.resident_bytes();
     for (const auto& [r, rec] : e.records)
       for (const auto& m : rec.per_layer_head) n += m.size() * sizeof(float);
     return n;

@@ -103,15 +103,18 @@ inline void axpy(float* y, float a, const float* x, std::size_t n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
-// out[0..n) = Σ_j p[j] · rows[j*n ..] over j < count with p[j] != 0, accumulated per element
-// in j order by FMA from zero — attention's p·V. The running sums stay in registers across
-// all rows (a 64-wide block at a time) instead of a load and store of out per row.
-inline void weighted_sum(float* out, const float* p, const float* rows, std::size_t n, std::size_t count) {
+// out[0..n) += Σ_j p[j] · rows[j*n ..] over j < count with p[j] != 0, accumulated per element
+// in j order by FMA onto out — attention's p·V. The running sums stay in registers across
+// all rows (a 64-wide block at a time) instead of a load and store of out per row. Because
+// each element is one FMA chain in j order, summing rows [0, a) then [a, count) onto the
+// same out gives bit for bit what one call over [0, count) gives: attention can read a
+// head's values in pieces (packed tiles, then full-precision rows).
+inline void weighted_sum_add(float* out, const float* p, const float* rows, std::size_t n, std::size_t count) {
   std::size_t d = 0;
 #if KVCANARY_AVX2
   for (; d + 64 <= n; d += 64) {
     __m256 acc[8];
-    for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
+    for (int i = 0; i < 8; ++i) acc[i] = _mm256_loadu_ps(out + d + 8 * i);
     for (std::size_t j = 0; j < count; ++j) {
       if (p[j] == 0.0f) continue;
       const __m256 pv = _mm256_set1_ps(p[j]);
@@ -123,9 +126,14 @@ inline void weighted_sum(float* out, const float* p, const float* rows, std::siz
   }
 #endif
   if (d == n) return;
-  std::fill(out + d, out + n, 0.0f);
   for (std::size_t j = 0; j < count; ++j)
     if (p[j] != 0.0f) axpy(out + d, p[j], rows + j * n + d, n - d);
+}
+
+// The same sum from zero.
+inline void weighted_sum(float* out, const float* p, const float* rows, std::size_t n, std::size_t count) {
+  std::fill(out, out + n, 0.0f);
+  weighted_sum_add(out, p, rows, n, count);
 }
 
 // A weight matrix in the panel layout above. fp32: element (o, k) sits at
