@@ -7,7 +7,7 @@
 //   Attend     — one decode query per query head (9, GQA groups of 3) against every head of
 //                the cache: q·k, softmax, p·V through HeadStore::key_scores/value_mix, on the
 //                packed cache and on the same cache unquantized (`full`): what reading packed
-//                rows costs attention.
+//                rows costs attention; `resident_MB` is what the process holds for the cache.
 // Bytes counted are the fp32 bytes of the rows quantized (KIVI leaves its R = 128 most
 // recent values, and no keys here since 512 is a multiple of R, in full precision). For
 // scale: one core reads ~10 GiB/s (bench_machine).
@@ -126,6 +126,7 @@ void BM_Attend(benchmark::State& state) {
       }
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kLayers * kHeads * kTokens * 2 * kDim * sizeof(float)));
+  state.counters["resident_MB"] = static_cast<double>(cache.resident_bytes()) / 1e6;  // what the process holds for this cache
 }
 
 BENCHMARK(BM_Quantize<kv::AbsmaxQuant>)->Arg(8)->Arg(4)->Arg(2)->Unit(benchmark::kMillisecond);
