@@ -216,9 +216,11 @@ inline void load_panel(const bf16_t* p, __m256& lo, __m256& hi) {
 #endif
 
 // MR rows × NP panels: y[r0.., panel p0..] for rows x[0..MR) (stride xs) and panels p0..p0+NP.
+// `prefetch`, if set, is the panel the caller reads next: one cache line of it is requested
+// per k, so it arrives from DRAM while this tile computes instead of stalling the next one.
 template <int MR, int NP, class WT>
 inline void tile(const float* x, std::size_t xs, const PackedMatrix<WT>& W, std::size_t p0, const float* bias, float* y,
-                 std::size_t ys) {
+                 std::size_t ys, const WT* prefetch = nullptr) {
   constexpr std::size_t P = PackedMatrix<WT>::kPanel;
   const std::size_t in = W.in(), out = W.out();
   const WT* w[NP];
@@ -231,6 +233,7 @@ inline void tile(const float* x, std::size_t xs, const PackedMatrix<WT>& W, std:
   for (int i = 0; i < N; ++i) acc[i] = _mm256_setzero_ps();
 #pragma GCC unroll 4
   for (std::size_t k = 0; k < in; ++k) {
+    if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(prefetch + k * P), _MM_HINT_T0);
     __m256 wv[NP * 2];
 #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) load_panel(w[p] + k * P, wv[2 * p], wv[2 * p + 1]);
@@ -314,7 +317,10 @@ inline void matmul(const float* x, std::size_t rows, const PackedMatrix<WT>& W, 
         continue;
       }
       for (std::size_t p = pb; p < pe; ++p) {
-        for (std::size_t r = rb; r < full; r += kTile) detail::tile<6, 1>(x + r * in, in, W, p, bias, y + r * out, out);
+        // The first tile of a panel brings the next panel in (see detail::tile); the rest
+        // reuse this one from cache.
+        detail::tile<6, 1>(x + rb * in, in, W, p, bias, y + rb * out, out, p + 1 < pe ? W.panel(p + 1) : nullptr);
+        for (std::size_t r = rb + kTile; r < full; r += kTile) detail::tile<6, 1>(x + r * in, in, W, p, bias, y + r * out, out);
         // The leftover rows reuse the panel while it is in L1 rather than streaming it again.
         if (re > full) detail::rows_tile(re - full, x + full * in, in, W, p, p + 1, bias, y + full * out, out);
       }
