@@ -86,18 +86,21 @@ class Sweep {
 
   struct Cell {
     std::size_t compressor = 0, task = 0;
+    std::size_t budget_index = 0;  // into the compressor's budgets (and policies_)
     double budget = 1.0;
     std::string cell_id;
   };
 
   Sweep(SweepConfig config, model::ModelDir<WT>& model) : config_(std::move(config)), model_(model) {
     model_hash_ = model_fingerprint(model_.dir);
-    validate_compressors();  // cheap, so first: a typo fails before any dataset is read
+    build_policies();  // cheap, so first: a typo fails before any dataset is read
     build_tasks();
     for (std::size_t c = 0; c < config_.compressors.size(); ++c)
-      for (double b : config_.compressors[c].budgets)
+      for (std::size_t bi = 0; bi < config_.compressors[c].budgets.size(); ++bi) {
+        const double b = config_.compressors[c].budgets[bi];
         for (std::size_t t = 0; t < tasks_.size(); ++t)
-          cells_.push_back({c, t, b, make_cell_id(config_.model_label, config_.compressors[c].label, b, tasks_[t].name)});
+          cells_.push_back({c, t, bi, b, make_cell_id(config_.model_label, config_.compressors[c].label, b, tasks_[t].name)});
+      }
   }
 
   const std::vector<Cell>& cells() const { return cells_; }
@@ -224,25 +227,27 @@ class Sweep {
     return kv::PolicyOptions(budget, s.mode, s.params, config_.file.string() + ": " + s.where);
   }
 
+  using AnyPolicy = kv::AnyPolicyOf<Policies>;
+
   // The attention row counts any (compressor, budget) of the sweep records after a prefill of
   // n tokens: the shared prefill records them all in one pass.
   std::vector<std::size_t> prefill_rows_wanted(std::size_t n) const {
     std::vector<std::size_t> rows;
-    for (const auto& s : config_.compressors)
-      for (double b : s.budgets)
-        kv::with_policy_from<Policies>(s.name, options_for(s, b), model_.config,
-                                       [&](auto p) { rows.push_back(p.attention_rows(kv::StepKind::Prefill, n)); });
+    for (const auto& per_budget : policies_)
+      for (const AnyPolicy& p : per_budget) rows.push_back(p.attention_rows(kv::StepKind::Prefill, n));
     return rows;
   }
 
-  // Every (compressor, budget) is built once before anything runs: a bad parameter fails now,
-  // not after an hour of other cells.
-  void validate_compressors() {
-    for (const auto& s : config_.compressors)
-      for (double b : s.budgets) kv::with_policy_from<Policies>(s.name, options_for(s, b), model_.config, [](auto) {});
+  // Every (compressor, budget) is built once, before anything runs: a bad parameter fails now,
+  // not after an hour of other cells, and each job copies its cell's policy from here.
+  void build_policies() {
+    for (const auto& s : config_.compressors) {
+      auto& per_budget = policies_.emplace_back();
+      for (double b : s.budgets)
+        per_budget.push_back(
+            kv::with_policy_from<Policies>(s.name, options_for(s, b), model_.config, [](auto p) { return AnyPolicy{p}; }));
+    }
   }
-
-  using AnyPolicy = kv::AnyPolicyOf<Policies>;
 
   void run_task(const std::vector<std::pair<std::size_t, std::vector<std::size_t>>>& task_work, model::PrefillShare* share,
                 RowWriter& writer, Progress& progress, SweepSummary& summary) {
@@ -257,9 +262,7 @@ class Sweep {
     std::vector<std::size_t> left(cells_.size(), 0);
     for (const auto& [k, pending] : task_work) {
       const Cell& cell = cells_[k];
-      const CompressorSpec& spec = config_.compressors[cell.compressor];
-      const AnyPolicy policy = kv::with_policy_from<Policies>(spec.name, options_for(spec, cell.budget), model_.config,
-                                                              [](auto p) { return AnyPolicy{p}; });
+      const AnyPolicy& policy = policies_[cell.compressor][cell.budget_index];
       identity[k] = policy.identity();
       left[k] = pending.size();
       for (std::size_t i : pending) {
@@ -361,6 +364,7 @@ class Sweep {
   std::string model_hash_;
   std::vector<PreparedTask> tasks_;
   std::vector<Cell> cells_;
+  std::vector<std::vector<AnyPolicy>> policies_;  // [compressor][budget index], fresh state
 };
 
 }  // namespace kvcanary::run
