@@ -77,15 +77,9 @@ struct HeadStore {
   // ops::dot of the row's x̂ with q, bit for bit what a cache holding x̂ in fp32 gives.
   void key_scores(const float* q, std::size_t nq, std::size_t D, std::size_t count, float* scores) const {
     const std::size_t packed = std::min(packed_keys.rows, count);
-    if (packed > 0) {
-      thread_local std::vector<float> tile;
-      tile.resize(kTileRows * D);
-      for (std::size_t t0 = 0; t0 < packed; t0 += kTileRows) {
-        const std::size_t n = std::min(kTileRows, packed - t0);
-        packed_keys.dequantize(t0, n, D, tile.data());
-        for (std::size_t g = 0; g < nq; ++g) ops::dot_rows(tile.data(), q + g * D, D, n, scores + g * count + t0);
-      }
-    }
+    for_each_tile(packed_keys, packed, D, [&](std::size_t t0, std::size_t n, const float* tile) {
+      for (std::size_t g = 0; g < nq; ++g) ops::dot_rows(tile, q + g * D, D, n, scores + g * count + t0);
+    });
     if (count > packed)
       for (std::size_t g = 0; g < nq; ++g) ops::dot_rows(keys.data(), q + g * D, D, count - packed, scores + g * count + packed);
   }
@@ -95,24 +89,33 @@ struct HeadStore {
   void value_mix(const float* p, std::size_t nq, std::size_t D, std::size_t count, float* out) const {
     std::fill(out, out + nq * D, 0.0f);
     const std::size_t packed = std::min(packed_values.rows, count);
-    if (packed > 0) {
-      thread_local std::vector<float> tile;
-      tile.resize(kTileRows * D);
-      for (std::size_t t0 = 0; t0 < packed; t0 += kTileRows) {
-        const std::size_t n = std::min(kTileRows, packed - t0);
-        packed_values.dequantize(t0, n, D, tile.data());
-        for (std::size_t g = 0; g < nq; ++g) ops::weighted_sum_add(out + g * D, p + g * count + t0, tile.data(), D, n);
-      }
-    }
+    for_each_tile(packed_values, packed, D, [&](std::size_t t0, std::size_t n, const float* tile) {
+      for (std::size_t g = 0; g < nq; ++g) ops::weighted_sum_add(out + g * D, p + g * count + t0, tile, D, n);
+    });
     if (count > packed)
       for (std::size_t g = 0; g < nq; ++g)
         ops::weighted_sum_add(out + g * D, p + g * count + packed, values.data(), D, count - packed);
   }
 
  private:
-  // 32 rows × head_dim ≤ 128 fp32 = at most 16 KiB: the tile stays in L1 while the group's
-  // queries read it.
-  static constexpr std::size_t kTileRows = 32;
+  // 8192 fp32 = 32 KiB of scratch: 32 rows at head_dim 64 (8 KiB used) up to 16 rows at the
+  // packed store's largest head_dim; the tile stays in L1 while the group's queries read it.
+  static constexpr std::size_t kTileFloats = 8192, kTileRows = 32;
+
+  // fn(first row, rows, x̂ of those rows) over packed rows [0, count), a tile at a time, in
+  // row order.
+  template <class Fn>
+  static void for_each_tile(const PackedRows& packed, std::size_t count, std::size_t D, Fn&& fn) {
+    if (count == 0) return;
+    alignas(64) float tile[kTileFloats];
+    const std::size_t rows_per_tile = std::max<std::size_t>(1, std::min(kTileRows, kTileFloats / D));
+    if (D > kTileFloats) fail("<kv cache>", "head_dim", "too large for packed rows");
+    for (std::size_t t0 = 0; t0 < count; t0 += rows_per_tile) {
+      const std::size_t n = std::min(rows_per_tile, count - t0);
+      packed.dequantize(t0, n, D, tile);
+      fn(t0, n, static_cast<const float*>(tile));
+    }
+  }
 
   void retire(std::vector<float>& rows, std::size_t n, std::size_t head_dim) {
     rows.erase(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(n * head_dim));
