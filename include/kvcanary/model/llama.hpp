@@ -96,8 +96,18 @@ class Transformer {
     rope_.ensure(max_pos);
 
     const std::size_t QKV = Q + 2 * KV;
-    std::vector<float> x(R * H), xb(R * H), qkv(R * QKV), q(R * Q), k(R * KV), v(R * KV), att(R * Q), hb(R * I),
-        gu(R * 2 * I);
+    const float eps = static_cast<float>(c.rms_norm_eps);
+    Scratch& b = scratch_;
+    b.fit(R, H, QKV, I);
+    float* x = b.x.data();
+    float* xb = b.xb.data();
+    float* qkv = b.qkv.data();
+    float* hb = b.hb.data();
+    float* gu = b.gu.data();
+    std::vector<float>& q = b.q;  // attend() reads q and writes att as [R, NH·D]
+    std::vector<float>& att = b.att;
+    q.resize(R * Q);
+    att.resize(R * Q);
 
     for (const Segment& seg : segments) {
       for (const RecordRequest& req : seg.records) {
@@ -111,31 +121,30 @@ class Transformer {
       }
     }
 
-    // Token embeddings.
-    for (std::size_t r = 0; r < R; ++r)
-      weights_.embed_row(static_cast<std::size_t>(segments[rows[r].segment].tokens[rows[r].index]), &x[r * H]);
+    // Token embeddings, and the first layer's attention input norm.
+    const std::size_t num_layers = static_cast<std::size_t>(c.num_layers);
+    for_rows(R, [&](std::size_t r0, std::size_t r1) {
+      for (std::size_t r = r0; r < r1; ++r) {
+        weights_.embed_row(static_cast<std::size_t>(segments[rows[r].segment].tokens[rows[r].index]), &x[r * H]);
+        if (num_layers > 0) ops::rmsnorm(&xb[r * H], &x[r * H], weights_.layers[0].input_norm.data(), H, eps);
+      }
+    });
 
-    for (std::size_t l = 0; l < static_cast<std::size_t>(c.num_layers); ++l) {
+    // Every per-row step below runs across the pool (for_rows) and is fused with its
+    // neighbours so each row is read once per step; a row's arithmetic is the same
+    // whichever thread or batch computes it (batched decode stays bit-identical).
+    for (std::size_t l = 0; l < num_layers; ++l) {
       const LayerWeights<WT>& L = weights_.layers[l];
 
-      // Attention input norm.
-      for (std::size_t r = 0; r < R; ++r)
-        ops::rmsnorm(&xb[r * H], &x[r * H], L.input_norm.data(), H, static_cast<float>(c.rms_norm_eps));
-
-      // Q, K, V projections (+ bias for Qwen2).
-      ops::matmul(xb.data(), R, L.wqkv, L.bqkv.empty() ? nullptr : L.bqkv.data(), qkv.data(), pool_);
-      for (std::size_t r = 0; r < R; ++r) {
-        const float* src = &qkv[r * QKV];
-        std::copy(src, src + Q, &q[r * Q]);
-        std::copy(src + Q, src + Q + KV, &k[r * KV]);
-        std::copy(src + Q + KV, src + QKV, &v[r * KV]);
-      }
-
-      // RoPE on queries and keys at each row's position.
-      for (std::size_t r = 0; r < R; ++r) {
-        rope_.apply(&q[r * Q], NH, rows[r].position);
-        rope_.apply(&k[r * KV], NKV, rows[r].position);
-      }
+      // Q, K, V projections (+ bias for Qwen2), then RoPE at each row's position: queries
+      // rotate out into q, keys rotate in place and are appended from the qkv rows.
+      ops::matmul(xb, R, L.wqkv, L.bqkv.empty() ? nullptr : L.bqkv.data(), qkv, pool_);
+      for_rows(R, [&](std::size_t r0, std::size_t r1) {
+        for (std::size_t r = r0; r < r1; ++r) {
+          rope_.rotate(&q[r * Q], &qkv[r * QKV], NH, rows[r].position);
+          rope_.rotate(&qkv[r * QKV + Q], &qkv[r * QKV + Q], NKV, rows[r].position);
+        }
+      });
 
       // Append this step's keys and values; remember how many rows each head had before,
       // so token t of a segment sees exactly the rows up to and including its own (causal).
@@ -144,24 +153,40 @@ class Transformer {
         for (std::size_t h = 0; h < NKV; ++h) before[s * NKV + h] = segments[s].cache->head(l, h).size();
       for (std::size_t r = 0; r < R; ++r) {
         kv::KvCache& cache = *segments[rows[r].segment].cache;
+        const float* kr = &qkv[r * QKV + Q];
         for (std::size_t h = 0; h < NKV; ++h)
-          cache.head(l, h).append(&k[r * KV + h * D], &v[r * KV + h * D], static_cast<std::int32_t>(rows[r].position), D);
+          cache.head(l, h).append(kr + h * D, kr + KV + h * D, static_cast<std::int32_t>(rows[r].position), D);
       }
 
       // Scaled dot-product attention, grouped-query: query head h reads KV head h / group.
       attend(segments, rows, before, l, q, att);
 
-      // Output projection and residual.
-      ops::matmul(att.data(), R, L.wo, nullptr, xb.data(), pool_);
-      for (std::size_t i = 0; i < R * H; ++i) x[i] += xb[i];
+      // Output projection, residual, and the MLP's input norm.
+      ops::matmul(att.data(), R, L.wo, nullptr, xb, pool_);
+      for_rows(R, [&](std::size_t r0, std::size_t r1) {
+        for (std::size_t r = r0; r < r1; ++r) {
+          float* xr = &x[r * H];
+          const float* d = &xb[r * H];
+          for (std::size_t i = 0; i < H; ++i) xr[i] += d[i];
+          ops::rmsnorm(&xb[r * H], xr, L.post_attention_norm.data(), H, eps);
+        }
+      });
 
-      // MLP: RMSNorm → SwiGLU → down projection → residual.
-      for (std::size_t r = 0; r < R; ++r)
-        ops::rmsnorm(&xb[r * H], &x[r * H], L.post_attention_norm.data(), H, static_cast<float>(c.rms_norm_eps));
-      ops::matmul(xb.data(), R, L.w_gate_up, nullptr, gu.data(), pool_);
-      for (std::size_t r = 0; r < R; ++r) ops::swiglu(&hb[r * I], &gu[r * 2 * I], &gu[r * 2 * I + I], I);
-      ops::matmul(hb.data(), R, L.w_down, nullptr, xb.data(), pool_);
-      for (std::size_t i = 0; i < R * H; ++i) x[i] += xb[i];
+      // MLP: SwiGLU → down projection → residual, and the next layer's attention input norm.
+      ops::matmul(xb, R, L.w_gate_up, nullptr, gu, pool_);
+      for_rows(R, [&](std::size_t r0, std::size_t r1) {
+        for (std::size_t r = r0; r < r1; ++r) ops::swiglu(&hb[r * I], &gu[r * 2 * I], &gu[r * 2 * I + I], I);
+      });
+      ops::matmul(hb, R, L.w_down, nullptr, xb, pool_);
+      const float* next_norm = l + 1 < num_layers ? weights_.layers[l + 1].input_norm.data() : nullptr;
+      for_rows(R, [&](std::size_t r0, std::size_t r1) {
+        for (std::size_t r = r0; r < r1; ++r) {
+          float* xr = &x[r * H];
+          const float* d = &xb[r * H];
+          for (std::size_t i = 0; i < H; ++i) xr[i] += d[i];
+          if (next_norm) ops::rmsnorm(&xb[r * H], xr, next_norm, H, eps);
+        }
+      });
     }
 
     for (const Segment& seg : segments) seg.cache->advance(static_cast<std::int64_t>(seg.tokens.size()));
@@ -260,10 +285,37 @@ class Transformer {
     }
   }
 
+  // Per-row work goes across the pool once there are enough rows to pay for the hand-off
+  // (prefill, large batched decode); fewer run inline on the calling thread.
+  static constexpr std::size_t kParallelRows = 16;
+  template <class Fn>
+  void for_rows(std::size_t n, const Fn& fn) {
+    if (n >= kParallelRows) pool_.parallel_for(n, fn);
+    else fn(0, n);
+  }
+
+  // Activation buffers kept between calls: a 512-token prefill's are ~16 MB, and fresh ones
+  // per call cost page faults and zeroing on the calling thread. They only grow; each
+  // call uses the first R rows.
+  struct Scratch {
+    std::vector<float> x, xb, qkv, hb, gu, q, att;
+    void fit(std::size_t R, std::size_t H, std::size_t QKV, std::size_t I) {
+      const auto grow = [](std::vector<float>& v, std::size_t n) {
+        if (v.size() < n) v.resize(n);
+      };
+      grow(x, R * H);
+      grow(xb, R * H);
+      grow(qkv, R * QKV);
+      grow(hb, R * I);
+      grow(gu, R * 2 * I);
+    }
+  };
+
   Config config_;
   Weights<WT> weights_;
   Rope rope_;
   ops::ThreadPool pool_;
+  Scratch scratch_;
 };
 
 }  // namespace kvcanary::model

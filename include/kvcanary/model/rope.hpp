@@ -57,15 +57,22 @@ class Rope {
   // Rotate n_heads consecutive head vectors of one token to position pos.
   void apply(float* vec, std::size_t n_heads, std::int64_t pos) {
     ensure(pos);
+    rotate(vec, vec, n_heads, pos);
+  }
+
+  // dst = src rotated to position pos (dst may be src), for a pos the table already covers
+  // (ensure() first): only reads the table, so threads may rotate different rows at once.
+  void rotate(float* dst, const float* src, std::size_t n_heads, std::int64_t pos) const {
     const std::size_t half = head_dim_ / 2;
     const float* c = &cos_[static_cast<std::size_t>(pos) * half];
     const float* s = &sin_[static_cast<std::size_t>(pos) * half];
     for (std::size_t h = 0; h < n_heads; ++h) {
-      float* v = vec + h * head_dim_;
+      const float* v = src + h * head_dim_;
+      float* o = dst + h * head_dim_;
       for (std::size_t i = 0; i < half; ++i) {
         const float a = v[i], b = v[i + half];
-        v[i] = a * c[i] - b * s[i];
-        v[i + half] = b * c[i] + a * s[i];
+        o[i] = a * c[i] - b * s[i];
+        o[i + half] = b * c[i] + a * s[i];
       }
     }
   }
