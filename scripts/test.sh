@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh clone: install what is missing, build, fetch and convert
-# the default model (the real-model tests need it), then run every test with ctest.
+# the default model and fetch the benchmark data into data/ (the real-model and real-data tests
+# read them; exactly what the main job fetches), then run every test with ctest. Nothing outside
+# the clone is read.
 # Then the same suite again under ASan+UBSan (CMake preset `asan`, build-asan/), without the
 # tests that only replay the real model at length (they exercise the same code as the tiny-model
 # tests, and take minutes under the sanitizers), and a short libFuzzer pass over every parser.
@@ -10,6 +12,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
 bash scripts/build.sh
 bash scripts/fetch_model.sh build/bin/kvcanary
+bash scripts/fetch_data.sh
 ctest --test-dir build --output-on-failure -j 2
 [[ ${KVCANARY_TEST_FAST:-0} == 1 ]] && exit 0
 

@@ -223,7 +223,7 @@ TEST_CASE("cli: exec runs a program in the sandbox; toolcheck scores a BFCL answ
   }
   expect_bad_input(run_cli("exec " + quote((s.path / "ok.py").string()) + " --timeout soon"), {"--timeout"});
 
-  const fs::path bfcl = kvcanary::test::shared_data("bfcl");
+  const fs::path bfcl = kvcanary::test::project_data("bfcl");
   if (!kvcanary::test::available(bfcl)) return;
   const std::string Q = quote((bfcl / "BFCL_v4_simple_python.json").string());
   const std::string A = quote((bfcl / "possible_answer/BFCL_v4_simple_python.json").string());

@@ -23,6 +23,7 @@
 #include "kvcanary/io/tokenizer.hpp"
 #include "kvcanary/io/unicode_nfc.hpp"
 #include "kvcanary/io/utf8.hpp"
+#include "../support/resources.hpp"
 
 using kvcanary::io::Tokenizer;
 namespace fs = std::filesystem;
@@ -38,12 +39,7 @@ fs::path smollm2_tokenizer() {
   return fs::path(KVCANARY_SOURCE_DIR) / "models" / "smollm2-135m-instruct" / "tokenizer.json";
 }
 
-bool smollm2_available() {
-  if (fs::exists(smollm2_tokenizer())) return true;
-  MESSAGE("skipped: " << smollm2_tokenizer().string()
-                      << " absent (produced by the GGUF->HF conversion step before the tests)");
-  return false;
-}
+bool smollm2_available() { return kvcanary::test::available(smollm2_tokenizer()); }
 
 std::string read_file(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
@@ -173,11 +169,8 @@ TEST_CASE("tokenizer: SmolLM2 decode identical to HF (partial UTF-8, special, un
 
 TEST_CASE("tokenizer: SmolLM2 on WikiText-2 test matches the HF id stream, fast") {
   if (!smollm2_available()) return;
-  const fs::path wiki = fs::path(KVCANARY_SOURCE_DIR).parent_path() / "shared" / "data" / "wikitext-2-raw-test.txt";
-  if (!fs::exists(wiki)) {
-    MESSAGE("skipped: " << wiki.string() << " absent");
-    return;
-  }
+  const fs::path wiki = kvcanary::test::project_data("wikitext-2-raw-test.txt");
+  if (!kvcanary::test::available(wiki)) return;
   const Tokenizer tok = Tokenizer::from_file(smollm2_tokenizer());
   const std::string text = read_file(wiki);
   simdjson::dom::parser parser;

@@ -30,14 +30,14 @@ inline std::filesystem::path make_tiny_chat_model(const std::filesystem::path& r
 }
 
 inline bool sweep_data_available() {
-  return available(shared_data("HumanEval.jsonl.gz")) && available(shared_data("bfcl")) &&
-         available(shared_data("wikitext-2-raw-test.txt"));
+  return available(project_data("HumanEval.jsonl.gz")) && available(project_data("bfcl")) &&
+         available(project_data("wikitext-2-raw-test.txt"));
 }
 
 // A small matrix over every task type and three policy families.
 inline std::string tiny_sweep_toml(const std::filesystem::path& model, const std::string& extra = "") {
   return "[sweep]\nbatch = 5\n\n[model]\ndir = \"" + model.string() + "\"\nlabel = \"tiny\"\nthreads = 2\n\n[data]\ndir = \"" +
-         shared_data().string() + "\"\n\n" +
+         project_data().string() + "\"\n\n" +
          "[[compressors]]\nname = \"full\"\n\n"
          "[[compressors]]\nname = \"streamingllm\"\nbudgets = [0.5, 0.25]\nmode = \"decode\"\n\n"
          "[[compressors]]\nname = \"kivi\"\nbudgets = [0.125]\nparams = { residual = 32 }\n\n"

@@ -166,7 +166,7 @@ TEST_CASE("sweep: unknown compressor, bad parameter, unknown task type or key fa
   test::TempDir tmp;
   const auto model_dir = test::make_tiny_chat_model(tmp.path);
   auto m = model::ModelDir<float>::load(model_dir, 1);
-  const std::string head = "[model]\ndir = \"x\"\n[data]\ndir = \"" + test::shared_data().string() + "\"\n";
+  const std::string head = "[model]\ndir = \"x\"\n[data]\ndir = \"" + test::project_data().string() + "\"\n";
   const std::string seed = "[[tasks]]\ntype = \"seed_tool_calls\"\nfile = \"" +
                            (std::filesystem::path(KVCANARY_SOURCE_DIR) / "configs/data/seed_tool_calls.jsonl").string() + "\"\n";
   auto build = [&](const std::string& text) { run::Sweep<float> s(config_from(head + text, "c.toml"), m); };

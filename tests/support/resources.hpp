@@ -1,7 +1,9 @@
 #pragma once
-// Inputs that live outside git: the converted default model (fetched by scripts/test.sh) and
-// ../shared/data (beside the clone in CI). A developer may not have them yet, so a test
-// skips with a message; under CI their absence is a failure, never a silent skip.
+// Inputs that live outside git but inside the clone: the converted default model
+// (models/, scripts/fetch_model.sh) and the benchmark data (data/, scripts/fetch_data.sh), both
+// fetched by scripts/test.sh exactly as the main job fetches them. Nothing is read from outside
+// the clone. A developer who ran the test binary without them gets a skip that is printed (and
+// counted in the summary by doctest's MESSAGE); under CI their absence is a failure.
 
 #include <cstdlib>
 #include <filesystem>
@@ -15,14 +17,14 @@ inline std::filesystem::path default_model_dir() {
   return std::filesystem::path(KVCANARY_SOURCE_DIR) / "models" / "smollm2-135m-instruct";
 }
 
-inline std::filesystem::path shared_data(const std::string& rel = "") {
-  const auto root = std::filesystem::path(KVCANARY_SOURCE_DIR).parent_path() / "shared" / "data";
+inline std::filesystem::path project_data(const std::string& rel = "") {
+  const auto root = std::filesystem::path(KVCANARY_SOURCE_DIR) / "data";
   return rel.empty() ? root : root / rel;
 }
 
 inline bool available(const std::filesystem::path& p) {
   if (std::filesystem::exists(p)) return true;
-  if (std::getenv("CI")) FAIL("CI run without " << p.string() << " (scripts/test.sh fetches the model; ../shared/data sits beside the clone)");
+  if (std::getenv("CI")) FAIL("CI run without " << p.string() << " (scripts/test.sh fetches the model and the data: bash scripts/fetch_model.sh && bash scripts/fetch_data.sh)");
   MESSAGE("skipped: " << p.string() << " absent");
   return false;
 }

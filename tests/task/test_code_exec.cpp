@@ -51,7 +51,7 @@ bool alive(pid_t pid) {
 }
 
 std::filesystem::path humaneval_path() {
-  return std::filesystem::path(KVCANARY_SOURCE_DIR).parent_path() / "shared/data/HumanEval.jsonl.gz";
+  return std::filesystem::path(KVCANARY_SOURCE_DIR) / "data/HumanEval.jsonl.gz";
 }
 
 }  // namespace

@@ -18,12 +18,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path shared_data() { return kvcanary::test::shared_data(); }
+fs::path project_data() { return kvcanary::test::project_data(); }
 fs::path model_dir() { return kvcanary::test::default_model_dir(); }
 bool have(const fs::path& p) { return kvcanary::test::available(p); }
 
 const std::vector<HumanEvalProblem>& humaneval() {
-  static const auto v = load_humaneval(shared_data() / "HumanEval.jsonl.gz");
+  static const auto v = load_humaneval(project_data() / "HumanEval.jsonl.gz");
   return v;
 }
 
@@ -64,7 +64,7 @@ TEST_CASE("prompt extract_code: fences, truncation, bare text") {
 }
 
 TEST_CASE("prompt humaneval: messages and program rule") {
-  if (!have(shared_data() / "HumanEval.jsonl.gz")) return;
+  if (!have(project_data() / "HumanEval.jsonl.gz")) return;
   const auto& p0 = problem("HumanEval/0");
   const auto msgs = humaneval_messages(p0);
   REQUIRE(msgs.size() == 1);
@@ -86,7 +86,7 @@ TEST_CASE("prompt humaneval: messages and program rule") {
 }
 
 TEST_CASE("prompt humaneval: hand-written completions in the sandbox") {
-  if (!have(shared_data() / "HumanEval.jsonl.gz")) return;
+  if (!have(project_data() / "HumanEval.jsonl.gz")) return;
   const auto& p0 = problem("HumanEval/0");
   const auto& p2 = problem("HumanEval/2");
   const auto& p10 = problem("HumanEval/10");
@@ -113,11 +113,11 @@ TEST_CASE("prompt humaneval: hand-written completions in the sandbox") {
 }
 
 TEST_CASE("prompt tools: BFCL messages and gold text") {
-  const fs::path simple = shared_data() / "bfcl/BFCL_v4_simple_python.json";
-  const fs::path parallel = shared_data() / "bfcl/BFCL_v4_parallel.json";
+  const fs::path simple = project_data() / "bfcl/BFCL_v4_simple_python.json";
+  const fs::path parallel = project_data() / "bfcl/BFCL_v4_parallel.json";
   if (!have(simple) || !have(parallel)) return;
   const auto qs = load_bfcl_questions(simple);
-  const auto qa = load_bfcl_answers(shared_data() / "bfcl/possible_answer/BFCL_v4_simple_python.json");
+  const auto qa = load_bfcl_answers(project_data() / "bfcl/possible_answer/BFCL_v4_simple_python.json");
   REQUIRE(!qs.empty());
   REQUIRE(qa.size() == qs.size());
 
@@ -144,7 +144,7 @@ TEST_CASE("prompt tools: BFCL messages and gold text") {
   }
 
   const auto pq = load_bfcl_questions(parallel);
-  const auto pa = load_bfcl_answers(shared_data() / "bfcl/possible_answer/BFCL_v4_parallel.json");
+  const auto pa = load_bfcl_answers(project_data() / "bfcl/possible_answer/BFCL_v4_parallel.json");
   const std::string pjs = gold_completion_text(pa[0].ground_truth, pq[0].functions, ToolFormat::Json);
   CHECK(pjs.starts_with("[{\"name\": "));
   const auto parsed = parse_tool_calls(pjs);
@@ -153,7 +153,7 @@ TEST_CASE("prompt tools: BFCL messages and gold text") {
 }
 
 TEST_CASE("prompt seed samples: verbatim prompt, JSON gold") {
-  const fs::path seeds = shared_data() / "seed_tool_calls.jsonl";
+  const fs::path seeds = project_data() / "seed_tool_calls.jsonl";
   if (!have(seeds)) return;
   const auto ss = load_seed_samples(seeds);
   REQUIRE(ss.size() == 12);
@@ -178,8 +178,8 @@ TEST_CASE("prompt hash: FNV-1a 64") {
 
 TEST_CASE("prompt distractor and rendered snapshots with the SmolLM2 template") {
   const fs::path tok_json = model_dir() / "tokenizer.json", cfg = model_dir() / "tokenizer_config.json";
-  const fs::path wiki = shared_data() / "wikitext-2-raw-test.txt";
-  if (!have(tok_json) || !have(cfg) || !have(wiki) || !have(shared_data() / "HumanEval.jsonl.gz")) return;
+  const fs::path wiki = project_data() / "wikitext-2-raw-test.txt";
+  if (!have(tok_json) || !have(cfg) || !have(wiki) || !have(project_data() / "HumanEval.jsonl.gz")) return;
   const auto tok = io::Tokenizer::from_file(tok_json);
   const auto tmpl = io::ChatTemplate::from_tokenizer_config(cfg);
   const std::string source = read_text(wiki);
@@ -209,8 +209,8 @@ TEST_CASE("prompt distractor and rendered snapshots with the SmolLM2 template") 
     CHECK(he.ends_with("    \"\"\"\n```<|im_end|>\n<|im_start|>assistant\n"));
     CHECK(prompt_hash(he) == prompt_hash(tmpl.render(humaneval_messages(problem("HumanEval/0")), true)));
 
-    const fs::path simple = shared_data() / "bfcl/BFCL_v4_simple_python.json";
-    const fs::path parallel = shared_data() / "bfcl/BFCL_v4_parallel.json";
+    const fs::path simple = project_data() / "bfcl/BFCL_v4_simple_python.json";
+    const fs::path parallel = project_data() / "bfcl/BFCL_v4_parallel.json";
     if (have(simple) && have(parallel)) {
       const auto qs = load_bfcl_questions(simple);
       const std::string s = tmpl.render(bfcl_messages(qs[0], ToolFormat::Python), true);
@@ -229,7 +229,7 @@ TEST_CASE("prompt distractor and rendered snapshots with the SmolLM2 template") 
       CHECK(prompt_hash(p) != prompt_hash(tmpl.render(bfcl_messages(pq[0], ToolFormat::Python), true)));
     }
 
-    const fs::path seeds = shared_data() / "seed_tool_calls.jsonl";
+    const fs::path seeds = project_data() / "seed_tool_calls.jsonl";
     if (have(seeds)) {
       const auto ss = load_seed_samples(seeds);
       const std::string r = tmpl.render(seed_messages(ss[0]), true);

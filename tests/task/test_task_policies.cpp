@@ -53,8 +53,8 @@ TEST_CASE("task: seed tool calls score as the prototype did; k-shot examples are
 }
 
 TEST_CASE("task: HumanEval — canonical answer passes, a wrong one fails, the fence closing ends generation") {
-  if (!test::available(test::shared_data("HumanEval.jsonl.gz"))) return;
-  const auto he = build<task::HumanEvalTask>("file = \"" + test::shared_data("HumanEval.jsonl.gz").string() + "\"\nlimit = 2\n");
+  if (!test::available(test::project_data("HumanEval.jsonl.gz"))) return;
+  const auto he = build<task::HumanEvalTask>("file = \"" + test::project_data("HumanEval.jsonl.gz").string() + "\"\nlimit = 2\n");
   REQUIRE(he.samples().size() == 2);
   CHECK(he.samples()[0].id == "HumanEval/0");
   CHECK(he.score(0, he.samples()[0].gold).scores.at("functional") == 1);
@@ -67,10 +67,10 @@ TEST_CASE("task: HumanEval — canonical answer passes, a wrong one fails, the f
 }
 
 TEST_CASE("task: BFCL — the gold call passes the AST check in both formats; prose fails with BFCL's error type") {
-  if (!test::available(test::shared_data("bfcl"))) return;
+  if (!test::available(test::project_data("bfcl"))) return;
   for (const std::string format : {"python", "json"}) {
     const auto t = build<task::BfclTask>("category = \"parallel\"\nlimit = 3\nformat = \"" + format + "\"\n",
-                                         task::TaskContext{test::shared_data(), nullptr, {}});
+                                         task::TaskContext{test::project_data(), nullptr, {}});
     REQUIRE(t.samples().size() == 3);
     CHECK(t.name() == "bfcl_parallel");
     for (std::size_t i = 0; i < 3; ++i) {

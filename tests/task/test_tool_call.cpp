@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path shared_data() { return kvcanary::test::shared_data(); }
+fs::path project_data() { return kvcanary::test::project_data(); }
 bool have(const fs::path& p) { return kvcanary::test::available(p); }
 
 Value obj(std::vector<std::pair<std::string, Value>> m) { return Value::object(std::move(m)); }
@@ -179,7 +179,7 @@ TEST_CASE("toolcall score: BFCL rules on hand-made cases") {
 }
 
 TEST_CASE("toolcall BFCL: every ground truth passes and verdicts equal bfcl-eval's own") {
-  const fs::path dir = shared_data() / "bfcl";
+  const fs::path dir = project_data() / "bfcl";
   const fs::path golden = fs::path(KVCANARY_TEST_DATA_DIR) / "toolcall/bfcl_verdicts.jsonl";
   if (!have(dir)) return;
   REQUIRE(fs::exists(golden));
@@ -240,7 +240,7 @@ TEST_CASE("toolcall BFCL: every ground truth passes and verdicts equal bfcl-eval
 }
 
 TEST_CASE("toolcall seed samples: gold scores 1/1/1, perturbations as hand-worked") {
-  const fs::path path = shared_data() / "seed_tool_calls.jsonl";
+  const fs::path path = project_data() / "seed_tool_calls.jsonl";
   if (!have(path)) return;
   const auto seeds = load_seed_samples(path);
   REQUIRE(seeds.size() == 12);
