@@ -2,7 +2,11 @@
 // The contract between the forward pass and a KV-cache compressor.
 //
 // A policy is a small copyable struct; each sequence owns one instance (its state: H2O's
-// accumulated attention, KIVI's quantized groups, ...). The generation loop drives it:
+// accumulated attention, KIVI's quantized groups, ...). A copy shares no mutable state with the
+// instance it was copied from — no pointer to a common buffer, RNG or counter: the batched
+// engine copies one policy into every lane and runs the lanes' `after_step` on the thread pool's
+// threads at the same time (tests/kv/test_policy.cpp checks this for every registered policy).
+// The generation loop drives it:
 //
 //   1. before a step, `attention_rows(kind, n_tokens)` says how many of the step's last query
 //      rows the forward pass must record attention for (0: none — then recording costs nothing);
