@@ -15,11 +15,14 @@ Outputs (tests/data/chat/):
                                               "add_generation_prompt", "rendered"}; floats written
                                               by json.dumps, so a reader keeps int vs float
 and tests/data/toolcall/bfcl_native_{questions,answers,prompts}.jsonl: two BFCL entries and the
-native prompt (per template) and gold answer transformers renders for them.
+native prompt (per template) and gold answer transformers renders for them; with --bfcl DIR
+(data/bfcl of scripts/fetch_data.sh), tests/data/toolcall/bfcl_native_prompt_hashes.jsonl: the
+prompt_hash (FNV-1a 64 of the rendered text) of every entry of the five categories, per template.
 
 How it was run:
     /work/venv-ref/bin/python scripts/golden/make_qwen_chat_goldens.py \
-        /work/gguf/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf /work/gguf/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
+        /work/gguf/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf /work/gguf/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf \
+        --bfcl data/bfcl
 with transformers 5.24.0, jinja2 3.1.6, gguf 0.17.
 """
 from __future__ import annotations
@@ -225,6 +228,41 @@ def bfcl_goldens(templates):
     print(f"BFCL native prompts: {len(out)} entries -> {path}")
 
 
+def fnv_hex(text):
+    h = 0xcbf29ce484222325
+    for c in text.encode("utf-8"):
+        h = ((h ^ c) * 0x100000001b3) % (1 << 64)
+    return f"{h:016x}"
+
+
+def bfcl_data_hashes(templates, bfcl_dir):
+    """prompt_hash of every BFCL entry's native prompt (5 categories), per template: the real
+    function docs through tojson. Messages as BfclTask builds them: turns flattened, system turns
+    merged into one leading system turn."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+    rows = []
+    for cat in ("simple_python", "multiple", "parallel", "parallel_multiple", "live_simple"):
+        with open(Path(bfcl_dir) / f"BFCL_v4_{cat}.json", encoding="utf-8") as f:
+            entries = [json.loads(line) for line in f if line.strip()]
+        for e in entries:
+            turns = [t for step in e["question"] for t in (step if isinstance(step, list) else [step])]
+            system = "\n\n".join(t["content"] for t in turns if t["role"] == "system")
+            msgs = [{"role": t["role"], "content": t["content"]} for t in turns if t["role"] != "system"]
+            if system:
+                msgs.insert(0, {"role": "system", "content": system})
+            row = {"category": cat, "id": e["id"]}
+            for size, template in templates.items():
+                out, _ = render_jinja_template(conversations=[msgs], tools=e["function"], chat_template=template,
+                                               add_generation_prompt=True)
+                row[size] = fnv_hex(out[0])
+            rows.append(row)
+    path = ROOT / "tests" / "data" / "toolcall" / "bfcl_native_prompt_hashes.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    print(f"BFCL native prompt hashes: {len(rows)} entries -> {path}")
+
+
 def gguf_template(path):
     import gguf
     r = gguf.GGUFReader(path)
@@ -236,7 +274,13 @@ def main():
     from transformers.utils.chat_template_utils import render_jinja_template
     OUT.mkdir(parents=True, exist_ok=True)
     templates = {}
-    for path in sys.argv[1:]:
+    args = sys.argv[1:]
+    bfcl_dir = None
+    if "--bfcl" in args:
+        k = args.index("--bfcl")
+        bfcl_dir = args[k + 1]
+        del args[k:k + 2]
+    for path in args:
         size = "0.5b" if "0.5b" in path else "1.5b"
         template = gguf_template(path)
         templates[size] = template
@@ -266,6 +310,8 @@ def main():
         print(f"{size}: {len(cases)} conversations ({with_tools} with tools), {len(rows)} cases, "
               f"{out.stat().st_size} bytes -> {out}")
     bfcl_goldens(templates)
+    if bfcl_dir:
+        bfcl_data_hashes(templates, bfcl_dir)
 
 
 if __name__ == "__main__":

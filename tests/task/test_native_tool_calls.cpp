@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "kvcanary/task/prompts.hpp"
 #include "kvcanary/task/seed_tool_task.hpp"
 #include "kvcanary/task/tool_call_parse.hpp"
+#include "../support/resources.hpp"
 #include "../support/temp_dir.hpp"
 
 using namespace kvcanary;
@@ -213,4 +215,51 @@ TEST_CASE("native tool calls: the prototype's tool calls as template tools") {
   const auto text = build<task::SeedToolTask>("file = \"" + kSeed.string() + "\"\nprompt_format = \"text\"\n", context_with(&qwen));
   CHECK(text.samples()[3].messages[0].content.starts_with("Tool available: convert_currency("));
   CHECK(text.samples()[3].tools.empty());
+}
+
+TEST_CASE("native tool calls: every BFCL entry of the five categories renders as transformers renders it") {
+  // scripts/golden/make_qwen_chat_goldens.py --bfcl data/bfcl: prompt_hash of transformers'
+  // rendering of each entry (the real function docs through tojson), per GGUF template.
+  if (!test::available(test::project_data("bfcl"))) return;
+  std::map<std::string, std::pair<std::string, std::string>> want;  // id -> (0.5b, 1.5b)
+  std::ifstream in(kData / "toolcall/bfcl_native_prompt_hashes.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    const auto g = task::parse_json(line);
+    REQUIRE(g);
+    want[g->find("id")->s] = {g->find("0.5b")->s, g->find("1.5b")->s};
+  }
+  REQUIRE(want.size() >= 1200);
+  const io::ChatTemplate t05 = io::ChatTemplate::from_tokenizer_config(kData / "chat/qwen2.5-coder-0.5b.tokenizer_config.json");
+  const io::ChatTemplate t15 = io::ChatTemplate::from_tokenizer_config(kData / "chat/qwen2.5-coder-1.5b.tokenizer_config.json");
+  std::size_t n = 0, same = 0, gold_agree = 0;
+  for (const std::string category : {"simple_python", "multiple", "parallel", "parallel_multiple", "live_simple"}) {
+    const std::string toml = "category = \"" + category + "\"\n";
+    const auto native = build<task::BfclTask>(toml, [&] {
+      auto ctx = context_with(&t15);
+      ctx.data_dir = test::project_data();
+      return ctx;
+    }());
+    const auto text = build<task::BfclTask>(toml, task::TaskContext{test::project_data(), nullptr, {}});
+    REQUIRE(native.samples().size() == text.samples().size());
+    for (std::size_t i = 0; i < native.samples().size(); ++i) {
+      const auto& s = native.samples()[i];
+      CAPTURE(s.id);
+      const auto it = want.find(s.id);
+      REQUIRE(it != want.end());
+      const bool ok = task::prompt_hash(t05.render(s.messages, true, s.tools)) == it->second.first &&
+                      task::prompt_hash(t15.render(s.messages, true, s.tools)) == it->second.second;
+      CHECK(ok);
+      // The gold answer in the native format passes exactly when it passes in the text format
+      // (three BFCL ground truths fail under bfcl-eval too; docs/TASKS.md).
+      const double a = native.score(i, s.gold).scores.at("functional");
+      const double b = text.score(i, text.samples()[i].gold).scores.at("functional");
+      CHECK(a == b);
+      same += ok;
+      gold_agree += a == b;
+      ++n;
+    }
+  }
+  MESSAGE("BFCL native prompts identical to transformers' on " << same << "/" << n
+                                                               << " entries (both templates); gold verdicts native = text on "
+                                                               << gold_agree << "/" << n);
 }
