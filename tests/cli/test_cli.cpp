@@ -237,6 +237,19 @@ TEST_CASE("cli: exec runs a program in the sandbox; toolcheck scores a BFCL answ
   CHECK_MESSAGE(wrong.out.find("\"ast_valid\": false") != std::string::npos, wrong.out);
   expect_bad_input(run_cli("toolcheck --question " + Q + " --answer " + A + " --id nosuch --output-file " + quote((s.path / "right.txt").string())),
                    {"nosuch"});
+  // The native format reads <tool_call> blocks only: the fenced Python call is not one.
+  std::ofstream(s.path / "native.txt") << "<tool_call>\n{\"name\": \"calculate_triangle_area\", \"arguments\": {\"base\": 10, \"height\": 5}}\n</tool_call>";
+  auto native = run_cli("toolcheck --prompt-format native --question " + Q + " --answer " + A + " --id simple_python_0 --output-file " +
+                        quote((s.path / "native.txt").string()));
+  REQUIRE_MESSAGE(native.exit_code == 0, native.err);
+  CHECK_MESSAGE(native.out.find("\"ast_valid\": true") != std::string::npos, native.out);
+  auto not_native = run_cli("toolcheck --prompt-format native --question " + Q + " --answer " + A + " --id simple_python_0 --output-file " +
+                            quote((s.path / "right.txt").string()));
+  REQUIRE(not_native.exit_code == 0);
+  CHECK_MESSAGE(not_native.out.find("\"calls_parsed\": 0") != std::string::npos, not_native.out);
+  expect_bad_input(run_cli("toolcheck --prompt-format fc --question " + Q + " --answer " + A + " --id simple_python_0 --output-file " +
+                           quote((s.path / "right.txt").string())),
+                   {"--prompt-format"});
 }
 
 TEST_CASE("cli: the default model answers a chat prompt") {

@@ -1,7 +1,10 @@
 // kvcanary::io::ChatTemplate against transformers.apply_chat_template goldens
 // (scripts/golden/make_tokenizer_goldens.py, tests/data/chat/): exact rendered text for
 // system+user, user only, multi-turn, whitespace/Unicode content, with and without the
-// generation prompt, per family; unknown templates and bad configs are Errors.
+// generation prompt, per family; unknown templates and bad configs are Errors. The two
+// Qwen2.5-Coder GGUF templates (scripts/golden/make_qwen_chat_goldens.py) are checked on 64
+// conversations each, with and without tools and tool-call turns, byte for byte, the tools and
+// arguments serialised by task::jinja_tojson.
 
 #include <doctest/doctest.h>
 #include <simdjson.h>
@@ -17,6 +20,8 @@
 
 #include "kvcanary/io/chat_template.hpp"
 #include "kvcanary/io/tokenizer.hpp"
+#include "kvcanary/task/prompts.hpp"
+#include "kvcanary/task/tool_call_parse.hpp"
 
 using kvcanary::io::ChatFamily;
 using kvcanary::io::ChatMessage;
@@ -51,6 +56,47 @@ void check_family(const std::string& name, ChatFamily family, const std::string&
   MESSAGE(name << " (" << t.family_name() << "): rendered identical " << same << "/" << n);
 }
 
+// One line of a qwen2.5-coder-*.goldens.jsonl: messages (tool_calls with their arguments as JSON
+// values, so int vs float survives), tools, add_generation_prompt, rendered.
+void check_qwen_coder(const std::string& size, ChatFamily family) {
+  namespace task = kvcanary::task;
+  const ChatTemplate t = ChatTemplate::from_tokenizer_config(kChat / ("qwen2.5-coder-" + size + ".tokenizer_config.json"));
+  CHECK(t.family() == family);
+  CHECK(t.supports_tools());
+  std::ifstream in(kChat / ("qwen2.5-coder-" + size + ".goldens.jsonl"), std::ios::binary);
+  REQUIRE(in.good());
+  std::string line;
+  std::size_t n = 0, same = 0, with_tools = 0, with_calls = 0;
+  while (std::getline(in, line)) {
+    const auto c = task::parse_json(line);
+    REQUIRE_MESSAGE(c, "line " << n + 1 << " is not JSON");
+    std::vector<ChatMessage> msgs;
+    for (const auto& m : c->find("messages")->items) {
+      ChatMessage msg{m.find("role")->s, m.find("content")->s, {}};
+      if (const auto* calls = m.find("tool_calls"))
+        for (const auto& call : calls->items) msg.tool_calls.push_back(task::chat_tool_call(call));
+      with_calls += !msg.tool_calls.empty();
+      msgs.push_back(std::move(msg));
+    }
+    std::vector<std::string> tools;
+    if (const auto* ts = c->find("tools"))
+      for (const auto& tool : ts->items) tools.push_back(task::jinja_tojson(tool));
+    with_tools += !tools.empty();
+    const bool agp = c->find("add_generation_prompt")->b;
+    const std::string& want = c->find("rendered")->s;
+    const std::string got = t.render(msgs, agp, tools);
+    CHECK_MESSAGE(got == want, size << " case " << n << " (add_generation_prompt=" << agp << ")\n got: " << got
+                                    << "\nwant: " << want);
+    same += got == want;
+    ++n;
+  }
+  CHECK(n >= 100);
+  CHECK(with_tools >= 50);
+  CHECK(with_calls >= 20);
+  MESSAGE("Qwen2.5-Coder-" << size << " (" << t.family_name() << "): rendered identical " << same << "/" << n
+                           << " (" << with_tools << " with tools)");
+}
+
 void write(const fs::path& p, const std::string& s) {
   std::ofstream f(p, std::ios::binary);
   f << s;
@@ -67,6 +113,21 @@ TEST_CASE("chat template: renders exactly what transformers renders") {
   SUBCASE("Llama-3 (reconstructed template)") {
     check_family("llama3", ChatFamily::Llama3, "<|begin_of_text|>", "<|eot_id|>");
   }
+}
+
+TEST_CASE("chat template: the Qwen2.5-Coder GGUFs' own templates, with tools, render exactly as transformers") {
+  SUBCASE("0.5B (Qwen2.5-Instruct's template)") { check_qwen_coder("0.5b", ChatFamily::Qwen25); }
+  SUBCASE("1.5B (Qwen2.5-Coder's template)") { check_qwen_coder("1.5b", ChatFamily::Qwen25Coder); }
+}
+
+TEST_CASE("chat template: tools on a template without them are an Error, not dropped") {
+  const ChatTemplate smol = ChatTemplate::from_tokenizer_config(kChat / "smollm2.tokenizer_config.json");
+  CHECK_FALSE(smol.supports_tools());
+  const std::vector<ChatMessage> msgs{{"user", "hi", {}}};
+  const std::vector<std::string> tools{R"({"name": "f"})"};
+  CHECK_THROWS_AS((void)smol.render(msgs, true, tools), kvcanary::Error);
+  const std::vector<ChatMessage> call{{"user", "hi", {}}, {"assistant", "", {{"f", "{}"}}}};
+  CHECK_THROWS_AS((void)smol.render(call, false), kvcanary::Error);
 }
 
 TEST_CASE("chat template: default system prompts and generation prompt") {

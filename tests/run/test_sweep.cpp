@@ -178,3 +178,44 @@ TEST_CASE("sweep: unknown compressor, bad parameter, unknown task type or key fa
   CHECK_THROWS_WITH_AS(build("[[compressors]]\nname = \"full\"\n[[tasks]]\ntype = \"bfcl\"\ncategory = \"simple\"\n"),
                        doctest::Contains("tasks[0].category"), Error);
 }
+
+TEST_CASE("sweep: a model whose template renders tools gets BFCL and the seed calls in the native format") {
+  // The tiny model with the Qwen2.5-Coder-1.5B GGUF's template: the sweep renders each BFCL
+  // sample with its functions as the template's tools, exactly as transformers does
+  // (tests/data/toolcall/bfcl_native_prompts.jsonl), and names the prompt by that text.
+  test::TempDir tmp;
+  const auto model_dir = test::make_tiny_chat_model(tmp.path);
+  std::filesystem::copy_file(test::test_data("chat/qwen2.5-coder-1.5b.tokenizer_config.json"),
+                             model_dir / "tokenizer_config.json", std::filesystem::copy_options::overwrite_existing);
+  auto m = model::ModelDir<float>::load(model_dir, 2);
+  const std::string toml = "[model]\ndir = \"" + model_dir.string() + "\"\nlabel = \"tiny\"\nthreads = 2\n\n[data]\ndir = \"" +
+                           test::test_data("").string() + "\"\n\n[[compressors]]\nname = \"full\"\n\n" +
+                           "[[tasks]]\ntype = \"bfcl\"\ncategory = \"parallel\"\nquestions = \"" +
+                           test::test_data("toolcall/bfcl_native_questions.jsonl").string() + "\"\nanswers = \"" +
+                           test::test_data("toolcall/bfcl_native_answers.jsonl").string() + "\"\nmax_new_tokens = 2\n\n" +
+                           "[[tasks]]\ntype = \"seed_tool_calls\"\nfile = \"" +
+                           (std::filesystem::path(KVCANARY_SOURCE_DIR) / "configs/data/seed_tool_calls.jsonl").string() +
+                           "\"\nlimit = 1\nmax_new_tokens = 2\n";
+  run::Sweep<float> sweep(config_from(toml), m);
+  const auto out = tmp.path / "rows.jsonl";
+  sweep.run(out);
+  std::map<std::string, std::string> want;  // sample id -> hash of transformers' rendering
+  std::ifstream golden(test::test_data("toolcall/bfcl_native_prompts.jsonl"));
+  for (std::string line; std::getline(golden, line);) {
+    const auto g = task::parse_json(line);
+    REQUIRE(g);
+    want[g->find("id")->s] = task::prompt_hash(g->find("prompt_1.5b")->s);
+  }
+  // The seed sample, rendered by hand from the prototype's "Tool available: get_weather(city: string)".
+  const std::vector<io::ChatMessage> seed_msgs{{"user", "Make the function call that gets the current weather for Paris."}};
+  const std::vector<std::string> seed_tools{
+      "{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"parameters\": {\"type\": \"object\", "
+      "\"properties\": {\"city\": {\"type\": \"string\"}}, \"required\": [\"city\"]}}}"};
+  want["weather_paris"] = task::prompt_hash(m.chat_template().render(seed_msgs, true, seed_tools));
+  const auto rows = run::read_results(out).rows;
+  REQUIRE(rows.size() == 3);
+  for (const auto& r : rows) {
+    CAPTURE(r.sample_id);
+    CHECK(r.prompt_hash == want.at(r.sample_id));
+  }
+}

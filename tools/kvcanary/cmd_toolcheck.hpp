@@ -15,10 +15,12 @@
 namespace kvcanary::cli {
 
 // argv[0] is "toolcheck". The category (simple/multiple/parallel/parallel_multiple) comes
-// from the question file's name, as BFCL's file naming encodes it.
+// from the question file's name, as BFCL's file naming encodes it. --prompt-format native reads
+// the output's <tool_call> blocks as BFCL reads an FC model's (parse_native_tool_calls);
+// text (the default) parses calls from free text (parse_tool_calls).
 inline int run_toolcheck(int argc, char** argv) {
   using namespace kvcanary::task;
-  Args args(argc, argv, 1, {"--question", "--answer", "--id", "--output-file"}, {});
+  Args args(argc, argv, 1, {"--question", "--answer", "--id", "--output-file", "--prompt-format"}, {});
   const std::string qpath = args.require("--question"), apath = args.require("--answer");
   const std::string id = args.require("--id"), opath = args.require("--output-file");
 
@@ -35,7 +37,9 @@ inline int run_toolcheck(int argc, char** argv) {
   if (!in) fail(opath, "", "cannot open the model output");
   std::stringstream ss;
   ss << in.rdbuf();
-  const ParseResult parsed = parse_tool_calls(ss.str());
+  const std::string format = args.get("--prompt-format", "text");
+  if (format != "text" && format != "native") fail("command line", "--prompt-format", "must be native or text, not '" + format + "'");
+  const ParseResult parsed = format == "native" ? parse_native_tool_calls(ss.str()) : parse_tool_calls(ss.str());
 
   const BfclCategory cat = bfcl_category_from_name(std::filesystem::path(qpath).filename().string());
   const AstVerdict v = ast_check(cat, q->functions, parsed.calls, a->ground_truth);

@@ -33,8 +33,9 @@ commands:
             write a HF model directory from a llama-architecture GGUF
   exec      FILE.py [--timeout S]
             run a Python program in the sandbox: {"status":..., "exit_code":..., "seconds":..., "stderr_tail":...}
-  toolcheck --question Q.jsonl --answer A.jsonl --id ID --output-file OUT.txt
-            score a model's tool-call output against BFCL's possible answers (one JSON line)
+  toolcheck --question Q.jsonl --answer A.jsonl --id ID --output-file OUT.txt [--prompt-format native|text]
+            score a model's tool-call output against BFCL's possible answers (one JSON line);
+            native: <tool_call> blocks as BFCL reads FC models, text (default): calls in free text
   report    RESULTS.jsonl [MORE.jsonl...] --out DIR [--bootstrap N] [--seed S]
             RESULTS.md (SDS, AUROC with 95% CIs), divergence.svg and divergence.png in DIR
   merge     --out MERGED.jsonl SHARD.jsonl...

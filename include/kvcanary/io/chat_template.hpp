@@ -1,10 +1,27 @@
 #pragma once
-// Chat templates without a Jinja engine. tokenizer_config.json's `chat_template` is recognised
-// as one of a few known templates by its fingerprint (the template text with whitespace outside
-// string literals removed, so re-indented copies still match) and rendered by C++ code that
-// reproduces `transformers.apply_chat_template(..., tokenize=False)` byte for byte for plain
-// text conversations. A template that is not recognised is an Error, never a guess: a
-// near-miss would silently prompt the model with the wrong format.
+// Chat templates without a Jinja engine. tokenizer_config.json's `chat_template` (or a GGUF's
+// `tokenizer.chat_template`) is recognised as one of a few known templates by its fingerprint
+// (the template text with whitespace outside string literals removed, so re-indented copies
+// still match) and rendered by C++ code that reproduces transformers'
+// `apply_chat_template(messages, tools=..., tokenize=False, add_generation_prompt=...)` byte for
+// byte, tool definitions and tool-call turns included. A template that is not recognised is an
+// Error, never a guess: a near-miss would silently prompt the model with the wrong format.
+//
+// Why fingerprints and not a Jinja subset interpreter: the models this project runs use five
+// templates (SmolLM2 ChatML, plain ChatML, Llama-3, and the two Qwen2.5 ChatML tool templates:
+// Qwen2.5-Instruct's, which the Qwen2.5-Coder-0.5B GGUF carries, and Qwen2.5-Coder's, which the
+// 1.5B GGUF carries and which differs only in writing `{{"name": ...}}` with doubled braces in
+// its tool instructions). Exactness is then a property the goldens check
+// (tests/data/chat/, rendered by transformers on each template string), and an unknown
+// template stops the run instead of being half-understood. An interpreter exact enough to be
+// trusted on an unseen template would need Python's semantics for every filter, test, string
+// method and truthiness rule the templates in the wild use; that surface could not be verified
+// here, and a template the goldens do not cover would not be known to render right anyway.
+// Adding a template = its text below + its fingerprint branch + goldens.
+//
+// Values inside the prompt (tool schemas, tool-call arguments) come in already serialised as
+// the template's `tojson` filter writes them (transformers: json.dumps(x, ensure_ascii=False),
+// default separators, keys in insertion order); task::jinja_tojson produces that text.
 
 #include <cstddef>
 #include <cstdint>
@@ -20,13 +37,21 @@
 
 namespace kvcanary::io {
 
+// One call of an assistant turn: the function name and its arguments as `tojson` renders them.
+struct ChatToolCall {
+  std::string name;
+  std::string arguments_json;
+};
+
 struct ChatMessage {
   std::string role, content;
+  std::vector<ChatToolCall> tool_calls{};  // assistant turns only; empty = a plain text turn
 };
 
 enum class ChatFamily {
   SmolLM2,  // ChatML, default system prompt "You are a helpful AI assistant named SmolLM, ..."
-  Qwen25,   // ChatML, default "You are Qwen, created by Alibaba Cloud. ...", tool turns grouped
+  Qwen25,   // ChatML, default "You are Qwen, created by Alibaba Cloud. ...", tools, tool turns grouped
+  Qwen25Coder,  // Qwen25 with `{{"name": <function-name>, ...}}` (doubled braces) in the tools instructions
   ChatML,   // ChatML without default system prompt
   Llama3,   // <|start_header_id|>role<|end_header_id|>\n\n content|trim <|eot_id|>, BOS first
 };
@@ -37,8 +62,9 @@ inline constexpr std::string_view kSmolLM2System = "You are a helpful AI assista
 inline constexpr std::string_view kQwen25System = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
 
 // The known templates, as published in the models' tokenizer_config.json. SmolLM2's is the one
-// in SmolLM2-135M-Instruct's GGUF metadata; Qwen2.5's and Llama-3's were written from the
-// published configs (no network access here) and are the fixtures the goldens were rendered with.
+// in SmolLM2-135M-Instruct's GGUF metadata; Qwen2.5's was written from the published config and
+// is, up to whitespace outside literals, the Qwen2.5-Coder-0.5B-Instruct GGUF's; Qwen2.5-Coder's
+// is the 1.5B GGUF's; Llama-3's was written from the published config (no network access here).
 inline constexpr std::string_view kSmolLM2Template =
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ "
     "'<|im_start|>system\\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
@@ -68,6 +94,42 @@ inline constexpr std::string_view kQwen25Template =
     "    {{- \"\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments "
     "within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\\"name\\\": <function-name>, \\\"arguments\\\": "
     "<args-json-object>}\\n</tool_call><|im_end|>\\n\" }}\n"
+    "{%- else %}\n    {%- if messages[0]['role'] == 'system' %}\n"
+    "        {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}\n    {%- else %}\n"
+    "        {{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
+    "assistant.<|im_end|>\\n' }}\n"
+    "    {%- endif %}\n{%- endif %}\n"
+    "{%- for message in messages %}\n"
+    "    {%- if (message.role == \"user\") or (message.role == \"system\" and not loop.first) or "
+    "(message.role == \"assistant\" and not message.tool_calls) %}\n"
+    "        {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}\n"
+    "    {%- elif message.role == \"assistant\" %}\n        {{- '<|im_start|>' + message.role }}\n"
+    "        {%- if message.content %}\n            {{- '\\n' + message.content }}\n        {%- endif %}\n"
+    "        {%- for tool_call in message.tool_calls %}\n            {%- if tool_call.function is defined %}\n"
+    "                {%- set tool_call = tool_call.function %}\n            {%- endif %}\n"
+    "            {{- '\\n<tool_call>\\n{\"name\": \"' }}\n            {{- tool_call.name }}\n"
+    "            {{- '\", \"arguments\": ' }}\n            {{- tool_call.arguments | tojson }}\n"
+    "            {{- '}\\n</tool_call>' }}\n        {%- endfor %}\n        {{- '<|im_end|>\\n' }}\n"
+    "    {%- elif message.role == \"tool\" %}\n"
+    "        {%- if (loop.index0 == 0) or (messages[loop.index0 - 1].role != \"tool\") %}\n"
+    "            {{- '<|im_start|>user' }}\n        {%- endif %}\n        {{- '\\n<tool_response>\\n' }}\n"
+    "        {{- message.content }}\n        {{- '\\n</tool_response>' }}\n"
+    "        {%- if loop.last or (messages[loop.index0 + 1].role != \"tool\") %}\n"
+    "            {{- '<|im_end|>\\n' }}\n        {%- endif %}\n    {%- endif %}\n{%- endfor %}\n"
+    "{%- if add_generation_prompt %}\n    {{- '<|im_start|>assistant\\n' }}\n{%- endif %}\n";
+
+// Qwen2.5-Coder-Instruct's (the 1.5B GGUF's tokenizer.chat_template): Qwen2.5's with the braces
+// of the example call doubled inside a string literal, so they render doubled.
+inline constexpr std::string_view kQwen25CoderTemplate =
+    "{%- if tools %}\n    {{- '<|im_start|>system\\n' }}\n    {%- if messages[0]['role'] == 'system' %}\n"
+    "        {{- messages[0]['content'] }}\n    {%- else %}\n"
+    "        {{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}\n    {%- endif %}\n"
+    "    {{- \"\\n\\n# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\n"
+    "You are provided with function signatures within <tools></tools> XML tags:\\n<tools>\" }}\n"
+    "    {%- for tool in tools %}\n        {{- \"\\n\" }}\n        {{- tool | tojson }}\n    {%- endfor %}\n"
+    "    {{- \"\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments "
+    "within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{{\\\"name\\\": <function-name>, \\\"arguments\\\": "
+    "<args-json-object>}}\\n</tool_call><|im_end|>\\n\" }}\n"
     "{%- else %}\n    {%- if messages[0]['role'] == 'system' %}\n"
     "        {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}\n    {%- else %}\n"
     "        {{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
@@ -209,13 +271,17 @@ class ChatTemplate {
     } else if (fp == fingerprint(kQwen25Template)) {
       c.family_ = ChatFamily::Qwen25;
       c.default_system_ = kQwen25System;
+    } else if (fp == fingerprint(kQwen25CoderTemplate)) {
+      c.family_ = ChatFamily::Qwen25Coder;
+      c.default_system_ = kQwen25System;
     } else if (fp == fingerprint(kChatMLTemplate)) {
       c.family_ = ChatFamily::ChatML;
     } else if (fp == fingerprint(kLlama3Template)) {
       c.family_ = ChatFamily::Llama3;
     } else {
       fail(source, "chat_template",
-           "unrecognised chat template (known: SmolLM2 ChatML, Qwen2.5 ChatML, plain ChatML, Llama-3); it starts " +
+           "unrecognised chat template (known: SmolLM2 ChatML, Qwen2.5 ChatML, Qwen2.5-Coder ChatML, plain ChatML, "
+               "Llama-3); it starts " +
                std::string(template_text.substr(0, 80)));
     }
     c.template_ = std::move(template_text);
@@ -224,8 +290,19 @@ class ChatTemplate {
     return c;
   }
 
-  // What apply_chat_template(messages, tokenize=False, add_generation_prompt=...) renders.
-  std::string render(std::span<const ChatMessage> messages, bool add_generation_prompt) const {
+  // What apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=...)
+  // renders. `tools` holds each tool's `tojson` text (empty: no tools, as the templates test
+  // `if tools`). Tools or tool-call turns given to a template that has no place for them are an
+  // Error: its Jinja would drop them silently.
+  std::string render(std::span<const ChatMessage> messages, bool add_generation_prompt,
+                     std::span<const std::string> tools = {}) const {
+    if (!supports_tools()) {
+      if (!tools.empty())
+        fail("", "tools", "the " + std::string(family_name()) + " chat template has no tool definitions");
+      for (const ChatMessage& m : messages)
+        if (!m.tool_calls.empty())
+          fail("", "messages", "the " + std::string(family_name()) + " chat template has no tool-call turns");
+    }
     std::string out;
     switch (family_) {
       case ChatFamily::SmolLM2:
@@ -238,7 +315,8 @@ class ChatTemplate {
         if (add_generation_prompt) out += "<|im_start|>assistant\n";
         break;
       case ChatFamily::Qwen25:
-        render_qwen25(out, messages);
+      case ChatFamily::Qwen25Coder:
+        render_qwen25(out, messages, tools);
         if (add_generation_prompt) out += "<|im_start|>assistant\n";
         break;
       case ChatFamily::Llama3:
@@ -256,11 +334,16 @@ class ChatTemplate {
     return out;
   }
 
+  // Whether the template renders `tools` and assistant `tool_calls` (the native tool-calling
+  // prompt format of docs/TASKS.md).
+  bool supports_tools() const noexcept { return family_ == ChatFamily::Qwen25 || family_ == ChatFamily::Qwen25Coder; }
+
   ChatFamily family() const noexcept { return family_; }
   std::string_view family_name() const noexcept {
     switch (family_) {
       case ChatFamily::SmolLM2: return "ChatML-SmolLM2";
       case ChatFamily::Qwen25: return "ChatML-Qwen2.5";
+      case ChatFamily::Qwen25Coder: return "ChatML-Qwen2.5-Coder";
       case ChatFamily::ChatML: return "ChatML";
       case ChatFamily::Llama3: return "Llama-3";
     }
@@ -281,16 +364,49 @@ class ChatTemplate {
     out += "<|im_end|>\n";
   }
 
-  // Qwen2.5 without tools: the system turn (given or default) first; user, later system and
-  // assistant turns verbatim; consecutive tool results grouped into one user turn of
-  // <tool_response> blocks; any other role renders nothing, as in the template.
-  void render_qwen25(std::string& out, std::span<const ChatMessage> messages) const {
+  // Qwen2.5: the system turn first (given or default; with tools, followed by the tool
+  // instructions and one `tojson` line per tool); user, later system and plain assistant turns
+  // verbatim; an assistant turn with tool calls as its text (if any) and one <tool_call> block
+  // per call; consecutive tool results grouped into one user turn of <tool_response> blocks; any
+  // other role renders nothing, as in the template.
+  void render_qwen25(std::string& out, std::span<const ChatMessage> messages, std::span<const std::string> tools) const {
     if (messages.empty()) fail("", "messages", "the Qwen2.5 template reads messages[0]: empty conversation");
-    chatml_turn(out, "system", messages[0].role == "system" ? std::string_view(messages[0].content) : default_system_);
+    const std::string_view system = messages[0].role == "system" ? std::string_view(messages[0].content) : default_system_;
+    if (tools.empty()) {
+      chatml_turn(out, "system", system);
+    } else {
+      out += "<|im_start|>system\n";
+      out += system;
+      out += "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+             "You are provided with function signatures within <tools></tools> XML tags:\n<tools>";
+      for (const std::string& t : tools) {
+        out += '\n';
+        out += t;
+      }
+      out += "\n</tools>\n\nFor each function call, return a json object with function name and arguments within "
+             "<tool_call></tool_call> XML tags:\n<tool_call>\n";
+      out += family_ == ChatFamily::Qwen25Coder ? "{{\"name\": <function-name>, \"arguments\": <args-json-object>}}"
+                                                : "{\"name\": <function-name>, \"arguments\": <args-json-object>}";
+      out += "\n</tool_call><|im_end|>\n";
+    }
     for (std::size_t i = 0; i < messages.size(); ++i) {
       const ChatMessage& m = messages[i];
-      if (m.role == "user" || (m.role == "system" && i != 0) || m.role == "assistant") {
+      if (m.role == "user" || (m.role == "system" && i != 0) || (m.role == "assistant" && m.tool_calls.empty())) {
         chatml_turn(out, m.role, m.content);
+      } else if (m.role == "assistant") {
+        out += "<|im_start|>assistant";
+        if (!m.content.empty()) {
+          out += '\n';
+          out += m.content;
+        }
+        for (const ChatToolCall& c : m.tool_calls) {
+          out += "\n<tool_call>\n{\"name\": \"";
+          out += c.name;
+          out += "\", \"arguments\": ";
+          out += c.arguments_json;
+          out += "}\n</tool_call>";
+        }
+        out += "<|im_end|>\n";
       } else if (m.role == "tool") {
         if (i == 0 || messages[i - 1].role != "tool") out += "<|im_start|>user";
         out += "\n<tool_response>\n";

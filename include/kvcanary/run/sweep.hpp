@@ -171,7 +171,11 @@ class Sweep {
   };
 
   void build_tasks() {
-    task::TaskContext ctx{config_.data_dir, &model_.tokenizer, config_.distractor_text};
+    task::TaskContext ctx{config_.data_dir, &model_.tokenizer, config_.distractor_text,
+                          [this]() -> const io::ChatTemplate* {
+                            const auto cfg = model_.dir / "tokenizer_config.json";
+                            return std::filesystem::exists(cfg) ? &model_.chat_template() : nullptr;
+                          }};
     std::set<std::string> names;
     for (const auto& table : config_.task_tables) {
       const std::string type = table.require_string("type");
@@ -201,7 +205,7 @@ class Sweep {
     if constexpr (task::FunctionalTask<T>) {
       p.functional = true;
       for (const auto& s : t.samples()) {
-        const std::string rendered = model_.chat_template().render(s.messages, /*add_generation_prompt=*/true);
+        const std::string rendered = model_.chat_template().render(s.messages, /*add_generation_prompt=*/true, s.tools);
         p.ids.push_back(s.id);
         p.items.push_back({model_.tokenizer.encode(rendered), model_.tokenizer.encode(s.gold), task::prompt_hash(rendered)});
       }

@@ -7,11 +7,13 @@
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "kvcanary/io/chat_template.hpp"
+#include "kvcanary/io/config_table.hpp"
 #include "kvcanary/io/tokenizer.hpp"
 #include "kvcanary/task/humaneval.hpp"
 #include "kvcanary/task/tool_call_parse.hpp"
@@ -208,6 +210,138 @@ inline std::string gold_completion_text(const std::vector<GoldCall>& gold, const
 }
 
 inline std::string gold_completion_text(const SeedSample& s) { return prompt_detail::call_json(s.gold); }
+
+// ---------------------------------------------------------------- native tool calling
+
+// How a tool-calling task states its functions and reads the answer (config key
+// `prompt_format`, docs/TASKS.md "Prompting"):
+//   Native: the functions go into the chat template's `tools` (Qwen2.5: a JSON line each in the
+//           system turn), the question is the user turn, and the model answers with
+//           <tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call> blocks, one per call,
+//           parsed as BFCL parses a "FC" model (parse_native_tool_calls);
+//   Text:   the functions and the answer format are written into our own system prompt
+//           (tool_system_prompt) and calls are parsed from free text (parse_tool_calls).
+enum class PromptFormat { Native, Text };
+
+// The config value, or the default: native when the model's chat template renders tools.
+inline PromptFormat prompt_format_from_config(const io::ConfigTable& t, const io::ChatTemplate* chat_template) {
+  const bool native_ok = chat_template && chat_template->supports_tools();
+  const std::string given = t.get_string("prompt_format", "");
+  if (given.empty()) return native_ok ? PromptFormat::Native : PromptFormat::Text;
+  if (given == "text") return PromptFormat::Text;
+  if (given != "native") t.fail_at("prompt_format", "must be native or text, not '" + given + "'");
+  if (!native_ok)
+    t.fail_at("prompt_format", std::string("native needs a chat template that renders tools; this model's (") +
+                                   (chat_template ? std::string(chat_template->family_name()) : "none") + ") does not");
+  return PromptFormat::Native;
+}
+
+// An assistant turn's call as the template's tool_calls entry: {"name", "arguments"}, possibly
+// under "function" (OpenAI's shape), arguments rendered by `tojson` (a string stays a string).
+inline io::ChatToolCall chat_tool_call(const Value& call) {
+  const Value* c = &call;
+  if (const Value* f = call.find("function")) c = f;
+  const Value* name = c->find("name");
+  const Value* args = c->find("arguments");
+  return {name && name->is_string() ? name->s : std::string(), args ? jinja_tojson(*args) : std::string("null")};
+}
+
+// The gold call(s) as the native format has the model write them: what the template renders
+// after "<|im_start|>assistant\n" for an assistant turn with these tool_calls and no text.
+// (So a k-shot example written as a plain assistant turn with this text renders byte for byte
+// like the template's tool-call turn.)
+inline std::string native_calls_text(const std::vector<ToolCall>& calls) {
+  std::string s;
+  for (std::size_t k = 0; k < calls.size(); ++k) {
+    if (k) s += '\n';
+    s += "<tool_call>\n{\"name\": \"" + calls[k].name + "\", \"arguments\": " + jinja_tojson(calls[k].args) +
+         "}\n</tool_call>";
+  }
+  return s;
+}
+
+// BFCL as it prompts a Qwen "FC" model (bfcl_eval QwenFCHandler): the function docs verbatim as
+// the template's tools, no system prompt of ours (the template's default stands), the dataset's
+// own system turns merged into one leading system turn.
+inline std::vector<io::ChatMessage> bfcl_native_messages(const BfclQuestion& q) {
+  std::vector<io::ChatMessage> out;
+  std::string system;
+  auto add = [&](const Value& turn) {
+    const Value* role = turn.find("role");
+    const Value* content = turn.find("content");
+    if (!role || !content || !role->is_string() || !content->is_string()) return;
+    if (role->s == "system") system += (system.empty() ? "" : "\n\n") + content->s;
+    else out.push_back({role->s, content->s});
+  };
+  for (const auto& step : q.question.items) {
+    if (step.is_object()) add(step);
+    else for (const auto& turn : step.items) add(turn);
+  }
+  if (!system.empty()) out.insert(out.begin(), io::ChatMessage{"system", system});
+  return out;
+}
+
+inline std::vector<std::string> native_tools(const std::vector<Value>& functions) {
+  std::vector<std::string> out;
+  for (const Value& f : functions) out.push_back(jinja_tojson(f));
+  return out;
+}
+
+inline std::string bfcl_native_gold_text(const std::vector<GoldCall>& gold, const std::vector<Value>& docs) {
+  return native_calls_text(parse_tool_calls(render_gold_python(gold, docs)).calls);
+}
+
+// A prototype sample ("Tool available: NAME(p: type, ...). Respond with ONLY a JSON object ...}}
+// REQUEST") in the native format: the signature becomes a tool schema (the shape transformers'
+// get_json_schema gives a function: {"type": "function", "function": {"name", "parameters"}}),
+// the answer-format sentence is dropped, and the request becomes the user turn "Make the function
+// call REQUEST". Nullopt when the prompt does not have that shape.
+struct NativeSeedPrompt {
+  std::vector<io::ChatMessage> messages;
+  std::vector<std::string> tools;
+};
+inline std::optional<NativeSeedPrompt> seed_native_prompt(const SeedSample& s) {
+  static constexpr std::string_view head = "Tool available: ";
+  const std::string& p = s.prompt;
+  if (!p.starts_with(head)) return std::nullopt;
+  const std::size_t lp = p.find('(', head.size()), rp = p.find(')', head.size());
+  if (lp == std::string::npos || rp == std::string::npos || rp < lp) return std::nullopt;
+  const std::size_t fmt = p.find("Respond with", rp), req = p.find("}} ", rp);
+  if (fmt == std::string::npos || req == std::string::npos || req < fmt) return std::nullopt;
+  const std::string name = p.substr(head.size(), lp - head.size());
+  Value properties = Value::object(), required = Value::list();
+  std::string params = p.substr(lp + 1, rp - lp - 1);
+  std::size_t pos = 0;
+  while (pos < params.size()) {
+    std::size_t comma = params.find(',', pos);
+    if (comma == std::string::npos) comma = params.size();
+    const std::string item = params.substr(pos, comma - pos);
+    const std::size_t colon = item.find(':');
+    if (colon == std::string::npos) return std::nullopt;
+    auto trim = [](std::string x) {
+      while (!x.empty() && x.front() == ' ') x.erase(0, 1);
+      while (!x.empty() && x.back() == ' ') x.pop_back();
+      return x;
+    };
+    const std::string pname = trim(item.substr(0, colon)), ptype = trim(item.substr(colon + 1));
+    if (pname.empty() || ptype.empty()) return std::nullopt;
+    properties.members.emplace_back(pname, Value::object({{"type", Value::string(ptype)}}));
+    required.items.push_back(Value::string(pname));
+    pos = comma + 1;
+  }
+  const Value tool = Value::object(
+      {{"type", Value::string("function")},
+       {"function", Value::object({{"name", Value::string(name)},
+                                   {"parameters", Value::object({{"type", Value::string("object")},
+                                                                 {"properties", std::move(properties)},
+                                                                 {"required", std::move(required)}})}})}});
+  NativeSeedPrompt out;
+  out.messages.push_back({"user", "Make the function call " + p.substr(req + 3)});
+  out.tools.push_back(jinja_tojson(tool));
+  return out;
+}
+
+inline std::string seed_native_gold_text(const SeedSample& s) { return native_calls_text({s.gold}); }
 
 // ---------------------------------------------------------------- distractor preamble
 

@@ -4,9 +4,15 @@
 // functional = func_correct (the right function named in parseable JSON), as the prototype's
 // chart and table read these samples; arg_match (exactly the right arguments too) rides along.
 //
+// prompt_format = "text" is the prototype's prompt verbatim (its tool signature and "Respond with
+// ONLY a JSON object" in the user turn), calls parsed from free text; "native" gives the
+// signature to the chat template as a tool and asks for the call in the template's <tool_call>
+// format (seed_native_prompt), parsed as BFCL parses "FC" models. Scoring is the same.
+//
 // Config ([[tasks]] type = "seed_tool_calls"): file (default <data>/seed_tool_calls.jsonl),
-// offset, limit, max_new_tokens (128), shots (0), distractor_tokens, distractor_seed, name
-// (default "seed_tool_calls").
+// prompt_format (native | text; default native when the model's chat template renders tools,
+// else text), offset, limit, max_new_tokens (128), shots (0), distractor_tokens,
+// distractor_seed, name (default "seed_tool_calls").
 
 #include <string>
 #include <vector>
@@ -25,10 +31,22 @@ struct SeedToolTask {
     SeedToolTask task;
     task.settings_ = CommonTaskSettings::read(t, "seed_tool_calls", 128);
     const auto file = data_file(t, ctx, "file", "seed_tool_calls.jsonl");
+    task.prompt_format_ = prompt_format_from_config(t, ctx.chat_template ? ctx.chat_template() : nullptr);
     t.reject_unknown();
     const auto all = load_seed_samples(file);
     std::vector<TaskSample> every;
-    for (const auto& s : all) every.push_back({s.id, seed_messages(s), gold_completion_text(s)});
+    for (const auto& s : all) {
+      if (task.prompt_format_ == PromptFormat::Text) {
+        every.push_back({s.id, seed_messages(s), gold_completion_text(s)});
+        continue;
+      }
+      auto native = seed_native_prompt(s);
+      if (!native)
+        fail(file.string(), s.id + ".prompt",
+             "not of the form \"Tool available: NAME(p: type, ...). Respond with ... }} REQUEST\" that "
+             "prompt_format = \"native\" rewrites (use prompt_format = \"text\")");
+      every.push_back({s.id, std::move(native->messages), seed_native_gold_text(s), std::move(native->tools)});
+    }
     const auto [begin, end] = task.settings_.range(all.size());
     task.items_.assign(all.begin() + static_cast<std::ptrdiff_t>(begin), all.begin() + static_cast<std::ptrdiff_t>(end));
     task.samples_ = select_samples(every, task.settings_);
@@ -39,9 +57,12 @@ struct SeedToolTask {
   std::string name() const { return settings_.name; }
   const std::vector<TaskSample>& samples() const { return samples_; }
   std::size_t max_new_tokens() const { return settings_.max_new_tokens; }
+  PromptFormat prompt_format() const { return prompt_format_; }
 
   Verdict score(std::size_t i, const std::string& completion) const {
-    const PrototypeScore s = score_single_call(parse_tool_calls(completion), items_[i].gold);
+    const PrototypeScore s = score_single_call(
+        prompt_format_ == PromptFormat::Native ? parse_native_tool_calls(completion) : parse_tool_calls(completion),
+        items_[i].gold);
     Verdict v;
     v.scores = {{"functional", s.func_correct ? 1.0 : 0.0},
                 {"json_valid", s.json_valid ? 1.0 : 0.0},
@@ -53,6 +74,7 @@ struct SeedToolTask {
 
  private:
   CommonTaskSettings settings_;
+  PromptFormat prompt_format_ = PromptFormat::Text;
   std::vector<SeedSample> items_;
   std::vector<TaskSample> samples_;
 };

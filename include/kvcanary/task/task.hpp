@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <string>
@@ -38,6 +39,7 @@ struct TaskSample {
   std::string id;
   std::vector<io::ChatMessage> messages;  // the prompt, before the chat template
   std::string gold;                       // the gold answer as the model is asked to write it
+  std::vector<std::string> tools{};       // the template's `tools`, each as `tojson` writes it; empty: none
 };
 
 struct Verdict {
@@ -55,6 +57,9 @@ struct TaskContext {
   const io::Tokenizer* tokenizer = nullptr;
   // Lazily read text for distractor preambles (WikiText-2 by default).
   std::filesystem::path distractor_source;
+  // The model's chat template, loaded on first call (a base model has none: nullptr). Tool-calling
+  // tasks read it to choose their default prompt_format.
+  std::function<const io::ChatTemplate*()> chat_template{};
 };
 
 template <class T>
@@ -148,7 +153,8 @@ inline std::vector<io::ChatMessage> with_examples(const std::vector<TaskSample>&
 inline std::vector<TaskSample> select_samples(const std::vector<TaskSample>& all, const CommonTaskSettings& s) {
   const auto [begin, end] = s.range(all.size());
   std::vector<TaskSample> out;
-  for (std::size_t i = begin; i < end; ++i) out.push_back({all[i].id, with_examples(all, i, s.shots), all[i].gold});
+  for (std::size_t i = begin; i < end; ++i)
+    out.push_back({all[i].id, with_examples(all, i, s.shots), all[i].gold, all[i].tools});
   return out;
 }
 

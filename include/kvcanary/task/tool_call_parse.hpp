@@ -442,3 +442,52 @@ inline ParseResult parse_tool_calls(std::string_view text) {
 }
 
 }  // namespace kvcanary::task
+
+namespace kvcanary::task {
+
+// The whole of `text` as one strict JSON value, object keys in source order; nullopt when it is
+// not exactly one (surrounding whitespace allowed).
+inline std::optional<Value> parse_json(std::string_view text) {
+  const std::string padded = std::string(text) + ' ';  // a number must not end at the end of input
+  detail::LiteralReader r(padded, 0, false);
+  auto v = r.value();
+  if (!v) return std::nullopt;
+  r.ws();
+  if (!r.at_end()) return std::nullopt;
+  return v;
+}
+
+// The calls of an answer in the native tool-calling format of Qwen2.5's chat template, read as
+// BFCL reads a Qwen "FC" model's output (bfcl_eval QwenFCHandler: re.findall of
+// `<tool_call>\n(.*?)\n</tool_call>` with DOTALL, json.loads of each, then {name: arguments}
+// per call): every complete block whose body is JSON counts, a block whose body is not JSON is
+// skipped, text around and between blocks is ignored, and a block still open when the text
+// ends (truncation) is no call. A body that is JSON but not a {"name": string, "arguments":
+// object} call makes BFCL's decode fail for the whole answer: then no calls at all.
+// json_valid = some block's body is JSON.
+inline ParseResult parse_native_tool_calls(std::string_view text) {
+  static constexpr std::string_view open = "<tool_call>\n", close = "\n</tool_call>";
+  ParseResult out;
+  std::size_t p = 0;
+  bool decodable = true;
+  while ((p = text.find(open, p)) != std::string_view::npos) {
+    const std::size_t body = p + open.size();
+    const std::size_t end = text.find(close, body);
+    if (end == std::string_view::npos) break;
+    p = end + close.size();
+    const auto v = parse_json(text.substr(body, end - body));
+    if (!v) continue;
+    out.json_valid = true;
+    const Value* name = v->find("name");
+    const Value* args = v->find("arguments");
+    if (!name || !name->is_string() || !args || !args->is_object()) {
+      decodable = false;
+      continue;
+    }
+    out.calls.push_back({name->s, *args});
+  }
+  if (!decodable) out.calls.clear();
+  return out;
+}
+
+}  // namespace kvcanary::task

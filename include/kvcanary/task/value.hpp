@@ -154,6 +154,107 @@ inline void render(std::string& out, const Value& v, bool python) {
 }  // namespace detail
 
 inline std::string to_json(const Value& v) { std::string s; detail::render(s, v, false); return s; }
+
+namespace detail {
+// Python's float repr: the shortest digits that read back as d, in positional notation when the
+// decimal exponent is in [-4, 16), else as d.ddde±XX (CPython's float_repr_style 'short').
+inline std::string python_float_repr(double d) {
+  if (std::isnan(d)) return "NaN";  // json.dumps(allow_nan=True)
+  if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
+  if (d == 0) return std::signbit(d) ? "-0.0" : "0.0";
+  char buf[40];
+  for (int p = 0; p <= 16; ++p) {
+    std::snprintf(buf, sizeof buf, "%.*e", p, d);
+    if (std::strtod(buf, nullptr) == d) break;
+  }
+  // buf = [-]D[.DDD]e±XX
+  std::string s = buf;
+  const bool neg = s[0] == '-';
+  if (neg) s.erase(0, 1);
+  const std::size_t e = s.find('e');
+  const int exp = std::atoi(s.c_str() + e + 1);
+  std::string digits = s.substr(0, 1) + (e > 2 ? s.substr(2, e - 2) : "");
+  while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+  std::string out = neg ? "-" : "";
+  if (exp >= -4 && exp < 16) {
+    if (exp < 0) {
+      out += "0." + std::string(std::size_t(-exp - 1), '0') + digits;
+    } else if (std::size_t(exp) + 1 >= digits.size()) {
+      out += digits + std::string(std::size_t(exp) + 1 - digits.size(), '0') + ".0";
+    } else {
+      out += digits.substr(0, std::size_t(exp) + 1) + "." + digits.substr(std::size_t(exp) + 1);
+    }
+  } else {
+    out += digits.substr(0, 1);
+    if (digits.size() > 1) out += "." + digits.substr(1);
+    char eb[16];
+    std::snprintf(eb, sizeof eb, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+    out += eb;
+  }
+  return out;
+}
+
+// json.dumps's string: the quote, the backslash and the C0 controls escaped (\n \r \t \b \f by name, the rest
+// \u00xx), everything else, non-ASCII included, verbatim (ensure_ascii=False).
+inline void append_json_dumps_string(std::string& out, const std::string& s) {
+  out += '"';
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += char(c);
+        }
+    }
+  }
+  out += '"';
+}
+
+inline void render_tojson(std::string& out, const Value& v) {
+  using K = Value::Kind;
+  switch (v.kind) {
+    case K::null: out += "null"; break;
+    case K::boolean: out += v.b ? "true" : "false"; break;
+    case K::integer: out += std::to_string(v.i); break;
+    case K::floating: out += python_float_repr(v.d); break;
+    case K::string: append_json_dumps_string(out, v.s); break;
+    case K::list:
+    case K::tuple:
+      out += '[';
+      for (std::size_t k = 0; k < v.items.size(); ++k) {
+        if (k) out += ", ";
+        render_tojson(out, v.items[k]);
+      }
+      out += ']';
+      break;
+    case K::object:
+      out += '{';
+      for (std::size_t k = 0; k < v.members.size(); ++k) {
+        if (k) out += ", ";
+        append_json_dumps_string(out, v.members[k].first);
+        out += ": ";
+        render_tojson(out, v.members[k].second);
+      }
+      out += '}';
+      break;
+  }
+}
+}  // namespace detail
+
+// What a chat template's `tojson` filter writes under transformers (its own filter,
+// json.dumps(x, ensure_ascii=False): ", " and ": " separators, keys in insertion order, floats
+// as Python's repr). Unlike to_json, byte-exact with Python, for rendering prompts exactly.
+inline std::string jinja_tojson(const Value& v) { std::string s; detail::render_tojson(s, v); return s; }
 inline std::string to_python(const Value& v) { std::string s; detail::render(s, v, true); return s; }
 
 }  // namespace kvcanary::task
