@@ -58,8 +58,8 @@ inline std::string help_text(const Command& c) {
   s += "\noptions:\n";
   for (const Option& o : c.options) {
     std::string head = "  " + o.name + (o.value.empty() ? "" : " " + o.value);
-    if (head.size() < 28) head.resize(28, ' ');
-    else head += "\n" + std::string(28, ' ');
+    if (head.size() < 32) head.resize(32, ' ');
+    else head += "\n" + std::string(32, ' ');
     std::string tail = o.help;
     if (o.default_text == "required") tail += " (required)";
     else if (!o.default_text.empty()) tail += " (default: " + o.default_text + ")";
@@ -67,7 +67,7 @@ inline std::string help_text(const Command& c) {
     if (!o.alias.empty()) tail += " [also " + o.alias + "]";
     s += head + tail + "\n";
   }
-  s += "  --help, -h                this text\n";
+  s += "  --help, -h                    this text\n";
   return s;
 }
 
