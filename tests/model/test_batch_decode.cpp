@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
+
 #include "../support/json_file.hpp"
 #include "kvcanary/io/hf_config.hpp"
 #include "kvcanary/kv/full.hpp"
@@ -107,4 +109,40 @@ TEST_CASE("batch decode: a stop condition ends generation with finish_reason sto
   const auto r = model::run_jobs(m, std::span<const model::DecodeJob>(jobs), kv::FullCache{}, opt, count);
   CHECK(r[0].generation.tokens.size() == 3);
   CHECK(r[0].generation.finish_reason == "stop");
+}
+
+TEST_CASE("batch decode: a raised stop flag admits nothing more and drops the jobs in flight; finished jobs are unchanged") {
+  const auto dir = test::test_data("tiny/llama_gqa_untied");
+  model::Transformer<float> m(io::load_hf_config(dir), dir, 1);
+  const auto jobs = some_jobs();
+  model::GenerateOptions opt;
+  opt.max_new_tokens = 12;
+  opt.eos_ids = {-1};
+  const auto full = model::run_jobs(m, std::span<const model::DecodeJob>(jobs), kv::FullCache{}, opt);
+
+  std::atomic<bool> stop{false};
+  std::vector<std::size_t> done;
+  model::BatchOptions batch;
+  batch.max_lanes = 2;
+  batch.stop = &stop;
+  batch.on_job_done = [&](std::size_t j, const model::JobResult&) {
+    done.push_back(j);
+    if (done.size() == 2) stop = true;  // as a signal handler would, between two steps
+  };
+  const auto cut = model::run_jobs(m, std::span<const model::DecodeJob>(jobs), kv::FullCache{}, opt, {}, batch);
+  // Jobs finishing in the step that raised it still count; the queued ones never start.
+  CHECK(done.size() >= 2);
+  CHECK(done.size() < jobs.size());
+  for (std::size_t j : done) {
+    CHECK(cut[j].generation.tokens == full[j].generation.tokens);
+    CHECK(cut[j].forced.logprobs == full[j].forced.logprobs);
+  }
+
+  std::atomic<bool> raised{true};
+  model::BatchOptions before;
+  before.stop = &raised;
+  std::size_t called = 0;
+  before.on_job_done = [&](std::size_t, const model::JobResult&) { ++called; };
+  model::run_jobs(m, std::span<const model::DecodeJob>(jobs), kv::FullCache{}, opt, {}, before);
+  CHECK(called == 0);
 }

@@ -49,4 +49,17 @@ inline std::string tiny_sweep_toml(const std::filesystem::path& model, const std
          "[[tasks]]\ntype = \"perplexity\"\nspans = 3\ncontext = 60\ncontinuation = 12\n" + extra;
 }
 
+// A matrix that needs nothing from data/: the committed seed tool-call set (no distractors)
+// under four policies. Small batches make many engine steps, so a signal lands between them.
+inline std::string seed_sweep_toml(const std::filesystem::path& model, int limit = 12, int max_new_tokens = 16, int batch = 3) {
+  return "[sweep]\nbatch = " + std::to_string(batch) + "\n\n[model]\ndir = \"" + model.string() +
+         "\"\nlabel = \"tiny\"\nthreads = 1\n\n"
+         "[[compressors]]\nname = \"full\"\n\n"
+         "[[compressors]]\nname = \"streamingllm\"\nbudgets = [0.5, 0.25]\nmode = \"decode\"\n\n"
+         "[[compressors]]\nname = \"kivi\"\nbudgets = [0.125]\nparams = { residual = 32 }\n\n"
+         "[[tasks]]\ntype = \"seed_tool_calls\"\nfile = \"" +
+         (std::filesystem::path(KVCANARY_SOURCE_DIR) / "configs/data/seed_tool_calls.jsonl").string() +
+         "\"\nlimit = " + std::to_string(limit) + "\nmax_new_tokens = " + std::to_string(max_new_tokens) + "\n";
+}
+
 }  // namespace kvcanary::test

@@ -24,6 +24,7 @@
 #include <sstream>
 #include <string>
 
+#include "../support/in_child.hpp"
 #include "../support/temp_dir.hpp"
 #include "kvcanary/run/results_file.hpp"
 
@@ -61,41 +62,8 @@ void write_file(const fs::path& p, const std::string& s) { std::ofstream(p, std:
 
 std::string line(int i) { return kvcanary::run::to_json_line(make_row(i)) + "\n"; }
 
-// Runs `body` in a forked child; its return value (or the text of a thrown kvcanary::Error,
-// prefixed "Error: ") comes back. A crash or another exception comes back as "died".
-std::string in_child(const std::function<std::string()>& body) {
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::close(fds[0]);
-    std::string msg;
-    try {
-      msg = body();
-    } catch (const kvcanary::Error& e) {
-      msg = std::string("Error: ") + e.what() + "\nfile=" + e.file();
-    } catch (...) {
-      ::_exit(3);
-    }
-    (void)!::write(fds[1], msg.data(), msg.size());
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  std::string msg;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) msg.append(buf, static_cast<std::size_t>(n));
-  ::close(fds[0]);
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return "died";
-  return msg;
-}
-
-bool can_mount() {
-  static const bool ok = ::geteuid() == 0 && in_child([] { return ::unshare(CLONE_NEWNS) == 0 ? "yes" : "no"; }) == "yes";
-  return ok;
-}
+using kvcanary::test::can_mount;
+using kvcanary::test::in_child;
 
 }  // namespace
 

@@ -8,45 +8,36 @@
 
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/io/gguf_to_hf.hpp"
+#include "args.hpp"
 
 namespace kvcanary::cli {
 
-inline constexpr const char* kConvertGgufUsage =
-    "usage: kvcanary convert-gguf --gguf FILE --out DIR [--dtype f32|bf16] [--force]\n"
-    "  Writes config.json, generation_config.json, model.safetensors, tokenizer.json and\n"
-    "  tokenizer_config.json to DIR (atomically). --force replaces an existing DIR.\n";
+inline const Command& convert_gguf_command() {
+  static const Command c{"convert-gguf", "", 0, 0, "write a HF model directory from a llama-architecture GGUF",
+                         "Writes config.json, generation_config.json, model.safetensors, tokenizer.json and\n"
+                         "tokenizer_config.json to DIR, atomically (a temporary directory renamed into place).",
+                         {{"--gguf", "FILE", "required", "the GGUF file"},
+                          {"--out", "DIR", "required", "the model directory to write"},
+                          {"--dtype", "f32|bf16", "f32", "weight precision written"},
+                          {"--force", "", "off", "replace an existing DIR"}}};
+  return c;
+}
 
-// argv[0] is the command name ("convert-gguf"); options follow.
-inline int run_convert_gguf(int argc, char** argv) {
-  std::string gguf, out, dtype = "f32";
-  bool force = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&](const char* opt) -> std::string {
-      if (i + 1 >= argc) fail("<command line>", opt, "missing value");
-      return argv[++i];
-    };
-    if (a == "--gguf") gguf = value("--gguf");
-    else if (a == "--out") out = value("--out");
-    else if (a == "--dtype") dtype = value("--dtype");
-    else if (a == "--force") force = true;
-    else if (a == "-h" || a == "--help") {
-      std::fputs(kConvertGgufUsage, stdout);
-      return 0;
-    } else {
-      fail("<command line>", a, std::string("unknown option\n") + kConvertGgufUsage);
-    }
-  }
-  if (gguf.empty()) fail("<command line>", "--gguf", std::string("required\n") + kConvertGgufUsage);
-  if (out.empty()) fail("<command line>", "--out", std::string("required\n") + kConvertGgufUsage);
+inline int run_convert_gguf(const Args& args) {
+  const std::string gguf = args.get("--gguf"), out = args.get("--out"), dtype = args.get("--dtype", "f32");
   io::ConvertOptions opt;
   if (dtype == "f32") opt.dtype = io::HfDtype::F32;
   else if (dtype == "bf16") opt.dtype = io::HfDtype::BF16;
-  else fail("<command line>", "--dtype", "must be f32 or bf16, not '" + dtype + "'");
-  opt.overwrite = force;
+  else fail("command line", "--dtype", "must be f32 or bf16, not '" + dtype + "'");
+  opt.overwrite = args.has("--force");
   opt.progress = [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
   io::convert_gguf_to_hf(gguf, out, opt);
   return 0;
+}
+
+// argv[0] is the command's name ("convert-gguf"), the options follow.
+inline int run_convert_gguf(int argc, char** argv) {
+  return run_with_args(convert_gguf_command(), argc, argv, [](const Args& a) { return run_convert_gguf(a); });
 }
 
 }  // namespace kvcanary::cli

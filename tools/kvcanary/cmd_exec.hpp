@@ -18,14 +18,16 @@
 
 namespace kvcanary::cli {
 
-inline constexpr const char* kExecUsage =
-    "usage: kvcanary exec FILE.py [--timeout S]\n"
-    "  Runs FILE.py sandboxed and prints {\"status\",\"exit_code\",\"seconds\",\"stderr_tail\",...}.\n";
+inline const Command& exec_command() {
+  static const Command c{"exec", "FILE.py", 1, 1, "run a Python program in the sandbox, verdict as JSON",
+                         "Runs FILE.py in the code-execution sandbox and prints\n"
+                         "{\"status\", \"exit_code\", \"seconds\", \"stderr_tail\", \"signal\", \"isolation\"}; exit 0 whatever the verdict.",
+                         {{"--timeout", "S", std::to_string(static_cast<int>(task::ExecLimits{}.timeout_s)), "wall-clock limit in seconds, in (0, 86400]"}}};
+  return c;
+}
 
-inline int run_exec(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]).rfind("--", 0) == 0) fail("command line", "FILE.py", "is required");
-  const std::string file = argv[1];
-  const Args args(argc, argv, 2, {"--timeout"}, {});
+inline int run_exec(const Args& args) {
+  const std::string file = args.positional().at(0);
   task::ExecLimits limits;
   if (args.has("--timeout")) {
     const std::string s = args.get("--timeout");
@@ -47,6 +49,11 @@ inline int run_exec(int argc, char** argv) {
   std::fwrite(line.data(), 1, line.size(), stdout);
   std::fflush(stdout);
   return 0;
+}
+
+// argv[0] is the command's name ("exec"), the options follow.
+inline int run_exec(int argc, char** argv) {
+  return run_with_args(exec_command(), argc, argv, [](const Args& a) { return run_exec(a); });
 }
 
 }  // namespace kvcanary::cli

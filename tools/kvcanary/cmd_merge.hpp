@@ -7,15 +7,11 @@
 // (cell_id, sample_id), so the same shards always give the same file, and the file is written to
 // a temporary name and renamed into place: a failed merge leaves no half-written output.
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
@@ -24,36 +20,13 @@
 #include <nlohmann/json.hpp>
 
 #include "args.hpp"
+#include "kvcanary/core/atomic_file.hpp"
 #include "kvcanary/core/error.hpp"
+#include "kvcanary/core/writer_lock.hpp"
 #include "kvcanary/run/results_file.hpp"
 #include "kvcanary/run/row.hpp"
 
 namespace kvcanary::cli {
-
-// Splits a subcommand's arguments into positional ones and flags (with their values), so that
-// `report A.jsonl B.jsonl --out DIR` can use Args for the flags. argv[first - 1] stays the
-// program slot Args skips.
-struct SplitArgs {
-  std::vector<std::string> positional;
-  std::vector<std::string> flag_storage;
-  std::vector<char*> flags;  // argv-like: [0] is a placeholder
-};
-
-inline SplitArgs split_positionals(int argc, char** argv, int first, const std::set<std::string>& valued) {
-  SplitArgs s;
-  s.flag_storage.push_back("");
-  for (int i = first; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a.rfind("--", 0) != 0) {
-      s.positional.push_back(a);
-      continue;
-    }
-    s.flag_storage.push_back(a);
-    if (valued.count(a) && i + 1 < argc) s.flag_storage.push_back(argv[++i]);
-  }
-  for (auto& f : s.flag_storage) s.flags.push_back(f.data());
-  return s;
-}
 
 struct MergedRows {
   std::vector<run::Row> rows;  // sorted by (cell_id, sample_id)
@@ -95,54 +68,49 @@ inline MergedRows merge_result_files(const std::vector<std::string>& files) {
   return out;
 }
 
-// Writes rows to `path` through a temporary file in the same directory, flushed to disk and
-// renamed over the target, so readers see the old file or the whole new one.
+// Writes rows to `path` atomically (core/atomic_file.hpp): readers see the old file or the whole new one.
 inline void write_results_atomically(const std::filesystem::path& path, const std::vector<run::Row>& rows) {
-  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) fail(path.string(), "", "cannot create its directory: " + ec.message());
-  const std::filesystem::path tmp = dir / ("." + path.filename().string() + ".tmp." + std::to_string(::getpid()));
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail(path.string(), "", std::string("cannot create a temporary file next to it: ") + std::strerror(errno));
-  auto give_up = [&](const std::string& what) {
-    const int e = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    fail(path.string(), "", what + ": " + std::strerror(e));
-  };
   std::string data;
   for (const run::Row& r : rows) data += run::to_json_line(r) + "\n";
-  for (std::size_t done = 0; done < data.size();) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) give_up("cannot write");
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) give_up("cannot flush to disk");
-  if (::close(fd) != 0) {
-    const int e = errno;
-    ::unlink(tmp.c_str());
-    fail(path.string(), "", std::string("cannot close: ") + std::strerror(e));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    ::unlink(tmp.c_str());
-    fail(path.string(), "", std::string("cannot rename the merged file into place: ") + std::strerror(e));
-  }
+  write_file_atomically(path, data);
 }
 
-// argv[0] is "merge".
-inline int run_merge(int argc, char** argv) {
-  SplitArgs split = split_positionals(argc, argv, 1, {"--out"});
-  Args args(int(split.flags.size()), split.flags.data(), 1, {"--out"}, {});
-  const std::string out = args.require("--out");
-  if (split.positional.empty()) fail("command line", "SHARD.jsonl", "at least one shard file is required");
-  const MergedRows merged = merge_result_files(split.positional);
+inline const Command& merge_command() {
+  static const Command c{"merge", "SHARD.jsonl [MORE.jsonl...]", 1, kMany,
+                         "join shard files: duplicates once, conflicting rows an error, sorted, written atomically",
+                         "Joins the shards of a sweep into one results file: a row present in several shards is kept once when\n"
+                         "the copies agree, a disagreement is an error naming both files; rows sorted by (cell_id, sample_id);\n"
+                         "written to a temporary file and renamed into place. Refused while a sweep or another merge writes\n"
+                         "--out or any of the shards (each writer holds FILE.lock).",
+                         {{"--out", "FILE", "required", "the merged results file"}}};
+  return c;
+}
+
+// Every file involved is locked for the merge's duration: --out (one writer at a time) and each
+// shard (a shard a sweep is still appending to would be merged half-done).
+inline std::vector<std::unique_ptr<WriterLock>> lock_for_merge(const std::string& out, const std::vector<std::string>& shards) {
+  std::vector<std::unique_ptr<WriterLock>> locks;
+  std::set<std::filesystem::path> seen;
+  auto lock = [&](const std::string& f, WriterLock::Use use) {
+    std::error_code ec;
+    const auto key = std::filesystem::weakly_canonical(f, ec);
+    if (!seen.insert(ec ? std::filesystem::path(f) : key).second) return;
+    locks.push_back(std::make_unique<WriterLock>(f, use));
+  };
+  lock(out, WriterLock::Use::Output);
+  for (const auto& f : shards) lock(f, WriterLock::Use::Input);
+  return locks;
+}
+
+inline int run_merge(const Args& args) {
+  const std::string out = args.get("--out");
+  const std::vector<std::string>& shards = args.positional();
+  const auto locks = lock_for_merge(out, shards);
+  const MergedRows merged = merge_result_files(shards);
   write_results_atomically(out, merged.rows);
   nlohmann::ordered_json j;
   j["out"] = out;
-  j["files"] = split.positional.size();
+  j["files"] = shards.size();
   j["rows"] = merged.rows.size();
   j["duplicates"] = merged.duplicates;
   j["torn_tails"] = merged.torn_tails;

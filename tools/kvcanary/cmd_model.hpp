@@ -14,30 +14,13 @@
 #include <nlohmann/json.hpp>
 
 #include "args.hpp"
+#include "options.hpp"
 #include "kvcanary/kv/registry.hpp"
 #include "kvcanary/model/generate.hpp"
 #include "kvcanary/model/model_dir.hpp"
 #include "kvcanary/model/perplexity.hpp"
 
 namespace kvcanary::cli {
-
-inline std::string default_model_dir() {
-  if (const char* env = std::getenv("KVCANARY_MODEL")) return env;
-  return KVCANARY_DEFAULT_MODEL_DIR;
-}
-
-inline std::string read_text_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail(path, "--text-file", "cannot open");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-inline std::set<std::string> model_flags(std::set<std::string> extra) {
-  extra.insert({"--model", "--dtype", "--threads", "--compressor", "--budget", "--mode", "--param"});
-  return extra;
-}
 
 // --compressor NAME --budget F --mode prompt|decode --param NAME=VALUE ...
 inline kv::PolicyOptions policy_options(const Args& args) {
@@ -86,9 +69,28 @@ int with_model(const Args& args, Body&& body) {
   fail("command line", "--dtype", "'" + dtype + "' is not one of f32, bf16, f16");
 }
 
-inline int run_generate(int argc, char** argv) {
-  Args args(argc, argv, 2, model_flags({"--prompt", "--max-new-tokens", "--stop", "--system"}), {"--chat", "--show-ids"});
-  const std::string prompt = args.require("--prompt");
+inline const Command& generate_command() {
+  static const Command c = [] {
+    Command c{"generate", "", 0, 0, "greedy completion of a prompt, on stdout",
+              "Greedy completion of the prompt (--text, --text-file, or --prompt as before) under the chosen KV-cache\n"
+              "compressor; timings and the measured KV fraction on stderr.", {}};
+    auto text = text_options("the prompt");
+    text[0].alias = "--prompt";
+    c.options = options_of({text,
+                            {{"--chat", "", "off", "render the prompt as a user turn through the model's chat template"},
+                             {"--system", "TEXT", "none", "a system turn before it (with --chat)"},
+                             {"--max-new-tokens", "N", "128", "most tokens to generate (never past the position limit)"},
+                             {"--stop", "STR", "none", "stop when the completion contains STR", true},
+                             {"--show-ids", "", "off", "also print the generated token ids on stderr"}},
+                            model_options(), compression_options()});
+    return c;
+  }();
+  return c;
+}
+
+inline int run_generate(const Args& args) {
+  const TextInput input = read_text_input(args);
+  const std::string& prompt = input.text;
   return with_model_and_policy(args, [&](auto& m, const auto& policy) {
     std::string text = prompt;
     if (args.has("--chat")) {
@@ -98,7 +100,7 @@ inline int run_generate(int argc, char** argv) {
       text = m.chat_template().render(msgs, true);
     }
     const std::vector<std::vector<std::int32_t>> prompts = {m.tokenizer.encode(text)};
-    if (prompts[0].empty()) fail("command line", "--prompt", "is empty after tokenization");
+    if (prompts[0].empty()) fail(input.source, input.field, "is empty after tokenization");
     if (static_cast<std::int64_t>(prompts[0].size()) >= m.config.max_position_embeddings) {
       fail(m.config.source, "max_position_embeddings",
            "the prompt has " + std::to_string(prompts[0].size()) + " tokens; the model's position limit is " +
@@ -127,13 +129,27 @@ inline int run_generate(int argc, char** argv) {
   });
 }
 
-inline int run_ppl(int argc, char** argv) {
-  Args args(argc, argv, 2, model_flags({"--text-file", "--window", "--stride", "--context"}), {});
-  const std::string path = args.require("--text-file");
-  const std::string text = read_text_file(path);
+inline const Command& ppl_command() {
+  static const Command c{
+      "ppl", "", 0, 0, "perplexity of a text: {\"ppl\":..., \"tokens\":...}",
+      "Perplexity of the text. Without --compressor: the strided sliding-window protocol over the whole text.\n"
+      "With --compressor: the first --context tokens are the prompt the policy compresses, the rest are scored\n"
+      "token by token through the compressed cache.",
+      options_of({text_options("the text to score"),
+                  {{"--window", "N", "min(max_position_embeddings, 2048)", "window length (without --compressor)"},
+                   {"--stride", "N", "window / 2", "tokens between window starts (without --compressor)"},
+                   {"--context", "N", "half the tokens", "prompt length the policy compresses (with --compressor)"}},
+                  model_options(), compression_options()})};
+  return c;
+}
+
+inline int run_ppl(const Args& args) {
+  const TextInput input = read_text_input(args);
+  const std::string& text = input.text;
+  const std::string& path = input.source;
   return with_model_and_policy(args, [&](auto& m, const auto& policy) {
     const auto ids = m.tokenizer.encode(text);
-    if (ids.size() < 2) fail(path, "--text-file", "needs at least two tokens to score");
+    if (ids.size() < 2) fail(path, input.field, "needs at least two tokens to score");
     const auto t0 = std::chrono::steady_clock::now();
     auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
     if (!args.has("--compressor")) {
@@ -152,7 +168,7 @@ inline int run_ppl(int argc, char** argv) {
     // Under a compressor: the first --context tokens are the prompt the policy compresses; the
     // rest are scored token by token through the compressed cache (the prototype's split).
     if (static_cast<std::int64_t>(ids.size()) > m.config.max_position_embeddings) {
-      fail(path, "--text-file", std::to_string(ids.size()) + " tokens exceed the position limit " +
+      fail(path, input.field, std::to_string(ids.size()) + " tokens exceed the position limit " +
                                     std::to_string(m.config.max_position_embeddings) + " (compressed scoring is one pass)");
     }
     const auto context = static_cast<std::size_t>(args.integer("--context", static_cast<long long>(ids.size() / 2), 1));
@@ -166,7 +182,13 @@ inline int run_ppl(int argc, char** argv) {
 }
 
 // `kvcanary compressors`: every policy, its parameters and their defaults.
-inline int run_compressors() {
+inline const Command& compressors_command() {
+  static const Command c{"compressors", "", 0, 0, "list the KV-cache compressors, their parameters and defaults",
+                         "Lists every KV-cache compressor with its parameters and their defaults.", {}};
+  return c;
+}
+
+inline int run_compressors(const Args&) {
   std::printf("compressors (kvcanary generate|ppl --compressor NAME --budget F --mode prompt|decode --param NAME=VALUE):\n");
   kv::for_each_policy([](std::string_view name, std::string_view summary, const std::vector<kv::ParameterDoc>& params) {
     std::printf("\n  %.*s — %.*s\n", static_cast<int>(name.size()), name.data(), static_cast<int>(summary.size()), summary.data());
@@ -176,13 +198,20 @@ inline int run_compressors() {
   return 0;
 }
 
-inline int run_logits(int argc, char** argv) {
-  Args args(argc, argv, 2, model_flags({"--text", "--top"}), {});
-  const std::string text = args.require("--text");
+inline const Command& logits_command() {
+  static const Command c{"logits", "", 0, 0, "top-K [id, logit] at the last position, as JSON",
+                         "The K largest logits at the text's last position, with their token ids, as one JSON line.",
+                         options_of({text_options(), {{"--top", "K", "10", "how many logits"}}, model_options()})};
+  return c;
+}
+
+inline int run_logits(const Args& args) {
+  const TextInput input = read_text_input(args);
+  const std::string& text = input.text;
   const auto top = static_cast<std::size_t>(args.integer("--top", 10, 1));
   return with_model(args, [&](auto& m) {
     const auto ids = m.tokenizer.encode(text);
-    if (ids.empty()) fail("command line", "--text", "is empty after tokenization");
+    if (ids.empty()) fail(input.source, input.field, "is empty after tokenization");
     kv::KvCache cache = m.transformer->new_cache();
     std::vector<float> logits;
     const model::Segment seg{&cache, ids, model::Logits::Last};

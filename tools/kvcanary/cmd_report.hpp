@@ -16,18 +16,25 @@
 
 namespace kvcanary::cli {
 
-// argv[0] is "report".
-inline int run_report(int argc, char** argv) {
-  const std::set<std::string> valued = {"--out", "--bootstrap", "--seed"};
-  SplitArgs split = split_positionals(argc, argv, 1, valued);
-  Args args(int(split.flags.size()), split.flags.data(), 1, valued, {});
-  const std::string out = args.require("--out");
-  if (split.positional.empty()) fail("command line", "RESULTS.jsonl", "at least one results file is required");
+inline const Command& report_command() {
+  static const Command c{"report", "RESULTS.jsonl [MORE.jsonl...]", 1, kMany,
+                         "RESULTS.md (SDS, AUROC with 95% CIs), divergence.svg and divergence.png in DIR",
+                         "Joins the results files (as merge does) and writes RESULTS.md, divergence.svg and divergence.png to\n"
+                         "DIR, each atomically.",
+                         {{"--out", "DIR", "required", "the report directory"},
+                          {"--bootstrap", "N", std::to_string(run::MetricsOptions{}.bootstrap), "bootstrap resamples per interval; 0 = no intervals"},
+                          {"--seed", "S", std::to_string(run::MetricsOptions{}.seed), "bootstrap seed"}}};
+  return c;
+}
+
+inline int run_report(const Args& args) {
+  const std::string out = args.get("--out");
+  const std::vector<std::string>& inputs = args.positional();
   run::MetricsOptions options;
   options.bootstrap = static_cast<std::size_t>(args.integer("--bootstrap", static_cast<long long>(options.bootstrap), 0));
   options.seed = static_cast<std::uint64_t>(args.integer("--seed", static_cast<long long>(options.seed), 0));
 
-  const MergedRows merged = merge_result_files(split.positional);
+  const MergedRows merged = merge_result_files(inputs);
   const run::Analysis analysis = run::analyze(merged.rows, options);
   const run::ReportFiles files = run::write_report(analysis, out);
 

@@ -1,5 +1,5 @@
 #pragma once
-// `kvcanary tokenize --model DIR --text-file FILE`
+// `kvcanary tokenize [--model DIR] --text TEXT | --text-file FILE`
 // Prints the ids of FILE's bytes (as HF `Tokenizer.encode(text, add_special_tokens=False)` on
 // DIR/tokenizer.json), space-separated on one line. Bad input (missing or malformed files,
 // text that is not UTF-8) throws kvcanary::Error; main() reports it and exits with
@@ -13,24 +13,25 @@
 #include <vector>
 
 #include "kvcanary/core/error.hpp"
-#include "kvcanary/core/mapped_file.hpp"
 #include "kvcanary/io/tokenizer.hpp"
 #include "kvcanary/io/utf8.hpp"
+#include "options.hpp"
 
 namespace kvcanary::cli {
 
-inline constexpr const char* kTokenizeUsage =
-    "usage: kvcanary tokenize --model DIR --text-file FILE\n"
-    "  Prints the token ids of FILE (UTF-8, used as is: no special tokens added) on one line.\n";
+inline const Command& tokenize_command() {
+  static const Command c{"tokenize", "", 0, 0, "token ids of a text, space-separated",
+                         "Prints the token ids of the text (UTF-8, used as is: no special tokens added) on one line, as HF\n"
+                         "Tokenizer.encode(text, add_special_tokens=False) on the model's tokenizer.json.",
+                         options_of({text_options("the text to tokenize"), {model_options()[0]}})};
+  return c;
+}
 
-inline int run_tokenize(const std::filesystem::path& model_dir, const std::filesystem::path& text_file) {
+inline int run_tokenize(const Args& args) {
+  const std::filesystem::path model_dir = args.get("--model", default_model_dir());
   const io::Tokenizer tok = io::Tokenizer::from_file(model_dir / "tokenizer.json");
-  const MappedFile text(text_file);
-  const std::string_view bytes(reinterpret_cast<const char*>(text.data()), text.size());
-  // Checked here too so the error names the file, which encode() does not know.
-  if (const std::size_t bad = io::utf8::first_invalid(bytes); bad != io::utf8::npos)
-    fail(text_file.string(), "byte " + std::to_string(bad), "invalid UTF-8 (the tokenizer takes UTF-8 text)");
-  const std::vector<std::int32_t> ids = tok.encode(bytes);
+  const TextInput input = read_text_input(args);  // checked to be UTF-8, errors name the file and byte
+  const std::vector<std::int32_t> ids = tok.encode(input.text);
   std::string line;
   line.reserve(ids.size() * 6 + 1);
   for (std::size_t i = 0; i < ids.size(); ++i) {

@@ -8,21 +8,37 @@
 #include <string>
 
 #include "args.hpp"
+#include "options.hpp"
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/task/tool_call_parse.hpp"
 #include "kvcanary/task/tool_call_score.hpp"
 
 namespace kvcanary::cli {
 
-// argv[0] is "toolcheck". The category (simple/multiple/parallel/parallel_multiple) comes
-// from the question file's name, as BFCL's file naming encodes it. --prompt-format native reads
-// the output's <tool_call> blocks as BFCL reads an FC model's (parse_native_tool_calls);
-// text (the default) parses calls from free text (parse_tool_calls).
-inline int run_toolcheck(int argc, char** argv) {
+inline const Command& toolcheck_command() {
+  static const Command c = [] {
+    auto text = text_options("the model's output");
+    text[1].alias = "--output-file";  // its name before the flags were unified
+    return Command{"toolcheck", "", 0, 0, "score a model's tool-call output against BFCL's possible answers",
+                   "Scores one model output for one BFCL entry and prints the sub-scores as one JSON line. The category\n"
+                   "(simple/multiple/parallel/parallel_multiple) comes from the question file's name.",
+                   options_of({{{"--question", "Q.jsonl", "required", "BFCL question file"},
+                                {"--answer", "A.jsonl", "required", "BFCL possible-answer file"},
+                                {"--id", "ID", "required", "the entry to score"},
+                                {"--prompt-format", "native|text", "text",
+                                 "native: the output's <tool_call> blocks, as BFCL reads an FC model's; text: calls in free text"}},
+                               text})};
+  }();
+  return c;
+}
+
+// The category (simple/multiple/parallel/parallel_multiple) comes from the question file's
+// name, as BFCL's file naming encodes it. --prompt-format native reads the output's <tool_call>
+// blocks as BFCL reads an FC model's (parse_native_tool_calls); text (the default) parses calls
+// from free text (parse_tool_calls).
+inline int run_toolcheck(const Args& args) {
   using namespace kvcanary::task;
-  Args args(argc, argv, 1, {"--question", "--answer", "--id", "--output-file", "--prompt-format"}, {});
-  const std::string qpath = args.require("--question"), apath = args.require("--answer");
-  const std::string id = args.require("--id"), opath = args.require("--output-file");
+  const std::string qpath = args.get("--question"), apath = args.get("--answer"), id = args.get("--id");
 
   const auto questions = load_bfcl_questions(qpath);
   const auto answers = load_bfcl_answers(apath);
@@ -33,13 +49,10 @@ inline int run_toolcheck(int argc, char** argv) {
   for (const auto& x : answers) if (x.id == id) { a = &x; break; }
   if (!a) fail(apath, "id", "no entry with id '" + id + "'");
 
-  std::ifstream in(opath, std::ios::binary);
-  if (!in) fail(opath, "", "cannot open the model output");
-  std::stringstream ss;
-  ss << in.rdbuf();
+  const std::string output = read_text_input(args, /*utf8_only=*/false).text;
   const std::string format = args.get("--prompt-format", "text");
   if (format != "text" && format != "native") fail("command line", "--prompt-format", "must be native or text, not '" + format + "'");
-  const ParseResult parsed = format == "native" ? parse_native_tool_calls(ss.str()) : parse_tool_calls(ss.str());
+  const ParseResult parsed = format == "native" ? parse_native_tool_calls(output) : parse_tool_calls(output);
 
   const BfclCategory cat = bfcl_category_from_name(std::filesystem::path(qpath).filename().string());
   const AstVerdict v = ast_check(cat, q->functions, parsed.calls, a->ground_truth);
@@ -62,6 +75,11 @@ inline int run_toolcheck(int argc, char** argv) {
   });
   std::printf("%s\n", to_json(out).c_str());
   return 0;
+}
+
+// argv[0] is the command's name ("toolcheck"), the options follow.
+inline int run_toolcheck(int argc, char** argv) {
+  return run_with_args(toolcheck_command(), argc, argv, [](const Args& a) { return run_toolcheck(a); });
 }
 
 }  // namespace kvcanary::cli

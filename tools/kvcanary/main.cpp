@@ -7,6 +7,7 @@
 #include <cstring>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "cmd_convert.hpp"
 #include "cmd_exec.hpp"
@@ -19,66 +20,55 @@
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: kvcanary COMMAND [options]
+using namespace kvcanary::cli;
 
-commands:
-  generate  --prompt TEXT [--chat] [--system TEXT] [--max-new-tokens N] [--stop STR]...
-            greedy completion of TEXT on stdout
-  ppl       --text-file FILE [--window N] [--stride N] | [--compressor ... --context N]
-            perplexity of FILE: {"ppl":..., "tokens":...}
-  compressors  list the KV-cache compressors, their parameters and defaults
-  tokenize  --text-file FILE            token ids of FILE, space-separated
-  logits    --text TEXT [--top K]       top-K [id, logit] at the last position, as JSON
-  convert-gguf --gguf FILE --out DIR [--dtype f32|bf16]
-            write a HF model directory from a llama-architecture GGUF
-  exec      FILE.py [--timeout S]
-            run a Python program in the sandbox: {"status":..., "exit_code":..., "seconds":..., "stderr_tail":...}
-  toolcheck --question Q.jsonl --answer A.jsonl --id ID --output-file OUT.txt [--prompt-format native|text]
-            score a model's tool-call output against BFCL's possible answers (one JSON line);
-            native: <tool_call> blocks as BFCL reads FC models, text (default): calls in free text
-  report    RESULTS.jsonl [MORE.jsonl...] --out DIR [--bootstrap N] [--seed S]
-            RESULTS.md (SDS, AUROC with 95% CIs), divergence.svg and divergence.png in DIR
-  merge     --out MERGED.jsonl SHARD.jsonl...
-            join shard files: duplicates once, conflicting rows an error, sorted, written atomically
+struct Subcommand {
+  const Command& (*spec)();
+  int (*run)(const Args&, int argc, char** argv);
+};
 
-  sweep     CONFIG.toml --out RESULTS.jsonl [--shard i/N] [--progress] [--threads N]
-            run a compressors x budgets x tasks matrix, one JSON row per (cell, sample);
-            rerun with the same --out to resume (docs/SWEEPS.md)
+// Every subcommand, in the order `kvcanary --help` lists them.
+const std::vector<Subcommand>& subcommands() {
+  static const std::vector<Subcommand> all = {
+      {generate_command, [](const Args& a, int, char**) { return run_generate(a); }},
+      {ppl_command, [](const Args& a, int, char**) { return run_ppl(a); }},
+      {compressors_command, [](const Args& a, int, char**) { return run_compressors(a); }},
+      {tokenize_command, [](const Args& a, int, char**) { return run_tokenize(a); }},
+      {logits_command, [](const Args& a, int, char**) { return run_logits(a); }},
+      {convert_gguf_command, [](const Args& a, int, char**) { return run_convert_gguf(a); }},
+      {exec_command, [](const Args& a, int, char**) { return run_exec(a); }},
+      {toolcheck_command, [](const Args& a, int, char**) { return run_toolcheck(a); }},
+      {report_command, [](const Args& a, int, char**) { return run_report(a); }},
+      {merge_command, [](const Args& a, int, char**) { return run_merge(a); }},
+      {sweep_command, [](const Args& a, int argc, char** argv) { return run_sweep(a, argc, argv); }},
+  };
+  return all;
+}
 
-model options (generate, ppl, tokenize, logits):
-  --model DIR       HF model directory (default: $KVCANARY_MODEL or the setup's default model)
-  --dtype f32|bf16|f16  weight precision of the forward pass (default f32)
-  --threads N       worker threads (default: all cores)
-
-compression options (generate, ppl):
-  --compressor NAME       KV-cache policy (default full; see `kvcanary compressors`)
-  --budget F              fraction of the KV cache to keep, in (0, 1] (default 1)
-  --mode prompt|decode    compress once after the prompt, or after every step (default prompt)
-  --param NAME=VALUE      a policy parameter (repeatable)
-)";
+std::string usage() {
+  std::string s = "usage: kvcanary COMMAND [options]    (kvcanary COMMAND --help: its options and defaults)\n\ncommands:\n";
+  for (const auto& sc : subcommands()) {
+    const Command& c = sc.spec();
+    std::string head = "  " + c.name + (c.positional.empty() ? "" : " " + c.positional);
+    if (head.size() < 36) head.resize(36, ' ');
+    else head += "\n" + std::string(36, ' ');
+    s += head + c.summary + "\n";
+  }
+  return s;
+}
 
 int dispatch(int argc, char** argv) {
-  using namespace kvcanary::cli;
   const std::string cmd = argv[1];
-  if (cmd == "generate") return run_generate(argc, argv);
-  if (cmd == "ppl") return run_ppl(argc, argv);
-  if (cmd == "logits") return run_logits(argc, argv);
-  if (cmd == "compressors") return run_compressors();
-  if (cmd == "tokenize") {
-    Args args(argc, argv, 2, {"--model", "--text-file"}, {});
-    return run_tokenize(args.get("--model", default_model_dir()), args.require("--text-file"));
-  }
-  if (cmd == "convert-gguf") return run_convert_gguf(argc - 1, argv + 1);
-  if (cmd == "exec") return run_exec(argc - 1, argv + 1);
-  if (cmd == "toolcheck") return run_toolcheck(argc - 1, argv + 1);
-  if (cmd == "report") return run_report(argc - 1, argv + 1);
-  if (cmd == "merge") return run_merge(argc - 1, argv + 1);
-  if (cmd == "sweep") return run_sweep(argc, argv);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
-    std::fputs(kUsage, stdout);
+    std::fputs(usage().c_str(), stdout);
     return 0;
   }
-  std::fprintf(stderr, "kvcanary: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
+  for (const auto& sc : subcommands()) {
+    const Command& c = sc.spec();
+    if (c.name != cmd) continue;
+    return run_with_args(c, argc - 1, argv + 1, [&](const Args& args) { return sc.run(args, argc, argv); });
+  }
+  std::fprintf(stderr, "kvcanary: unknown command '%s' (kvcanary --help lists the commands)\n", cmd.c_str());
   return kvcanary::kBadInputExitCode;
 }
 
@@ -86,7 +76,7 @@ int dispatch(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fputs(kUsage, stderr);
+    std::fputs(usage().c_str(), stderr);
     return kvcanary::kBadInputExitCode;
   }
   try {

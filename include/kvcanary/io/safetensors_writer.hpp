@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "kvcanary/core/atomic_file.hpp"
 #include "kvcanary/core/error.hpp"
 
 namespace kvcanary::io {
@@ -42,14 +43,8 @@ inline std::size_t safetensors_dtype_size(const std::string& dtype) noexcept {
 }
 
 namespace st_write_detail {
-// Unique temporary name next to `target`, so that the final rename stays on one filesystem.
-inline std::filesystem::path temp_sibling(const std::filesystem::path& target) {
-  static std::atomic<unsigned> counter{0};
-  std::string name = "." + target.filename().string() + ".partial-" + std::to_string(::getpid()) +
-                     "-" + std::to_string(counter.fetch_add(1));
-  return target.parent_path() / name;
-}
-
+// A plain file written with write(2) and fsynced on close; the temporary directory of a model
+// conversion (io/gguf_to_hf.hpp) is filled with these, then renamed into place whole.
 class FdWriter {
  public:
   FdWriter(const std::filesystem::path& p) : path_(p.string()) {
@@ -138,32 +133,23 @@ class SafetensorsWriter {
     return s;
   }
 
-  // Writes everything to `path` atomically (temp file + rename). Errors name `path`.
+  // Writes everything to `path` atomically (core/atomic_file.hpp: temp file, fsync, rename).
+  // Errors (a full disk included) name `path` and leave no partial file behind.
   void write(const std::filesystem::path& path) const {
     const std::string header_json = header();
-    const std::filesystem::path tmp = st_write_detail::temp_sibling(path);
-    try {
-      st_write_detail::FdWriter w(tmp);
-      const std::uint64_t n = header_json.size();
-      std::uint8_t len[8];
-      for (int i = 0; i < 8; ++i) len[i] = static_cast<std::uint8_t>(n >> (8 * i));
-      w.write(len, 8);
-      w.write(header_json.data(), header_json.size());
-      std::vector<std::uint8_t> buf;
-      for (const Entry* e : ordered()) {
-        buf.assign(static_cast<std::size_t>(e->n_bytes), 0);
-        e->fill(buf);
-        w.write(buf.data(), buf.size());
-      }
-      w.close();
-      std::error_code ec;
-      std::filesystem::rename(tmp, path, ec);
-      if (ec) fail(path.string(), "", "cannot rename temporary file into place: " + ec.message());
-    } catch (...) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      throw;
+    AtomicFile w(path, /*make_dirs=*/false);
+    const std::uint64_t n = header_json.size();
+    std::uint8_t len[8];
+    for (int i = 0; i < 8; ++i) len[i] = static_cast<std::uint8_t>(n >> (8 * i));
+    w.write(len, 8);
+    w.write(header_json.data(), header_json.size());
+    std::vector<std::uint8_t> buf;
+    for (const Entry* e : ordered()) {
+      buf.assign(static_cast<std::size_t>(e->n_bytes), 0);
+      e->fill(buf);
+      w.write(buf.data(), buf.size());
     }
+    w.commit();
   }
 
  private:

@@ -15,6 +15,7 @@
 // (tests/model/test_batch_decode.cpp).
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -60,6 +61,11 @@ struct BatchOptions {
   PrefillShare* prefill_share = nullptr;
   // Called once per job, as soon as it has finished (its result is final), with the job's index.
   std::function<void(std::size_t, const JobResult&)> on_job_done;
+  // When set and true, the run stops before its next admission or step: no new job starts, the
+  // jobs in flight are dropped (on_job_done is never called for them; their results stay
+  // default) and run_jobs_each returns. Polled, never waited on, so a signal handler may set it
+  // (core/stop_signal.hpp); a stop takes at most one forward call (one step or one prefill).
+  const std::atomic<bool>* stop = nullptr;
 };
 
 namespace batch_detail {
@@ -188,15 +194,18 @@ std::vector<JobResult> run_jobs_each(Transformer<WT>& model, std::span<const Dec
     }
   };
 
+  auto stopping = [&] { return batch.stop && batch.stop->load(std::memory_order_relaxed); };
   for (;;) {
     lanes.erase(std::remove_if(lanes.begin(), lanes.end(), [](const Lane& l) { return l.done; }), lanes.end());
+    if (stopping()) break;
     while (!queue.empty() && lanes.size() < batch.max_lanes) {
+      if (stopping()) break;
       const std::size_t j = queue.front();
       queue.pop_front();
       admit(j);
       lanes.erase(std::remove_if(lanes.begin(), lanes.end(), [](const Lane& l) { return l.done; }), lanes.end());
     }
-    if (lanes.empty()) break;
+    if (lanes.empty() || stopping()) break;
 
     std::vector<Segment> step;
     std::vector<Policy*> policies;

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "kvcanary/core/atomic_file.hpp"
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/run/metrics.hpp"
 
@@ -350,10 +351,19 @@ inline void check_cairo(cairo_status_t st, const std::filesystem::path& path, co
   if (st != CAIRO_STATUS_SUCCESS) fail(path.string(), "", std::string(what) + ": " + cairo_status_to_string(st));
 }
 
+// cairo's write callback: appends to the std::string behind `closure`.
+inline cairo_status_t append_bytes(void* closure, const unsigned char* data, unsigned int length) {
+  static_cast<std::string*>(closure)->append(reinterpret_cast<const char*>(data), length);
+  return CAIRO_STATUS_SUCCESS;
+}
+
 }  // namespace detail
 
-inline void write_chart_svg(const Chart& c, const std::filesystem::path& path) {
-  cairo_surface_t* s = cairo_svg_surface_create(path.c_str(), c.width, c.height);
+// Cairo writes into memory (its stream API) and the bytes go to disk through AtomicFile: a
+// killed or failed report never leaves half an image under the final name.
+inline std::string chart_svg(const Chart& c) {
+  std::string bytes;
+  cairo_surface_t* s = cairo_svg_surface_create_for_stream(&detail::append_bytes, &bytes, c.width, c.height);
   cairo_t* cr = cairo_create(s);
   draw_chart(cr, c);
   const cairo_status_t draw = cairo_status(cr);
@@ -361,20 +371,26 @@ inline void write_chart_svg(const Chart& c, const std::filesystem::path& path) {
   cairo_surface_finish(s);  // the SVG is written here
   const cairo_status_t st = cairo_surface_status(s);
   cairo_surface_destroy(s);
-  detail::check_cairo(draw, path, "cannot draw the chart");
-  detail::check_cairo(st, path, "cannot write the SVG");
+  detail::check_cairo(draw, "<chart>", "cannot draw the chart");
+  detail::check_cairo(st, "<chart>", "cannot encode the SVG");
+  return bytes;
 }
 
-inline void write_chart_png(const Chart& c, const std::filesystem::path& path) {
+inline std::string chart_png(const Chart& c) {
+  std::string bytes;
   cairo_surface_t* s = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, int(std::lround(c.width)), int(std::lround(c.height)));
   cairo_t* cr = cairo_create(s);
   draw_chart(cr, c);
   const cairo_status_t draw = cairo_status(cr);
   cairo_destroy(cr);
-  const cairo_status_t st = draw == CAIRO_STATUS_SUCCESS ? cairo_surface_write_to_png(s, path.c_str()) : draw;
+  const cairo_status_t st = draw == CAIRO_STATUS_SUCCESS ? cairo_surface_write_to_png_stream(s, &detail::append_bytes, &bytes) : draw;
   cairo_surface_destroy(s);
-  detail::check_cairo(draw, path, "cannot draw the chart");
-  detail::check_cairo(st, path, "cannot write the PNG");
+  detail::check_cairo(draw, "<chart>", "cannot draw the chart");
+  detail::check_cairo(st, "<chart>", "cannot encode the PNG");
+  return bytes;
 }
+
+inline void write_chart_svg(const Chart& c, const std::filesystem::path& path) { write_file_atomically(path, chart_svg(c)); }
+inline void write_chart_png(const Chart& c, const std::filesystem::path& path) { write_file_atomically(path, chart_png(c)); }
 
 }  // namespace kvcanary::run

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "kvcanary/core/atomic_file.hpp"
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/run/chart.hpp"
 #include "kvcanary/run/metrics.hpp"
@@ -180,13 +181,7 @@ inline std::string results_markdown(const Analysis& a, const std::string& chart 
 
 namespace detail {
 
-inline void write_text(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) fail(path.string(), "", "cannot open for writing");
-  f << text;
-  f.flush();
-  if (!f) fail(path.string(), "", "cannot write");
-}
+inline void write_text(const std::filesystem::path& path, const std::string& text) { write_file_atomically(path, text); }
 
 }  // namespace detail
 

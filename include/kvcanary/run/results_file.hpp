@@ -6,6 +6,8 @@
 //     (fdatasync) before the next is started, so a crash leaves at most one torn line, at the end;
 //   - a torn last line (no '\n', or not a complete row) is never read as a result, and the
 //     writer cuts it off before appending, so it is rewritten by the resumed run;
+//   - a second Ctrl-C that lands inside a row's write waits for that row to be whole
+//     (core/stop_signal.hpp RowWriteGuard);
 //   - a failed write (disk full, read-only directory, I/O error) truncates the file back to its
 //     last complete row and raises an Error naming the file: nothing half-written survives.
 // A bad line anywhere but the end is not a crash artifact: it is an error naming file:line.
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "kvcanary/core/error.hpp"
+#include "kvcanary/core/stop_signal.hpp"
 #include "kvcanary/run/row.hpp"
 
 namespace kvcanary::run {
@@ -101,6 +104,7 @@ class RowWriter {
   // `line` must not contain '\n'.
   void append_line(const std::string& line) {
     const std::string data = line + "\n";
+    const stop_signal::RowWriteGuard whole_row;
     std::size_t done = 0;
     while (done < data.size()) {
       const ssize_t n = ::pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(size_ + done));

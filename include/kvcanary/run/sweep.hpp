@@ -10,8 +10,13 @@
 // budget, task, sample), never on which other samples shared its batch (the forward pass is
 // batch-invariant), nor on whether the run was interrupted — so resuming skips the finished
 // (cell, sample) pairs and the rows come out as an uninterrupted run's (tests/run/test_sweep.cpp).
+//
+// One writer per results file: run() holds a WriterLock on `out` (core/writer_lock.hpp) unless
+// the caller already holds one. A stop flag (set_stop, e.g. core/stop_signal.hpp's) ends the run
+// between engine steps with only whole rows written; the summary says so, and rerunning resumes.
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -26,6 +31,7 @@
 #include <vector>
 
 #include "kvcanary/core/error.hpp"
+#include "kvcanary/core/writer_lock.hpp"
 #include "kvcanary/kv/any_policy.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/registry.hpp"
@@ -67,6 +73,8 @@ inline std::string model_fingerprint(const std::filesystem::path& dir) {
 struct SweepSummary {
   std::size_t cells_total = 0, cells_owned = 0, rows_written = 0, rows_skipped = 0;
   std::size_t prefills_shared = 0;  // prompt prefills served from another compressor's pass
+  std::size_t rows_left = 0;        // rows of the shard still missing when run() returned
+  bool stopped = false;             // the stop flag ended the run early
   double wall_seconds = 0;
 };
 
@@ -108,7 +116,15 @@ class Sweep {
   const std::string& model_hash() const { return model_hash_; }
   std::size_t samples_in(const Cell& c) const { return tasks_[c.task].ids.size(); }
 
-  SweepSummary run(const std::filesystem::path& out, Shard shard = {}, Progress::Style style = Progress::Style::Quiet) {
+  // Polled between engine steps; when it turns true, run() returns early with only whole rows.
+  void set_stop(const std::atomic<bool>* stop) { stop_ = stop; }
+
+  // `held`: the caller's lock on `out` (the CLI takes it before loading the model, so that a
+  // second writer is refused at once); without it run() takes its own.
+  SweepSummary run(const std::filesystem::path& out, Shard shard = {}, Progress::Style style = Progress::Style::Quiet,
+                   const WriterLock* held = nullptr) {
+    std::optional<WriterLock> own_lock;
+    if (!held) own_lock.emplace(out);
     const auto t0 = std::chrono::steady_clock::now();
     SweepSummary summary;
     summary.cells_total = cells_.size();
@@ -149,9 +165,12 @@ class Sweep {
     Progress progress(style, work.size(), pending_total, config_.progress_every_s);
     for (const auto& task_work : by_task) {
       if (task_work.empty()) continue;
+      if (stopping()) break;
       if (share) share->clear();
       run_task(task_work, share ? &*share : nullptr, writer, progress, summary);
     }
+    summary.stopped = stopping() && summary.rows_written < pending_total;
+    summary.rows_left = pending_total - summary.rows_written;
     progress.finish();
     summary.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return summary;
@@ -291,6 +310,7 @@ class Sweep {
     model::BatchOptions batch;
     batch.max_lanes = config_.batch;
     batch.prefill_share = share;
+    batch.stop = stop_;
     const std::size_t hits_before = share ? share->hits() : 0;
     progress.begin_cell(pt.name + " (" + std::to_string(task_work.size()) + " cells)");
     batch.on_job_done = [&](std::size_t j, const model::JobResult& result) {
@@ -363,7 +383,10 @@ class Sweep {
     row.budget_peak = result.forced_memory.kv_fraction_peak;
   }
 
+  bool stopping() const { return stop_ && stop_->load(std::memory_order_relaxed); }
+
   SweepConfig config_;
+  const std::atomic<bool>* stop_ = nullptr;
   model::ModelDir<WT>& model_;
   std::string model_hash_;
   std::vector<PreparedTask> tasks_;

@@ -1,0 +1,89 @@
+#pragma once
+// Options shared by several subcommands, declared once so they are spelled, defaulted and
+// explained the same everywhere: the model (--model, --dtype, --threads), the compressor
+// (--compressor, --budget, --mode, --param) and the input text (--text, --text-file).
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "args.hpp"
+#include "kvcanary/core/error.hpp"
+#include "kvcanary/io/utf8.hpp"
+
+#ifndef KVCANARY_DEFAULT_MODEL_DIR  // set by tools/CMakeLists.txt; a fallback for other includers (tests)
+#define KVCANARY_DEFAULT_MODEL_DIR "models/smollm2-135m-instruct"
+#endif
+
+namespace kvcanary::cli {
+
+inline std::string default_model_dir() {
+  if (const char* env = std::getenv("KVCANARY_MODEL")) return env;
+  return KVCANARY_DEFAULT_MODEL_DIR;
+}
+
+inline std::vector<Option> model_options() {
+  return {
+      {"--model", "DIR", "$KVCANARY_MODEL, else " + std::string(KVCANARY_DEFAULT_MODEL_DIR), "HF model directory"},
+      {"--dtype", "f32|bf16|f16", "f32", "weight precision of the forward pass"},
+      {"--threads", "N", "all cores", "worker threads"},
+  };
+}
+
+inline std::vector<Option> compression_options() {
+  return {
+      {"--compressor", "NAME", "full", "KV-cache policy (kvcanary compressors lists them)"},
+      {"--budget", "F", "1", "fraction of the KV cache to keep, in (0, 1]"},
+      {"--mode", "prompt|decode", "prompt", "compress once after the prompt, or after every step"},
+      {"--param", "NAME=VALUE", "the policy's defaults", "a policy parameter", true},
+  };
+}
+
+// What the command reads as its input text: exactly one of the two is required.
+inline std::vector<Option> text_options(const std::string& what = "the input text") {
+  return {
+      {"--text", "TEXT", "", what + ", given inline (this or --text-file is required)"},
+      {"--text-file", "FILE", "", what + ", read from FILE (this or --text is required)"},
+  };
+}
+
+// Builds an option list from groups.
+inline std::vector<Option> options_of(std::initializer_list<std::vector<Option>> groups) {
+  std::vector<Option> out;
+  for (const auto& g : groups) out.insert(out.end(), g.begin(), g.end());
+  return out;
+}
+
+struct TextInput {
+  std::string text;
+  std::string source;  // the file it came from, or "command line"
+  std::string field;   // "--text" or "--text-file", for errors
+};
+
+// The text of --text or --text-file (one of them, not both). Text for the tokenizer is checked
+// to be UTF-8 here, so that the error names the file and the byte, which encode() could not.
+inline TextInput read_text_input(const Args& args, bool utf8_only = true) {
+  const std::string text_flag = "--text";
+  const bool inline_text = args.has(text_flag), file = args.has("--text-file");
+  if (inline_text == file)
+    fail("command line", text_flag + "/--text-file", inline_text ? "give one of them, not both" : "one of them is required");
+  TextInput in;
+  if (inline_text) {
+    in = {args.get(text_flag), "command line", text_flag};
+  } else {
+    const std::string path = args.get("--text-file");
+    std::ifstream f(path, std::ios::binary);
+    if (!f) fail(path, "--text-file", "cannot open");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    in = {ss.str(), path, "--text-file"};
+  }
+  if (const std::size_t bad = utf8_only ? io::utf8::first_invalid(in.text) : io::utf8::npos; bad != io::utf8::npos)
+    fail(in.source, in.field == "--text-file" ? "byte " + std::to_string(bad) : in.field,
+         "invalid UTF-8 (the tokenizer takes UTF-8 text)");
+  return in;
+}
+
+}  // namespace kvcanary::cli
