@@ -7,6 +7,7 @@
 
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -165,6 +166,19 @@ TEST_CASE("cache types: codes and values equal gguf-py / ml_dtypes over 2^20 see
     ++cases;
   }
   CHECK(cases == 15);
+}
+
+TEST_CASE("cache types: the AVX2 block decoder equals the portable one, bit for bit") {
+  const std::vector<float> x = stream(1 << 16, 42);
+  for (const auto& i : kv::kCacheTypes) {
+    if (i.block == 1) continue;  // fp8: one table path
+    CAPTURE(std::string(i.name));
+    const Encoded e = encode(i.type, x, 0.5f);
+    std::vector<float> portable(x.size());
+    for (std::size_t b = 0; b < x.size() / i.block; ++b)
+      kv::dequantize_block_portable(i.type, &e.codes[b * i.block_bytes], 0.5f, &portable[b * i.block]);
+    CHECK(std::memcmp(portable.data(), e.values.data(), x.size() * sizeof(float)) == 0);
+  }
 }
 
 TEST_CASE("cache types: block formats refuse non-finite and |x| > 65504, code tiny blocks as zero; fp8 saturates") {

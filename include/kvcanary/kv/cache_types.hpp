@@ -40,6 +40,10 @@
 #include <string>
 #include <string_view>
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/core/half.hpp"
 #include "kvcanary/kv/minifloat.hpp"
@@ -333,10 +337,160 @@ inline void quantize_row(CacheType t, const float* x, std::size_t n, float tenso
   }
 }
 
+#if defined(__AVX2__)
+// AVX2 decoding of one 32-value block, the same operations as the scalar code per lane (one
+// fp32 multiply, then for q4_1/q5_1 a separately rounded add), so the values are identical.
+namespace avx2 {
+
+// The 32 codes of a block whose nibbles are ggml's j | (j+16) << 4: code j in byte j.
+inline __m256i nibbles(const std::uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)), m = _mm_set1_epi8(0x0F);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+}
+
+// q5's fifth bits: byte j = 0x10 if bit j of qh is set.
+inline __m256i high_bits(std::uint32_t qh) {
+  const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(qh)),
+                                             _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202,
+                                                                0x0303030303030303));
+  const __m256i with_others = _mm256_or_si256(spread, _mm256_set1_epi64x(0x7FBFDFEFF7FBFDFE));  // all other bits of the byte set
+  return _mm256_and_si256(_mm256_cmpeq_epi8(with_others, _mm256_set1_epi64x(-1)), _mm256_set1_epi8(0x10));
+}
+
+inline __m256i lookup(__m256i codes, const std::int8_t (&table)[16]) {
+  return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(table))), codes);
+}
+
+// y[0..32) = float(b_j)·d (+ m, rounded separately), b signed or unsigned bytes.
+template <bool Signed, bool AddMin>
+inline void scale_store(__m256i b, float d, float m, float* y) {
+  const __m128i half[2] = {_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1)};
+  const __m256 dv = _mm256_set1_ps(d), mv = _mm256_set1_ps(m);
+  for (int h = 0; h < 2; ++h)
+    for (int k = 0; k < 2; ++k) {
+      const __m128i eight = k == 0 ? half[h] : _mm_srli_si128(half[h], 8);
+      const __m256 q = _mm256_cvtepi32_ps(Signed ? _mm256_cvtepi8_epi32(eight) : _mm256_cvtepu8_epi32(eight));
+      __m256 v = _mm256_mul_ps(q, dv);
+      if constexpr (AddMin) {
+        asm("" : "+x"(v));  // the product rounded on its own (see separately_rounded)
+        v = _mm256_add_ps(v, mv);
+      }
+      _mm256_storeu_ps(y + 16 * h + 8 * k, v);
+    }
+}
+
+inline constexpr std::int8_t kIq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+inline constexpr std::int8_t kMxfp4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+// Whether the type has an AVX2 block decoder; if so, decodes one block.
+inline bool block(CacheType t, const std::uint8_t* p, float* y) {
+  switch (t) {
+    case CacheType::Q4_0:
+      scale_store<true, false>(_mm256_sub_epi8(nibbles(p + 2), _mm256_set1_epi8(8)), cache_codec::get_f16(p), 0.0f, y);
+      return true;
+    case CacheType::Q4_1:
+      scale_store<false, true>(nibbles(p + 4), cache_codec::get_f16(p), cache_codec::get_f16(p + 2), y);
+      return true;
+    case CacheType::Q5_0: {
+      std::uint32_t qh;
+      std::memcpy(&qh, p + 2, 4);
+      scale_store<true, false>(_mm256_sub_epi8(_mm256_or_si256(nibbles(p + 6), high_bits(qh)), _mm256_set1_epi8(16)), cache_codec::get_f16(p),
+                               0.0f, y);
+      return true;
+    }
+    case CacheType::Q5_1: {
+      std::uint32_t qh;
+      std::memcpy(&qh, p + 4, 4);
+      scale_store<false, true>(_mm256_or_si256(nibbles(p + 8), high_bits(qh)), cache_codec::get_f16(p), cache_codec::get_f16(p + 2), y);
+      return true;
+    }
+    case CacheType::IQ4_NL:
+      scale_store<true, false>(lookup(nibbles(p + 2), kIq4nl), cache_codec::get_f16(p), 0.0f, y);
+      return true;
+    case CacheType::MXFP4:
+      scale_store<true, false>(lookup(nibbles(p + 1), kMxfp4), cache_codec::e8m0_half(p[0]), 0.0f, y);
+      return true;
+    case CacheType::Q8_0:
+      scale_store<true, false>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)), cache_codec::get_f16(p), 0.0f, y);
+      return true;
+    default: return false;
+  }
+}
+
+}  // namespace avx2
+#endif
+
+// One block of a block type, scalar: the reference the AVX2 decoder is tested against, and
+// the decoder without AVX2.
+inline void dequantize_block_portable(CacheType t, const std::uint8_t* p, float tensor_scale, float* y) {
+  namespace c = cache_codec;
+  switch (t) {
+    case CacheType::Q8_0: {
+      const float d = c::get_f16(p);
+      for (int j = 0; j < 32; ++j) y[j] = static_cast<float>(static_cast<std::int8_t>(p[2 + j])) * d;
+      break;
+    }
+    case CacheType::Q4_0: {
+      const float d = c::get_f16(p);
+      for (int j = 0; j < 16; ++j) {
+        y[j] = static_cast<float>((p[2 + j] & 0x0F) - 8) * d;
+        y[j + 16] = static_cast<float>((p[2 + j] >> 4) - 8) * d;
+      }
+      break;
+    }
+    case CacheType::Q4_1: {
+      const float d = c::get_f16(p), m = c::get_f16(p + 2);
+      for (int j = 0; j < 16; ++j) {
+        y[j] = c::separately_rounded(d * static_cast<float>(p[4 + j] & 0x0F)) + m;
+        y[j + 16] = c::separately_rounded(d * static_cast<float>(p[4 + j] >> 4)) + m;
+      }
+      break;
+    }
+    case CacheType::Q5_0:
+    case CacheType::Q5_1: {
+      const bool has_min = t == CacheType::Q5_1;
+      const float d = c::get_f16(p), m = has_min ? c::get_f16(p + 2) : 0.0f;
+      const std::uint8_t* qhp = p + (has_min ? 4 : 2);
+      const std::uint32_t qh = qhp[0] | (qhp[1] << 8) | (qhp[2] << 16) | (static_cast<std::uint32_t>(qhp[3]) << 24);
+      const std::uint8_t* qs = qhp + 4;
+      for (int j = 0; j < 32; ++j) {
+        const int lo = j < 16 ? (qs[j] & 0x0F) : (qs[j - 16] >> 4);
+        const int q = lo | static_cast<int>(((qh >> j) & 1u) << 4);
+        y[j] = has_min ? c::separately_rounded(d * static_cast<float>(q)) + m : static_cast<float>(q - 16) * d;
+      }
+      break;
+    }
+    case CacheType::IQ4_NL: {
+      const float d = c::get_f16(p);
+      for (int j = 0; j < 16; ++j) {
+        y[j] = d * c::kIq4nlLevels[p[2 + j] & 0x0F];
+        y[j + 16] = d * c::kIq4nlLevels[p[2 + j] >> 4];
+      }
+      break;
+    }
+    case CacheType::MXFP4: {
+      const float d = c::e8m0_half(p[0]);
+      for (int j = 0; j < 16; ++j) {
+        y[j] = d * c::kMxfp4Levels[p[1 + j] & 0x0F];
+        y[j + 16] = d * c::kMxfp4Levels[p[1 + j] >> 4];
+      }
+      break;
+    }
+    case CacheType::NVFP4: {
+      const float S = minifloat::decode_e4m3(p[0]) * tensor_scale;
+      for (int i = 0; i < 8; ++i) {
+        y[2 * i] = minifloat::decode_e2m1(p[1 + i] & 0x0F) * S;
+        y[2 * i + 1] = minifloat::decode_e2m1(p[1 + i] >> 4) * S;
+      }
+      break;
+    }
+    default: break;
+  }
+}
+
 // x̂ of one row of n values, as gguf-py's dequantizers compute it (fp32, one rounding per
 // operation).
 inline void dequantize_row(CacheType t, const std::uint8_t* in, std::size_t n, float tensor_scale, float* out) {
-  namespace c = cache_codec;
   const std::size_t B = info(t).block, bytes = info(t).block_bytes;
   switch (t) {
     case CacheType::FP8_E4M3: {
@@ -354,68 +508,10 @@ inline void dequantize_row(CacheType t, const std::uint8_t* in, std::size_t n, f
   for (std::size_t b = 0; b < n / B; ++b) {
     const std::uint8_t* p = in + b * bytes;
     float* y = out + b * B;
-    switch (t) {
-      case CacheType::Q8_0: {
-        const float d = c::get_f16(p);
-        for (int j = 0; j < 32; ++j) y[j] = static_cast<float>(static_cast<std::int8_t>(p[2 + j])) * d;
-        break;
-      }
-      case CacheType::Q4_0: {
-        const float d = c::get_f16(p);
-        for (int j = 0; j < 16; ++j) {
-          y[j] = static_cast<float>((p[2 + j] & 0x0F) - 8) * d;
-          y[j + 16] = static_cast<float>((p[2 + j] >> 4) - 8) * d;
-        }
-        break;
-      }
-      case CacheType::Q4_1: {
-        const float d = c::get_f16(p), m = c::get_f16(p + 2);
-        for (int j = 0; j < 16; ++j) {
-          y[j] = c::separately_rounded(d * static_cast<float>(p[4 + j] & 0x0F)) + m;
-          y[j + 16] = c::separately_rounded(d * static_cast<float>(p[4 + j] >> 4)) + m;
-        }
-        break;
-      }
-      case CacheType::Q5_0:
-      case CacheType::Q5_1: {
-        const bool has_min = t == CacheType::Q5_1;
-        const float d = c::get_f16(p), m = has_min ? c::get_f16(p + 2) : 0.0f;
-        const std::uint8_t* qhp = p + (has_min ? 4 : 2);
-        const std::uint32_t qh = qhp[0] | (qhp[1] << 8) | (qhp[2] << 16) | (static_cast<std::uint32_t>(qhp[3]) << 24);
-        const std::uint8_t* qs = qhp + 4;
-        for (int j = 0; j < 32; ++j) {
-          const int lo = j < 16 ? (qs[j] & 0x0F) : (qs[j - 16] >> 4);
-          const int q = lo | static_cast<int>(((qh >> j) & 1u) << 4);
-          y[j] = has_min ? c::separately_rounded(d * static_cast<float>(q)) + m : static_cast<float>(q - 16) * d;
-        }
-        break;
-      }
-      case CacheType::IQ4_NL: {
-        const float d = c::get_f16(p);
-        for (int j = 0; j < 16; ++j) {
-          y[j] = d * c::kIq4nlLevels[p[2 + j] & 0x0F];
-          y[j + 16] = d * c::kIq4nlLevels[p[2 + j] >> 4];
-        }
-        break;
-      }
-      case CacheType::MXFP4: {
-        const float d = c::e8m0_half(p[0]);
-        for (int j = 0; j < 16; ++j) {
-          y[j] = d * c::kMxfp4Levels[p[1 + j] & 0x0F];
-          y[j + 16] = d * c::kMxfp4Levels[p[1 + j] >> 4];
-        }
-        break;
-      }
-      case CacheType::NVFP4: {
-        const float S = minifloat::decode_e4m3(p[0]) * tensor_scale;
-        for (int i = 0; i < 8; ++i) {
-          y[2 * i] = minifloat::decode_e2m1(p[1 + i] & 0x0F) * S;
-          y[2 * i + 1] = minifloat::decode_e2m1(p[1 + i] >> 4) * S;
-        }
-        break;
-      }
-      default: break;
-    }
+#if defined(__AVX2__)
+    if (avx2::block(t, p, y)) continue;
+#endif
+    dequantize_block_portable(t, p, tensor_scale, y);
   }
 }
 
