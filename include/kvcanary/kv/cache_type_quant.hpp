@@ -91,7 +91,10 @@ struct CacheTypeQuant {
   std::size_t attention_rows(StepKind, std::size_t) const { return 0; }
 
   void after_step(KvCache& cache, const AttentionRecord&, StepKind kind) {
-    if (cache.tokens_seen() < tokens_seen) k_scale.clear(), v_scale.clear();  // cleared and refilled
+    if (cache.tokens_seen() < tokens_seen) {  // the cache was cleared and refilled: recalibrate
+      k_scale.clear();
+      v_scale.clear();
+    }
     tokens_seen = cache.tokens_seen();
     if (mode == Mode::Prompt && kind == StepKind::Decode) return;
     const std::size_t D = cache.head_dim();

@@ -6,8 +6,9 @@
 //     head_dim, ggml's block structs byte for byte (fp16 scale d [, fp16 min m] [, 32 high
 //     bits qh], nibbles j | (j+16) << 4). Codes are those of ggml's reference quantizers
 //     (quantize_row_*_ref, the path llama.cpp's CPU cache store takes) as gguf-py transcribes
-//     them: float32 arithmetic, no fused multiply-add (gguf-py's q4_0 note: the C is only
-//     reproducible without contraction), so products below pass through `separately_rounded`.
+//     them: float32 arithmetic with every operation rounded (numpy never fuses; the C's own
+//     result would depend on the compiler contracting x·id + 8.5 into an FMA), so products
+//     below pass through `separately_rounded`.
 //     iq4_nl: quantize_row_iq4_nl_impl with no importance weights and ntry = −1 — weights x²,
 //     d₀ = max/−127, codes = nearest non-linear level, d = Σwqx / Σwq² (one least-squares refit).
 //   vLLM (kv_cache_dtype=fp8_e4m3 / fp8_e5m2): one byte per value, x / s with a per-tensor
@@ -17,8 +18,9 @@
 //     x / (sb·g), saturating at ±6; g is the fp32 per-tensor scale; x̂ = e2m1 · (sb·g).
 //     Stored per block as [sb][8 bytes: elements 2i | 2i+1 << 4] (NVIDIA's packing).
 //   mxfp4: blocks of 32, ggml's block_mxfp4 (e8m0 exponent e, nibbles j | (j+16) << 4) with
-//     gguf-py's quantizer: e = floor(log2 amax) − 2 + 127, d = 2^(e−128)·… (ggml's
-//     E8M0_TO_FP32_HALF), each code the nearest of the doubled e2m1 levels (first on ties).
+//     gguf-py's quantizer: e = floor(log2 amax) − 2 + 127, d = 2^(e−128) (ggml's
+//     E8M0_TO_FP32_HALF: half the e8m0 scale, paired with e2m1 levels stored doubled), each
+//     code argmin_k |d·level_k − x| (the first on ties).
 //
 // Domains (tests/kv/test_cache_types.cpp checks the codes against the goldens written by
 // scripts/golden/make_cache_type_goldens.py over 2^20 seeded values and ~100 edge blocks):
