@@ -213,7 +213,7 @@ TEST_CASE("compose: eviction then a quantizer — kept rows × bytes per row, id
   CHECK(field_of("snapkv+q4_0+q8_0", {}) == "compressor");
 }
 
-TEST_CASE("compose: decode mode evicts coded rows with their codes; KIVI keys refuse; StreamingLLM re-encodes shifted keys") {
+TEST_CASE("compose: decode mode evicts coded rows with their codes, KIVI keys refuse, StreamingLLM re-encodes shifted keys") {
   kv::KvCache c(1, 2, 64);
   append_rows(c, 20, 9);
   auto p = make("random+q5_1", opts(0.5, kv::Mode::Decode), [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });

@@ -181,7 +181,7 @@ TEST_CASE("cache types: the AVX2 block decoder equals the portable one, bit for 
   }
 }
 
-TEST_CASE("cache types: block formats refuse non-finite and |x| > 65504, code tiny blocks as zero; fp8 saturates") {
+TEST_CASE("cache types: block formats refuse non-finite and |x| > 65504, code tiny blocks as zero, fp8 saturates") {
   std::vector<float> x(64, 0.5f);
   for (const auto& i : kv::kCacheTypes) {
     std::vector<std::uint8_t> out(kv::cache_type_row_bytes(i.type, 64));
