@@ -11,6 +11,9 @@
 // Bytes counted are the fp32 bytes of the rows quantized (KIVI leaves its R = 128 most
 // recent values, and no keys here since 512 is a multiple of R, in full precision). For
 // scale: one core reads ~10 GiB/s (bench_machine).
+//
+// The deployed cache types (kv/cache_type_quant.hpp) run as BM_*<CacheTypeQuant>/i with i the
+// index in kv::kCacheTypes, labelled with the type's name (q8_0 … mxfp4; per-tensor scale 1).
 
 #include <benchmark/benchmark.h>
 
@@ -19,6 +22,7 @@
 #include <vector>
 
 #include "kvcanary/kv/absmax.hpp"
+#include "kvcanary/kv/cache_type_quant.hpp"
 #include "kvcanary/kv/full.hpp"
 #include "kvcanary/kv/kivi.hpp"
 #include "kvcanary/ops/elementwise.hpp"
@@ -50,9 +54,18 @@ const kv::KvCache& synthetic() {
   return c;
 }
 
+// The benchmark's argument: bits (absmax, kivi) or the index of a cache type.
 template <class P>
-P make(unsigned bits) {
-  return P::create(kv::PolicyOptions(1.0, kv::Mode::Decode, {{"bits", std::to_string(bits)}}), model::Config{});
+P make(unsigned arg) {
+  if constexpr (std::is_same_v<P, kv::CacheTypeQuant>)
+    return kv::CacheTypeQuant::create(kv::kCacheTypes[arg].name, kv::PolicyOptions(1.0, kv::Mode::Decode), model::Config{});
+  else
+    return P::create(kv::PolicyOptions(1.0, kv::Mode::Decode, {{"bits", std::to_string(arg)}}), model::Config{});
+}
+
+template <class P>
+void label(benchmark::State& state) {
+  if constexpr (std::is_same_v<P, kv::CacheTypeQuant>) state.SetLabel(std::string(kv::kCacheTypes[state.range(0)].name));
 }
 
 std::size_t quantized_values(const kv::KvCache& c) {
@@ -65,6 +78,7 @@ std::size_t quantized_values(const kv::KvCache& c) {
 template <class P>
 void BM_Quantize(benchmark::State& state) {
   const unsigned bits = static_cast<unsigned>(state.range(0));
+  label<P>(state);
   std::size_t values = 0;
   // Copy-assigned while the clock is paused, so the timed region neither faults in fresh
   // pages nor unmaps freed ones: it measures the kernels, not the allocator.
@@ -85,6 +99,7 @@ void BM_Quantize(benchmark::State& state) {
 template <class P>
 void BM_Dequantize(benchmark::State& state) {
   const unsigned bits = static_cast<unsigned>(state.range(0));
+  label<P>(state);
   kv::KvCache cache = synthetic();
   P p = make<P>(bits);
   p.after_step(cache, {}, kv::StepKind::Prefill);
@@ -106,6 +121,7 @@ void BM_Dequantize(benchmark::State& state) {
 template <class P>
 void BM_Attend(benchmark::State& state) {
   kv::KvCache cache = synthetic();
+  label<P>(state);
   if constexpr (!std::is_same_v<P, kv::FullCache>) {
     P p = make<P>(static_cast<unsigned>(state.range(0)));
     p.after_step(cache, {}, kv::StepKind::Prefill);
@@ -140,6 +156,9 @@ BENCHMARK(BM_Dequantize<kv::KiviQuant>)->Arg(8)->Arg(4)->Arg(2)->Unit(benchmark:
 BENCHMARK(BM_Attend<kv::FullCache>)->Name("BM_Attend<full>")->Arg(32)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Attend<kv::AbsmaxQuant>)->Arg(8)->Arg(4)->Arg(2)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Attend<kv::KiviQuant>)->Arg(8)->Arg(4)->Arg(2)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Quantize<kv::CacheTypeQuant>)->DenseRange(0, 9)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Dequantize<kv::CacheTypeQuant>)->DenseRange(0, 9)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Attend<kv::CacheTypeQuant>)->DenseRange(0, 9)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

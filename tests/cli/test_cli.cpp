@@ -116,11 +116,13 @@ TEST_CASE("cli: commands on a tiny model print their documented formats") {
 
 TEST_CASE("cli: every registered compressor generates and scores in both modes, reporting its measured budget") {
   Scratch s;
-  const fs::path model = tiny_model(s.path / "m");
+  // head_dim 32: a whole llama.cpp block per row, so every cache type runs.
+  const fs::path model = tiny_model(s.path / "m", "llama_head_dim");
   std::ofstream(s.path / "text.txt") << std::string(120, 'a') + " the end of a long and repetitive text";
   std::size_t policies = 0;
-  kvcanary::kv::for_each_policy([&](std::string_view name, std::string_view, const auto&) {
+  kvcanary::kv::for_each_policy([&](std::string_view listed, std::string_view, const auto&) {
     ++policies;
+    const std::string_view name = listed == "EVICTION+QUANTIZER" ? "h2o+q4_0" : listed;  // the composition, by an example
     for (const char* mode : {"prompt", "decode"}) {
       // budget 0.5: half the rows for eviction, 8 bits for quantization; a small KIVI residual
       // so that this short text gets quantized at all.
@@ -142,7 +144,7 @@ TEST_CASE("cli: every registered compressor generates and scores in both modes, 
       CHECK(doc["ppl"].get_double().value() > 1.0);
     }
   });
-  CHECK(policies == 9);
+  CHECK(policies == 20);  // 9 + 10 cache types + the composition
 }
 
 TEST_CASE("cli: bad input → one clear error naming the file and field, exit 2") {

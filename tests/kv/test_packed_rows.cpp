@@ -168,7 +168,7 @@ TEST_CASE("packed rows: the forward pass over a quantized cache gives the logits
   }
 }
 
-TEST_CASE("packed rows: the process holds codes, not fp32, for quantized rows; eviction refuses them") {
+TEST_CASE("packed rows: the process holds codes, not fp32, for quantized rows, and eviction refuses KIVI's grouped keys") {
   constexpr std::size_t D = 64;
   kv::KvCache c(2, 3, D);
   append_rows(c, 512, 3);

@@ -7,8 +7,9 @@
 // Invariants: within a head, rows are in the order they were appended, and every row carries
 // the position its key was rotated to; attention never assumes row index == position. Keys
 // [0, packed_keys.rows) live packed (kv/packed_rows.hpp) and `keys` holds the rest in fp32
-// (likewise values, with their own count: KIVI's key and value residuals differ); eviction
-// and re-rotation work on fp32 rows only, so they refuse a head with packed rows.
+// (likewise values, with their own count: KIVI's key and value residuals differ). Eviction
+// keeps rows of either kind (a packed row leaves with its codes; refused where rows share a
+// quantization group: KIVI keys); re-rotation works on fp32 rows only.
 
 #include <algorithm>
 #include <cstddef>
@@ -37,28 +38,25 @@ struct HeadStore {
     positions.push_back(pos);
   }
 
-  // Eviction and re-rotation rewrite fp32 rows in place; a quantized head has none to rewrite.
+  // Re-rotation rewrites fp32 key rows in place; a quantized key has none to rewrite.
   void require_unpacked(const char* who) const {
-    if (has_packed_rows())
-      fail("<kv cache>", "rows", std::string(who) + " cannot act on quantized rows (eviction does not compose with quantization)");
+    if (packed_keys.rows > 0)
+      fail("<kv cache>", "rows", std::string(who) + " cannot re-rotate quantized keys (compose it in prompt mode, or without a quantizer)");
   }
 
-  // Keep only `rows` (ascending row indices), preserving their order.
+  // Keep only `rows` (ascending row indices), preserving their order. Packed rows keep their
+  // codes (PackedRows::keep refuses layouts whose rows share a group).
   void keep(std::span<const std::size_t> rows, std::size_t head_dim) {
-    require_unpacked("eviction");
+    // Refuse before anything moves.
+    const auto packed_in = [&](const PackedRows& p) {
+      return static_cast<std::size_t>(std::lower_bound(rows.begin(), rows.end(), p.rows) - rows.begin());
+    };
+    packed_keys.require_can_keep(packed_in(packed_keys));
+    packed_values.require_can_keep(packed_in(packed_values));
+    keep_tensor(keys, packed_keys, rows, head_dim);
+    keep_tensor(values, packed_values, rows, head_dim);
     std::size_t dst = 0;
-    for (std::size_t r : rows) {
-      if (r != dst) {
-        std::copy_n(keys.begin() + static_cast<std::ptrdiff_t>(r * head_dim), head_dim,
-                    keys.begin() + static_cast<std::ptrdiff_t>(dst * head_dim));
-        std::copy_n(values.begin() + static_cast<std::ptrdiff_t>(r * head_dim), head_dim,
-                    values.begin() + static_cast<std::ptrdiff_t>(dst * head_dim));
-        positions[dst] = positions[r];
-      }
-      ++dst;
-    }
-    keys.resize(dst * head_dim);
-    values.resize(dst * head_dim);
+    for (std::size_t r : rows) positions[dst++] = positions[r];
     positions.resize(dst);
   }
 
@@ -115,6 +113,23 @@ struct HeadStore {
       packed.dequantize(t0, n, D, tile);
       fn(t0, n, static_cast<const float*>(tile));
     }
+  }
+
+  static void keep_tensor(std::vector<float>& fp32, PackedRows& packed, std::span<const std::size_t> rows, std::size_t D) {
+    std::vector<std::size_t> packed_kept;
+    std::size_t dst = 0;
+    for (std::size_t r : rows) {
+      if (r < packed.rows) {
+        packed_kept.push_back(r);
+        continue;
+      }
+      const std::size_t src = r - packed.rows;
+      if (src != dst)
+        std::copy_n(fp32.begin() + static_cast<std::ptrdiff_t>(src * D), D, fp32.begin() + static_cast<std::ptrdiff_t>(dst * D));
+      ++dst;
+    }
+    if (packed.rows) packed.keep(packed_kept, D);
+    fp32.resize(dst * D);
   }
 
   void retire(std::vector<float>& rows, std::size_t n, std::size_t head_dim) {

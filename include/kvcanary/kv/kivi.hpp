@@ -21,6 +21,9 @@
 // Since both counts depend only on n, a prompt prefilled in chunks ends in the same state as
 // one prefilled whole.
 //
+// K and V bit widths may differ (`k_bits`, `v_bits`; both default to `bits`): the paper's
+// configurations set them separately, and its authors recommend 4-bit keys for GQA models.
+//
 // Modes: `prompt` applies the split after prefill steps only (the prompt is quantized once;
 // generated tokens stay full precision); `decode` applies it after every step.
 //
@@ -49,11 +52,21 @@ struct KiviQuant {
   static std::vector<ParameterDoc> parameters() {
     return {{"bits", "budget", "bits per quantized K/V value: 8, 4 or 2; if absent, budget 0.5→8, 0.25→4, 0.125→2"},
             {"group", "32", "group size G (32, 64 or 128): tokens per key group, channels per value group (at most head_dim)"},
-            {"residual", "128", "R: most recent tokens kept in full precision; a positive multiple of group"}};
+            {"residual", "128", "R: most recent tokens kept in full precision; a positive multiple of group"},
+            {"k_bits", "bits", "bits of the keys (8, 4 or 2), if they differ from the values'"},
+            {"v_bits", "bits", "bits of the values (8, 4 or 2)"}};
   }
   static KiviQuant create(const PolicyOptions& o, const model::Config&) {
     KiviQuant p;
-    p.bits = quant::bits_from_options(o, std::string(name));
+    const bool split = o.get_int("k_bits", 0, 0) != 0 && o.get_int("v_bits", 0, 0) != 0;
+    const unsigned bits = split && o.get_int("bits", 0, 0) == 0 ? 0 : quant::bits_from_options(o, std::string(name));
+    auto width = [&](const char* key) {
+      const std::int64_t b = o.get_int(key, bits, 0);
+      if (!quant::valid_bits(b)) fail(o.source(), key, "compressor 'kivi' supports 8, 4 or 2 bits, got " + std::to_string(b));
+      return static_cast<unsigned>(b);
+    };
+    p.k_bits = width("k_bits");
+    p.v_bits = width("v_bits");
     const std::int64_t g = o.get_int("group", 32, 1);
     if (g != 32 && g != 64 && g != 128) fail(o.source(), "group", "must be 32, 64 or 128, got " + std::to_string(g));
     const std::int64_t r = o.get_int("residual", 128, 1);
@@ -67,7 +80,7 @@ struct KiviQuant {
     return p;
   }
 
-  unsigned bits = 2;
+  unsigned k_bits = 2, v_bits = 2;
   std::size_t group = 32, residual = 128;
   Mode mode = Mode::Decode;
 
@@ -85,8 +98,8 @@ struct KiviQuant {
         HeadStore& store = cache.head(l, h);
         PackedRows& pk = store.packed_keys;
         PackedRows& pv = store.packed_values;
-        pk.configure(bits, /*symmetric=*/false, /*group_rows=*/group, /*group_cols=*/1);
-        pv.configure(bits, /*symmetric=*/false, /*group_rows=*/1, /*group_cols=*/gv);
+        pk.configure(k_bits, /*symmetric=*/false, /*group_rows=*/group, /*group_cols=*/1);
+        pv.configure(v_bits, /*symmetric=*/false, /*group_rows=*/1, /*group_cols=*/gv);
         const std::size_t n = store.size();
         // Keys: whole groups up to ⌊n/R⌋·R. Values: every token older than the R most recent.
         // Rows are quantized from the front of the fp32 store and retired together at the
@@ -96,14 +109,14 @@ struct KiviQuant {
         for (; pk.rows + group <= k_target; k_new += group) {
           const std::size_t p0 = pk.params.size();
           pk.params.resize(p0 + D);
-          quant::asym_quantize_channels(&store.keys[k_new * D], group, D, bits, codes.data(), &pk.params[p0], lo.data(), hi.data(),
+          quant::asym_quantize_channels(&store.keys[k_new * D], group, D, k_bits, codes.data(), &pk.params[p0], lo.data(), hi.data(),
                                         sd.data(), zd.data());
           pk.push_codes(codes.data(), group, D);
         }
         for (; pv.rows < v_target; ++v_new) {
           const std::size_t p0 = pv.params.size();
           pv.params.resize(p0 + v_groups);
-          quant::asym_quantize_token(&store.values[v_new * D], D, gv, bits, codes.data(), &pv.params[p0]);
+          quant::asym_quantize_token(&store.values[v_new * D], D, gv, v_bits, codes.data(), &pv.params[p0]);
           pv.push_codes(codes.data(), 1, D);
         }
         store.retire_float_keys(k_new, D);
@@ -125,7 +138,9 @@ struct KiviQuant {
   }
 
   std::string identity() const {
-    return "kivi(bits=" + std::to_string(bits) + ",group=" + std::to_string(group) + ",residual=" + std::to_string(residual) +
+    const std::string widths = k_bits == v_bits ? "bits=" + std::to_string(k_bits)
+                                                : "k_bits=" + std::to_string(k_bits) + ",v_bits=" + std::to_string(v_bits);
+    return "kivi(" + widths + ",group=" + std::to_string(group) + ",residual=" + std::to_string(residual) +
            ",mode=" + mode_name(mode) + ")";
   }
 };

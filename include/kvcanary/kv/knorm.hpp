@@ -48,11 +48,14 @@ struct KNorm {
   std::size_t attention_rows(StepKind, std::size_t) const { return 0; }
 
   // Score = −‖k‖₂ (higher kept). ops::dot accumulates in fp32 in a fixed order, so the
-  // ranking is the same on every run of a build.
+  // ranking is the same on every run of a build. Quantized keys (knorm composed after a
+  // quantizer) are scored by their stored values x̂, as a deployment would.
   static std::vector<float> scores(const HeadStore& store, std::size_t head_dim) {
     std::vector<float> s(store.size());
+    const std::vector<float> materialized = store.packed_keys.rows ? store.materialize_keys(head_dim) : std::vector<float>{};
+    const float* keys = store.packed_keys.rows ? materialized.data() : store.keys.data();
     for (std::size_t r = 0; r < s.size(); ++r) {
-      const float* k = &store.keys[r * head_dim];
+      const float* k = &keys[r * head_dim];
       s[r] = -std::sqrt(ops::dot(k, k, head_dim));
     }
     return s;
@@ -71,7 +74,6 @@ struct KNorm {
     for (std::size_t l = skip_layers; l < cache.layers(); ++l)
       for (std::size_t h = 0; h < cache.kv_heads(); ++h) {
         HeadStore& store = cache.head(l, h);
-        store.require_unpacked("knorm");
         const auto kept = selection(store, D, cache.tokens_seen());
         if (kept.size() != store.size()) store.keep(kept, D);
       }

@@ -33,6 +33,7 @@ class PolicyOptions {
   double budget() const { return budget_; }
   Mode mode() const { return mode_; }
   const std::string& source() const { return source_; }
+  const std::map<std::string, std::string>& params() const { return params_; }
 
   std::int64_t get_int(const std::string& name, std::int64_t fallback, std::int64_t min_value = 0) const {
     used_.insert(name);

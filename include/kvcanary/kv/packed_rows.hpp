@@ -15,12 +15,18 @@
 // Dequantization is kv/quantizer.hpp's, bit for bit: asymmetric x̂ = fma(q, s, z);
 // symmetric x̂ = (q − 2^(b−1))·s, computed here as fma(q, s, −2^(b−1)·s) — the same exact
 // value (2^(b−1)·s is exact in fp32: a power of two times an fp16) rounded once.
+//
+// A store may instead hold rows of a deployed cache type (kv/cache_types.hpp: llama.cpp's
+// q8_0 … iq4_nl, fp8, nvfp4, mxfp4): each row is then the type's blocks, scales inside, with
+// one per-tensor fp32 scale for the store (fp8, nvfp4), and x̂ is the type's dequantization.
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -30,6 +36,7 @@
 
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/core/half.hpp"
+#include "kvcanary/kv/cache_types.hpp"
 #include "kvcanary/kv/quantizer.hpp"
 
 namespace kvcanary::kv {
@@ -41,19 +48,30 @@ struct PackedRows {
   std::size_t rows = 0;                  // the head's first `rows` rows are held here
   std::vector<std::uint8_t> codes;       // rows × packed_bytes(D, bits)
   std::vector<quant::AsymParams> params; // fp16 (scale, zero); zero unused when symmetric
+  std::optional<CacheType> type;         // set: rows are this cache type's blocks (bits, params unused)
+  float tensor_scale = 1.0f;             // the type's per-tensor scale (fp8, nvfp4)
 
   // Fixes the layout before the first row is packed; a store that already holds rows in
   // another layout (two quantizers on one cache) is refused rather than misread.
   void configure(unsigned b, bool sym, std::size_t g_rows, std::size_t g_cols) {
-    if (rows > 0 && (b != bits || sym != symmetric || g_rows != group_rows || g_cols != group_cols))
+    if (rows > 0 && (type || b != bits || sym != symmetric || g_rows != group_rows || g_cols != group_cols))
       fail("<kv cache>", "packed rows", "a head holds rows packed in another layout (two quantizers on one cache?)");
+    type.reset();
     bits = b;
     symmetric = sym;
     group_rows = g_rows;
     group_cols = g_cols;
   }
+  void configure_type(CacheType t, float scale, std::size_t D) {
+    if (rows > 0 && (type != t || scale != tensor_scale))
+      fail("<kv cache>", "packed rows", "a head holds rows packed in another layout (two quantizers on one cache?)");
+    require_row_fits(t, D);
+    type = t;
+    tensor_scale = scale;
+    bits = 0;
+  }
 
-  std::size_t row_bytes(std::size_t D) const { return quant::packed_bytes(D, bits); }
+  std::size_t row_bytes(std::size_t D) const { return type ? cache_type_row_bytes(*type, D) : quant::packed_bytes(D, bits); }
   std::size_t col_groups(std::size_t D) const { return (D + group_cols - 1) / group_cols; }
   std::size_t bytes() const { return codes.size() + params.size() * sizeof(quant::AsymParams); }
 
@@ -66,8 +84,49 @@ struct PackedRows {
     rows += n;
   }
 
+  // Appends n rows (row-major, D per row) coded as the configured cache type.
+  void push_typed(const float* x, std::size_t n, std::size_t D) {
+    const std::size_t rb = row_bytes(D), c0 = codes.size();
+    codes.resize(c0 + n * rb);
+    for (std::size_t t = 0; t < n; ++t) quantize_row(*type, x + t * D, D, tensor_scale, &codes[c0 + t * rb]);
+    rows += n;
+  }
+
+  // Whether a row can be dropped without touching the others: rows of a cache type and
+  // layouts whose pairs are per tensor or per row (absmax; KIVI values). KIVI's keys share
+  // per-channel pairs across G rows and cannot lose one.
+  bool rows_independent() const { return type || group_rows <= 1; }
+
+  // Keep only the packed rows `kept` (ascending), e.g. after an eviction policy chose them.
+  void require_can_keep(std::size_t kept) const {
+    if (kept != rows && !rows_independent())
+      fail("<kv cache>", "rows", "eviction cannot remove rows from a group quantized together (KIVI keys share per-channel scales over G rows)");
+  }
+  void keep(std::span<const std::size_t> kept, std::size_t D) {
+    require_can_keep(kept.size());
+    if (kept.size() == rows) return;  // ascending and all present: nothing removed
+    const std::size_t rb = row_bytes(D), cg = type ? 0 : col_groups(D);
+    const bool per_row_params = !type && group_rows == 1;
+    std::size_t dst = 0;
+    for (std::size_t r : kept) {
+      if (r != dst) {
+        std::memmove(&codes[dst * rb], &codes[r * rb], rb);
+        if (per_row_params) std::copy_n(params.begin() + static_cast<std::ptrdiff_t>(r * cg), cg, params.begin() + static_cast<std::ptrdiff_t>(dst * cg));
+      }
+      ++dst;
+    }
+    codes.resize(dst * rb);
+    if (per_row_params) params.resize(dst * cg);
+    rows = dst;
+  }
+
   // x̂ of rows [first, first + count) into out [count, D].
   void dequantize(std::size_t first, std::size_t count, std::size_t D, float* out) const {
+    if (type) {
+      const std::size_t rb = row_bytes(D);
+      for (std::size_t t = 0; t < count; ++t) dequantize_row(*type, &codes[(first + t) * rb], D, tensor_scale, out + t * D);
+      return;
+    }
     switch (bits) {
       case 8: return dequantize_t<8>(first, count, D, out);
       case 4: return dequantize_t<4>(first, count, D, out);

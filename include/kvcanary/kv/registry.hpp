@@ -3,6 +3,10 @@
 // names every compressor; `with_policy` instantiates the caller's generic code once per
 // policy type, so each sweep cell still runs a fully static forward pass + policy.
 // Adding a compressor: its header, its test, and one entry in `AllPolicies`.
+//
+// A policy type is chosen by `P::name`, or, if it defines `accepts(name)`, by every name it
+// accepts (CacheTypeQuant: q8_0, q4_0, …; Composed: any EVICTION+QUANTIZER) — it is then
+// built by `create(name, options, config)`, and listed under each of its `names()`.
 
 #include <optional>
 #include <string>
@@ -13,6 +17,8 @@
 
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/kv/absmax.hpp"
+#include "kvcanary/kv/cache_type_quant.hpp"
+#include "kvcanary/kv/composed.hpp"
 #include "kvcanary/kv/full.hpp"
 #include "kvcanary/kv/h2o.hpp"
 #include "kvcanary/kv/kivi.hpp"
@@ -25,7 +31,8 @@
 
 namespace kvcanary::kv {
 
-using AllPolicies = std::tuple<FullCache, AbsmaxQuant, KiviQuant, StreamingLlm, SnapKv, H2o, Tova, KNorm, RandomEviction>;
+using AllPolicies =
+    std::tuple<FullCache, AbsmaxQuant, KiviQuant, CacheTypeQuant, StreamingLlm, SnapKv, H2o, Tova, KNorm, RandomEviction, Composed>;
 
 // Calls f(policy) with the policy of the list `Policies` named `name`, built from `options` for
 // `config`. A sweep or an example passes its own shorter list to instantiate only what it runs.
@@ -39,10 +46,10 @@ auto with_policy_from(std::string_view name, const PolicyOptions& options, const
         (
             [&] {
               using P = decltype(tag);
-              if (found || P::name != name) return;
+              if (found || !compose::accepts<P>(name)) return;
               found = true;
-              if constexpr (std::is_void_v<Result>) f(P::create(options, config));
-              else result.emplace(f(P::create(options, config)));
+              if constexpr (std::is_void_v<Result>) f(compose::create<P>(name, options, config));
+              else result.emplace(f(compose::create<P>(name, options, config)));
             }(),
             ...);
       },
@@ -64,13 +71,26 @@ auto with_policy(std::string_view name, const PolicyOptions& options, const mode
 // Whether `Policies` has a compressor named `name`.
 template <class Policies = AllPolicies>
 bool has_policy(std::string_view name) {
-  return std::apply([&](auto... tag) { return ((decltype(tag)::name == name) || ...); }, Policies{});
+  return std::apply([&](auto... tag) { return (compose::accepts<decltype(tag)>(name) || ...); }, Policies{});
 }
 
-// Calls f(name, summary, parameters) for every compressor, in list order.
+// Calls f(name, summary, parameters) for every compressor name, in list order.
 template <class F>
 void for_each_policy(F&& f) {
-  std::apply([&](auto... tag) { (f(decltype(tag)::name, decltype(tag)::summary(), decltype(tag)::parameters()), ...); }, AllPolicies{});
+  std::apply(
+      [&](auto... tag) {
+        (
+            [&] {
+              using P = decltype(tag);
+              if constexpr (requires { P::names(); }) {
+                for (std::string_view n : P::names()) f(n, std::string_view(P::summary(n)), P::parameters());
+              } else {
+                f(P::name, P::summary(), P::parameters());
+              }
+            }(),
+            ...);
+      },
+      AllPolicies{});
 }
 
 }  // namespace kvcanary::kv

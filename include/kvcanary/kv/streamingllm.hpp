@@ -31,9 +31,15 @@ namespace kvcanary::kv {
 // shifts the window by one slot per step) drifts by at most ~1 fp32 ulp per move. Rows that
 // do not move are left bit-identical. Consecutive rows usually share the same shift, so
 // cos/sin are recomputed only when the shift changes.
+//
+// Keys stored as a deployed cache type (streamingllm composed after q4_0, fp8, ...) are
+// decoded, rotated and re-encoded — what llama.cpp's K-shift does on a quantized cache; other
+// packed layouts (absmax, KIVI) are refused.
 inline void rerotate_keys(HeadStore& store, std::size_t head_dim, const std::vector<float>& inv_freq,
                           std::span<const std::int32_t> new_positions) {
-  store.require_unpacked("streamingllm");
+  PackedRows& packed = store.packed_keys;
+  if (packed.rows > 0 && !packed.type) store.require_unpacked("streamingllm");
+  std::vector<float> decoded(packed.rows > 0 ? head_dim : 0);
   const std::size_t half = head_dim / 2;
   std::vector<double> c(half), s(half);
   std::int64_t cached_shift = 0;
@@ -50,12 +56,15 @@ inline void rerotate_keys(HeadStore& store, std::size_t head_dim, const std::vec
       cached_shift = shift;
       have = true;
     }
-    float* k = &store.keys[r * head_dim];
+    const bool is_packed = r < packed.rows;
+    float* k = is_packed ? decoded.data() : &store.keys[(r - packed.rows) * head_dim];
+    if (is_packed) packed.dequantize(r, 1, head_dim, k);
     for (std::size_t i = 0; i < half; ++i) {
       const double a = k[i], b = k[i + half];
       k[i] = static_cast<float>(a * c[i] - b * s[i]);
       k[i + half] = static_cast<float>(b * c[i] + a * s[i]);
     }
+    if (is_packed) quantize_row(*packed.type, k, head_dim, packed.tensor_scale, &packed.codes[r * packed.row_bytes(head_dim)]);
     store.positions[r] = new_positions[r];
   }
 }
