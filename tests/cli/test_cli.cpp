@@ -213,7 +213,7 @@ TEST_CASE("cli: bad input → one clear error naming the file and field, exit 2"
   }
 }
 
-TEST_CASE("cli: exec runs a program in the sandbox; toolcheck scores a BFCL answer") {
+TEST_CASE("cli: exec runs a program in the sandbox, toolcheck scores a BFCL answer") {
   Scratch s;
   std::ofstream(s.path / "ok.py") << "print('hi')\n";
   std::ofstream(s.path / "bad.py") << "assert 1 == 2\n";

@@ -127,7 +127,7 @@ TEST_CASE("cli: an unknown flag on any subcommand is one clear line naming it, e
   CHECK(missing.err.find("--top: needs a value") != std::string::npos);
 }
 
-TEST_CASE("cli: --text and --text-file wherever text is read give the same result; both or neither is an error") {
+TEST_CASE("cli: --text and --text-file wherever text is read give the same result, both or neither is an error") {
   kvcanary::test::TempDir s;
   const std::string model = tiny_model(s.path / "m").string();
   const std::string text = "The quick brown fox jumps over the lazy dog.";

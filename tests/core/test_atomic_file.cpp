@@ -56,7 +56,7 @@ TEST_CASE("atomic_file: writes, replaces, and leaves no temporary file") {
   CHECK(others(p.parent_path(), {"out.txt"}).empty());
 }
 
-TEST_CASE("atomic_file: a writer killed mid-file leaves the old file whole; its temporary is removed by the next writer") {
+TEST_CASE("atomic_file: a writer killed mid-file leaves the old file whole, its temporary is removed by the next writer") {
   kvcanary::test::TempDir dir;
   const fs::path p = dir.path / "merged.jsonl";
   kvcanary::write_file_atomically(p, "old\n");
@@ -84,7 +84,7 @@ TEST_CASE("atomic_file: a writer killed mid-file leaves the old file whole; its 
   CHECK(others(dir.path, {"merged.jsonl"}).empty());
 }
 
-TEST_CASE("atomic_file: a full filesystem (ENOSPC on a 64 KiB tmpfs) is an Error naming the file; the old file stays whole") {
+TEST_CASE("atomic_file: a full filesystem (ENOSPC on a 64 KiB tmpfs) is an Error naming the file, the old file stays whole") {
   if (!kvcanary::test::can_mount()) {
     MESSAGE("skipped: mounting a small tmpfs needs root and a mount namespace");
     return;

@@ -30,7 +30,7 @@ int child_status(const std::function<int()>& body) {
 
 }  // namespace
 
-TEST_CASE("stop_signal: the first signal sets the flag and returns; the second exits at once with 128 + signal") {
+TEST_CASE("stop_signal: the first signal sets the flag and returns, the second exits at once with 128 + signal") {
   using namespace kvcanary::stop_signal;
   for (int sig : {SIGINT, SIGTERM}) {
     CAPTURE(sig);

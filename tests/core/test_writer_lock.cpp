@@ -19,7 +19,7 @@
 namespace fs = std::filesystem;
 using kvcanary::WriterLock;
 
-TEST_CASE("writer_lock: a second writer is refused with the file and the holder's pid; released, it is free again") {
+TEST_CASE("writer_lock: a second writer is refused with the file and the holder's pid, released, it is free again") {
   kvcanary::test::TempDir dir;
   const fs::path out = dir.path / "r.jsonl";
   std::optional<WriterLock> first(std::in_place, out);

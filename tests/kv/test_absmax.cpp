@@ -86,7 +86,7 @@ TEST_CASE("absmax: stored bytes = packed codes + two fp16 scales per layer + fp1
   CHECK(static_cast<double>(p.stored_bytes(c)) / static_cast<double>(kv::full_cache_bytes(c)) == doctest::Approx(5128.0 / 10240.0));
 }
 
-TEST_CASE("absmax: quantized rows live only as codes; one scale per layer across heads, error ≤ s/2") {
+TEST_CASE("absmax: quantized rows live only as codes, one scale per layer across heads, error ≤ s/2") {
   for (unsigned bits : {8u, 4u, 2u}) {
     kv::KvCache c(2, 3, 64);
     append_rows(c, 20, 5);
@@ -115,7 +115,7 @@ TEST_CASE("absmax: quantized rows live only as codes; one scale per layer across
   }
 }
 
-TEST_CASE("absmax: a value beyond the range grows the scale; stored rows are re-quantized from their dequantized values") {
+TEST_CASE("absmax: a value beyond the range grows the scale, stored rows are re-quantized from their dequantized values") {
   kv::KvCache c(1, 2, 64);
   append_rows(c, 8, 9, 0.5f);
   const kv::KvCache original = c;

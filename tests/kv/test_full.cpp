@@ -57,7 +57,7 @@ TEST_CASE("full: generation under the full policy is bit-identical to the plain 
   }
 }
 
-TEST_CASE("attention record: probabilities of every recorded query sum to one; logits unchanged") {
+TEST_CASE("attention record: probabilities of every recorded query sum to one, logits unchanged") {
   auto& m = tiny();
   const std::vector<std::int32_t> ids = {5, 17, 99, 3, 250, 8, 8, 41, 77, 12};
   std::vector<float> plain, recorded;

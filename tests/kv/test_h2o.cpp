@@ -69,7 +69,7 @@ TEST_CASE("h2o: accumulated scores follow rows through evictions and decide over
   CHECK(p.accumulated[0][4] == doctest::Approx(1.0));
 }
 
-TEST_CASE("h2o: GQA group summed per KV head; recent_ratio; ties to the lowest row") {
+TEST_CASE("h2o: GQA group summed per KV head, recent_ratio, ties to the lowest row") {
   // 2 query heads on one KV head, summed [3, 3, 2.5, 0, …, 0, 2]: row 9, second for head 0
   // alone, goes.
   auto p = make<H2o>(0.3, kv::Mode::Prompt, {{"recent_ratio", "0"}});  // 3 heavy hitters, no recent rows
@@ -100,7 +100,7 @@ TEST_CASE("h2o: byte accounting") {
   check_bytes(g[0], 13, decode_peak(0.25));
 }
 
-TEST_CASE("h2o: scores keep accumulating over a chunked prefill; a cleared cache starts afresh") {
+TEST_CASE("h2o: scores keep accumulating over a chunked prefill, a cleared cache starts afresh") {
   auto p = make<H2o>(0.5, kv::Mode::Decode);
   kv::KvCache c = synthetic_cache(1, 1, 16, 2);  // 2 seen → 1 row: nothing to evict below
   p.after_step(c, one(2, {.5f, .5f}), kv::StepKind::Prefill);

@@ -122,7 +122,7 @@ TEST_CASE("kivi: stored bytes = codes + fp16 scale/zero per group + fp16 residua
   CHECK(p.stored_bytes(c) == (256 * 32 + 2 * 64 * 4 + 44 * 128) + (172 * 32 + 172 * 4 + 128 * 128));
 }
 
-TEST_CASE("kivi: quantized rows live only as codes; they dequantize per group within s/2; residual untouched") {
+TEST_CASE("kivi: quantized rows live only as codes, they dequantize per group within s/2, residual untouched") {
   for (unsigned bits : {8u, 4u, 2u}) {
     kv::KvCache c(1, 2, 64);
     append_rows(c, 150, 21);
@@ -220,7 +220,7 @@ TEST_CASE("kivi: on the tiny model, fewer bits move the logits further from full
   CHECK(d[1] < d[2]);
 }
 
-TEST_CASE("kivi: SmolLM2 teacher-forced logits at int8 stay near full; kivi2 perplexity worse than full, kivi8 and kivi4") {
+TEST_CASE("kivi: SmolLM2 teacher-forced logits at int8 stay near full, kivi2 perplexity worse than full, kivi8 and kivi4") {
   if (!test::smollm2_available()) return;
   const auto t0 = std::chrono::steady_clock::now();
   auto& m = test::smollm2_quant();

@@ -39,7 +39,7 @@ TEST_CASE("knorm: budget 1 is bit-identical to full in both modes") {
   check_budget_one_is_full<KNorm>({{"window", "3"}});
 }
 
-TEST_CASE("knorm: lowest key norms kept; window; skipped layers; ties to the lowest row") {
+TEST_CASE("knorm: lowest key norms kept, window, skipped layers, ties to the lowest row") {
   auto keep = [](double budget, std::map<std::string, std::string> params, std::size_t layers = 1) {
     auto p = make<KNorm>(budget, kv::Mode::Prompt, std::move(params));
     kv::KvCache c = normed_cache(layers);

@@ -150,7 +150,7 @@ TEST_CASE("quantizer: asymmetric per-channel and per-token error is at most s/2 
   }
 }
 
-TEST_CASE("quantizer: a constant group's zero point is the constant; its scale is 0") {
+TEST_CASE("quantizer: a constant group's zero point is the constant, its scale is 0") {
   for (float c : {0.75f, -3.0f, 0.0f, 1025.0f}) {  // fp16-representable
     std::vector<float> x(64, c), back(64);
     std::vector<std::uint8_t> codes(64);
@@ -171,7 +171,7 @@ TEST_CASE("quantizer: a constant group's zero point is the constant; its scale i
   CHECK(to_float(p.scale) < 1e-5f);
 }
 
-TEST_CASE("quantizer: budget → bits as the prototype mapped it; anything else names the field") {
+TEST_CASE("quantizer: budget → bits as the prototype mapped it, anything else names the field") {
   CHECK(quant::bits_from_options(PolicyOptions(0.5, Mode::Prompt), "q") == 8);
   CHECK(quant::bits_from_options(PolicyOptions(0.25, Mode::Prompt), "q") == 4);
   CHECK(quant::bits_from_options(PolicyOptions(0.125, Mode::Prompt), "q") == 2);

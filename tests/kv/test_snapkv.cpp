@@ -38,7 +38,7 @@ TEST_CASE("snapkv: max_pool1d with padding kernel/2") {
   CHECK(kv::max_pool_1d(x, 1) == x);
 }
 
-TEST_CASE("snapkv: pooling changes the selection; GQA groups vote together; ties to the lowest row") {
+TEST_CASE("snapkv: pooling changes the selection, GQA groups vote together, ties to the lowest row") {
   // 10 rows, window 2 (rows 8, 9 kept), budget 0.5 → 5 rows → 3 prefix rows. One KV head
   // shared by 2 query heads; their votes (window's mass) are summed: prefix vote
   // [0, 0, .9, 0, 0, .5, 0, .4].

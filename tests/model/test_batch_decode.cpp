@@ -111,7 +111,7 @@ TEST_CASE("batch decode: a stop condition ends generation with finish_reason sto
   CHECK(r[0].generation.finish_reason == "stop");
 }
 
-TEST_CASE("batch decode: a raised stop flag admits nothing more and drops the jobs in flight; finished jobs are unchanged") {
+TEST_CASE("batch decode: a raised stop flag admits nothing more and drops the jobs in flight, finished jobs are unchanged") {
   const auto dir = test::test_data("tiny/llama_gqa_untied");
   model::Transformer<float> m(io::load_hf_config(dir), dir, 1);
   const auto jobs = some_jobs();

@@ -21,7 +21,7 @@ std::vector<std::int32_t> ids_of_length(std::size_t n) {
 }
 }  // namespace
 
-TEST_CASE("perplexity: chunked scoring equals one pass; log-probs match log-softmax of the logits") {
+TEST_CASE("perplexity: chunked scoring equals one pass, log-probs match log-softmax of the logits") {
   const auto dir = test::test_data("tiny/llama_gqa_untied");
   model::Transformer<float> m(io::load_hf_config(dir), dir, 1);
   const auto ids = ids_of_length(40);

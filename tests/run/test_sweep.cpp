@@ -122,7 +122,7 @@ TEST_CASE("sweep: interrupted at any row, even mid-line, and resumed, it writes 
   }
 }
 
-TEST_CASE("sweep: shards i/N partition the cells; their union is the whole run") {
+TEST_CASE("sweep: shards i/N partition the cells, their union is the whole run") {
   if (!test::sweep_data_available()) return;
   test::TempDir tmp;
   const auto model_dir = test::make_tiny_chat_model(tmp.path);

@@ -23,7 +23,7 @@ T build(const std::string& toml_text, const task::TaskContext& ctx = {}) {
 }
 }  // namespace
 
-TEST_CASE("task: seed tool calls score as the prototype did; k-shot examples are other samples' solved exchanges") {
+TEST_CASE("task: seed tool calls score as the prototype did, k-shot examples are other samples' solved exchanges") {
   const auto zero = build<task::SeedToolTask>("file = \"" + kSeed.string() + "\"\n");
   REQUIRE(zero.samples().size() == 12);
   CHECK(zero.samples()[0].messages.size() == 1);
@@ -66,7 +66,7 @@ TEST_CASE("task: HumanEval — canonical answer passes, a wrong one fails, the f
   CHECK(he.complete("```python\ndef f():\n    return 1\n```"));
 }
 
-TEST_CASE("task: BFCL — the gold call passes the AST check in both formats; prose fails with BFCL's error type") {
+TEST_CASE("task: BFCL — the gold call passes the AST check in both formats, prose fails with BFCL's error type") {
   if (!test::available(test::project_data("bfcl"))) return;
   for (const std::string format : {"python", "json"}) {
     const auto t = build<task::BfclTask>("category = \"parallel\"\nlimit = 3\nformat = \"" + format + "\"\n",
