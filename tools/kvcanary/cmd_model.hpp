@@ -17,12 +17,24 @@
 #include "kvcanary/kv/registry.hpp"
 #include "kvcanary/model/generate.hpp"
 #include "kvcanary/model/model_dir.hpp"
+#include "kvcanary/model/model_name.hpp"
 #include "kvcanary/model/perplexity.hpp"
 
 namespace kvcanary::cli {
 
+// <project root>/models: where a model name (model/model_name.hpp) resolves.
+inline std::filesystem::path models_root() {
+  return std::filesystem::path(KVCANARY_DEFAULT_MODEL_DIR).parent_path();
+}
+
+// A --model / $KVCANARY_MODEL value: a directory, or a model name such as
+// qwen2.5-coder-0.5b-instruct (-> <project root>/models/qwen2.5-coder-0.5b-instruct).
+inline std::string resolve_model_arg(const std::string& spec) {
+  return model::resolve_model_dir(spec, models_root()).string();
+}
+
 inline std::string default_model_dir() {
-  if (const char* env = std::getenv("KVCANARY_MODEL")) return env;
+  if (const char* env = std::getenv("KVCANARY_MODEL")) return resolve_model_arg(env);
   return KVCANARY_DEFAULT_MODEL_DIR;
 }
 
@@ -70,7 +82,7 @@ template <class Body>
 int with_model(const Args& args, Body&& body) {
   const std::string dtype = args.get("--dtype", "f32");
   const std::size_t threads = static_cast<std::size_t>(args.integer("--threads", static_cast<long long>(ops::ThreadPool::default_threads()), 1));
-  const std::string dir = args.get("--model", default_model_dir());
+  const std::string dir = resolve_model_arg(args.get("--model", default_model_dir()));
   if (dtype == "f32") {
     auto m = model::ModelDir<float>::load(dir, threads);
     return body(m);

@@ -45,7 +45,9 @@ commands:
             rerun with the same --out to resume (docs/SWEEPS.md)
 
 model options (generate, ppl, tokenize, logits):
-  --model DIR       HF model directory (default: $KVCANARY_MODEL or the setup's default model)
+  --model DIR|NAME  HF model directory, or a model name: smollm2-135m-instruct, qwen2.5-coder-0.5b-instruct,
+                    qwen2.5-coder-1.5b-instruct = <project root>/models/NAME (scripts/fetch_model.sh NAME)
+                    (default: $KVCANARY_MODEL or the setup's default model)
   --dtype f32|bf16|f16  weight precision of the forward pass (default f32)
   --threads N       worker threads (default: all cores)
 
@@ -65,7 +67,7 @@ int dispatch(int argc, char** argv) {
   if (cmd == "compressors") return run_compressors();
   if (cmd == "tokenize") {
     Args args(argc, argv, 2, {"--model", "--text-file"}, {});
-    return run_tokenize(args.get("--model", default_model_dir()), args.require("--text-file"));
+    return run_tokenize(resolve_model_arg(args.get("--model", default_model_dir())), args.require("--text-file"));
   }
   if (cmd == "convert-gguf") return run_convert_gguf(argc - 1, argv + 1);
   if (cmd == "exec") return run_exec(argc - 1, argv + 1);
