@@ -186,8 +186,9 @@ TEST_CASE("gguf to hf qwen2: Qwen2.5-Coder 0.5B and 1.5B, every tensor bit-ident
     const json golden = load_json(data_dir() / (std::string(r.name) + "_tensors.json"));
     const int matched = check_qwen2_tensors(dir, golden["hf"]);
     CHECK(matched == static_cast<int>(golden["hf"].size()));
-    MESSAGE(std::string(r.name) + ": " + std::to_string(matched) + "/" + std::to_string(golden["hf"].size()) +
-            " tensors bit-identical to gguf-py");
+    const std::string summary = name + ": " + std::to_string(matched) + "/" + std::to_string(golden["hf"].size()) +
+                                " tensors bit-identical to gguf-py";
+    MESSAGE(summary);
     const auto c = io::load_hf_config(dir);
     CHECK(c.num_layers == static_cast<int>(r.layers));
     CHECK(c.hidden_size == static_cast<int>(r.hidden));
