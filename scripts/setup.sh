@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
 bash scripts/build.sh
-bash scripts/fetch_model.sh build/bin/kvcanary
+bash scripts/fetch_model.sh --bin build/bin/kvcanary
 bash scripts/fetch_data.sh
 
 kvc=build/bin/kvcanary

@@ -25,6 +25,7 @@
 #include "kvcanary/model/generate.hpp"
 #include "kvcanary/model/llama.hpp"
 #include "kvcanary/model/model_dir.hpp"
+#include "kvcanary/model/model_name.hpp"
 #include "kvcanary/model/perplexity.hpp"
 #include "kvcanary/model/rope.hpp"
 #include "kvcanary/model/weights.hpp"

@@ -53,7 +53,7 @@ template <class Body>
 int with_model(const Args& args, Body&& body) {
   const std::string dtype = args.get("--dtype", "f32");
   const std::size_t threads = static_cast<std::size_t>(args.integer("--threads", static_cast<long long>(ops::ThreadPool::default_threads()), 1));
-  const std::string dir = args.get("--model", default_model_dir());
+  const std::string dir = model_dir_arg(args);
   if (dtype == "f32") {
     auto m = model::ModelDir<float>::load(dir, threads);
     return body(m);

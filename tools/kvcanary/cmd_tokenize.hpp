@@ -28,7 +28,7 @@ inline const Command& tokenize_command() {
 }
 
 inline int run_tokenize(const Args& args) {
-  const std::filesystem::path model_dir = args.get("--model", default_model_dir());
+  const std::filesystem::path model_dir = model_dir_arg(args);
   const io::Tokenizer tok = io::Tokenizer::from_file(model_dir / "tokenizer.json");
   const TextInput input = read_text_input(args);  // checked to be UTF-8, errors name the file and byte
   const std::vector<std::int32_t> ids = tok.encode(input.text);

@@ -4,6 +4,7 @@
 // (--compressor, --budget, --mode, --param) and the input text (--text, --text-file).
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -12,6 +13,7 @@
 #include "args.hpp"
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/io/utf8.hpp"
+#include "kvcanary/model/model_name.hpp"
 
 #ifndef KVCANARY_DEFAULT_MODEL_DIR  // set by tools/CMakeLists.txt; a fallback for other includers (tests)
 #define KVCANARY_DEFAULT_MODEL_DIR "models/smollm2-135m-instruct"
@@ -19,14 +21,26 @@
 
 namespace kvcanary::cli {
 
+// <project root>/models: where a model name (model/model_name.hpp) resolves.
+inline std::filesystem::path models_root() { return std::filesystem::path(KVCANARY_DEFAULT_MODEL_DIR).parent_path(); }
+
+// A --model / $KVCANARY_MODEL value: a directory, or a model name such as
+// qwen2.5-coder-0.5b-instruct (-> <project root>/models/qwen2.5-coder-0.5b-instruct).
+inline std::string resolve_model_arg(const std::string& spec) { return model::resolve_model_dir(spec, models_root()).string(); }
+
 inline std::string default_model_dir() {
-  if (const char* env = std::getenv("KVCANARY_MODEL")) return env;
+  if (const char* env = std::getenv("KVCANARY_MODEL")) return resolve_model_arg(env);
   return KVCANARY_DEFAULT_MODEL_DIR;
 }
 
+// The model directory a command runs: --model (a path or a model name), else the default.
+inline std::string model_dir_arg(const Args& args) { return resolve_model_arg(args.get("--model", default_model_dir())); }
+
 inline std::vector<Option> model_options() {
   return {
-      {"--model", "DIR", "$KVCANARY_MODEL, else " + std::string(KVCANARY_DEFAULT_MODEL_DIR), "HF model directory"},
+      {"--model", "DIR|NAME", "$KVCANARY_MODEL, else " + std::string(KVCANARY_DEFAULT_MODEL_DIR),
+       "HF model directory, or a model name (smollm2-135m-instruct, qwen2.5-coder-0.5b-instruct, "
+       "qwen2.5-coder-1.5b-instruct) = <project root>/models/NAME, as scripts/fetch_model.sh NAME writes it"},
       {"--dtype", "f32|bf16|f16", "f32", "weight precision of the forward pass"},
       {"--threads", "N", "all cores", "worker threads"},
   };

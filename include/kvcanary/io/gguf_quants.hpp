@@ -9,10 +9,34 @@
 //   Q8_0: f16 d | 32 x int8                 x = q * d
 // Element j < 16 of a block is the LOW nibble of byte j; element j + 16 is its HIGH nibble.
 //
-// Exactness: every product above is of an f16 scale (11 significant bits) and an integer of
-// at most 8 bits, so it is exact in fp32; the only rounding is the single add of m. Hence
-// the result does not depend on whether the compiler fuses d * q + m into an FMA, and the
-// fp32 results equal numpy's (which rounds the product, then the sum) bit for bit.
+// k-quants: super-blocks of QK_K = 256 weights, split into sub-blocks that each have a
+// small integer scale (and min) multiplied by the super-block's f16 d (and dmin):
+//   Q2_K (84 B):  u8 scales[16] (lo 4 bits scale, hi 4 bits min) | qs[64] (2-bit) | f16 d | f16 dmin
+//                 16 sub-blocks of 16: x = (d * sc) * q - (dmin * m),  q in 0..3
+//   Q3_K (110 B): hmask[32] | qs[64] (low 2 bits) | scales[12] (16 x 6-bit) | f16 d
+//                 16 sub-blocks of 16: x = (d * (sc - 32)) * q,  q = low2 - (hbit ? 0 : 4)
+//   Q4_K (144 B): f16 d | f16 dmin | scales[12] (8 x 6-bit scale, 8 x 6-bit min) | qs[128]
+//                 8 sub-blocks of 32: x = (d * sc) * q - (dmin * m),  q in 0..15
+//   Q5_K (176 B): f16 d | f16 dmin | scales[12] | qh[32] | qs[128]; as Q4_K, q = nibble | hbit << 4
+//   Q6_K (210 B): ql[128] | qh[64] | int8 scales[16] | f16 d
+//                 16 sub-blocks of 16: x = (d * sc) * (q - 32),  q = 4 low bits | 2 high bits << 4
+// The bit positions of each element are spelled out at each function below.
+//
+// Exactness: every product above is of an f16 scale (at most 11 significant bits) and
+// integers whose significant bits add up to at most 13, so every product is exact in fp32
+// (24-bit significand), whatever the order of the multiplications:
+//   Q2_K  d * sc: 11 + 4 bits, then * q (2 bits): 17      dmin * m: 15
+//   Q3_K  d * (sc - 32) (|.| <= 32: 5 bits): 16, * q (|q| <= 4: 2 bits): 18
+//   Q4_K  d * sc (6 bits): 17, * q (4 bits): 21             dmin * m: 17
+//   Q5_K  17, * q (5 bits): 22
+//   Q6_K  d * sc (|sc| <= 128: 7 bits): 18, * (q - 32) (|.| <= 32: 5 bits): 23
+// (f16 subnormals have fewer significant bits, and the largest product, 65504 * 128 * 32,
+// is far from fp32 overflow). The only rounding in any format is the single subtraction of
+// the min term (Q2_K/Q4_K/Q5_K) or addition of m (Q4_1/Q5_1), of an exact product. A fused
+// multiply-add rounds exact(a * b) - c once, the same as rounding the exact product (a
+// no-op) and then the difference, so the result does not depend on whether the compiler
+// contracts `a * b - c` into an FMA; numpy (which rounds the product, then the sum) gives the
+// same bits. No other operation rounds. Inf/NaN scales give the IEEE results numpy gives.
 
 #include <bit>
 #include <cstdint>
@@ -31,6 +55,8 @@ inline bool can_dequantize(GgmlType t) noexcept {
   switch (t) {
     case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: case GgmlType::Q4_0:
     case GgmlType::Q4_1: case GgmlType::Q5_0: case GgmlType::Q5_1: case GgmlType::Q8_0:
+    case GgmlType::Q2_K: case GgmlType::Q3_K: case GgmlType::Q4_K: case GgmlType::Q5_K:
+    case GgmlType::Q6_K:
       return true;
     default:
       return false;
@@ -109,6 +135,123 @@ inline void dequant_q8_0(const std::uint8_t* src, float* dst, std::size_t n_bloc
   }
 }
 
+// --- k-quants (QK_K = 256) ---
+
+// Q2_K: element p = 128*h + 32*k + l (h 0..1, k 0..3, l 0..31) is bits 2k..2k+1 of
+// qs[32*h + l]; sub-block p / 16 has scale byte scales[p / 16].
+inline void dequant_q2_k(const std::uint8_t* src, float* dst, std::size_t n_blocks) noexcept {
+  for (std::size_t b = 0; b < n_blocks; ++b, src += 84, dst += 256) {
+    const std::uint8_t* scales = src;
+    const std::uint8_t* qs = src + 16;
+    const float d = load_f16(src + 80);
+    const float dmin = load_f16(src + 82);
+    for (int p = 0; p < 256; ++p) {
+      const int h = p / 128, k = (p / 32) % 4, l = p % 32;
+      const std::uint8_t sc = scales[p / 16];
+      const float dl = d * static_cast<float>(sc & 0x0F);
+      const float ml = dmin * static_cast<float>(sc >> 4);
+      const int q = (qs[32 * h + l] >> (2 * k)) & 3;
+      dst[p] = dl * static_cast<float>(q) - ml;
+    }
+  }
+}
+
+// Q3_K: element p = 128*h + 32*k + l has low bits 2k..2k+1 of qs[32*h + l] and high bit
+// p / 32 of hmask[l] (set: +0, clear: -4). Scale t (p / 16) is 6 bits: low 4 bits are nibble
+// t / 8 of scales[t % 8], high 2 bits are bits 2*(t / 4).. of scales[8 + t % 4]; minus 32.
+inline void dequant_q3_k(const std::uint8_t* src, float* dst, std::size_t n_blocks) noexcept {
+  for (std::size_t b = 0; b < n_blocks; ++b, src += 110, dst += 256) {
+    const std::uint8_t* hmask = src;
+    const std::uint8_t* qs = src + 32;
+    const std::uint8_t* scales = src + 96;
+    const float d = load_f16(src + 108);
+    float dl[16];
+    for (int t = 0; t < 16; ++t) {
+      const int lo = (scales[t % 8] >> (4 * (t / 8))) & 0x0F;
+      const int hi = (scales[8 + t % 4] >> (2 * (t / 4))) & 0x03;
+      dl[t] = d * static_cast<float>((lo | (hi << 4)) - 32);
+    }
+    for (int p = 0; p < 256; ++p) {
+      const int h = p / 128, k = (p / 32) % 4, l = p % 32;
+      const int low = (qs[32 * h + l] >> (2 * k)) & 3;
+      const int hbit = (hmask[l] >> (p / 32)) & 1;
+      dst[p] = dl[p / 16] * static_cast<float>(low - (hbit ? 0 : 4));
+    }
+  }
+}
+
+// The 12 packed bytes of Q4_K/Q5_K hold 8 six-bit scales and 8 six-bit mins:
+// j < 4: sc = s[j] & 63, m = s[j + 4] & 63;
+// j >= 4: sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4, m = (s[j + 4] >> 4) | (s[j] >> 6) << 4.
+inline void k4_scale_min(const std::uint8_t* s, int j, int& sc, int& m) noexcept {
+  if (j < 4) {
+    sc = s[j] & 63;
+    m = s[j + 4] & 63;
+  } else {
+    sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
+    m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+// Q4_K: sub-block j (32 elements) is nibble j % 2 of qs[32 * (j / 2) + l].
+inline void dequant_q4_k(const std::uint8_t* src, float* dst, std::size_t n_blocks) noexcept {
+  for (std::size_t b = 0; b < n_blocks; ++b, src += 144, dst += 256) {
+    const float d = load_f16(src);
+    const float dmin = load_f16(src + 2);
+    const std::uint8_t* scales = src + 4;
+    const std::uint8_t* qs = src + 16;
+    for (int j = 0; j < 8; ++j) {
+      int sc, m;
+      k4_scale_min(scales, j, sc, m);
+      const float dl = d * static_cast<float>(sc);
+      const float ml = dmin * static_cast<float>(m);
+      for (int l = 0; l < 32; ++l) {
+        const int q = (qs[32 * (j / 2) + l] >> (4 * (j % 2))) & 0x0F;
+        dst[32 * j + l] = dl * static_cast<float>(q) - ml;
+      }
+    }
+  }
+}
+
+// Q5_K: as Q4_K, plus bit j of qh[l] as the fifth bit of element 32*j + l.
+inline void dequant_q5_k(const std::uint8_t* src, float* dst, std::size_t n_blocks) noexcept {
+  for (std::size_t b = 0; b < n_blocks; ++b, src += 176, dst += 256) {
+    const float d = load_f16(src);
+    const float dmin = load_f16(src + 2);
+    const std::uint8_t* scales = src + 4;
+    const std::uint8_t* qh = src + 16;
+    const std::uint8_t* qs = src + 48;
+    for (int j = 0; j < 8; ++j) {
+      int sc, m;
+      k4_scale_min(scales, j, sc, m);
+      const float dl = d * static_cast<float>(sc);
+      const float ml = dmin * static_cast<float>(m);
+      for (int l = 0; l < 32; ++l) {
+        const int q = ((qs[32 * (j / 2) + l] >> (4 * (j % 2))) & 0x0F) | (((qh[l] >> j) & 1) << 4);
+        dst[32 * j + l] = dl * static_cast<float>(q) - ml;
+      }
+    }
+  }
+}
+
+// Q6_K: element p = 128*h + 32*k + l has low 4 bits = nibble k / 2 of ql[64*h + 32*(k % 2) + l]
+// and high 2 bits = bits 2k..2k+1 of qh[32*h + l]; scale (int8) scales[p / 16].
+inline void dequant_q6_k(const std::uint8_t* src, float* dst, std::size_t n_blocks) noexcept {
+  for (std::size_t b = 0; b < n_blocks; ++b, src += 210, dst += 256) {
+    const std::uint8_t* ql = src;
+    const std::uint8_t* qh = src + 128;
+    const std::uint8_t* scales = src + 192;
+    const float d = load_f16(src + 208);
+    for (int p = 0; p < 256; ++p) {
+      const int h = p / 128, k = (p / 32) % 4, l = p % 32;
+      const int lo = (ql[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 0x0F;
+      const int hi = (qh[32 * h + l] >> (2 * k)) & 0x03;
+      const float dl = d * static_cast<float>(static_cast<std::int8_t>(scales[p / 16]));
+      dst[p] = dl * static_cast<float>((lo | (hi << 4)) - 32);
+    }
+  }
+}
+
 }  // namespace gguf_detail
 
 // Dequantizes dst.size() elements of `type` from src, which must hold exactly their encoding.
@@ -118,7 +261,7 @@ inline void dequantize(GgmlType type, std::span<const std::uint8_t> src, std::sp
   const GgmlTypeTraits* tr = ggml_type_traits(static_cast<std::uint32_t>(type));
   if (!tr || !can_dequantize(type))
     fail(file, field, std::string("dequantization of ggml type ") + (tr ? tr->name : "?") +
-                          " is not supported (supported: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0)");
+                          " is not supported (supported: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K)");
   const std::size_t n = dst.size();
   if (n % tr->block_size != 0)
     fail(file, field, std::to_string(n) + " elements is not a whole number of " + tr->name + " blocks");
@@ -148,6 +291,11 @@ inline void dequantize(GgmlType type, std::span<const std::uint8_t> src, std::sp
     case GgmlType::Q5_0: gguf_detail::dequant_q5_0(s, d, n_blocks); break;
     case GgmlType::Q5_1: gguf_detail::dequant_q5_1(s, d, n_blocks); break;
     case GgmlType::Q8_0: gguf_detail::dequant_q8_0(s, d, n_blocks); break;
+    case GgmlType::Q2_K: gguf_detail::dequant_q2_k(s, d, n_blocks); break;
+    case GgmlType::Q3_K: gguf_detail::dequant_q3_k(s, d, n_blocks); break;
+    case GgmlType::Q4_K: gguf_detail::dequant_q4_k(s, d, n_blocks); break;
+    case GgmlType::Q5_K: gguf_detail::dequant_q5_k(s, d, n_blocks); break;
+    case GgmlType::Q6_K: gguf_detail::dequant_q6_k(s, d, n_blocks); break;
     default: break;  // rejected above
   }
 }

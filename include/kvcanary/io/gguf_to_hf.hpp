@@ -1,5 +1,5 @@
 #pragma once
-// GGUF (llama architecture, byte-level BPE vocab) -> Hugging Face model directory:
+// GGUF (llama or qwen2 architecture, byte-level BPE vocab) -> Hugging Face model directory:
 //   config.json, generation_config.json, model.safetensors (F32 or BF16, HF names and
 //   [out, in] shapes), tokenizer.json, tokenizer_config.json.
 //
@@ -10,6 +10,10 @@
 //  * llama.cpp's converter permutes the rows of Q and K so that rotary pairs are adjacent
 //    (interleaved RoPE): per head, HF row j*(hd/2) + i is stored as GGUF row 2*i + j
 //    (reshape(n_head, 2, hd/2, in).swapaxes(1, 2)). We apply the inverse permutation.
+//    Qwen2 is not permuted: llama.cpp runs it with NEOX (rotate-half) RoPE, HF's own layout.
+// Qwen2 differs from llama further only in q/k/v biases (attn_{q,k,v}.bias ->
+// self_attn.{q,k,v}_proj.bias) and in its config.json/tokenizer files (see make_config_json
+// and make_tokenizer_json); an untied output.weight becomes lm_head.weight for both.
 //
 // The directory is built under a temporary sibling name and renamed into place at the end,
 // so `out_dir` is either absent, the previous complete conversion, or the new complete one.
@@ -49,8 +53,11 @@ struct ConvertOptions {
   std::function<void(const std::string&)> progress;  // optional progress lines
 };
 
-// Hyperparameters of a llama-architecture GGUF, validated against each other.
+enum class GgufArch { Llama, Qwen2 };
+
+// Hyperparameters of a llama- or qwen2-architecture GGUF, validated against each other.
 struct LlamaHparams {
+  GgufArch arch = GgufArch::Llama;
   std::uint64_t n_layer = 0, hidden = 0, ffn = 0, n_head = 0, n_kv_head = 0, head_dim = 0;
   std::uint64_t vocab = 0, context = 0;
   float rms_eps = 0, rope_theta = 0;
@@ -105,45 +112,55 @@ inline void write_text_file(const std::filesystem::path& p, const std::string& t
 
 }  // namespace gguf_detail
 
+// Reads `<arch>.*` hyperparameters (llama.cpp's keys are prefixed by the architecture name).
 inline LlamaHparams read_llama_hparams(const GgufFile& f) {
   const std::string& path = f.path();
   const std::string arch = f.get_string("general.architecture");
-  if (arch != "llama")
-    fail(path, "general.architecture", "architecture '" + arch + "' is not supported (only 'llama')");
   LlamaHparams h;
-  h.n_layer = f.get_uint("llama.block_count");
-  h.hidden = f.get_uint("llama.embedding_length");
-  h.ffn = f.get_uint("llama.feed_forward_length");
-  h.n_head = f.get_uint("llama.attention.head_count");
-  h.n_kv_head = f.get_uint_or("llama.attention.head_count_kv", h.n_head);
-  h.context = f.get_uint("llama.context_length");
-  h.rms_eps = static_cast<float>(f.get_float("llama.attention.layer_norm_rms_epsilon"));
-  h.rope_theta = static_cast<float>(f.get_float_or("llama.rope.freq_base", 10000.0));
-  if (h.n_layer == 0 || h.n_layer > 1024) fail(path, "llama.block_count", "implausible layer count");
-  if (h.hidden == 0) fail(path, "llama.embedding_length", "must be > 0");
-  if (h.ffn == 0) fail(path, "llama.feed_forward_length", "must be > 0");
+  if (arch == "llama")
+    h.arch = GgufArch::Llama;
+  else if (arch == "qwen2")
+    h.arch = GgufArch::Qwen2;
+  else
+    fail(path, "general.architecture", "architecture '" + arch + "' is not supported (only 'llama', 'qwen2')");
+  const std::string a = arch + ".";
+  const auto key = [&](const char* k) { return a + k; };
+  h.n_layer = f.get_uint(key("block_count"));
+  h.hidden = f.get_uint(key("embedding_length"));
+  h.ffn = f.get_uint(key("feed_forward_length"));
+  h.n_head = f.get_uint(key("attention.head_count"));
+  h.n_kv_head = f.get_uint_or(key("attention.head_count_kv"), h.n_head);
+  h.context = f.get_uint(key("context_length"));
+  h.rms_eps = static_cast<float>(f.get_float(key("attention.layer_norm_rms_epsilon")));
+  h.rope_theta = static_cast<float>(f.get_float_or(key("rope.freq_base"), 10000.0));
+  if (h.n_layer == 0 || h.n_layer > 1024) fail(path, key("block_count"), "implausible layer count");
+  if (h.hidden == 0) fail(path, key("embedding_length"), "must be > 0");
+  if (h.ffn == 0) fail(path, key("feed_forward_length"), "must be > 0");
   if (h.n_head == 0 || h.hidden % h.n_head != 0)
-    fail(path, "llama.attention.head_count", "must divide llama.embedding_length");
+    fail(path, key("attention.head_count"), "must divide " + key("embedding_length"));
   if (h.n_kv_head == 0 || h.n_head % h.n_kv_head != 0)
-    fail(path, "llama.attention.head_count_kv", "must divide llama.attention.head_count");
-  h.head_dim = f.get_uint_or("llama.attention.key_length", h.hidden / h.n_head);
-  if (f.get_uint_or("llama.attention.value_length", h.head_dim) != h.head_dim)
-    fail(path, "llama.attention.value_length", "differs from key_length; not supported");
-  if (h.head_dim % 2 != 0) fail(path, "llama.attention.key_length", "head dimension must be even for RoPE");
-  if (f.get_uint_or("llama.rope.dimension_count", h.head_dim) != h.head_dim)
-    fail(path, "llama.rope.dimension_count", "partial rotary embeddings are not supported");
-  if (const GgufValue* st = f.find("llama.rope.scaling.type");
+    fail(path, key("attention.head_count_kv"), "must divide " + key("attention.head_count"));
+  h.head_dim = f.get_uint_or(key("attention.key_length"), h.hidden / h.n_head);
+  if (f.get_uint_or(key("attention.value_length"), h.head_dim) != h.head_dim)
+    fail(path, key("attention.value_length"), "differs from key_length; not supported");
+  if (h.head_dim % 2 != 0) fail(path, key("attention.key_length"), "head dimension must be even for RoPE");
+  // HF Qwen2 derives head_dim as hidden_size / num_attention_heads; it has no separate field.
+  if (h.arch == GgufArch::Qwen2 && h.head_dim != h.hidden / h.n_head)
+    fail(path, key("attention.key_length"), "qwen2 needs key_length == embedding_length / head_count");
+  if (f.get_uint_or(key("rope.dimension_count"), h.head_dim) != h.head_dim)
+    fail(path, key("rope.dimension_count"), "partial rotary embeddings are not supported");
+  if (const GgufValue* st = f.find(key("rope.scaling.type"));
       st && !(st->is_string() && (st->string() == "none" || st->string().empty())))
-    fail(path, "llama.rope.scaling.type", "RoPE scaling is not supported");
-  if (!(h.rms_eps > 0)) fail(path, "llama.attention.layer_norm_rms_epsilon", "must be > 0");
-  if (!(h.rope_theta > 0)) fail(path, "llama.rope.freq_base", "must be > 0");
+    fail(path, key("rope.scaling.type"), "RoPE scaling is not supported");
+  if (!(h.rms_eps > 0)) fail(path, key("attention.layer_norm_rms_epsilon"), "must be > 0");
+  if (!(h.rope_theta > 0)) fail(path, key("rope.freq_base"), "must be > 0");
   const GgufTensorInfo& emb = f.tensor("token_embd.weight");
   if (emb.dims.size() != 2 || emb.dims[0] != h.hidden)
     fail(path, "tensor 'token_embd.weight'", "expected shape [vocab, " + std::to_string(h.hidden) + "]");
-  h.vocab = f.get_uint_or("llama.vocab_size", emb.dims[1]);
+  h.vocab = f.get_uint_or(key("vocab_size"), emb.dims[1]);
   if (emb.dims[1] != h.vocab)
-    fail(path, "llama.vocab_size", std::to_string(h.vocab) + " differs from token_embd.weight rows " +
-                                       std::to_string(emb.dims[1]));
+    fail(path, key("vocab_size"), std::to_string(h.vocab) + " differs from token_embd.weight rows " +
+                                      std::to_string(emb.dims[1]));
   h.tied = f.find_tensor("output.weight") == nullptr;
   return h;
 }
@@ -180,13 +197,19 @@ inline std::vector<HfTensorPlan> plan_llama_tensors(const GgufFile& f, const Lla
   need("token_embd.weight", "model.embed_tokens.weight", {h.vocab, h.hidden});
   need("output_norm.weight", "model.norm.weight", {h.hidden});
   if (!h.tied) need("output.weight", "lm_head.weight", {h.vocab, h.hidden});
+  const bool qwen2 = h.arch == GgufArch::Qwen2;
   for (std::uint64_t l = 0; l < h.n_layer; ++l) {
     const std::string b = "blk." + std::to_string(l) + ".";
     const std::string m = "model.layers." + std::to_string(l) + ".";
     need(b + "attn_norm.weight", m + "input_layernorm.weight", {h.hidden});
-    need(b + "attn_q.weight", m + "self_attn.q_proj.weight", {q_out, h.hidden}, h.n_head);
-    need(b + "attn_k.weight", m + "self_attn.k_proj.weight", {kv_out, h.hidden}, h.n_kv_head);
+    need(b + "attn_q.weight", m + "self_attn.q_proj.weight", {q_out, h.hidden}, qwen2 ? 0 : h.n_head);
+    need(b + "attn_k.weight", m + "self_attn.k_proj.weight", {kv_out, h.hidden}, qwen2 ? 0 : h.n_kv_head);
     need(b + "attn_v.weight", m + "self_attn.v_proj.weight", {kv_out, h.hidden});
+    if (qwen2) {  // Qwen2Attention: q/k/v projections with bias, o_proj without
+      need(b + "attn_q.bias", m + "self_attn.q_proj.bias", {q_out});
+      need(b + "attn_k.bias", m + "self_attn.k_proj.bias", {kv_out});
+      need(b + "attn_v.bias", m + "self_attn.v_proj.bias", {kv_out});
+    }
     need(b + "attn_output.weight", m + "self_attn.o_proj.weight", {h.hidden, q_out});
     need(b + "ffn_norm.weight", m + "post_attention_layernorm.weight", {h.hidden});
     need(b + "ffn_gate.weight", m + "mlp.gate_proj.weight", {h.ffn, h.hidden});
@@ -197,7 +220,8 @@ inline std::vector<HfTensorPlan> plan_llama_tensors(const GgufFile& f, const Lla
   for (const GgufTensorInfo& t : f.tensors()) {
     auto it = want.find(t.name);
     if (it == want.end())
-      fail(f.path(), "tensor '" + t.name + "'", "no Hugging Face llama tensor corresponds to it");
+      fail(f.path(), "tensor '" + t.name + "'",
+           std::string("no Hugging Face ") + (qwen2 ? "qwen2" : "llama") + " tensor corresponds to it");
     if (t.shape() != it->second.shape) {
       std::string s;
       for (auto d : it->second.shape) s += (s.empty() ? "" : ", ") + std::to_string(d);
@@ -213,9 +237,22 @@ inline std::vector<HfTensorPlan> plan_llama_tensors(const GgufFile& f, const Lla
   return plan;
 }
 
+// The split regex of HF's Qwen2 tokenizer (transformers' Qwen2Converter / PRETOKENIZE_REGEX):
+// GPT-4-style, but one \p{N} per piece. llama.cpp's "qwen2" pre-tokenizer uses the same regex.
+inline constexpr const char* kQwen2SplitRegex =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
 // tokenizer.json for a GGUF byte-level BPE vocab ("gpt2" model). Only pre-tokenizers whose
-// HF equivalent is known exactly are accepted; llama.cpp's 'smollm' is its GPT-2 regex
-// preceded by a split of every \p{N} character, i.e. Digits(individual) + ByteLevel(regex).
+// HF equivalent is known exactly are accepted:
+//  * 'gpt-2': ByteLevel with its built-in GPT-2 regex;
+//  * 'smollm': the GPT-2 regex preceded by a split of every \p{N} character, i.e.
+//    Digits(individual) + ByteLevel(regex);
+//  * 'qwen2': the tokenizer.json of HF's Qwen2 tokenizers (transformers' Qwen2Converter):
+//    NFC normalizer, Split(kQwen2SplitRegex, Isolated) + ByteLevel(no regex), and a model
+//    vocab of the ordinary tokens only: control (type 3) and user-defined (type 4) tokens are
+//    added tokens (normalized: false; special: control only, so '<tool_call>' is matched but
+//    not special), and unused (type 5, the '[PAD...]' rows that pad the embedding to a
+//    multiple of 128) are not part of the tokenizer at all, as in HF's files.
 inline std::string make_tokenizer_json(const GgufFile& f) {
   const std::string& path = f.path();
   const std::string model = f.get_string("tokenizer.ggml.model");
@@ -223,8 +260,13 @@ inline std::string make_tokenizer_json(const GgufFile& f) {
     fail(path, "tokenizer.ggml.model", "tokenizer model '" + model + "' is not supported (only byte-level BPE 'gpt2')");
   const std::string pre = f.has("tokenizer.ggml.pre") ? f.get_string("tokenizer.ggml.pre") : "gpt-2";
   const std::string byte_level = R"({"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":true})";
+  const bool qwen2 = pre == "qwen2";
   std::string pre_tok;
-  if (pre == "smollm")
+  if (qwen2)
+    pre_tok = R"({"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":)" +
+              nlohmann::json(kQwen2SplitRegex).dump() +
+              R"(},"behavior":"Isolated","invert":false},{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":false}]})";
+  else if (pre == "smollm")
     pre_tok = R"({"type":"Sequence","pretokenizers":[{"type":"Digits","individual_digits":true},)" + byte_level + "]}";
   else if (pre == "gpt-2")
     pre_tok = byte_level;
@@ -240,14 +282,20 @@ inline std::string make_tokenizer_json(const GgufFile& f) {
   }
   const std::vector<std::string> merges = f.get_string_array("tokenizer.ggml.merges");
 
+  // GGUF token types (llama.h): 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte.
+  const auto in_model_vocab = [&](std::size_t i) {
+    return !qwen2 || (types[i] != 3 && types[i] != 4 && types[i] != 5);
+  };
   std::map<std::string, std::size_t> ids;
   std::string vocab = "{";
+  bool first_v = true;
   for (std::size_t i = 0; i < tokens.size(); ++i) {
+    if (!in_model_vocab(i)) continue;
     const std::string field = "tokenizer.ggml.tokens[" + std::to_string(i) + "]";
     if (!ids.emplace(tokens[i], i).second)
       fail(path, field, "duplicate token (tokenizer.json's vocab is a map from token to id)");
-    if (i) vocab += ',';
-    vocab += gguf_detail::json_str(tokens[i], path, field) + ":" + std::to_string(i);
+    vocab += (first_v ? "" : ",") + gguf_detail::json_str(tokens[i], path, field) + ":" + std::to_string(i);
+    first_v = false;
   }
   vocab += '}';
 
@@ -267,7 +315,6 @@ inline std::string make_tokenizer_json(const GgufFile& f) {
   }
   merges_json += ']';
 
-  // GGUF token types (llama.h): 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte.
   // Control tokens are HF special tokens; user-defined ones are HF added (non-special)
   // tokens, which llama.cpp, like HF, matches in raw text.
   std::string added = "[";
@@ -280,20 +327,24 @@ inline std::string make_tokenizer_json(const GgufFile& f) {
                                 {"single_word", false},
                                 {"lstrip", false},
                                 {"rstrip", false},
-                                {"normalized", t == 4},
+                                {"normalized", t == 4 && !qwen2},
                                 {"special", t != 4}};
     added += (first ? "" : ",") + a.dump();
     first = false;
   }
   added += ']';
 
+  // Qwen2Converter gives the BPE model "" (not null) affixes; both mean none.
+  const char* affix = qwen2 ? "\"\"" : "null";
   return std::string("{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,") +
-         "\"added_tokens\":" + added + ",\"normalizer\":null,\"pre_tokenizer\":" + pre_tok +
+         "\"added_tokens\":" + added + ",\"normalizer\":" + (qwen2 ? R"({"type":"NFC"})" : "null") +
+         ",\"pre_tokenizer\":" + pre_tok +
          R"(,"post_processor":{"type":"ByteLevel","add_prefix_space":true,"trim_offsets":false,"use_regex":true})" +
          R"(,"decoder":{"type":"ByteLevel","add_prefix_space":true,"trim_offsets":true,"use_regex":true})" +
-         R"(,"model":{"type":"BPE","dropout":null,"unk_token":null,"continuing_subword_prefix":null,)" +
-         R"("end_of_word_suffix":null,"fuse_unk":false,"byte_fallback":false,"ignore_merges":false,"vocab":)" +
-         vocab + ",\"merges\":" + merges_json + "}}\n";
+         R"(,"model":{"type":"BPE","dropout":null,"unk_token":null,"continuing_subword_prefix":)" + affix +
+         ",\"end_of_word_suffix\":" + affix +
+         R"(,"fuse_unk":false,"byte_fallback":false,"ignore_merges":false,"vocab":)" + vocab +
+         ",\"merges\":" + merges_json + "}}\n";
 }
 
 namespace gguf_detail {
@@ -314,6 +365,38 @@ inline nlohmann::ordered_json make_config_json(const GgufFile& f, const LlamaHpa
     return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr);
   };
   nlohmann::ordered_json c;
+  if (h.arch == GgufArch::Qwen2) {
+    // The keys of HF's Qwen2 config.json (Qwen2.5-Coder's). The GGUF has no sliding-window
+    // fields; Qwen2.5 ships use_sliding_window false with sliding_window equal to the
+    // context length and max_window_layers equal to the layer count, which we write, so the
+    // window is off (io/hf_config.hpp reads sliding_window only when use_sliding_window is set).
+    // q/k/v biases are implied by the architecture (Qwen2Attention), as in HF.
+    c["architectures"] = {"Qwen2ForCausalLM"};
+    c["model_type"] = "qwen2";
+    c["hidden_size"] = h.hidden;
+    c["intermediate_size"] = h.ffn;
+    c["num_hidden_layers"] = h.n_layer;
+    c["num_attention_heads"] = h.n_head;
+    c["num_key_value_heads"] = h.n_kv_head;
+    c["hidden_act"] = "silu";
+    c["max_position_embeddings"] = h.context;
+    c["rms_norm_eps"] = gguf_detail::float_for_json(h.rms_eps);
+    c["rope_theta"] = gguf_detail::float_for_json(h.rope_theta);
+    c["rope_scaling"] = nullptr;
+    c["use_sliding_window"] = false;
+    c["sliding_window"] = h.context;
+    c["max_window_layers"] = h.n_layer;
+    c["attention_dropout"] = 0.0;
+    c["initializer_range"] = 0.02;
+    c["tie_word_embeddings"] = h.tied;
+    c["vocab_size"] = h.vocab;
+    c["bos_token_id"] = id_or_null(bos);
+    c["eos_token_id"] = id_or_null(eos);
+    c["pad_token_id"] = id_or_null(pad);
+    c["use_cache"] = true;
+    c["torch_dtype"] = dtype == HfDtype::F32 ? "float32" : "bfloat16";
+    return c;
+  }
   c["architectures"] = {"LlamaForCausalLM"};
   c["model_type"] = "llama";
   c["hidden_size"] = h.hidden;
@@ -353,7 +436,7 @@ inline nlohmann::ordered_json make_tokenizer_config_json(const GgufFile& f, cons
   for (std::size_t i = 0; i < tokens.size() && i < types.size(); ++i) {
     const auto t = types[i];
     if (t != 2 && t != 3 && t != 4) continue;
-    dec[std::to_string(i)] = {{"content", tokens[i]}, {"lstrip", false}, {"normalized", t == 4},
+    dec[std::to_string(i)] = {{"content", tokens[i]}, {"lstrip", false}, {"normalized", t == 4 && h.arch != GgufArch::Qwen2},
                               {"rstrip", false},      {"single_word", false}, {"special", t != 4}};
   }
   nlohmann::ordered_json c;

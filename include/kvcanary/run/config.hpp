@@ -4,7 +4,9 @@
 //
 //   [sweep]          name, batch (lanes per forward call, 16), progress_every_s,
 //                    share_prefill_mb (memory for prompts prefilled once for all compressors, 2048; 0: off)
-//   [model]          dir (default: $KVCANARY_MODEL or the setup's model), label, dtype (f32|bf16|f16), threads
+//   [model]          dir (default: $KVCANARY_MODEL or the setup's model; a path, or a model name
+//                    of model/model_name.hpp, which resolves to the default model directory's
+//                    sibling models/NAME), label, dtype (f32|bf16|f16), threads
 //   [data]           dir (default: $KVCANARY_DATA_DIR or ./data), distractor_text (default <dir>/wikitext-2-raw-test.txt)
 //   [[compressors]]  name, label (the row's `method`, default name), budgets = [...], mode (prompt|decode),
 //                    params = { k = v, ... }
@@ -26,6 +28,7 @@
 
 #include "kvcanary/io/config_table.hpp"
 #include "kvcanary/kv/policy.hpp"
+#include "kvcanary/model/model_name.hpp"
 #include "kvcanary/task/prompts.hpp"
 
 namespace kvcanary::run {
@@ -85,7 +88,7 @@ inline SweepConfig parse_sweep_config(toml::table doc, const std::string& file, 
     c.threads = static_cast<std::size_t>(m->get_int("threads", 0));
     m->reject_unknown();
   }
-  c.model_dir = model_dir;
+  c.model_dir = model::resolve_model_dir(model_dir, std::filesystem::path(default_model_dir).parent_path());
   if (c.model_label.empty()) c.model_label = c.model_dir.filename().string();
   if (c.model_label.find('|') != std::string::npos) fail(file, "model.label", "must not contain '|'");
 
