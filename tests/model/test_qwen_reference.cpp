@@ -19,6 +19,7 @@
 #include <memory>
 
 #include "../support/json_file.hpp"
+#include "../support/resources.hpp"
 #include "kvcanary/model/generate.hpp"
 #include "kvcanary/model/model_dir.hpp"
 
@@ -28,14 +29,10 @@ namespace fs = std::filesystem;
 TEST_CASE("qwen2.5-coder-0.5b: teacher-forced top-1 and greedy continuations match llama.cpp (real model)") {
   const fs::path dir = fs::path(KVCANARY_SOURCE_DIR) / "models" / "qwen2.5-coder-0.5b-instruct";
   const fs::path ref_path = test::test_data("qwen/qwen2.5-coder-0.5b-instruct.reference.json");
-  if (!fs::exists(dir / "model.safetensors")) {
-    MESSAGE("skipped: " << dir.string() << " absent (scripts/fetch_model.sh qwen2.5-coder-0.5b-instruct)");
-    return;
-  }
-  if (!fs::exists(ref_path)) {
-    MESSAGE("skipped: " << ref_path.string() << " absent (scripts/golden/make_qwen_reference.py)");
-    return;
-  }
+  // scripts/test.sh fetches this model (scripts/fetch_model.sh qwen2.5-coder-0.5b-instruct); the
+  // reference json is committed.
+  if (!test::available(dir / "model.safetensors")) return;
+  REQUIRE(fs::exists(ref_path));
   test::JsonFile ref(ref_path);
   auto m = model::ModelDir<float>::load(dir, 2);
   const std::size_t V = static_cast<std::size_t>(m.config.vocab_size);
