@@ -46,6 +46,7 @@ const std::map<std::string, std::vector<std::string>>& interface() {
       {"compressors", {}},
       {"tokenize", cat({text, {"--model"}})},
       {"logits", cat({text, {"--top"}, model})},
+      {"check-reference", cat({{"--source", "--clear-margin"}, model})},
       {"convert-gguf", {"--gguf", "--out", "--dtype", "--force"}},
       {"exec", {"--timeout"}},
       {"toolcheck", cat({{"--question", "--answer", "--id", "--prompt-format", "--output-file"}, text})},

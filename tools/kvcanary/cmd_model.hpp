@@ -1,5 +1,5 @@
 #pragma once
-// The model-running subcommands: generate, ppl, logits. Each loads the model directory,
+// The model-running subcommands: generate, ppl, logits, check-reference. Each loads the model directory,
 // runs the library API and prints one result on stdout; diagnostics go to stderr.
 
 #include <algorithm>
@@ -19,6 +19,7 @@
 #include "kvcanary/model/generate.hpp"
 #include "kvcanary/model/model_dir.hpp"
 #include "kvcanary/model/perplexity.hpp"
+#include "kvcanary/model/reference_check.hpp"
 
 namespace kvcanary::cli {
 
@@ -226,6 +227,55 @@ inline int run_logits(const Args& args) {
       std::printf("%s[%d, %.6f]", i ? ", " : "", order[i], static_cast<double>(logits[order[i]]));
     std::printf("]}\n");
     return 0;
+  });
+}
+
+inline const Command& check_reference_command() {
+  static const Command c{
+      "check-reference", "REFERENCE.json", 1, 1, "the model's logits against a reference run of the same weights",
+      "Feeds the reference's token ids to the model and compares (issue 14's criteria): teacher-forced top-1 at every\n"
+      "position (gate >= 99 %), 32 greedy tokens per prompt (gate >= 90 % of prompts identical), max |dlogit|, and\n"
+      "whether the model's tokenizer gives the reference's ids. REFERENCE.json is written by\n"
+      "scripts/golden/make_qwen_hf_reference.py (transformers, --source hf) or make_qwen_reference.py (llama.cpp,\n"
+      "--source llama.cpp). One JSON line on stdout; exit 0 when the gate is met, 1 when not, 2 on bad input.",
+      options_of({{{"--source", "hf|llama.cpp|numpy", "hf", "which reference in the file to compare against"},
+                   {"--clear-margin", "X", "0.1", "also report top-1 over positions where the reference's top-2 margin exceeds X"}},
+                  model_options()})};
+  return c;
+}
+
+inline int run_check_reference(const Args& args) {
+  const std::string source = args.get("--source", "hf");
+  std::string prefix;
+  if (source == "hf") prefix = "hf_";
+  else if (source == "numpy") prefix = "numpy_";
+  else if (source != "llama.cpp") fail("command line", "--source", "'" + source + "' is not one of hf, llama.cpp, numpy");
+  const std::string margin_text = args.get("--clear-margin", "0.1");
+  char* end = nullptr;
+  const float margin = std::strtof(margin_text.c_str(), &end);
+  if (margin_text.empty() || *end != '\0' || !(margin >= 0)) fail("command line", "--clear-margin", "'" + margin_text + "' is not a number >= 0");
+  const auto ref = io::read_logit_reference(args.positional().at(0), prefix);
+  return with_model(args, [&](auto& m) {
+    const auto a = model::check_against_reference(*m.transformer, ref, [&](const std::string& t) { return m.tokenizer.encode(t); }, margin);
+    for (const auto& n : a.notes) std::fprintf(stderr, "%s\n", n.c_str());
+    nlohmann::ordered_json j;
+    j["reference"] = ref.file;
+    j["source"] = source;
+    j["prompts"] = a.prompts;
+    j["positions"] = a.positions;
+    j["top1_equal"] = a.top1_equal;
+    j["top1_rate"] = a.top1_rate();
+    j["clear_margin"] = a.clear_margin;
+    j["clear_positions"] = a.clear_positions;
+    j["clear_top1_rate"] = a.clear_rate();
+    j["greedy_identical"] = a.greedy_identical;
+    j["greedy_prompts"] = a.greedy_prompts;
+    j["max_dlogit_top1"] = a.max_dlogit_top1;
+    j["max_dlogit_last_top20"] = a.max_dlogit_top20;
+    j["tokenizer_equal"] = a.tokenizer_equal;
+    j["gate_met"] = a.meets_gate();
+    std::printf("%s\n", j.dump().c_str());
+    return a.meets_gate() ? 0 : 1;
   });
 }
 

@@ -35,6 +35,7 @@ const std::vector<Subcommand>& subcommands() {
       {compressors_command, [](const Args& a, int, char**) { return run_compressors(a); }},
       {tokenize_command, [](const Args& a, int, char**) { return run_tokenize(a); }},
       {logits_command, [](const Args& a, int, char**) { return run_logits(a); }},
+      {check_reference_command, [](const Args& a, int, char**) { return run_check_reference(a); }},
       {convert_gguf_command, [](const Args& a, int, char**) { return run_convert_gguf(a); }},
       {exec_command, [](const Args& a, int, char**) { return run_exec(a); }},
       {toolcheck_command, [](const Args& a, int, char**) { return run_toolcheck(a); }},
