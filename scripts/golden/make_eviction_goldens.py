@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Goldens for the scoring presses added by eviction v2 (include/kvcanary/kv/keydiff.hpp,
-observed_attention.hpp, pyramidkv.hpp, adakv.hpp).
+observed_attention.hpp, pyramidkv.hpp, adakv.hpp, chunkkv.hpp).
 
     /work/venv-ref/bin/python scripts/golden/make_eviction_goldens.py   # writes tests/data/kv/eviction_goldens.json
 
@@ -16,6 +16,9 @@ read, not copied; torch replaced by numpy):
   * adakv_press.py compress: n_safe = int(C * alpha) best rows per head forced to the maximum, then the
     H*C best (head, row) pairs of the layer kept (KVPress masks the other H*(n - C); kvcanary evicts them),
     over the keydiff scores above.
+  * chunkkv_press.py compress: chunk score = mean over the chunk's rows of the scores summed over KV heads
+    (the last partial chunk its own mean), the top max(1, int(chunks * (1 - ratio))) chunks kept in every head
+    of the layer; over the keydiff scores.
 Selections: kvcanary's rule, C = ceil(budget * n) rows, ranked by (score descending, row ascending) --
 a strict order, so ties go to the lowest row (torch.topk leaves ties unspecified). Fixed seeded
 tensors, per KV head, GQA group 2, with exact ties built in (duplicate keys; equal normalised
@@ -197,10 +200,35 @@ def adakv_cases(rng):
     return cases
 
 
+# ---------------------------------------------------------------- chunkkv
+def chunkkv_rows(scores, n, chunk, budget):
+    summed = np.sum(np.asarray(scores), axis=0)
+    chunks = n // chunk + (1 if n % chunk else 0)
+    means = [float(np.mean(summed[c * chunk:min(n, (c + 1) * chunk)])) for c in range(chunks)]
+    keep = max(1, int(math.floor(chunks * budget + 1e-9)))
+    kept = top_k(means, keep)
+    return [j for c in kept for j in range(c * chunk, min(n, (c + 1) * chunk))]
+
+
+def chunkkv_cases(rng):
+    cases = []
+    for n, d, chunk, budget, periodic in [(23, 8, 5, 0.5, False), (17, 4, 4, 0.34, False), (20, 4, 5, 0.5, True)]:
+        keys = []
+        for _h in range(2):
+            k = rng.standard_normal((n, d)) + 0.3
+            if periodic:  # every chunk the same rows: all chunk scores tie, the lowest chunks win
+                k = np.tile(k[:chunk], (n // chunk + 1, 1))[:n]
+            keys.append(f32(k))
+        scores = [keydiff_scores(k).astype(np.float32).astype(np.float64) for k in keys]
+        cases.append({"n": n, "head_dim": d, "chunk_length": chunk, "budget": budget, "keys": [k.ravel().tolist() for k in keys],
+                      "kept": chunkkv_rows(scores, n, chunk, budget)})
+    return cases
+
+
 def main():
     rng = np.random.default_rng(20261202)
     out = {"keydiff": keydiff_cases(rng), "observed_attention": observed_cases(rng), "pyramidkv": pyramid_cases(rng),
-           "adakv": adakv_cases(rng)}
+           "adakv": adakv_cases(rng), "chunkkv": chunkkv_cases(rng)}
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
         json.dump(out, f, separators=(",", ":"))

@@ -59,12 +59,22 @@ TEST_CASE("eviction semantics: adakv (prompt only, heads keep different counts, 
   }
 }
 
+TEST_CASE("eviction semantics: chunkkv (prompt only, whole chunks)") {
+  for (const char* scorer : {"keydiff", "knorm", "snapkv"}) {
+    CAPTURE(scorer);
+    // chunk_length 5: the 30 context rows are 6 chunks, budget 0.5 keeps 3 = 15 rows = C.
+    const std::map<std::string, std::string> params = {{"scorer", scorer}, {"chunk_length", "5"}, {"window", "4"}};
+    check_budget_one_is_full<kv::ChunkKv>(params);
+    check_context_scope_keeps_question<kv::ChunkKv>(0.5, params);
+  }
+}
+
 TEST_CASE("eviction semantics: every eviction policy of the registry is covered here") {
   // A new eviction policy must be added above: this list is EvictionPolicies' names.
   std::vector<std::string> names;
   std::apply([&](auto... tag) { (names.emplace_back(decltype(tag)::name), ...); }, kv::EvictionPolicies{});
   CHECK(names == std::vector<std::string>{"streamingllm", "snapkv", "snapkv_rolling", "h2o", "tova", "knorm", "random", "keydiff",
-                                          "observed_attention", "pyramidkv", "adakv"});
+                                          "observed_attention", "pyramidkv", "adakv", "chunkkv"});
 }
 
 TEST_CASE("capacity: fixed is C = ceil(budget · prompt) frozen at the prefill, seen grows, identity names it") {

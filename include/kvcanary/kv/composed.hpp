@@ -38,12 +38,13 @@
 #include "kvcanary/kv/observed_attention.hpp"
 #include "kvcanary/kv/pyramidkv.hpp"
 #include "kvcanary/kv/adakv.hpp"
+#include "kvcanary/kv/chunkkv.hpp"
 #include "kvcanary/kv/streamingllm.hpp"
 #include "kvcanary/kv/tova.hpp"
 
 namespace kvcanary::kv {
 
-using EvictionPolicies = std::tuple<StreamingLlm, SnapKv, SnapKvRolling, H2o, Tova, KNorm, RandomEviction, KeyDiff, ObservedAttention, PyramidKv, AdaKv>;
+using EvictionPolicies = std::tuple<StreamingLlm, SnapKv, SnapKvRolling, H2o, Tova, KNorm, RandomEviction, KeyDiff, ObservedAttention, PyramidKv, AdaKv, ChunkKv>;
 using QuantizationPolicies = std::tuple<AbsmaxQuant, KiviQuant, CacheTypeQuant>;
 
 namespace compose {
