@@ -1,13 +1,13 @@
-// A sweep restricted to eviction: the full cache and four eviction policies, three tasks, from a
+// A sweep restricted to eviction: the full cache and five eviction policies, three tasks, from a
 // TOML config (default examples/configs/eviction.toml), then the report of the rows it wrote.
 // Rerunning with the same OUT resumes: finished (cell, sample) pairs are skipped.
 //
 //   build/bin/examples/sweep_eviction [CONFIG.toml] [OUT.jsonl] [REPORT_DIR]      (from the repository root)
 //
-// The two lists below are all this program compiles: the engine is instantiated for these five
-// policies and the cell loop for these three tasks, nothing else. A config naming a compressor
+// The two lists below are all this program compiles: the engine is instantiated for these six
+// policies (snapkv_rolling: kvcanary 0.2's snapkv decode mode, which the config pins) and the cell loop for these three tasks, nothing else. A config naming a compressor
 // outside the list (kivi, say) stops before anything runs, with the registry's error
-//   CONFIG.toml: compressors[N]: compressor: unknown compressor 'kivi' (known: full, streamingllm, snapkv, h2o, tova)
+//   CONFIG.toml: compressors[N]: compressor: unknown compressor 'kivi' (known: full, streamingllm, snapkv, snapkv_rolling, h2o, tova)
 // and a task type outside it (bfcl) with
 //   CONFIG.toml: tasks[N].type: unknown task type 'bfcl' (known: humaneval, seed_tool_calls, perplexity)
 
@@ -21,7 +21,7 @@ namespace kv = kvcanary::kv;
 namespace run = kvcanary::run;
 namespace task = kvcanary::task;
 
-using Policies = std::tuple<kv::FullCache, kv::StreamingLlm, kv::SnapKv, kv::H2o, kv::Tova>;
+using Policies = std::tuple<kv::FullCache, kv::StreamingLlm, kv::SnapKv, kv::SnapKvRolling, kv::H2o, kv::Tova>;
 using Tasks = std::tuple<task::HumanEvalTask, task::SeedToolTask, task::HeldOutPerplexity>;
 
 int main(int argc, char** argv) try {

@@ -39,19 +39,23 @@ name = "prototype_v1"
 dir = "data"
 [[compressors]]
 name = "full"
+scope = "prompt"
 [[compressors]]
 name = "absmax"
 label = "quantized"
 budgets = [0.5, 0.25, 0.125]
 mode = "prompt"
+scope = "prompt"
 [[compressors]]
 name = "streamingllm"
 budgets = [0.75, 0.5, 0.25, 0.125]
 mode = "prompt"
+scope = "prompt"
 [[compressors]]
 name = "snapkv"
 budgets = [0.75, 0.5, 0.25, 0.125]
 mode = "prompt"
+scope = "prompt"
 [[tasks]]
 type = "humaneval"
 limit = )" + limit + R"(

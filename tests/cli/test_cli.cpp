@@ -120,10 +120,17 @@ TEST_CASE("cli: every registered compressor generates and scores in both modes, 
   const fs::path model = tiny_model(s.path / "m", "llama_head_dim");
   std::ofstream(s.path / "text.txt") << std::string(120, 'a') + " the end of a long and repetitive text";
   std::size_t policies = 0;
-  kvcanary::kv::for_each_policy([&](std::string_view listed, std::string_view, const auto&) {
+  kvcanary::kv::for_each_policy([&](std::string_view listed, std::string_view, const auto&, const kvcanary::kv::PolicyFacts& facts) {
     ++policies;
     const std::string_view name = listed == "EVICTION+QUANTIZER" ? "h2o+q4_0" : listed;  // the composition, by an example
     for (const char* mode : {"prompt", "decode"}) {
+      if (!facts.decode_allowed && std::string_view(mode) == "decode") {
+        // A prompt-only policy (snapkv, as its paper) refuses decode mode: one clear error, exit 2.
+        expect_bad_input(run_cli("generate --model " + quote(model.string()) + " --prompt hi --compressor " + std::string(name) +
+                                 " --mode decode"),
+                         {"mode", "prompt-only"});
+        continue;
+      }
       // budget 0.5: half the rows for eviction, 8 bits for quantization; a small KIVI residual
       // so that this short text gets quantized at all.
       std::string opts = " --compressor " + std::string(name) + " --budget 0.5 --mode " + mode;
@@ -144,7 +151,7 @@ TEST_CASE("cli: every registered compressor generates and scores in both modes, 
       CHECK(doc["ppl"].get_double().value() > 1.0);
     }
   });
-  CHECK(policies == 20);  // 9 + 10 cache types + the composition
+  CHECK(policies == 26);  // 15 + 10 cache types + the composition
 }
 
 TEST_CASE("cli: bad input → one clear error naming the file and field, exit 2") {

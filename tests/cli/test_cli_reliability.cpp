@@ -33,7 +33,7 @@ namespace {
 // independently of the program so a dropped or renamed option fails here.
 const std::map<std::string, std::vector<std::string>>& interface() {
   static const std::vector<std::string> model = {"--model", "--dtype", "--threads"};
-  static const std::vector<std::string> compress = {"--compressor", "--budget", "--mode", "--param"};
+  static const std::vector<std::string> compress = {"--compressor", "--budget", "--mode", "--capacity", "--param"};
   static const std::vector<std::string> text = {"--text", "--text-file"};
   auto cat = [](std::initializer_list<std::vector<std::string>> parts) {
     std::vector<std::string> v;

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,22 +43,46 @@ inline model::GenerateOptions no_eos(std::size_t n) {
   return o;
 }
 
+// The per-policy tests below were written for the `seen` capacity (ceil(budget · tokens seen)),
+// kvcanary ≤ 0.2's meaning, and keep testing it; the `fixed` capacity has its own checks
+// (check_decode_fixed_capacity, tests/kv/test_eviction_semantics.cpp).
 template <class P>
-P make(double budget, kv::Mode mode, std::map<std::string, std::string> params = {}) {
-  return P::create(kv::PolicyOptions(budget, mode, std::move(params)), tiny().config());
+P make(double budget, kv::Mode mode, std::map<std::string, std::string> params = {}, kv::Capacity capacity = kv::Capacity::Seen) {
+  return P::create(kv::PolicyOptions(budget, mode, std::move(params), "options", capacity), tiny().config());
 }
 
-// Budget 1: same tokens, same cache bits and positions, same measured bytes as `full`.
+template <class P>
+constexpr bool decode_allowed() {
+  if constexpr (requires { P::prompt_only; }) return !P::prompt_only;
+  else return true;
+}
+
+// Budget 1: same tokens, same cache bits and positions, same measured bytes as `full` — in
+// prompt mode with both capacities and both scopes (scope context: the last 8 and 2 tokens of
+// the two prompts appended uncompressed), and in decode mode with capacity `seen` (decode mode
+// with `fixed` keeps a sliding prompt-length cache: check_decode_fixed_capacity).
 template <class P>
 void check_budget_one_is_full(std::map<std::string, std::string> params = {}) {
   auto& m = tiny();
-  const auto opt = no_eos(12);
   std::vector<kv::KvCache> ref_caches;
-  const auto ref = model::generate_greedy(m, prompts(), opt, {}, kv::FullCache{}, &ref_caches);
-  for (kv::Mode mode : {kv::Mode::Prompt, kv::Mode::Decode}) {
-    CAPTURE(kv::mode_name(mode));
+  const auto ref = model::generate_greedy(m, prompts(), no_eos(12), {}, kv::FullCache{}, &ref_caches);
+  struct Setting {
+    kv::Mode mode;
+    kv::Capacity capacity;
+    bool context;
+  };
+  std::vector<Setting> settings;
+  for (kv::Capacity c : {kv::Capacity::Fixed, kv::Capacity::Seen})
+    for (bool context : {false, true}) settings.push_back({kv::Mode::Prompt, c, context});
+  if constexpr (decode_allowed<P>()) settings.push_back({kv::Mode::Decode, kv::Capacity::Seen, false});
+  for (const Setting& s : settings) {
+    CAPTURE(kv::mode_name(s.mode));
+    CAPTURE(kv::capacity_name(s.capacity));
+    CAPTURE(s.context);
+    auto opt = no_eos(12);
+    if (s.context) opt.question_tokens = {8, 2};
     std::vector<kv::KvCache> caches;
-    const auto gens = model::generate_greedy(m, prompts(), opt, {}, make<P>(1.0, mode, params), &caches);
+    const auto gens = model::generate_greedy(m, prompts(), opt, {}, make<P>(1.0, s.mode, params, s.capacity), &caches);
     for (std::size_t b = 0; b < prompts().size(); ++b) {
       CHECK(gens[b].tokens == ref[b].tokens);
       CHECK(gens[b].kv_bytes_end == ref[b].kv_bytes_end);
@@ -120,6 +145,85 @@ void check_decode_within_budget(double budget, std::map<std::string, std::string
   REQUIRE(c.excess->values.size() == 2 * 20);
   for (long e : c.excess->values) CHECK(e <= 0);
   for (const auto& g : gens) CHECK(g.tokens.size() == 20);
+}
+
+// Decode mode with the `fixed` capacity (the papers' meaning): after the prefill and after each
+// of 64 decode steps every head holds exactly min(C, tokens seen) rows, C = max(ceil(budget ·
+// prompt length), floor) — `floor` the rows the method protects (StreamingLLM's sinks).
+template <class P>
+void check_decode_fixed_capacity(double budget, std::map<std::string, std::string> params = {}, std::size_t floor = 0) {
+  struct Log {
+    std::mutex mutex;
+    std::vector<std::pair<long, long>> rows_vs_expected;  // per step: worst head's rows, expected
+  };
+  struct Watch {
+    P inner;
+    double budget = 1.0;
+    std::size_t floor = 0;
+    std::shared_ptr<Log> log = std::make_shared<Log>();
+    std::int64_t prompt = 0;
+    std::size_t attention_rows(kv::StepKind k, std::size_t n) const { return inner.attention_rows(k, n); }
+    void after_step(kv::KvCache& c, const kv::AttentionRecord& r, kv::StepKind k) {
+      inner.after_step(c, r, k);
+      if (k == kv::StepKind::Prefill) prompt = c.tokens_seen();
+      const std::size_t C = std::max(kv::eviction::budget_rows(budget, prompt), floor);
+      const long expected = static_cast<long>(std::min<std::int64_t>(static_cast<std::int64_t>(C), c.tokens_seen()));
+      long worst = expected;
+      for (std::size_t l = 0; l < c.layers(); ++l)
+        for (std::size_t h = 0; h < c.kv_heads(); ++h)
+          if (static_cast<long>(c.head(l, h).size()) != expected) worst = static_cast<long>(c.head(l, h).size());
+      const std::lock_guard lock(log->mutex);
+      log->rows_vs_expected.emplace_back(worst, expected);
+    }
+    std::size_t stored_bytes(const kv::KvCache& c) const { return inner.stored_bytes(c); }
+    std::string identity() const { return inner.identity(); }
+  };
+  Watch w{make<P>(budget, kv::Mode::Decode, params, kv::Capacity::Fixed), budget, floor};
+  const auto gens = model::generate_greedy(tiny(), prompts(), no_eos(65), {}, w);
+  // Two sequences, each a prefill + 64 decode steps.
+  REQUIRE(w.log->rows_vs_expected.size() == 2 * 65);
+  for (const auto& [rows, expected] : w.log->rows_vs_expected) CHECK(rows == expected);
+  for (const auto& g : gens) CHECK(g.tokens.size() == 65);
+}
+
+// Scope context in prompt mode: the question's rows are appended after the context is compressed
+// and never evicted. The 40-token prompt with its last 10 tokens the question, 6 tokens
+// generated (5 fed back): every head holds min(C, 30) context rows, then the 10 question rows and
+// the 5 generated rows at consecutive positions; layer 0's question values (no attention before
+// them) are bit for bit those of an uncompressed run.
+// `context_rows(layer)`, when given, replaces C for policies whose layers keep different counts;
+// `per_layer_total`: heads keep different counts (adakv), only their sum is kv_heads · C.
+template <class P>
+void check_context_scope_keeps_question(double budget, std::map<std::string, std::string> params = {}, std::size_t floor = 0,
+                                        std::function<std::size_t(std::size_t)> context_rows = {}, bool per_layer_total = false) {
+  auto& m = tiny();
+  const std::vector<std::vector<std::int32_t>> one = {prompts()[0]};
+  std::vector<kv::KvCache> ref, caches;
+  model::generate_greedy(m, one, no_eos(6), {}, kv::FullCache{}, &ref);
+  auto opt = no_eos(6);
+  opt.question_tokens = {10};
+  model::generate_greedy(m, one, opt, {}, make<P>(budget, kv::Mode::Prompt, params, kv::Capacity::Fixed), &caches);
+  const std::size_t D = caches[0].head_dim();
+  for (std::size_t l = 0; l < caches[0].layers(); ++l) {
+    const std::size_t layer_C =
+        context_rows ? context_rows(l) : std::min<std::size_t>(30, std::max(kv::eviction::budget_rows(budget, 30), floor));
+    std::size_t layer_rows = 0;
+    for (std::size_t h = 0; h < caches[0].kv_heads(); ++h) {
+      const auto& s = caches[0].head(l, h);
+      REQUIRE(s.size() >= 15);
+      const std::size_t C = per_layer_total ? s.size() - 15 : layer_C;
+      layer_rows += C;
+      REQUIRE(s.size() == C + 10 + 5);
+      for (std::size_t r = C; r + 1 < s.size(); ++r) CHECK(s.positions[r + 1] == s.positions[r] + 1);
+      if (l == 0) {
+        const auto& f = ref[0].head(0, h);
+        const std::vector<float> got(s.values.begin() + static_cast<std::ptrdiff_t>(C * D), s.values.begin() + static_cast<std::ptrdiff_t>((C + 10) * D));
+        const std::vector<float> want(f.values.begin() + static_cast<std::ptrdiff_t>(30 * D), f.values.begin() + static_cast<std::ptrdiff_t>(40 * D));
+        CHECK(got == want);
+      }
+    }
+    CHECK(layer_rows == layer_C * caches[0].kv_heads());
+  }
 }
 
 // Byte accounting on the 40-token prompt with 10 generated tokens (9 fed back): `rows_end`

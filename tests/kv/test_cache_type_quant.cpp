@@ -34,8 +34,10 @@ void append_rows(kv::KvCache& c, std::size_t n, unsigned seed) {
   }
 }
 
+// The composition tests count rows under kvcanary 0.2's `seen` capacity (ceil(budget · tokens
+// seen) per step); tests/kv/test_eviction_semantics.cpp checks `fixed`.
 kv::PolicyOptions opts(double budget, kv::Mode mode, std::map<std::string, std::string> p = {}) {
-  return kv::PolicyOptions(budget, mode, std::move(p), "test.toml");
+  return kv::PolicyOptions(budget, mode, std::move(p), "test.toml", kv::Capacity::Seen);
 }
 
 template <class F>
@@ -63,7 +65,7 @@ kv::KvCache unpacked_copy(const kv::KvCache& c) {
 
 std::string field_of(std::string_view name, std::map<std::string, std::string> p, double budget = 0.5) {
   try {
-    make(name, opts(budget, kv::Mode::Decode, std::move(p)), [](auto) {});
+    make(name, opts(budget, kv::Mode::Prompt, std::move(p)), [](auto) {});  // prompt: snapkv is prompt-only
   } catch (const Error& e) {
     return e.field();
   }
@@ -192,7 +194,7 @@ TEST_CASE("compose: eviction then a quantizer — kept rows × bytes per row, id
   CHECK(kv::has_policy("q4_0"));
   CHECK_FALSE(kv::has_policy("q4_2"));
   auto built = make("knorm + q4_0", opts(0.25, kv::Mode::Prompt, {{"window", "2"}, {"v", "q8_0"}}), [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
-  CHECK(built.identity() == "knorm(budget=0.25,mode=prompt,window=2,skip_layers=0)+q4_0(k=q4_0,v=q8_0,mode=prompt)");
+  CHECK(built.identity() == "knorm(budget=0.25,mode=prompt,capacity=seen,window=2,skip_layers=0)+q4_0(k=q4_0,v=q8_0,mode=prompt)");
   kv::KvCache c(2, 2, 64);
   append_rows(c, 40, 5);
   built.after_step(c, {}, kv::StepKind::Prefill);

@@ -15,8 +15,8 @@ kv::AttentionRecord one(std::size_t rows, std::vector<float> m) { return synthet
 }  // namespace
 
 TEST_CASE("h2o: identity string and parameters") {
-  CHECK(make<H2o>(0.25, kv::Mode::Prompt).identity() == "h2o(budget=0.25,mode=prompt,recent_ratio=0.5)");
-  CHECK(make<H2o>(0.1, kv::Mode::Decode, {{"recent_ratio", "0.25"}}).identity() == "h2o(budget=0.1,mode=decode,recent_ratio=0.25)");
+  CHECK(make<H2o>(0.25, kv::Mode::Prompt).identity() == "h2o(budget=0.25,mode=prompt,capacity=seen,recent_ratio=0.5)");
+  CHECK(make<H2o>(0.1, kv::Mode::Decode, {{"recent_ratio", "0.25"}}).identity() == "h2o(budget=0.1,mode=decode,capacity=seen,recent_ratio=0.25)");
   CHECK_THROWS(make<H2o>(0.5, kv::Mode::Prompt, {{"recent_ratio", "1.5"}}));
   CHECK_THROWS(make<H2o>(0.5, kv::Mode::Prompt, {{"heavy", "0.5"}}));
   // Every prefill query is recorded; a decode step's query only in decode mode.

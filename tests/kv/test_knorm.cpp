@@ -27,9 +27,9 @@ kv::KvCache normed_cache(std::size_t layers = 1) {
 }  // namespace
 
 TEST_CASE("knorm: identity string and parameters") {
-  CHECK(make<KNorm>(0.25, kv::Mode::Prompt).identity() == "knorm(budget=0.25,mode=prompt,window=0,skip_layers=0)");
+  CHECK(make<KNorm>(0.25, kv::Mode::Prompt).identity() == "knorm(budget=0.25,mode=prompt,capacity=seen,window=0,skip_layers=0)");
   CHECK(make<KNorm>(0.5, kv::Mode::Decode, {{"window", "4"}, {"skip_layers", "2"}}).identity() ==
-        "knorm(budget=0.5,mode=decode,window=4,skip_layers=2)");
+        "knorm(budget=0.5,mode=decode,capacity=seen,window=4,skip_layers=2)");
   CHECK_THROWS(make<KNorm>(0.5, kv::Mode::Prompt, {{"recent", "4"}}));
   CHECK(make<KNorm>(0.5, kv::Mode::Decode).attention_rows(kv::StepKind::Prefill, 100) == 0);
 }

@@ -10,8 +10,8 @@ using namespace kvcanary::test::eviction;
 using kv::RandomEviction;
 
 TEST_CASE("random: identity string and parameters") {
-  CHECK(make<RandomEviction>(0.25, kv::Mode::Prompt).identity() == "random(budget=0.25,mode=prompt,seed=0)");
-  CHECK(make<RandomEviction>(0.5, kv::Mode::Decode, {{"seed", "7"}}).identity() == "random(budget=0.5,mode=decode,seed=7)");
+  CHECK(make<RandomEviction>(0.25, kv::Mode::Prompt).identity() == "random(budget=0.25,mode=prompt,capacity=seen,seed=0)");
+  CHECK(make<RandomEviction>(0.5, kv::Mode::Decode, {{"seed", "7"}}).identity() == "random(budget=0.5,mode=decode,capacity=seen,seed=7)");
   CHECK_THROWS(make<RandomEviction>(0.5, kv::Mode::Prompt, {{"seed", "x"}}));
 }
 

@@ -1,34 +1,41 @@
-// SnapKV: observation-window votes, max-pooled, top-k per KV head + the window.
+// SnapKV: observation-window votes, max-pooled, top-k per KV head + the window; prompt only.
+// snapkv_rolling: kvcanary 0.2's decode-mode re-selection, kept under its own name.
 
 #include <doctest/doctest.h>
 
 #include "eviction_test_support.hpp"
 #include "kvcanary/kv/snapkv.hpp"
+#include "kvcanary/kv/snapkv_rolling.hpp"
 
 using namespace kvcanary;
 using namespace kvcanary::test::eviction;
 using kv::SnapKv;
+using kv::SnapKvRolling;
 
 namespace {
 using Ints = std::vector<int>;
 }
 
 TEST_CASE("snapkv: identity string and parameters") {
-  CHECK(make<SnapKv>(0.25, kv::Mode::Prompt).identity() == "snapkv(budget=0.25,mode=prompt,window=32,kernel=7)");
-  CHECK(make<SnapKv>(0.1, kv::Mode::Decode, {{"window", "8"}, {"kernel", "5"}}).identity() ==
-        "snapkv(budget=0.1,mode=decode,window=8,kernel=5)");
+  CHECK(make<SnapKv>(0.25, kv::Mode::Prompt).identity() == "snapkv(budget=0.25,mode=prompt,capacity=seen,window=32,kernel=7)");
+  CHECK(make<SnapKvRolling>(0.1, kv::Mode::Decode, {{"window", "8"}, {"kernel", "5"}}).identity() ==
+        "snapkv_rolling(budget=0.1,mode=decode,capacity=seen,window=8,kernel=5)");
+  CHECK_THROWS_WITH_AS(make<SnapKv>(0.5, kv::Mode::Decode), doctest::Contains("prompt-only"), Error);
   CHECK_THROWS(make<SnapKv>(0.5, kv::Mode::Prompt, {{"kernel", "4"}}));
   CHECK_THROWS(make<SnapKv>(0.5, kv::Mode::Prompt, {{"window", "0"}}));
   CHECK_THROWS(make<SnapKv>(0.5, kv::Mode::Prompt, {{"windw", "8"}}));
-  // Records the window in the prefill; in decode mode one row per decode step.
+  // Records the window in the prefill, never more rows than the capacity (0.25 · 40 = 10);
+  // snapkv_rolling in decode mode one row per decode step.
   CHECK(make<SnapKv>(0.5, kv::Mode::Prompt).attention_rows(kv::StepKind::Prefill, 100) == 32);
+  CHECK(make<SnapKv>(0.25, kv::Mode::Prompt).attention_rows(kv::StepKind::Prefill, 40) == 10);
   CHECK(make<SnapKv>(0.5, kv::Mode::Prompt).attention_rows(kv::StepKind::Decode, 1) == 0);
-  CHECK(make<SnapKv>(0.5, kv::Mode::Decode).attention_rows(kv::StepKind::Decode, 1) == 1);
+  CHECK(make<SnapKvRolling>(0.5, kv::Mode::Decode).attention_rows(kv::StepKind::Decode, 1) == 1);
 }
 
-TEST_CASE("snapkv: budget 1 is bit-identical to full in both modes") {
+TEST_CASE("snapkv: budget 1 is bit-identical to full (snapkv: prompt mode, snapkv_rolling: both modes)") {
   check_budget_one_is_full<SnapKv>();
   check_budget_one_is_full<SnapKv>({{"window", "4"}, {"kernel", "3"}});
+  check_budget_one_is_full<SnapKvRolling>({{"window", "4"}, {"kernel", "3"}});
 }
 
 TEST_CASE("snapkv: max_pool1d with padding kernel/2") {
@@ -77,17 +84,29 @@ TEST_CASE("snapkv: pooling changes the selection, GQA groups vote together, ties
     CHECK(kept_rows(c, 0, 0) == Ints{0, 1, 2, 8, 9});
   }
   {
-    // The window is protected even above the budget: budget 0.1 → 1 row, window 2 kept.
+    // The window never exceeds the capacity: budget 0.1 → 1 row, the last one. (snapkv_rolling
+    // keeps kvcanary 0.2's floor: the whole window of 2.)
     auto p = make<SnapKv>(0.1, kv::Mode::Prompt, {{"window", "2"}, {"kernel", "1"}});
     kv::KvCache c = synthetic_cache(1, 1, 16, 10);
+    p.after_step(c, synthetic_record(1, 1, 1, 1, {h0}), kv::StepKind::Prefill);
+    CHECK(kept_rows(c, 0, 0) == Ints{9});
+    auto old = make<SnapKvRolling>(0.1, kv::Mode::Prompt, {{"window", "2"}, {"kernel", "1"}});
+    kv::KvCache c2 = synthetic_cache(1, 1, 16, 10);
+    old.after_step(c2, synthetic_record(2, 1, 1, 1, {h0}), kv::StepKind::Prefill);
+    CHECK(kept_rows(c2, 0, 0) == Ints{8, 9});
+  }
+  {
+    // "Compress only when the prompt exceeds the capacity": 10 rows, budget 0.95 → C = 10.
+    auto p = make<SnapKv>(0.95, kv::Mode::Prompt, {{"window", "2"}, {"kernel", "1"}});
+    kv::KvCache c = synthetic_cache(1, 1, 16, 10);
     p.after_step(c, synthetic_record(2, 1, 1, 1, {h0}), kv::StepKind::Prefill);
-    CHECK(kept_rows(c, 0, 0) == Ints{8, 9});
+    CHECK(kept_rows(c, 0, 0) == Ints{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
   }
 }
 
-TEST_CASE("snapkv: decode mode re-selects with the last `window` queries") {
+TEST_CASE("snapkv_rolling: decode mode re-selects with the last `window` queries (kvcanary 0.2's snapkv decode mode)") {
   // window 2, kernel 1, budget 0.4, one head.
-  auto p = make<SnapKv>(0.4, kv::Mode::Decode, {{"window", "2"}, {"kernel", "1"}});
+  auto p = make<SnapKvRolling>(0.4, kv::Mode::Decode, {{"window", "2"}, {"kernel", "1"}});
   kv::KvCache c = synthetic_cache(1, 1, 16, 6);
   auto one = [](std::vector<float> m) { return synthetic_record(1, 1, 1, 1, {std::move(m)}); };
   // Prefill, 6 seen → 3 rows: window {4, 5} + best prefix row 1 (.5).
@@ -111,9 +130,9 @@ TEST_CASE("snapkv: decode mode re-selects with the last `window` queries") {
   CHECK(kept_rows(c, 0, 0) == Ints{1, 6, 7, 8});
 }
 
-TEST_CASE("snapkv: decode mode stays within ceil(budget x tokens_seen) after every step") {
-  check_decode_within_budget<SnapKv>(0.5, {{"window", "2"}});
-  check_decode_within_budget<SnapKv>(0.25, {{"window", "1"}, {"kernel", "3"}});
+TEST_CASE("snapkv_rolling: decode mode stays within ceil(budget x tokens_seen) after every step") {
+  check_decode_within_budget<SnapKvRolling>(0.5, {{"window", "2"}});
+  check_decode_within_budget<SnapKvRolling>(0.25, {{"window", "1"}, {"kernel", "3"}});
 }
 
 TEST_CASE("snapkv: byte accounting") {
@@ -121,6 +140,6 @@ TEST_CASE("snapkv: byte accounting") {
                                   make<SnapKv>(0.25, kv::Mode::Prompt, {{"window", "8"}}));
   check_bytes(g[0], 19, 19.0 / 49.0);  // 10 after the prefill (8 window + 2 voted) + 9 appended
   g = model::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {},
-                             make<SnapKv>(0.25, kv::Mode::Decode, {{"window", "8"}}));
+                             make<SnapKvRolling>(0.25, kv::Mode::Decode, {{"window", "8"}}));
   check_bytes(g[0], 13, decode_peak(0.25));
 }

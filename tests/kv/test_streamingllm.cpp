@@ -69,8 +69,8 @@ double worst_score_gap(const kv::KvCache& cache, const kv::KvCache& reference, c
 }  // namespace
 
 TEST_CASE("streamingllm: identity string and parameters") {
-  CHECK(make<StreamingLlm>(0.25, kv::Mode::Prompt).identity() == "streamingllm(budget=0.25,mode=prompt,sinks=4)");
-  CHECK(make<StreamingLlm>(0.5, kv::Mode::Decode, {{"sinks", "2"}}).identity() == "streamingllm(budget=0.5,mode=decode,sinks=2)");
+  CHECK(make<StreamingLlm>(0.25, kv::Mode::Prompt).identity() == "streamingllm(budget=0.25,mode=prompt,capacity=seen,sinks=4)");
+  CHECK(make<StreamingLlm>(0.5, kv::Mode::Decode, {{"sinks", "2"}}).identity() == "streamingllm(budget=0.5,mode=decode,capacity=seen,sinks=2)");
   CHECK_THROWS(make<StreamingLlm>(0.5, kv::Mode::Decode, {{"sink", "2"}}));
   CHECK_THROWS(make<StreamingLlm>(0.5, kv::Mode::Decode, {{"sinks", "-1"}}));
 }

@@ -17,8 +17,8 @@ const std::vector<float> h2 = {.5f, 0, .3f, 0, 0, .2f}, h3 = {.4f, 0, .4f, 0, .1
 }  // namespace
 
 TEST_CASE("tova: identity string and parameters") {
-  CHECK(make<Tova>(0.25, kv::Mode::Prompt).identity() == "tova(budget=0.25,mode=prompt,scope=layer)");
-  CHECK(make<Tova>(0.5, kv::Mode::Decode, {{"scope", "head"}}).identity() == "tova(budget=0.5,mode=decode,scope=head)");
+  CHECK(make<Tova>(0.25, kv::Mode::Prompt).identity() == "tova(budget=0.25,mode=prompt,capacity=seen,scope=layer)");
+  CHECK(make<Tova>(0.5, kv::Mode::Decode, {{"scope", "head"}}).identity() == "tova(budget=0.5,mode=decode,capacity=seen,scope=head)");
   CHECK_THROWS(make<Tova>(0.5, kv::Mode::Prompt, {{"scope", "group"}}));
   CHECK_THROWS(make<Tova>(0.5, kv::Mode::Prompt, {{"window", "4"}}));
   CHECK(make<Tova>(0.5, kv::Mode::Prompt).attention_rows(kv::StepKind::Prefill, 100) == 1);

@@ -69,6 +69,9 @@ Row full_row() {
   r.budget_peak = 0.31;
   r.policy = "snapkv(window=32,kernel=7)";
   r.mode = "prompt";
+  r.capacity = "fixed";
+  r.scope = "context";
+  r.question_tokens = 37;
   r.prompt_hash = "p-1";
   r.model_hash = "m-2";
   r.config_hash = "c-3";
@@ -100,6 +103,9 @@ TEST_CASE("run row: Row → line → Row keeps every field") {
   CHECK(back.budget_peak == r.budget_peak);
   CHECK(back.policy == r.policy);
   CHECK(back.mode == r.mode);
+  CHECK(back.capacity == r.capacity);
+  CHECK(back.scope == r.scope);
+  CHECK(back.question_tokens == r.question_tokens);
   CHECK(back.prompt_hash == r.prompt_hash);
   CHECK(back.model_hash == r.model_hash);
   CHECK(back.config_hash == r.config_hash);
@@ -138,6 +144,10 @@ TEST_CASE("run row: a row exactly as the prototype's CellResult.to_row() writes 
   CHECK(r.kind == TaskKind::Functional);
   CHECK(r.budget_measured == 0.5);
   CHECK(r.policy == "streamingllm");
+  // Rows from before eviction v2: the budget grew with the tokens seen, the whole prompt was compressed.
+  CHECK(r.capacity == "seen");
+  CHECK(r.scope == "prompt");
+  CHECK(r.question_tokens == 0);
   CHECK(r.program_version.empty());
 
   // A prototype perplexity row is recognised by its score.

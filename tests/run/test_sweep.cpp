@@ -73,6 +73,25 @@ TEST_CASE("sweep: one row per cell and sample, in the prototype's schema, with m
     CHECK(r.kv_bytes_retained > 0);
     if (r.method == "full") CHECK(r.budget_measured == 1.0);
     if (r.method == "streamingllm") CHECK(r.budget_measured <= r.budget + 0.05);  // decode mode: kept within budget
+    // Semantics (docs/COMPRESSORS.md "Capacity", "Scope"): streamingllm runs its paper's decode
+    // mode at the fixed capacity over the whole prompt; full and kivi (prompt mode) compress the
+    // context and append each functional task's question uncompressed.
+    if (r.method == "streamingllm") {
+      CHECK(r.mode == "decode");
+      CHECK(r.capacity == "fixed");
+      CHECK(r.scope == "prompt");
+      CHECK(r.question_tokens == 0);
+    } else {
+      CHECK(r.mode == "prompt");
+      CHECK(r.capacity == "none");
+      CHECK(r.scope == "context");
+      if (r.kind == run::TaskKind::Functional) {
+        CHECK(r.question_tokens > 0);
+        CHECK(r.question_tokens < r.prompt_tokens);
+      } else {
+        CHECK(r.question_tokens == 0);
+      }
+    }
     if (r.kind == run::TaskKind::Functional) {
       CHECK(r.scores.count("functional"));
       CHECK(r.scores.count("gold_nll"));
@@ -177,6 +196,15 @@ TEST_CASE("sweep: unknown compressor, bad parameter, unknown task type or key fa
   CHECK_THROWS_WITH_AS(build("[[compressors]]\nname = \"full\"\n" + seed + "limt = 3\n"), doctest::Contains("c.toml: tasks[0].limt: unknown key"), Error);
   CHECK_THROWS_WITH_AS(build("[[compressors]]\nname = \"full\"\n[[tasks]]\ntype = \"bfcl\"\ncategory = \"simple\"\n"),
                        doctest::Contains("tasks[0].category"), Error);
+  // Semantics: snapkv is prompt-only; scope context cannot go with decode mode; bad values.
+  CHECK_THROWS_WITH_AS(build("[[compressors]]\nname = \"snapkv\"\nmode = \"decode\"\n" + seed),
+                       doctest::Contains("snapkv_rolling"), Error);
+  CHECK_THROWS_WITH_AS(build("[[compressors]]\nname = \"h2o\"\nscope = \"context\"\n" + seed),
+                       doctest::Contains("c.toml: compressors[0].scope"), Error);
+  CHECK_THROWS_WITH_AS(build("[[compressors]]\nname = \"h2o\"\ncapacity = \"grow\"\n" + seed),
+                       doctest::Contains("c.toml: compressors[0].capacity: must be fixed or seen"), Error);
+  CHECK_THROWS_WITH_AS(build("[[compressors]]\nname = \"h2o\"\nscope = \"question\"\n" + seed),
+                       doctest::Contains("c.toml: compressors[0].scope: must be context or prompt"), Error);
 }
 
 TEST_CASE("sweep: a model whose template renders tools gets BFCL and the seed calls in the native format") {

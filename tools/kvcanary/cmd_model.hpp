@@ -29,15 +29,19 @@ inline kv::PolicyOptions policy_options(const Args& args) {
   char* end = nullptr;
   const double budget = std::strtod(b.c_str(), &end);
   if (b.empty() || *end != '\0') fail("command line", "--budget", "'" + b + "' is not a number");
-  const std::string mode = args.get("--mode", "prompt");
-  if (mode != "prompt" && mode != "decode") fail("command line", "--mode", "'" + mode + "' is not one of prompt, decode");
+  const std::string mode = args.get("--mode", "");
+  if (!mode.empty() && mode != "prompt" && mode != "decode") fail("command line", "--mode", "'" + mode + "' is not one of prompt, decode");
+  const std::string capacity = args.get("--capacity", "fixed");
+  if (capacity != "fixed" && capacity != "seen") fail("command line", "--capacity", "'" + capacity + "' is not one of fixed, seen");
   std::map<std::string, std::string> params;
   for (const auto& p : args.all("--param")) {
     const auto eq = p.find('=');
     if (eq == std::string::npos || eq == 0) fail("command line", "--param", "'" + p + "' is not NAME=VALUE");
     params[p.substr(0, eq)] = p.substr(eq + 1);
   }
-  return kv::PolicyOptions(budget, mode == "prompt" ? kv::Mode::Prompt : kv::Mode::Decode, std::move(params), "command line");
+  std::optional<kv::Mode> m;
+  if (!mode.empty()) m = mode == "prompt" ? kv::Mode::Prompt : kv::Mode::Decode;
+  return kv::PolicyOptions(budget, m, std::move(params), "command line", capacity == "fixed" ? kv::Capacity::Fixed : kv::Capacity::Seen);
 }
 
 // Runs body(model, policy) with the compressor chosen on the command line (default: full).
@@ -190,11 +194,30 @@ inline const Command& compressors_command() {
 }
 
 inline int run_compressors(const Args&) {
-  std::printf("compressors (kvcanary generate|ppl --compressor NAME --budget F --mode prompt|decode --param NAME=VALUE):\n");
-  kv::for_each_policy([](std::string_view name, std::string_view summary, const std::vector<kv::ParameterDoc>& params) {
+  std::printf(
+      "compressors (kvcanary generate|ppl --compressor NAME --budget F [--mode prompt|decode] [--capacity fixed|seen] "
+      "--param NAME=VALUE):\n"
+      "  capacity (eviction policies): fixed (default) = budget x prompt length rows per head; seen = budget x tokens seen\n"
+      "  scope (sweeps): context (default in prompt mode) compresses the task's reusable prefix, the question is appended\n"
+      "  uncompressed; prompt (default in decode mode) compresses the whole prompt\n");
+  // One column width for every parameter name and default, so the meanings line up.
+  std::size_t name_w = 0, default_w = 0;
+  kv::for_each_policy([&](std::string_view, std::string_view, const std::vector<kv::ParameterDoc>& params) {
+    for (const auto& p : params) {
+      name_w = std::max(name_w, p.name.size());
+      default_w = std::max(default_w, p.default_value.size());
+    }
+  });
+  kv::for_each_policy([&](std::string_view name, std::string_view summary, const std::vector<kv::ParameterDoc>& params,
+                          const kv::PolicyFacts& facts) {
     std::printf("\n  %.*s — %.*s\n", static_cast<int>(name.size()), name.data(), static_cast<int>(summary.size()), summary.data());
+    const char* dm = kv::mode_name(facts.default_mode);
+    std::printf("      modes %s (default %s)", facts.decode_allowed ? "prompt|decode" : "prompt only", dm);
+    if (facts.evicts) std::printf("; capacity fixed|seen (default fixed)");
+    std::printf("; scope default %s\n", facts.default_mode == kv::Mode::Prompt ? "context" : "prompt");
     for (const auto& p : params)
-      std::printf("      %-13s default %-8s %s\n", p.name.c_str(), p.default_value.c_str(), p.meaning.c_str());
+      std::printf("      %-*s default %-*s %s\n", static_cast<int>(name_w), p.name.c_str(), static_cast<int>(default_w), p.default_value.c_str(),
+                  p.meaning.c_str());
   });
   return 0;
 }

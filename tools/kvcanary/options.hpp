@@ -50,7 +50,8 @@ inline std::vector<Option> compression_options() {
   return {
       {"--compressor", "NAME", "full", "KV-cache policy (kvcanary compressors lists them)"},
       {"--budget", "F", "1", "fraction of the KV cache to keep, in (0, 1]"},
-      {"--mode", "prompt|decode", "prompt", "compress once after the prompt, or after every step"},
+      {"--mode", "prompt|decode", "the policy's", "compress once after the prompt, or after every step (kvcanary compressors)"},
+      {"--capacity", "fixed|seen", "fixed", "eviction rows per head: budget x prompt length, or budget x tokens seen"},
       {"--param", "NAME=VALUE", "the policy's defaults", "a policy parameter", true},
   };
 }

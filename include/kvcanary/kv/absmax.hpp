@@ -47,7 +47,7 @@ struct AbsmaxQuant {
   static AbsmaxQuant create(const PolicyOptions& o, const model::Config&) {
     AbsmaxQuant p;
     p.bits = quant::bits_from_options(o, std::string(name));
-    p.mode = o.mode();
+    p.mode = o.mode_or(Mode::Prompt);  // default unchanged: docs/COMPRESSORS.md "Modes"
     o.reject_unknown(std::string(name));
     return p;
   }

@@ -5,6 +5,7 @@
 // the compressors changes.
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <variant>
@@ -12,6 +13,25 @@
 #include "kvcanary/kv/policy.hpp"
 
 namespace kvcanary::kv {
+
+// The mode a built policy runs in (its paper's default unless asked otherwise), and its
+// capacity semantics — none for a policy that keeps every row (full, the quantizers).
+template <class P>
+Mode mode_of(const P& p) {
+  if constexpr (requires { { p.mode() } -> std::same_as<Mode>; }) return p.mode();
+  else if constexpr (requires { p.common.mode; }) return p.common.mode;
+  else if constexpr (requires { { p.mode } -> std::convertible_to<Mode>; }) return p.mode;
+  else if constexpr (requires { p.evict; }) return mode_of(p.evict);
+  else return Mode::Prompt;
+}
+
+template <class P>
+std::optional<Capacity> capacity_of(const P& p) {
+  if constexpr (requires { { p.capacity() } -> std::same_as<std::optional<Capacity>>; }) return p.capacity();
+  else if constexpr (requires { p.common.capacity; }) return p.common.capacity;
+  else if constexpr (requires { p.evict; }) return capacity_of(p.evict);
+  else return std::nullopt;
+}
 
 template <class Policies>
 struct AnyPolicyOf;
@@ -31,6 +51,12 @@ struct AnyPolicyOf<std::tuple<P...>> {
   }
   std::string identity() const {
     return std::visit([](const auto& p) -> std::string { return p.identity(); }, policy);
+  }
+  Mode mode() const {
+    return std::visit([](const auto& p) { return mode_of(p); }, policy);
+  }
+  std::optional<Capacity> capacity() const {
+    return std::visit([](const auto& p) { return capacity_of(p); }, policy);
   }
 };
 

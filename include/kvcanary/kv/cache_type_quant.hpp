@@ -73,7 +73,7 @@ struct CacheTypeQuant {
     }
     if (o.get_string("scale", "") != "" && !info(p.k_type).tensor_scale && !info(p.v_type).tensor_scale)
       fail(o.source(), "scale", "only fp8_e4m3, fp8_e5m2 and nvfp4 have a per-tensor scale");
-    p.mode = o.mode();
+    p.mode = o.mode_or(Mode::Prompt);  // default unchanged: docs/COMPRESSORS.md "Modes"
     p.label = std::string(n);
     o.reject_unknown(std::string(n));
     return p;

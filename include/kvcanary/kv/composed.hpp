@@ -33,12 +33,18 @@
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/random.hpp"
 #include "kvcanary/kv/snapkv.hpp"
+#include "kvcanary/kv/snapkv_rolling.hpp"
+#include "kvcanary/kv/keydiff.hpp"
+#include "kvcanary/kv/observed_attention.hpp"
+#include "kvcanary/kv/pyramidkv.hpp"
+#include "kvcanary/kv/adakv.hpp"
+#include "kvcanary/kv/chunkkv.hpp"
 #include "kvcanary/kv/streamingllm.hpp"
 #include "kvcanary/kv/tova.hpp"
 
 namespace kvcanary::kv {
 
-using EvictionPolicies = std::tuple<StreamingLlm, SnapKv, H2o, Tova, KNorm, RandomEviction>;
+using EvictionPolicies = std::tuple<StreamingLlm, SnapKv, SnapKvRolling, H2o, Tova, KNorm, RandomEviction, KeyDiff, ObservedAttention, PyramidKv, AdaKv, ChunkKv>;
 using QuantizationPolicies = std::tuple<AbsmaxQuant, KiviQuant, CacheTypeQuant>;
 
 namespace compose {
@@ -129,10 +135,10 @@ struct Composed {
     }
     Composed p;
     bool found = false;
-    p.evict = compose::build<EvictionPolicies>(e, PolicyOptions(o.budget(), o.mode(), pe, o.source()), c, found);
+    p.evict = compose::build<EvictionPolicies>(e, PolicyOptions(o.budget(), o.mode_asked(), pe, o.source(), o.capacity_asked()), c, found);
     if (!found)
       fail(o.source(), "compressor", "'" + std::string(e) + "' before '+' is not an eviction policy (" + compose::names<EvictionPolicies>() + ")");
-    p.quant = compose::build<QuantizationPolicies>(q, PolicyOptions(1.0, o.mode(), pq, o.source()), c, found);
+    p.quant = compose::build<QuantizationPolicies>(q, PolicyOptions(1.0, p.evict.mode(), pq, o.source()), c, found);
     if (!found)
       fail(o.source(), "compressor",
            "'" + std::string(q) + "' after '+' is not a quantizer (absmax, kivi, " + cache_type_names() + ")");

@@ -5,10 +5,14 @@
 // budget the same way and breaks ties the same way.
 //
 // Budget rule (shared by all eviction policies): after a compressing step each KV head keeps
-//   k = max(ceil(budget · tokens_seen), protected)
-// rows, where `protected` is what the method always keeps (sinks, observation window, recent
-// window), and never more than it stores. At budget 1 k ≥ stored rows, so nothing is touched
-// and the policy is the same computation as `full` (tested bit-exact).
+//   k = min(stored, max(target, protected))
+// rows, where `protected` is what the method always keeps (sinks, recent window) and `target`
+// depends on the capacity semantics (kv/policy.hpp, docs/COMPRESSORS.md "Capacity"):
+//   fixed: C = ceil(budget · tokens seen at the last prefill step), frozen for the decode steps;
+//   seen:  ceil(budget · tokens_seen) at this step.
+// At budget 1 k ≥ stored rows after the prefill, so prompt mode touches nothing and is the
+// same computation as `full` (tested bit-exact); decode mode with `fixed` then keeps a sliding
+// cache of prompt-length rows.
 //
 // Ties: rows are ranked by (score descending, row index ascending) — a strict total order, so
 // equal scores resolve to the lowest row index (the oldest row), on every platform.
@@ -93,17 +97,29 @@ inline std::string format_number(double v) {
   return std::string(buf, res.ptr);
 }
 
-// Budget and mode, shared by every eviction policy.
+// Budget, mode and capacity, shared by every eviction policy.
 struct Common {
   double budget = 1.0;
   Mode mode = Mode::Prompt;
+  Capacity capacity = Capacity::Fixed;
+  std::int64_t prompt_seen = 0;  // tokens seen after the last prefill step (fixed capacity's base)
 
-  static Common from(const PolicyOptions& o) { return {o.budget(), o.mode()}; }
+  static Common from(const PolicyOptions& o, Mode paper_mode) { return {o.budget(), o.mode_or(paper_mode), o.capacity(), 0}; }
   // Whether this step compresses: prompt mode compresses once, after the prefill; decode
   // mode after the prefill and after every decode step.
   bool compresses(StepKind kind) const { return kind == StepKind::Prefill || mode == Mode::Decode; }
+  // Call first in after_step: a prefill step (re)sets the prompt length fixed capacity reads.
+  void observe(const KvCache& c, StepKind kind) {
+    if (kind == StepKind::Prefill || prompt_seen == 0) prompt_seen = c.tokens_seen();
+  }
+  // The budget's rows before the protected floor: C (fixed) or ceil(budget · seen) (seen).
+  std::size_t target(std::int64_t seen) const { return budget_rows(budget, capacity == Capacity::Fixed ? prompt_seen : seen); }
+  // Rows a head of `stored` rows keeps at a step with `seen` tokens seen.
+  std::size_t keep(std::int64_t seen, std::size_t protected_rows, std::size_t stored) const {
+    return std::min(stored, std::max(target(seen), protected_rows));
+  }
   std::string prefix(std::string_view name) const {
-    return std::string(name) + "(budget=" + format_number(budget) + ",mode=" + mode_name(mode);
+    return std::string(name) + "(budget=" + format_number(budget) + ",mode=" + mode_name(mode) + ",capacity=" + capacity_name(capacity);
   }
 };
 

@@ -5,8 +5,8 @@
 //
 //   F_j = Σ_{queries i so far} Σ_{h ∈ group} softmax(q_i^h K^T)_j       (the paper's Alg. 1)
 //
-// and the cache keeps the heavy hitters (largest F) plus the most recent rows. The budget k =
-// ceil(budget · tokens_seen) is split: recent = ceil(recent_ratio · k) newest rows, heavy =
+// and the cache keeps the heavy hitters (largest F) plus the most recent rows. The budget k (the capacity:
+// kv/eviction.hpp) is split: recent = ceil(recent_ratio · k) newest rows, heavy =
 // k − recent rows by F among the others (the paper's experiments use equal heavy and recent
 // ratios, hence the default 0.5).
 //
@@ -29,6 +29,7 @@ namespace kvcanary::kv {
 
 struct H2o {
   static constexpr std::string_view name = "h2o";
+  static constexpr Mode default_mode = Mode::Decode;  // the paper evicts while generating
   static std::string_view summary() {
     return "H2O (Zhang et al. 2023): heavy hitters by accumulated attention + the most recent rows";
   }
@@ -37,7 +38,7 @@ struct H2o {
   }
   static H2o create(const PolicyOptions& o, const model::Config&) {
     H2o p;
-    p.common = eviction::Common::from(o);
+    p.common = eviction::Common::from(o, default_mode);
     p.recent_ratio = o.get_double("recent_ratio", 0.5);
     if (!(p.recent_ratio >= 0.0 && p.recent_ratio <= 1.0)) fail(o.source(), "recent_ratio", "must be in [0, 1]");
     o.reject_unknown(std::string(name));
@@ -55,7 +56,7 @@ struct H2o {
 
   // Rows kept by one head of n rows from its accumulated scores.
   std::vector<std::size_t> selection(std::span<const float> score, std::size_t n, std::int64_t seen) const {
-    const std::size_t k = eviction::keep_count(common.budget, seen, 0, n);
+    const std::size_t k = common.keep(seen, 0, n);
     if (k >= n) return eviction::last_rows(n, n);
     const std::size_t recent = std::min(k, eviction::budget_rows(recent_ratio, static_cast<std::int64_t>(k)));
     const auto protect = eviction::last_rows(n, recent);
@@ -64,6 +65,7 @@ struct H2o {
 
   void after_step(KvCache& cache, const AttentionRecord& record, StepKind kind) {
     if (!common.compresses(kind)) return;
+    common.observe(cache, kind);
     const std::size_t L = cache.layers(), KVH = cache.kv_heads(), D = cache.head_dim();
     // Scores persist across steps (a chunked prefill keeps accumulating); rows only grow
     // between our evictions, so more scores than rows means a different or cleared cache.

@@ -75,7 +75,7 @@ struct KiviQuant {
            "must be a multiple of group (" + std::to_string(g) + "): keys leave the residual in whole groups, got " + std::to_string(r));
     p.group = static_cast<std::size_t>(g);
     p.residual = static_cast<std::size_t>(r);
-    p.mode = o.mode();
+    p.mode = o.mode_or(Mode::Prompt);  // default unchanged: docs/COMPRESSORS.md "Modes"
     o.reject_unknown(std::string(name));
     return p;
   }

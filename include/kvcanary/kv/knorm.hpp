@@ -4,7 +4,7 @@
 // receive high attention, so the cache keeps the rows with the lowest ‖k_j‖₂ — no attention
 // needed, hence compatible with fused attention kernels:
 //
-//   keep = argbottom_k ‖k_j‖₂,   k = ceil(budget · tokens_seen)
+//   keep = argbottom_k ‖k_j‖₂,   k = the capacity (kv/eviction.hpp)
 //
 // The norm is the same before and after RoPE (a rotation of each dimension pair), so the
 // stored post-RoPE keys give the paper's score. Optional `window` most recent rows are always
@@ -28,6 +28,7 @@ namespace kvcanary::kv {
 
 struct KNorm {
   static constexpr std::string_view name = "knorm";
+  static constexpr Mode default_mode = Mode::Prompt;  // KVPress's KnormPress compresses the prefill
   static std::string_view summary() { return "KNorm (Devoto et al. 2024): keep the rows whose key has the lowest L2 norm"; }
   static std::vector<ParameterDoc> parameters() {
     return {{"window", "0", "most recent rows always kept (the paper: none)"},
@@ -35,7 +36,7 @@ struct KNorm {
   }
   static KNorm create(const PolicyOptions& o, const model::Config&) {
     KNorm p;
-    p.common = eviction::Common::from(o);
+    p.common = eviction::Common::from(o, default_mode);
     p.window = static_cast<std::size_t>(o.get_int("window", 0, 0));
     p.skip_layers = static_cast<std::size_t>(o.get_int("skip_layers", 0, 0));
     o.reject_unknown(std::string(name));
@@ -63,13 +64,14 @@ struct KNorm {
 
   std::vector<std::size_t> selection(const HeadStore& store, std::size_t head_dim, std::int64_t seen) const {
     const std::size_t n = store.size();
-    const std::size_t k = eviction::keep_count(common.budget, seen, std::min(window, n), n);
+    const std::size_t k = common.keep(seen, std::min(window, n), n);
     if (k >= n) return eviction::last_rows(n, n);
     return eviction::select<float>(scores(store, head_dim), n, eviction::last_rows(n, window), k);
   }
 
   void after_step(KvCache& cache, const AttentionRecord&, StepKind kind) {
     if (!common.compresses(kind)) return;
+    common.observe(cache, kind);
     const std::size_t D = cache.head_dim();
     for (std::size_t l = skip_layers; l < cache.layers(); ++l)
       for (std::size_t h = 0; h < cache.kv_heads(); ++h) {

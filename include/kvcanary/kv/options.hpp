@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -25,13 +26,19 @@ struct ParameterDoc {
 class PolicyOptions {
  public:
   PolicyOptions() = default;
-  PolicyOptions(double budget, Mode mode, std::map<std::string, std::string> params = {}, std::string source = "options")
-      : budget_(budget), mode_(mode), params_(std::move(params)), source_(std::move(source)) {
+  // `mode` unset: each policy's paper default (its `default_mode`). `capacity` unset: fixed.
+  PolicyOptions(double budget, std::optional<Mode> mode, std::map<std::string, std::string> params = {}, std::string source = "options",
+                std::optional<Capacity> capacity = std::nullopt)
+      : budget_(budget), mode_(mode), capacity_(capacity), params_(std::move(params)), source_(std::move(source)) {
     if (!(budget_ > 0.0 && budget_ <= 1.0)) fail(source_, "budget", "must be in (0, 1], got " + std::to_string(budget_));
   }
 
   double budget() const { return budget_; }
-  Mode mode() const { return mode_; }
+  // The mode asked for, else the policy's own default.
+  Mode mode_or(Mode paper_default) const { return mode_.value_or(paper_default); }
+  const std::optional<Mode>& mode_asked() const { return mode_; }
+  Capacity capacity() const { return capacity_.value_or(Capacity::Fixed); }
+  const std::optional<Capacity>& capacity_asked() const { return capacity_; }
   const std::string& source() const { return source_; }
   const std::map<std::string, std::string>& params() const { return params_; }
 
@@ -68,7 +75,8 @@ class PolicyOptions {
 
  private:
   double budget_ = 1.0;
-  Mode mode_ = Mode::Prompt;
+  std::optional<Mode> mode_;
+  std::optional<Capacity> capacity_;
   std::map<std::string, std::string> params_;
   std::string source_ = "options";
   mutable std::set<std::string> used_;

@@ -39,6 +39,29 @@ enum class Mode { Prompt, Decode };
 
 inline const char* mode_name(Mode m) { return m == Mode::Prompt ? "prompt" : "decode"; }
 
+// How many rows an eviction policy's budget means (docs/COMPRESSORS.md "Capacity"):
+//   Fixed: C = ceil(budget · prompt length) rows per head, set at the prefill — the papers'
+//          cache size (StreamingLLM's sinks + recent, H2O's heavy + recent, TOVA's cache_size,
+//          SnapKV's max_capacity_prompt). In decode mode the cache stays at C: each new token
+//          evicts one row. In prompt mode generated rows are appended (SnapKV, KVPress).
+//   Seen:  ceil(budget · tokens seen) after every compressing step, so a decode-mode cache grows
+//          with the generation (KVPress's CompressionRatioDecodingPress; kvcanary ≤ 0.2's meaning,
+//          and how rows without a `capacity` field read).
+// In prompt mode both are the same computation (the only compressing step is the prefill).
+enum class Capacity { Fixed, Seen };
+
+inline const char* capacity_name(Capacity c) { return c == Capacity::Fixed ? "fixed" : "seen"; }
+
+// What the compressor sees of a prompt (docs/TASKS.md "Scope"):
+//   Context: only the task's reusable prefix (the system turn with its tools, the instruction
+//            and distractor preamble) is prefilled and compressed; the question is then appended
+//            uncompressed — KVPress's context/question split, the deployment case of a shared
+//            prefix compressed once and reused.
+//   Prompt:  the whole prompt is prefilled, then compressed (question-aware).
+enum class Scope { Context, Prompt };
+
+inline const char* scope_name(Scope s) { return s == Scope::Context ? "context" : "prompt"; }
+
 // Attention probabilities recorded by the forward pass for one step: for every layer and
 // query head, the attention mass each stored row of that head's KV head received, summed over
 // the recorded query rows (the step's last `rows` tokens). mass(l, h) has one entry per row

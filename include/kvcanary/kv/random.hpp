@@ -27,11 +27,12 @@ inline std::uint64_t splitmix64(std::uint64_t x) {
 
 struct RandomEviction {
   static constexpr std::string_view name = "random";
+  static constexpr Mode default_mode = Mode::Prompt;
   static std::string_view summary() { return "control: a seeded uniformly random subset of rows kept per KV head"; }
   static std::vector<ParameterDoc> parameters() { return {{"seed", "0", "random seed (same seed, same evictions)"}}; }
   static RandomEviction create(const PolicyOptions& o, const model::Config&) {
     RandomEviction p;
-    p.common = eviction::Common::from(o);
+    p.common = eviction::Common::from(o, default_mode);
     p.seed = static_cast<std::uint64_t>(o.get_int("seed", 0, 0));
     o.reject_unknown(std::string(name));
     return p;
@@ -43,7 +44,7 @@ struct RandomEviction {
   std::size_t attention_rows(StepKind, std::size_t) const { return 0; }
 
   std::vector<std::size_t> selection(std::size_t n, std::int64_t seen, std::size_t layer, std::size_t head) const {
-    const std::size_t k = eviction::keep_count(common.budget, seen, 0, n);
+    const std::size_t k = common.keep(seen, 0, n);
     if (k >= n) return eviction::last_rows(n, n);
     std::uint64_t base = splitmix64(seed);
     base = splitmix64(base ^ static_cast<std::uint64_t>(seen));
@@ -58,6 +59,7 @@ struct RandomEviction {
 
   void after_step(KvCache& cache, const AttentionRecord&, StepKind kind) {
     if (!common.compresses(kind)) return;
+    common.observe(cache, kind);
     for (std::size_t l = 0; l < cache.layers(); ++l)
       for (std::size_t h = 0; h < cache.kv_heads(); ++h) {
         HeadStore& store = cache.head(l, h);

@@ -26,13 +26,19 @@
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/random.hpp"
 #include "kvcanary/kv/snapkv.hpp"
+#include "kvcanary/kv/snapkv_rolling.hpp"
+#include "kvcanary/kv/keydiff.hpp"
+#include "kvcanary/kv/observed_attention.hpp"
+#include "kvcanary/kv/pyramidkv.hpp"
+#include "kvcanary/kv/adakv.hpp"
+#include "kvcanary/kv/chunkkv.hpp"
 #include "kvcanary/kv/streamingllm.hpp"
 #include "kvcanary/kv/tova.hpp"
 
 namespace kvcanary::kv {
 
 using AllPolicies =
-    std::tuple<FullCache, AbsmaxQuant, KiviQuant, CacheTypeQuant, StreamingLlm, SnapKv, H2o, Tova, KNorm, RandomEviction, Composed>;
+    std::tuple<FullCache, AbsmaxQuant, KiviQuant, CacheTypeQuant, StreamingLlm, SnapKv, SnapKvRolling, H2o, Tova, KNorm, RandomEviction, KeyDiff, ObservedAttention, PyramidKv, AdaKv, ChunkKv, Composed>;
 
 // Calls f(policy) with the policy of the list `Policies` named `name`, built from `options` for
 // `config`. A sweep or an example passes its own shorter list to instantiate only what it runs.
@@ -74,18 +80,42 @@ bool has_policy(std::string_view name) {
   return std::apply([&](auto... tag) { return (compose::accepts<decltype(tag)>(name) || ...); }, Policies{});
 }
 
-// Calls f(name, summary, parameters) for every compressor name, in list order.
+// What `kvcanary compressors` says of a policy besides its parameters: the modes it runs in and
+// its default (its paper's), and whether the eviction semantics (capacity) apply to it.
+struct PolicyFacts {
+  Mode default_mode = Mode::Prompt;
+  bool decode_allowed = true;  // false: prompt only (snapkv, as its paper)
+  bool evicts = false;         // an eviction policy: `capacity` applies
+};
+
+template <class P>
+PolicyFacts policy_facts() {
+  PolicyFacts f;
+  if constexpr (requires { P::default_mode; }) f.default_mode = P::default_mode;
+  if constexpr (requires { P::prompt_only; }) f.decode_allowed = !P::prompt_only;
+  f.evicts = requires(P p) { p.common.capacity; };
+  return f;
+}
+
+// Calls f(name, summary, parameters) — or f(name, summary, parameters, facts) when f takes four
+// arguments — for every compressor name, in list order.
 template <class F>
 void for_each_policy(F&& f) {
+  auto call = [&]<class P>(std::string_view n, std::string_view summary) {
+    if constexpr (std::is_invocable_v<F&, std::string_view, std::string_view, std::vector<ParameterDoc>, PolicyFacts>)
+      f(n, summary, P::parameters(), policy_facts<P>());
+    else
+      f(n, summary, P::parameters());
+  };
   std::apply(
       [&](auto... tag) {
         (
             [&] {
               using P = decltype(tag);
               if constexpr (requires { P::names(); }) {
-                for (std::string_view n : P::names()) f(n, std::string_view(P::summary(n)), P::parameters());
+                for (std::string_view n : P::names()) call.template operator()<P>(n, std::string_view(P::summary(n)));
               } else {
-                f(P::name, P::summary(), P::parameters());
+                call.template operator()<P>(P::name, P::summary());
               }
             }(),
             ...);

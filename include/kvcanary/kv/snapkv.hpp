@@ -8,20 +8,22 @@
 //   vote_j  = Σ_{i ∈ window} Σ_{h ∈ group} softmax(q_i^h K^T)_j        j in the prefix
 //   pool_j  = max(vote_{j−⌊kernel/2⌋} … vote_{j+⌊kernel/2⌋})           (max_pool1d, stride 1,
 //             padding kernel/2 with −∞, as the paper's listing)
-//   keep    = topk(pool, k − window) ∪ window,   k = ceil(budget · tokens_seen)
+//   keep    = topk(pool, C − w) ∪ window,   w = min(window, C)
+//
+// C is the capacity (kv/eviction.hpp; fixed: the paper's max_capacity_prompt as a share of the
+// prompt). As the paper's code: a prompt of at most C rows is not compressed, and the
+// observation window never exceeds the capacity (w = min(window, C): below `window` rows of
+// capacity SnapKV keeps the last C rows, as the authors' and KVPress's window-first selection
+// would — there is no floor that keeps more rows than the budget).
 //
 // GQA: selection is per KV head with the group's query heads summed (AttentionRecord::
 // kv_head_mass); the paper's code repeats K/V per query head and selects per query head,
 // which a shared cache cannot store.
 //
-// Decode mode (not in the paper, which compresses the prompt once): after every decode step
-// the policy re-selects with the last `window` queries. Each step records its one new query;
-// the policy keeps the last `window` per-step votes (following rows through evictions). Until
-// `window` decode steps have passed, the prompt's window queries that are still among the
-// last `window` are represented by their mean vote (the prefill records only their sum):
-// vote = Σ decode votes + (window − steps)/rows_recorded · prompt vote.
+// Prompt only, as the paper: the prompt is compressed once and generated rows are appended.
+// Decode mode is refused; kvcanary ≤ 0.2's decode mode (a rolling re-selection that behaves
+// like H2O) is `snapkv_rolling` (kv/snapkv_rolling.hpp).
 
-#include <deque>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -48,18 +50,41 @@ inline std::vector<float> max_pool_1d(std::span<const float> x, std::size_t kern
   return out;
 }
 
+// SnapKV's selection of k rows of an n-row head from the observation window's votes (one per
+// row; the window rows' own votes unused): the last w = min(window, k) rows, and the k − w
+// prefix rows with the largest max-pooled vote. k ≥ n: every row (not compressed). Shared with
+// PyramidKV, which only changes k per layer.
+inline std::vector<std::size_t> snapkv_select(std::span<const float> vote, std::size_t n, std::size_t k, std::size_t window,
+                                              std::size_t kernel) {
+  if (k >= n) return eviction::last_rows(n, n);
+  const std::size_t w = std::min(window, k);
+  const std::size_t prefix = n - w;
+  const std::vector<float> pooled = max_pool_1d(vote.first(prefix), kernel);
+  std::vector<std::size_t> candidates(prefix);
+  std::iota(candidates.begin(), candidates.end(), 0);
+  std::vector<std::size_t> kept = eviction::top_k<float>(pooled, std::move(candidates), k - w);
+  for (std::size_t r = prefix; r < n; ++r) kept.push_back(r);
+  return kept;
+}
+
 struct SnapKv {
   static constexpr std::string_view name = "snapkv";
+  static constexpr Mode default_mode = Mode::Prompt;  // the paper compresses the prompt once
+  static constexpr bool prompt_only = true;
   static std::string_view summary() {
-    return "SnapKV (Li et al. 2024): prefix rows voted by the last `window` queries, max-pooled, top-k + window kept";
+    return "SnapKV (Li et al. 2024): prefix rows voted by the last `window` queries, max-pooled, top-k + window kept; prompt only";
   }
   static std::vector<ParameterDoc> parameters() {
-    return {{"window", "32", "observation window: the last `window` queries vote and their rows are always kept"},
+    return {{"window", "32", "observation window: the last min(window, capacity) queries vote and their rows are kept"},
             {"kernel", "7", "max-pooling kernel over the votes (odd; 1 disables pooling)"}};
   }
   static SnapKv create(const PolicyOptions& o, const model::Config&) {
     SnapKv p;
-    p.common = eviction::Common::from(o);
+    p.common = eviction::Common::from(o, default_mode);
+    if (p.common.mode == Mode::Decode)
+      fail(o.source(), "mode",
+           "snapkv is prompt-only, as the paper (it compresses the prompt once); kvcanary 0.2's decode-mode re-selection is "
+           "`snapkv_rolling`");
     p.window = static_cast<std::size_t>(o.get_int("window", 32, 1));
     p.kernel = static_cast<std::size_t>(o.get_int("kernel", 7, 1));
     if (p.kernel % 2 == 0) fail(o.source(), "kernel", "must be odd (max_pool1d with padding kernel/2 keeps the length only then)");
@@ -70,91 +95,36 @@ struct SnapKv {
   eviction::Common common;
   std::size_t window = 32, kernel = 7;
 
-  // Decode-mode observation state, per [layer * kv_heads + kv_head] and row.
-  std::vector<std::vector<float>> prompt_vote;
-  double prompt_rows = 0;  // query rows the prompt vote sums
-  std::deque<std::vector<std::vector<float>>> step_votes;  // newest last, at most `window`
-
-  std::size_t attention_rows(StepKind kind, std::size_t) const {
-    if (kind == StepKind::Prefill) return window;
-    return common.mode == Mode::Decode ? 1 : 0;
+  // The observation window of a prefill of n tokens: never more than the capacity. A chunked
+  // prefill's later chunk compresses against the whole prompt's capacity, which it cannot know
+  // here, so it records `window` rows and selection trims the window.
+  std::size_t attention_rows(StepKind kind, std::size_t n_tokens) const {
+    if (kind != StepKind::Prefill) return 0;
+    return std::min(window, std::max<std::size_t>(1, eviction::budget_rows(common.budget, static_cast<std::int64_t>(n_tokens))));
   }
 
   // Rows kept by one head of n rows from its votes (one per row; window rows' votes unused).
   std::vector<std::size_t> selection(std::span<const float> vote, std::size_t n, std::int64_t seen) const {
-    const std::size_t w = std::min(window, n);
-    const std::size_t k = eviction::keep_count(common.budget, seen, w, n);
-    if (k >= n) return eviction::last_rows(n, n);
-    const std::size_t prefix = n - w;
-    const std::vector<float> pooled = max_pool_1d(vote.first(prefix), kernel);
-    std::vector<std::size_t> candidates(prefix);
-    std::iota(candidates.begin(), candidates.end(), 0);
-    std::vector<std::size_t> kept = eviction::top_k<float>(pooled, std::move(candidates), k - w);
-    for (std::size_t r = prefix; r < n; ++r) kept.push_back(r);
-    return kept;
+    return snapkv_select(vote, n, common.keep(seen, 0, n), window, kernel);
   }
 
   void after_step(KvCache& cache, const AttentionRecord& record, StepKind kind) {
     if (!common.compresses(kind)) return;
+    common.observe(cache, kind);
     const std::size_t L = cache.layers(), KVH = cache.kv_heads(), D = cache.head_dim();
-    const bool tracking = common.mode == Mode::Decode;
-    if (kind == StepKind::Prefill || prompt_vote.size() != L * KVH) {
-      prompt_vote.assign(L * KVH, {});
-      step_votes.clear();
-      prompt_rows = kind == StepKind::Prefill ? static_cast<double>(record.rows) : 0.0;
-    }
-    std::vector<std::vector<float>> now(L * KVH);
-    for (std::size_t l = 0; l < L; ++l)
-      for (std::size_t h = 0; h < KVH; ++h) now[l * KVH + h] = record.rows ? record.kv_head_mass(l, h) : std::vector<float>{};
-    if (kind == StepKind::Prefill) {
-      if (tracking) prompt_vote = now;
-    } else {
-      step_votes.push_back(std::move(now));
-      if (step_votes.size() > window) step_votes.pop_front();
-    }
-
     for (std::size_t l = 0; l < L; ++l)
       for (std::size_t h = 0; h < KVH; ++h) {
         HeadStore& store = cache.head(l, h);
-        const std::size_t n = store.size(), idx = l * KVH + h;
-        std::vector<float> vote(n, 0.0f);
-        if (kind == StepKind::Prefill) {
-          vote = now[idx];
-        } else {
-          // Prompt queries still among the last `window`, as their mean vote.
-          const double left = static_cast<double>(window) - static_cast<double>(step_votes.size());
-          if (left > 0 && prompt_rows > 0) {
-            const float scale = static_cast<float>(std::min(left, prompt_rows) / prompt_rows);
-            for (std::size_t j = 0; j < prompt_vote[idx].size(); ++j) vote[j] += scale * prompt_vote[idx][j];
-          }
-          for (const auto& step : step_votes)
-            for (std::size_t j = 0; j < step[idx].size(); ++j) vote[j] += step[idx][j];
-        }
+        const std::size_t n = store.size();
+        const std::vector<float> vote = record.rows ? record.kv_head_mass(l, h) : std::vector<float>(n, 0.0f);
         const auto kept = selection(vote, n, cache.tokens_seen());
-        if (kept.size() == n) continue;
-        store.keep(kept, D);
-        if (tracking) {
-          compact(prompt_vote[idx], kept);
-          for (auto& step : step_votes) compact(step[idx], kept);
-        }
+        if (kept.size() != n) store.keep(kept, D);
       }
   }
 
   std::size_t stored_bytes(const KvCache& c) const { return eviction::stored_fp16_bytes(c); }
   std::string identity() const {
     return common.prefix(name) + ",window=" + std::to_string(window) + ",kernel=" + std::to_string(kernel) + ")";
-  }
-
- private:
-  // A vote vector follows its rows through an eviction; rows appended after it was recorded
-  // (indices past its end) stay past its end, since kept rows keep their order.
-  static void compact(std::vector<float>& v, std::span<const std::size_t> kept) {
-    std::size_t dst = 0;
-    for (std::size_t r : kept) {
-      if (r >= v.size()) break;
-      v[dst++] = v[r];
-    }
-    v.resize(dst);
   }
 };
 

@@ -71,6 +71,7 @@ inline void rerotate_keys(HeadStore& store, std::size_t head_dim, const std::vec
 
 struct StreamingLlm {
   static constexpr std::string_view name = "streamingllm";
+  static constexpr Mode default_mode = Mode::Decode;  // the paper streams: sinks + a sliding window
   static std::string_view summary() {
     return "StreamingLLM (Xiao et al. 2023): first `sinks` tokens + most recent window, keys re-rotated to contiguous "
            "cache positions";
@@ -80,7 +81,7 @@ struct StreamingLlm {
   }
   static StreamingLlm create(const PolicyOptions& o, const model::Config& config) {
     StreamingLlm p;
-    p.common = eviction::Common::from(o);
+    p.common = eviction::Common::from(o, default_mode);
     p.sinks = static_cast<std::size_t>(o.get_int("sinks", 4, 0));
     p.inv_freq = model::rope_inverse_frequencies(config);
     o.reject_unknown(std::string(name));
@@ -95,7 +96,7 @@ struct StreamingLlm {
 
   // Rows kept by a head of n rows with `seen` tokens seen: sinks, then the newest k − sinks.
   std::vector<std::size_t> selection(std::size_t n, std::int64_t seen) const {
-    const std::size_t k = eviction::keep_count(common.budget, seen, std::min(sinks, n), n);
+    const std::size_t k = common.keep(seen, std::min(sinks, n), n);
     std::vector<std::size_t> kept;
     kept.reserve(k);
     const std::size_t s = std::min(sinks, k);
@@ -106,6 +107,7 @@ struct StreamingLlm {
 
   void after_step(KvCache& cache, const AttentionRecord&, StepKind kind) {
     if (!common.compresses(kind)) return;
+    common.observe(cache, kind);
     const std::size_t D = cache.head_dim();
     std::size_t kept_rows = 0;
     bool evicted = false;

@@ -3,7 +3,7 @@
 // RNNs", arXiv:2401.06104). Whenever the cache is over budget, drop the rows the *current*
 // (last) query attends to least:
 //
-//   s_j = Σ_{h} softmax(q_t^h K^T)_j,      keep topk(s, k),   k = ceil(budget · tokens_seen)
+//   s_j = Σ_{h} softmax(q_t^h K^T)_j,      keep topk(s, k),   k = the capacity (kv/eviction.hpp; fixed: the paper's cache_size)
 //
 // No recent window and no sinks: the last query's attention is the whole criterion.
 //
@@ -25,6 +25,7 @@ namespace kvcanary::kv {
 
 struct Tova {
   static constexpr std::string_view name = "tova";
+  static constexpr Mode default_mode = Mode::Decode;  // the paper's multi-state RNN drops a row per token
   static std::string_view summary() {
     return "TOVA (Oren et al. 2024): evict the rows the last query attends to least";
   }
@@ -35,7 +36,7 @@ struct Tova {
   }
   static Tova create(const PolicyOptions& o, const model::Config&) {
     Tova p;
-    p.common = eviction::Common::from(o);
+    p.common = eviction::Common::from(o, default_mode);
     const std::string scope = o.get_string("scope", "layer");
     if (scope != "layer" && scope != "head") fail(o.source(), "scope", "must be 'layer' or 'head', got '" + scope + "'");
     p.per_head = scope == "head";
@@ -50,7 +51,7 @@ struct Tova {
 
   // Rows kept by one head of n rows from the last query's attention.
   std::vector<std::size_t> selection(std::span<const float> score, std::size_t n, std::int64_t seen) const {
-    const std::size_t k = eviction::keep_count(common.budget, seen, 0, n);
+    const std::size_t k = common.keep(seen, 0, n);
     if (k >= n) return eviction::last_rows(n, n);
     std::vector<std::size_t> all(n);
     std::iota(all.begin(), all.end(), 0);
@@ -59,6 +60,7 @@ struct Tova {
 
   void after_step(KvCache& cache, const AttentionRecord& record, StepKind kind) {
     if (!common.compresses(kind) || record.rows == 0) return;
+    common.observe(cache, kind);
     const std::size_t L = cache.layers(), KVH = cache.kv_heads(), D = cache.head_dim();
     for (std::size_t l = 0; l < L; ++l) {
       std::vector<float> layer_score;

@@ -37,6 +37,10 @@ struct DecodeJob {
   std::vector<std::int32_t> prompt;
   bool generate = true;               // greedy continuation until EOS, a stop string or the cap
   std::vector<std::int32_t> forced;   // a continuation to score teacher-forced (may be empty)
+  // Scope `context`: the prompt's last `question_tokens` tokens are appended uncompressed after
+  // the rest is prefilled and compressed (model/generate.hpp prefill_with_policy); 0: scope
+  // `prompt`. With a prefill share, the compressed context is what is shared.
+  std::size_t question_tokens = 0;
 };
 
 struct LaneMemory {
@@ -162,18 +166,19 @@ std::vector<JobResult> run_jobs_each(Transformer<WT>& model, std::span<const Dec
     }
     double shared_seconds = 0;  // the shared pass's time when another job ran it
     if (batch.prefill_share) {
-      const std::size_t rows = base.policy.attention_rows(kv::StepKind::Prefill, job.prompt.size());
+      const std::span<const std::int32_t> prompt(job.prompt);
+      const std::size_t context = context_length(prompt.size(), job.question_tokens);
+      const std::size_t rows = base.policy.attention_rows(kv::StepKind::Prefill, context);
       const std::size_t misses = batch.prefill_share->misses();
-      const auto entry = batch.prefill_share->get(model, job.prompt, rows);
+      const auto entry = batch.prefill_share->get(model, prompt.first(context), rows);
       if (batch.prefill_share->misses() == misses) shared_seconds = entry->seconds;
       base.cache = entry->cache;
       logits = entry->logits;
       static const kv::AttentionRecord no_record;
       base.policy.after_step(base.cache, rows ? entry->records.at(rows) : no_record, kv::StepKind::Prefill);
+      append_question(model, base.cache, prompt.subspan(context), logits);
     } else {
-      std::vector<Segment> seg = {{&base.cache, job.prompt, Logits::Last}};
-      Policy* p = &base.policy;
-      forward_with_policies(model, seg, std::span<Policy* const>(&p, 1), kv::StepKind::Prefill, logits);
+      prefill_with_policy(model, base.cache, std::span<const std::int32_t>(job.prompt), job.question_tokens, base.policy, logits);
     }
     r.generation.prefill_seconds = std::chrono::duration<double>(clock::now() - t0).count() + shared_seconds;
     r.seconds += r.generation.prefill_seconds;  // before any lane can finish the job

@@ -28,6 +28,10 @@ struct GenerateOptions {
   // A task's own end condition on the decoded continuation (e.g. a code block has closed);
   // ends the sequence with finish_reason "stop". Needs a detokenizer.
   std::function<bool(std::string_view)> stop_when;
+  // Scope `context` (kv/policy.hpp): per prompt, how many of its last tokens are the question,
+  // appended uncompressed after the rest is prefilled and compressed. Empty, or 0 for a
+  // prompt: scope `prompt` (the whole prompt is compressed).
+  std::vector<std::size_t> question_tokens;
 };
 
 struct Generation {
@@ -94,6 +98,33 @@ void forward_with_policies(Transformer<WT>& model, std::vector<Segment>& segment
     if (e) std::rethrow_exception(e);
 }
 
+// Scope `context`'s second half: the question's tokens are appended to a cache its policy has
+// already compressed, with no record and no policy step — they are stored as computed and
+// never evicted or coded (prompt mode; decode mode with a question is refused by the callers,
+// since a decode-mode policy would later select among the question's rows). The logits are
+// the question's last row's, as a one-pass prefill's.
+template <class WT>
+void append_question(Transformer<WT>& model, kv::KvCache& cache, std::span<const std::int32_t> question, std::vector<float>& logits) {
+  if (question.empty()) return;
+  const Segment seg{&cache, question, Logits::Last};
+  model.forward(std::span<const Segment>(&seg, 1), logits);
+}
+
+// The first `prompt.size() − question` tokens of the prompt: what a policy compresses. At
+// least one token is context.
+inline std::size_t context_length(std::size_t prompt, std::size_t question) { return question < prompt ? prompt - question : 1; }
+
+// Prefill a prompt under its policy, in scope `context` when `question` > 0.
+template <class WT, kv::CachePolicy Policy>
+void prefill_with_policy(Transformer<WT>& model, kv::KvCache& cache, std::span<const std::int32_t> prompt, std::size_t question,
+                         Policy& policy, std::vector<float>& logits) {
+  const std::size_t context = context_length(prompt.size(), question);
+  std::vector<Segment> seg = {{&cache, prompt.first(context), Logits::Last}};
+  Policy* p = &policy;
+  forward_with_policies(model, seg, std::span<Policy* const>(&p, 1), kv::StepKind::Prefill, logits);
+  append_question(model, cache, prompt.subspan(context), logits);
+}
+
 template <class WT, kv::CachePolicy Policy = kv::FullCache>
 std::vector<Generation> generate_greedy(Transformer<WT>& model, std::span<const std::vector<std::int32_t>> prompts,
                                         const GenerateOptions& options, const Detokenizer& detokenize = {},
@@ -131,9 +162,8 @@ std::vector<Generation> generate_greedy(Transformer<WT>& model, std::span<const 
       continue;
     }
     const auto t0 = clock::now();
-    std::vector<Segment> seg = {{&caches[b], prompts[b], Logits::Last}};
-    Policy* p = &policies[b];
-    forward_with_policies(model, seg, std::span<Policy* const>(&p, 1), kv::StepKind::Prefill, logits);
+    const std::size_t question = b < options.question_tokens.size() ? options.question_tokens[b] : 0;
+    prefill_with_policy(model, caches[b], std::span<const std::int32_t>(prompts[b]), question, policies[b], logits);
     measure(b);
     next[b] = argmax(logits.data(), V);
     out[b].tokens.push_back(next[b]);

@@ -8,8 +8,9 @@
 //                    of model/model_name.hpp, which resolves to the default model directory's
 //                    sibling models/NAME), label, dtype (f32|bf16|f16), threads
 //   [data]           dir (default: $KVCANARY_DATA_DIR or ./data), distractor_text (default <dir>/wikitext-2-raw-test.txt)
-//   [[compressors]]  name, label (the row's `method`, default name), budgets = [...], mode (prompt|decode),
-//                    params = { k = v, ... }
+//   [[compressors]]  name, label (the row's `method`, default name), budgets = [...], mode (prompt|decode;
+//                    default the policy's), capacity (fixed|seen; fixed), scope (context|prompt; default
+//                    context in prompt mode, prompt in decode mode), params = { k = v, ... }
 //   [[tasks]]        type (see task/registry.hpp) and the task's own keys
 //
 // Relative paths are taken from the current directory (configs are run from the repository
@@ -21,6 +22,7 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -36,7 +38,9 @@ namespace kvcanary::run {
 struct CompressorSpec {
   std::string name, label;
   std::vector<double> budgets;
-  kv::Mode mode = kv::Mode::Prompt;
+  std::optional<kv::Mode> mode;          // unset: the policy's paper default
+  std::optional<kv::Capacity> capacity;  // unset: fixed
+  std::optional<kv::Scope> scope;        // unset: context in prompt mode, prompt in decode mode
   std::map<std::string, std::string> params;
   std::string where;  // its config path, for errors
 };
@@ -116,9 +120,15 @@ inline SweepConfig parse_sweep_config(toml::table doc, const std::string& file, 
     if (s.budgets.empty()) t.fail_at("budgets", "must list at least one budget");
     for (std::size_t i = 0; i < s.budgets.size(); ++i)
       if (!(s.budgets[i] > 0.0 && s.budgets[i] <= 1.0)) t.fail_at("budgets[" + std::to_string(i) + "]", "must be in (0, 1]");
-    const std::string mode = t.get_string("mode", "prompt");
-    if (mode != "prompt" && mode != "decode") t.fail_at("mode", "must be prompt or decode");
-    s.mode = mode == "prompt" ? kv::Mode::Prompt : kv::Mode::Decode;
+    const std::string mode = t.get_string("mode", "");
+    if (!mode.empty() && mode != "prompt" && mode != "decode") t.fail_at("mode", "must be prompt or decode (absent: the policy's default)");
+    if (!mode.empty()) s.mode = mode == "prompt" ? kv::Mode::Prompt : kv::Mode::Decode;
+    const std::string capacity = t.get_string("capacity", "fixed");
+    if (capacity != "fixed" && capacity != "seen") t.fail_at("capacity", "must be fixed or seen");
+    s.capacity = capacity == "fixed" ? kv::Capacity::Fixed : kv::Capacity::Seen;
+    const std::string scope = t.get_string("scope", "");
+    if (!scope.empty() && scope != "context" && scope != "prompt") t.fail_at("scope", "must be context or prompt (absent: context in prompt mode, prompt in decode mode)");
+    if (!scope.empty()) s.scope = scope == "context" ? kv::Scope::Context : kv::Scope::Prompt;
     s.params = t.get_scalars("params");
     t.reject_unknown();
     c.compressors.push_back(std::move(s));

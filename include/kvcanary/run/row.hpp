@@ -52,6 +52,9 @@ struct Row {
   double budget_peak = 1.0;      // the largest such ratio after any step
   std::string policy;            // the policy's identity: name and every parameter
   std::string mode;              // prompt | decode
+  std::string capacity = "seen"; // fixed | seen | none (a policy that keeps every row); absent in old rows: seen
+  std::string scope = "prompt";  // context | prompt; absent in old rows: prompt (the whole prompt was compressed)
+  std::int64_t question_tokens = 0;  // scope context: prompt tokens appended uncompressed
   std::string prompt_hash, model_hash, config_hash, program_version = kProgramVersion;
   std::int64_t prompt_tokens = 0;
   std::string finish_reason;     // eos | stop | length (functional rows)
@@ -95,6 +98,9 @@ inline nlohmann::ordered_json to_json(const Row& r) {
   j["budget_peak"] = r.budget_peak;
   j["policy"] = r.policy;
   j["mode"] = r.mode;
+  j["capacity"] = r.capacity;
+  j["scope"] = r.scope;
+  j["question_tokens"] = r.question_tokens;
   j["prompt_hash"] = r.prompt_hash;
   j["model_hash"] = r.model_hash;
   j["config_hash"] = r.config_hash;
@@ -168,6 +174,9 @@ inline Row row_from_json(const nlohmann::json& j, const std::string& where) {
   r.budget_peak = opt_num("budget_peak", r.budget_measured);
   r.policy = opt_str("policy", r.method);
   r.mode = opt_str("mode", "prompt");
+  r.capacity = opt_str("capacity", "seen");
+  r.scope = opt_str("scope", "prompt");
+  r.question_tokens = static_cast<std::int64_t>(opt_num("question_tokens", 0));
   r.prompt_hash = opt_str("prompt_hash", "");
   r.model_hash = opt_str("model_hash", "");
   r.config_hash = opt_str("config_hash", "");

@@ -43,6 +43,7 @@
 #include "kvcanary/run/row.hpp"
 #include "kvcanary/task/prompts.hpp"
 #include "kvcanary/task/registry.hpp"
+#include "kvcanary/task/scope_split.hpp"
 #include "kvcanary/task/task.hpp"
 
 namespace kvcanary::run {
@@ -180,6 +181,7 @@ class Sweep {
   struct Prepared {
     std::vector<std::int32_t> prompt, forced;
     std::string prompt_hash;
+    std::size_t question_tokens = 0;  // the prompt's question, for scope context (task/scope_split.hpp)
   };
   struct PreparedTask {
     TaskVariant task;
@@ -227,6 +229,7 @@ class Sweep {
         const std::string rendered = model_.chat_template().render(s.messages, /*add_generation_prompt=*/true, s.tools);
         p.ids.push_back(s.id);
         p.items.push_back({model_.tokenizer.encode(rendered), model_.tokenizer.encode(s.gold), task::prompt_hash(rendered)});
+        p.items.back().question_tokens = task::question_tokens(model_.chat_template(), model_.tokenizer, s, rendered, p.items.back().prompt);
       }
     } else {
       p.functional = false;
@@ -247,8 +250,15 @@ class Sweep {
   }
 
   kv::PolicyOptions options_for(const CompressorSpec& s, double budget) const {
-    return kv::PolicyOptions(budget, s.mode, s.params, config_.file.string() + ": " + s.where);
+    return kv::PolicyOptions(budget, s.mode, s.params, config_.file.string() + ": " + s.where, s.capacity);
   }
+
+  // What a compressor's rows record: its resolved mode, capacity and scope.
+  struct Semantics {
+    kv::Mode mode = kv::Mode::Prompt;
+    std::string capacity = "none";
+    kv::Scope scope = kv::Scope::Prompt;
+  };
 
   using AnyPolicy = kv::AnyPolicyOf<Policies>;
 
@@ -263,12 +273,25 @@ class Sweep {
 
   // Every (compressor, budget) is built once, before anything runs: a bad parameter fails now,
   // not after an hour of other cells, and each job copies its cell's policy from here.
+  //
+  // Scope: absent, `context` in prompt mode (KVPress's split, the deployment case) and `prompt`
+  // in decode mode (the decode-mode papers compress the whole stream); `context` with decode
+  // mode is refused — a decode-mode policy would select among the question's rows.
   void build_policies() {
     for (const auto& s : config_.compressors) {
       auto& per_budget = policies_.emplace_back();
       for (double b : s.budgets)
         per_budget.push_back(
             kv::with_policy_from<Policies>(s.name, options_for(s, b), model_.config, [](auto p) { return AnyPolicy{p}; }));
+      Semantics sem;
+      sem.mode = per_budget.front().mode();
+      if (const auto c = per_budget.front().capacity()) sem.capacity = kv::capacity_name(*c);
+      sem.scope = s.scope.value_or(sem.mode == kv::Mode::Prompt ? kv::Scope::Context : kv::Scope::Prompt);
+      if (sem.scope == kv::Scope::Context && sem.mode == kv::Mode::Decode)
+        fail(config_.file.string(), s.where + ".scope",
+             "scope context appends the question uncompressed, which a decode-mode policy would then evict from; use scope = "
+             "\"prompt\" with mode = \"decode\"");
+      semantics_.push_back(sem);
     }
   }
 
@@ -289,7 +312,8 @@ class Sweep {
       identity[k] = policy.identity();
       left[k] = pending.size();
       for (std::size_t i : pending) {
-        jobs.push_back({pt.items[i].prompt, pt.functional, pt.items[i].forced});
+        const bool context = semantics_[cell.compressor].scope == kv::Scope::Context;
+        jobs.push_back({pt.items[i].prompt, pt.functional, pt.items[i].forced, context ? pt.items[i].question_tokens : 0});
         policies.push_back(policy);
         job_of.push_back({k, i});
       }
@@ -341,7 +365,11 @@ class Sweep {
     r.sample_id = pt.ids[i];
     r.kind = pt.functional ? TaskKind::Functional : TaskKind::Perplexity;
     r.policy = identity;
-    r.mode = kv::mode_name(spec.mode);
+    const Semantics& sem = semantics_[cell.compressor];
+    r.mode = kv::mode_name(sem.mode);
+    r.capacity = sem.capacity;
+    r.scope = kv::scope_name(sem.scope);
+    r.question_tokens = sem.scope == kv::Scope::Context ? static_cast<std::int64_t>(pt.items[i].question_tokens) : 0;
     r.prompt_hash = pt.items[i].prompt_hash;
     r.model_hash = model_hash_;
     r.config_hash = config_.hash;
@@ -392,6 +420,7 @@ class Sweep {
   std::vector<PreparedTask> tasks_;
   std::vector<Cell> cells_;
   std::vector<std::vector<AnyPolicy>> policies_;  // [compressor][budget index], fresh state
+  std::vector<Semantics> semantics_;              // [compressor]
 };
 
 }  // namespace kvcanary::run

@@ -64,6 +64,7 @@ struct BfclTask {
                          native_tools(q.functions)});
       else
         every.push_back({q.id, bfcl_messages(q, task.format_), gold_completion_text(a->ground_truth, q.functions, task.format_)});
+      question_after_system(every.back());
     }
     const auto [begin, end] = task.settings_.range(questions.size());
     task.items_.assign(items.begin() + static_cast<std::ptrdiff_t>(begin), items.begin() + static_cast<std::ptrdiff_t>(end));

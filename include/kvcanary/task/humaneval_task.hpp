@@ -30,7 +30,12 @@ struct HumanEvalTask {
     t.reject_unknown();
     const auto all = load_humaneval(file);
     std::vector<TaskSample> every;
-    for (const auto& p : all) every.push_back({p.task_id, humaneval_messages(p), humaneval_gold_completion_text(p)});
+    // Question: the problem's code block; context: the instruction (and the distractor preamble).
+    for (const auto& p : all) {
+      auto messages = humaneval_messages(p);
+      const std::size_t question = messages.back().content.size() - kHumanEvalInstruction.size();
+      every.push_back({p.task_id, std::move(messages), humaneval_gold_completion_text(p), {}, 0, question});
+    }
     const auto [begin, end] = task.settings_.range(all.size());
     task.problems_.assign(all.begin() + static_cast<std::ptrdiff_t>(begin), all.begin() + static_cast<std::ptrdiff_t>(end));
     task.samples_ = select_samples(every, task.settings_);

@@ -37,7 +37,10 @@ struct SeedToolTask {
     std::vector<TaskSample> every;
     for (const auto& s : all) {
       if (task.prompt_format_ == PromptFormat::Text) {
+        // One user turn: "Tool available: ... Respond with ... }} REQUEST" — the request is the
+        // question; a prompt of another form has none (all context).
         every.push_back({s.id, seed_messages(s), gold_completion_text(s)});
+        if (const std::size_t req = s.prompt.find("}} "); req != std::string::npos) every.back().question_chars = s.prompt.size() - (req + 3);
         continue;
       }
       auto native = seed_native_prompt(s);
@@ -46,6 +49,7 @@ struct SeedToolTask {
              "not of the form \"Tool available: NAME(p: type, ...). Respond with ... }} REQUEST\" that "
              "prompt_format = \"native\" rewrites (use prompt_format = \"text\")");
       every.push_back({s.id, std::move(native->messages), seed_native_gold_text(s), std::move(native->tools)});
+      question_after_system(every.back());
     }
     const auto [begin, end] = task.settings_.range(all.size());
     task.items_.assign(all.begin() + static_cast<std::ptrdiff_t>(begin), all.begin() + static_cast<std::ptrdiff_t>(end));

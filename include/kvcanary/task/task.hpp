@@ -40,6 +40,11 @@ struct TaskSample {
   std::vector<io::ChatMessage> messages;  // the prompt, before the chat template
   std::string gold;                       // the gold answer as the model is asked to write it
   std::vector<std::string> tools{};       // the template's `tools`, each as `tojson` writes it; empty: none
+  // The question, for scope `context` (docs/TASKS.md "Scope"): the last `question_turns`
+  // messages plus the last `question_chars` characters of the message before them. Counted from
+  // the end, so examples (shots) and distractor preambles, which go in front, stay context.
+  // Both 0: no question — the whole prompt is context, as in scope `prompt`.
+  std::size_t question_turns = 0, question_chars = 0;
 };
 
 struct Verdict {
@@ -149,12 +154,22 @@ inline std::vector<io::ChatMessage> with_examples(const std::vector<TaskSample>&
   return out;
 }
 
+// Scope `context` for a tool-calling sample: the question is every turn after the system turn
+// (which the template fills with the tools). Counted as the first such turn's own characters
+// plus the turns after it, so a distractor preamble, prepended to that turn, stays context.
+inline void question_after_system(TaskSample& s) {
+  const std::size_t first = !s.messages.empty() && s.messages[0].role == "system" ? 1 : 0;
+  if (first >= s.messages.size()) return;
+  s.question_turns = s.messages.size() - first - 1;
+  s.question_chars = s.messages[first].content.size();
+}
+
 // The samples of the configured slice, with their examples (drawn from the whole dataset).
 inline std::vector<TaskSample> select_samples(const std::vector<TaskSample>& all, const CommonTaskSettings& s) {
   const auto [begin, end] = s.range(all.size());
   std::vector<TaskSample> out;
   for (std::size_t i = begin; i < end; ++i)
-    out.push_back({all[i].id, with_examples(all, i, s.shots), all[i].gold, all[i].tools});
+    out.push_back({all[i].id, with_examples(all, i, s.shots), all[i].gold, all[i].tools, all[i].question_turns, all[i].question_chars});
   return out;
 }
 

@@ -1,0 +1,176 @@
+#pragma once
+// `adakv`: Ada-KV (Feng et al. 2024, "Ada-KV: Optimizing KV Cache Eviction by Adaptive Budget
+// Allocation for Efficient LLM Inference", arXiv:2407.11550). A uniform budget gives every head
+// the same number of rows, although some heads concentrate their attention on a few rows and
+// others spread it. Ada-KV ranks the rows of all KV heads of a layer together and keeps the
+// layer's total, so heads hold different row counts; a floor per head (the "safeguard") keeps
+// every head at least α·C of its best rows. As KVPress's AdaKVPress, per layer with H KV heads:
+//
+//   s_{h,j}            the base scorer's scores, per KV head (`scorer`, below)
+//   safe               = floor(α · C) best rows of each head, forced to +∞
+//   keep               = the H·C best (h, j) of the layer (ties: lower head, then lower row)
+//
+// so Σ_h kept_h = H·C (the budget's bytes, exactly) and kept_h ≥ floor(α·C).
+//
+// It really evicts: KVPress's AdaKVPress masks the pruned rows in attention and keeps them in
+// memory (its cache does not shrink); here each head's HeadStore drops them, and stored_bytes
+// counts what each head holds — the measured bytes are the budget's.
+//
+// Scorers (`scorer`): `snapkv` (default: the paper's Ada-SnapKV — the observation window's
+// max-pooled votes over the prefix, the window's rows +∞ so every head keeps them, kv/snapkv.hpp),
+// `keydiff` (kv/keydiff.hpp), `knorm` (−‖k‖, kv/knorm.hpp), `observed_attention`
+// (kv/observed_attention.hpp; KVPress cannot combine it, as its eager attention conflicts with the
+// mask — here it is only a record). Prompt only, as the paper (it compresses the prefill).
+//
+// Deviations: C = ceil(budget · n) (KVPress: int(n·(1 − ratio))); SnapKV's votes are sums,
+// max-pooled (kvcanary's snapkv), not KVPress's means, avg-pooled; ties are deterministic.
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kvcanary/kv/eviction.hpp"
+#include "kvcanary/kv/keydiff.hpp"
+#include "kvcanary/kv/knorm.hpp"
+#include "kvcanary/kv/observed_attention.hpp"
+#include "kvcanary/kv/options.hpp"
+#include "kvcanary/kv/policy.hpp"
+#include "kvcanary/kv/snapkv.hpp"
+#include "kvcanary/model/config.hpp"
+
+namespace kvcanary::kv {
+
+struct AdaKv {
+  enum class Scorer { SnapKv, KeyDiff, KNorm, ObservedAttention };
+
+  static constexpr std::string_view name = "adakv";
+  static constexpr Mode default_mode = Mode::Prompt;
+  static constexpr bool prompt_only = true;
+  static std::string_view summary() {
+    return "Ada-KV (Feng et al. 2024): a layer's rows ranked across its KV heads, per-head floor alpha*C; heads keep different counts; prompt only";
+  }
+  static std::vector<ParameterDoc> parameters() {
+    return {{"scorer", "snapkv", "base scores: snapkv (Ada-SnapKV), keydiff, knorm, observed_attention"},
+            {"alpha", "0.2", "safeguard: each head keeps at least floor(alpha * C) of its best rows"},
+            {"window", "32", "snapkv scorer: observation window, its rows kept in every head"},
+            {"kernel", "7", "snapkv scorer: max-pooling kernel (odd)"}};
+  }
+  static AdaKv create(const PolicyOptions& o, const model::Config&) {
+    AdaKv p;
+    p.common = eviction::Common::from(o, default_mode);
+    if (p.common.mode == Mode::Decode) fail(o.source(), "mode", "adakv is prompt-only, as the paper (it allocates the prefill's rows)");
+    const std::string s = o.get_string("scorer", "snapkv");
+    if (s == "snapkv") p.scorer = Scorer::SnapKv;
+    else if (s == "keydiff") p.scorer = Scorer::KeyDiff;
+    else if (s == "knorm") p.scorer = Scorer::KNorm;
+    else if (s == "observed_attention") p.scorer = Scorer::ObservedAttention;
+    else fail(o.source(), "scorer", "'" + s + "' is not one of snapkv, keydiff, knorm, observed_attention");
+    p.alpha = o.get_double("alpha", 0.2);
+    if (!(p.alpha >= 0.0 && p.alpha <= 1.0)) fail(o.source(), "alpha", "must be in [0, 1]");
+    p.window = static_cast<std::size_t>(o.get_int("window", 32, 1));
+    p.kernel = static_cast<std::size_t>(o.get_int("kernel", 7, 1));
+    if (p.kernel % 2 == 0) fail(o.source(), "kernel", "must be odd");
+    o.reject_unknown(std::string(name));
+    return p;
+  }
+
+  eviction::Common common;
+  Scorer scorer = Scorer::SnapKv;
+  double alpha = 0.2;
+  std::size_t window = 32, kernel = 7;
+
+  static const char* scorer_name(Scorer s) {
+    switch (s) {
+      case Scorer::SnapKv: return "snapkv";
+      case Scorer::KeyDiff: return "keydiff";
+      case Scorer::KNorm: return "knorm";
+      case Scorer::ObservedAttention: return "observed_attention";
+    }
+    return "";
+  }
+
+  std::size_t attention_rows(StepKind kind, std::size_t n_tokens) const {
+    if (kind != StepKind::Prefill) return 0;
+    if (scorer == Scorer::SnapKv) return std::min(window, n_tokens);
+    if (scorer == Scorer::ObservedAttention) return n_tokens;
+    return 0;
+  }
+
+  // The base scores of one KV head of n rows (higher kept).
+  std::vector<float> head_scores(const KvCache& cache, const AttentionRecord& record, std::size_t l, std::size_t h) const {
+    const HeadStore& store = cache.head(l, h);
+    const std::size_t n = store.size(), D = cache.head_dim();
+    switch (scorer) {
+      case Scorer::KeyDiff: return KeyDiff::scores(store.materialize_keys(D), n, D);
+      case Scorer::KNorm: return KNorm::scores(store, D);
+      case Scorer::ObservedAttention: return ObservedAttention::scores(record, l, h, n);
+      case Scorer::SnapKv: break;
+    }
+    const std::size_t w = std::min(window, n);
+    std::vector<float> s(n, std::numeric_limits<float>::infinity());
+    const std::vector<float> vote = record.kv_head_mass(l, h);
+    const std::vector<float> pooled = max_pool_1d(std::span<const float>(vote).first(n - w), kernel);
+    std::copy(pooled.begin(), pooled.end(), s.begin());
+    return s;
+  }
+
+  // Ada-KV's allocation over one layer's per-head scores: the rows each head keeps (ascending),
+  // C per head on average, at least floor(alpha · C) each.
+  static std::vector<std::vector<std::size_t>> allocate(std::vector<std::vector<float>> scores, std::size_t C, double alpha) {
+    const std::size_t H = scores.size();
+    const std::size_t safe = static_cast<std::size_t>(std::floor(static_cast<double>(C) * alpha + 1e-9));
+    struct Cand {
+      float score;
+      std::size_t head, row;
+    };
+    std::vector<Cand> all;
+    for (std::size_t h = 0; h < H; ++h) {
+      const std::size_t n = scores[h].size();
+      std::vector<std::size_t> rows(n);
+      std::iota(rows.begin(), rows.end(), 0);
+      for (std::size_t r : eviction::top_k<float>(scores[h], rows, std::min(safe, n))) scores[h][r] = std::numeric_limits<float>::infinity();
+      for (std::size_t r = 0; r < n; ++r) all.push_back({scores[h][r], h, r});
+    }
+    const std::size_t total = std::min(all.size(), H * C);
+    auto better = [](const Cand& a, const Cand& b) {
+      if (a.score != b.score) return a.score > b.score;
+      return a.head != b.head ? a.head < b.head : a.row < b.row;
+    };
+    if (total < all.size()) std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(total), all.end(), better);
+    std::vector<std::vector<std::size_t>> kept(H);
+    for (std::size_t i = 0; i < total; ++i) kept[all[i].head].push_back(all[i].row);
+    for (auto& k : kept) std::sort(k.begin(), k.end());
+    return kept;
+  }
+
+  void after_step(KvCache& cache, const AttentionRecord& record, StepKind kind) {
+    if (!common.compresses(kind)) return;
+    if ((scorer == Scorer::SnapKv || scorer == Scorer::ObservedAttention) && record.rows == 0) return;
+    common.observe(cache, kind);
+    const std::size_t D = cache.head_dim(), H = cache.kv_heads();
+    for (std::size_t l = 0; l < cache.layers(); ++l) {
+      const std::size_t n = cache.head(l, 0).size();
+      const std::size_t C = common.keep(cache.tokens_seen(), 0, n);
+      if (C >= n) continue;  // the prompt fits the capacity
+      std::vector<std::vector<float>> scores(H);
+      for (std::size_t h = 0; h < H; ++h) scores[h] = head_scores(cache, record, l, h);
+      const auto kept = allocate(std::move(scores), C, alpha);
+      for (std::size_t h = 0; h < H; ++h)
+        if (kept[h].size() != cache.head(l, h).size()) cache.head(l, h).keep(kept[h], D);
+    }
+  }
+
+  std::size_t stored_bytes(const KvCache& c) const { return eviction::stored_fp16_bytes(c); }
+  std::string identity() const {
+    std::string id = common.prefix(name) + ",scorer=" + scorer_name(scorer) + ",alpha=" + eviction::format_number(alpha);
+    if (scorer == Scorer::SnapKv) id += ",window=" + std::to_string(window) + ",kernel=" + std::to_string(kernel);
+    return id + ")";
+  }
+};
+
+static_assert(CachePolicy<AdaKv>);
+
+}  // namespace kvcanary::kv
