@@ -207,7 +207,7 @@ TEST_CASE("sweep: unknown compressor, bad parameter, unknown task type or key fa
                        doctest::Contains("c.toml: compressors[0].scope: must be context or prompt"), Error);
 }
 
-TEST_CASE("sweep: a model whose template renders tools gets BFCL and the seed calls in the native format") {
+TEST_CASE("sweep: prompt_format = native renders BFCL and the seed calls through the template's tools") {
   // The tiny model with the Qwen2.5-Coder-1.5B GGUF's template: the sweep renders each BFCL
   // sample with its functions as the template's tools, exactly as transformers does
   // (tests/data/toolcall/bfcl_native_prompts.jsonl), and names the prompt by that text.
@@ -220,10 +220,10 @@ TEST_CASE("sweep: a model whose template renders tools gets BFCL and the seed ca
                            test::test_data("").string() + "\"\n\n[[compressors]]\nname = \"full\"\n\n" +
                            "[[tasks]]\ntype = \"bfcl\"\ncategory = \"parallel\"\nquestions = \"" +
                            test::test_data("toolcall/bfcl_native_questions.jsonl").string() + "\"\nanswers = \"" +
-                           test::test_data("toolcall/bfcl_native_answers.jsonl").string() + "\"\nmax_new_tokens = 2\n\n" +
+                           test::test_data("toolcall/bfcl_native_answers.jsonl").string() + "\"\nprompt_format = \"native\"\nmax_new_tokens = 2\n\n" +
                            "[[tasks]]\ntype = \"seed_tool_calls\"\nfile = \"" +
                            (std::filesystem::path(KVCANARY_SOURCE_DIR) / "configs/data/seed_tool_calls.jsonl").string() +
-                           "\"\nlimit = 1\nmax_new_tokens = 2\n";
+                           "\"\nprompt_format = \"native\"\nlimit = 1\nmax_new_tokens = 2\n";
   run::Sweep<float> sweep(config_from(toml), m);
   const auto out = tmp.path / "rows.jsonl";
   sweep.run(out);

@@ -223,11 +223,13 @@ inline std::string gold_completion_text(const SeedSample& s) { return prompt_det
 //           (tool_system_prompt) and calls are parsed from free text (parse_tool_calls).
 enum class PromptFormat { Native, Text };
 
-// The config value, or the default: native when the model's chat template renders tools.
+// The config value, default `text` for every model. Native is measured, not assumed: on
+// Qwen2.5-Coder-0.5B-Instruct, whose template renders tools, the native format scored 0 of the
+// prototype's 12 tool calls (text: 6/6 in the first probe) because the model answers in a ```json fence instead
+// of the <tool_call> tags BFCL's FC handler reads (docs/RESULTS.md, configs/baseline-qwen0.5b.toml).
 inline PromptFormat prompt_format_from_config(const io::ConfigTable& t, const io::ChatTemplate* chat_template) {
   const bool native_ok = chat_template && chat_template->supports_tools();
-  const std::string given = t.get_string("prompt_format", "");
-  if (given.empty()) return native_ok ? PromptFormat::Native : PromptFormat::Text;
+  const std::string given = t.get_string("prompt_format", "text");
   if (given == "text") return PromptFormat::Text;
   if (given != "native") t.fail_at("prompt_format", "must be native or text, not '" + given + "'");
   if (!native_ok)

@@ -10,8 +10,7 @@
 // format (seed_native_prompt), parsed as BFCL parses "FC" models. Scoring is the same.
 //
 // Config ([[tasks]] type = "seed_tool_calls"): file (default <data>/seed_tool_calls.jsonl),
-// prompt_format (native | text; default native when the model's chat template renders tools,
-// else text), offset, limit, max_new_tokens (128), shots (0), distractor_tokens,
+// prompt_format (native | text; default text; native needs a chat template that renders tools), offset, limit, max_new_tokens (128), shots (0), distractor_tokens,
 // distractor_seed, name (default "seed_tool_calls").
 
 #include <string>
