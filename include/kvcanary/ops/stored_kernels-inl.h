@@ -33,10 +33,11 @@ inline float hsum8(__m256 v) {  // s4, s2, s1 of the order above
   return _mm_cvtss_f32(lo);
 }
 inline float vreduce(V16 a) {
-  const __m256 lo = _mm512_castps512_ps256(a.v);
-  // (a shuffle, not _mm512_extractf64x4_pd, whose undefined pass-through GCC 12 warns about)
-  const __m256 hi = _mm512_castps512_ps256(_mm512_shuffle_f32x4(a.v, a.v, _MM_SHUFFLE(3, 2, 3, 2)));
-  return hsum8(_mm256_add_ps(lo, hi));
+  // Through memory: GCC 12's _mm512_castps512_ps256 / extract intrinsics trip its
+  // -Wuninitialized (an undefined pass-through operand); this runs once per output.
+  alignas(64) float t[16];
+  _mm512_store_ps(t, a.v);
+  return hsum8(_mm256_add_ps(_mm256_load_ps(t), _mm256_load_ps(t + 8)));
 }
 constexpr int kGW = 4, kMR = 3, kGW1 = 4;  // tile: weight rows × activation rows; kGW1 for a lone row
 #elif KVC_SK_LEVEL == 1
@@ -157,8 +158,124 @@ inline void dq_q6_k(const std::uint8_t* s, float* dst, std::size_t nb) {
   }
 }
 
+#if KVC_SK_LEVEL >= 1
+// AVX2 forms of the hot types (the AVX-512 build uses them too): 32 quants as int8 in one
+// ymm, widened 8 at a time to fp32 and scaled. Same formulas, same exact products, so the same
+// bits as the loops above (tests/ops/test_stored_matmul.cpp checks it per ISA).
+
+// Writes the 32 int8 values of q, times `lo` (elements 0-15) and `hi` (16-31), to dst.
+inline void put32(__m256i q, __m256 lo, __m256 hi, float* dst) {
+  const __m128i a = _mm256_castsi256_si128(q), b = _mm256_extracti128_si256(q, 1);
+  _mm256_storeu_ps(dst, _mm256_mul_ps(lo, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(a))));
+  _mm256_storeu_ps(dst + 8, _mm256_mul_ps(lo, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(a, a)))));
+  _mm256_storeu_ps(dst + 16, _mm256_mul_ps(hi, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b))));
+  _mm256_storeu_ps(dst + 24, _mm256_mul_ps(hi, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(b, b)))));
+}
+// The same for unsigned q (0..255) as d * q + m, one rounding (see gguf_quants.hpp).
+inline void put32_affine(__m256i q, __m256 d, __m256 m, float* dst) {
+  const __m128i a = _mm256_castsi256_si128(q), b = _mm256_extracti128_si256(q, 1);
+  _mm256_storeu_ps(dst, _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(a)), m));
+  _mm256_storeu_ps(dst + 8, _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(a, a))), m));
+  _mm256_storeu_ps(dst + 16, _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)), m));
+  _mm256_storeu_ps(dst + 24, _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(b, b))), m));
+}
+// 16 bytes of nibbles -> 32 bytes: the low nibbles (elements 0-15), then the high (16-31).
+inline __m256i nibbles32(const std::uint8_t* p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i m = _mm_set1_epi8(0x0F);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+}
+// Byte i = 0x10 if bit i of the 32-bit word at p is set, else 0 (Q5_0's fifth bits).
+inline __m256i bit4_of_bits32(const std::uint8_t* p) {
+  std::uint32_t w;
+  std::memcpy(&w, p, 4);
+  // Byte i takes byte i / 8 of w (shuffles stay within 128-bit lanes; w is in every dword).
+  const __m256i which = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,  //
+                                         2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);  // byte i: 1 << (i % 8)
+  const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(w)), which);
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
+inline void dq_q4_0_simd(const std::uint8_t* s, float* dst, std::size_t nb) {
+  for (std::size_t b = 0; b < nb; ++b, s += 18, dst += 32) {
+    const __m256 d = _mm256_set1_ps(f16_at(s));
+    put32(_mm256_sub_epi8(nibbles32(s + 2), _mm256_set1_epi8(8)), d, d, dst);
+  }
+}
+inline void dq_q4_1_simd(const std::uint8_t* s, float* dst, std::size_t nb) {
+  for (std::size_t b = 0; b < nb; ++b, s += 20, dst += 32)
+    put32_affine(nibbles32(s + 4), _mm256_set1_ps(f16_at(s)), _mm256_set1_ps(f16_at(s + 2)), dst);
+}
+inline void dq_q5_0_simd(const std::uint8_t* s, float* dst, std::size_t nb) {
+  for (std::size_t b = 0; b < nb; ++b, s += 22, dst += 32) {
+    const __m256 d = _mm256_set1_ps(f16_at(s));
+    const __m256i q = _mm256_or_si256(nibbles32(s + 6), bit4_of_bits32(s + 2));
+    put32(_mm256_sub_epi8(q, _mm256_set1_epi8(16)), d, d, dst);
+  }
+}
+inline void dq_q8_0_simd(const std::uint8_t* s, float* dst, std::size_t nb) {
+  for (std::size_t b = 0; b < nb; ++b, s += 34, dst += 32) {
+    const __m256 d = _mm256_set1_ps(f16_at(s));
+    put32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 2)), d, d, dst);
+  }
+}
+inline void dq_q4_k_simd(const std::uint8_t* s, float* dst, std::size_t nb) {
+  for (std::size_t b = 0; b < nb; ++b, s += 144, dst += 256) {
+    const float d = f16_at(s), dmin = f16_at(s + 2);
+    for (int i = 0; i < 4; ++i) {  // sub-blocks 2i (low nibbles) and 2i + 1 (high) share 32 bytes
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 16 + 32 * i));
+      const __m256i m4 = _mm256_set1_epi8(0x0F);
+      for (int h = 0; h < 2; ++h) {
+        int sc, m;
+        io::gguf_detail::k4_scale_min(s + 4, 2 * i + h, sc, m);
+        const __m256 dl = _mm256_set1_ps(d * static_cast<float>(sc)), ml = _mm256_set1_ps(dmin * static_cast<float>(m));
+        const __m256i q = h ? _mm256_and_si256(_mm256_srli_epi16(v, 4), m4) : _mm256_and_si256(v, m4);
+        float* o = dst + 64 * i + 32 * h;
+        const __m128i a = _mm256_castsi256_si128(q), c = _mm256_extracti128_si256(q, 1);
+        _mm256_storeu_ps(o, _mm256_fmsub_ps(dl, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(a)), ml));
+        _mm256_storeu_ps(o + 8, _mm256_fmsub_ps(dl, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(a, a))), ml));
+        _mm256_storeu_ps(o + 16, _mm256_fmsub_ps(dl, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)), ml));
+        _mm256_storeu_ps(o + 24, _mm256_fmsub_ps(dl, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(c, c))), ml));
+      }
+    }
+  }
+}
+inline void dq_q6_k_simd(const std::uint8_t* s, float* dst, std::size_t nb) {
+  for (std::size_t b = 0; b < nb; ++b, s += 210, dst += 256) {
+    const std::uint8_t *ql = s, *qh = s + 128, *sc = s + 192;
+    const float d = f16_at(s + 208);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03), k32 = _mm256_set1_epi8(32);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i hv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh + 32 * h));
+      for (int k = 0; k < 4; ++k) {
+        const __m256i lv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 64 * h + 32 * (k % 2)));
+        const __m256i lo = k < 2 ? _mm256_and_si256(lv, m4) : _mm256_and_si256(_mm256_srli_epi16(lv, 4), m4);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(hv, 2 * k), m2);
+        const __m256i q = _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)), k32);
+        const float s0 = d * static_cast<float>(static_cast<std::int8_t>(sc[8 * h + 2 * k]));
+        const float s1 = d * static_cast<float>(static_cast<std::int8_t>(sc[8 * h + 2 * k + 1]));
+        put32(q, _mm256_set1_ps(s0), _mm256_set1_ps(s1), dst + 128 * h + 32 * k);
+      }
+    }
+  }
+}
+#endif
+
 // n elements (whole blocks) of `type` from src into dst.
 inline void dequant_row(io::GgmlType type, const std::uint8_t* src, float* dst, std::size_t n) {
+#if KVC_SK_LEVEL >= 1
+  switch (type) {
+    case io::GgmlType::Q4_0: return dq_q4_0_simd(src, dst, n / 32);
+    case io::GgmlType::Q4_1: return dq_q4_1_simd(src, dst, n / 32);
+    case io::GgmlType::Q5_0: return dq_q5_0_simd(src, dst, n / 32);
+    case io::GgmlType::Q8_0: return dq_q8_0_simd(src, dst, n / 32);
+    case io::GgmlType::Q4_K: return dq_q4_k_simd(src, dst, n / 256);
+    case io::GgmlType::Q6_K: return dq_q6_k_simd(src, dst, n / 256);
+    default: break;
+  }
+#endif
   switch (type) {
     case io::GgmlType::Q4_0: return dq_q4_0(src, dst, n / 32);
     case io::GgmlType::Q4_1: return dq_q4_1(src, dst, n / 32);
@@ -219,7 +336,7 @@ struct PartArgs {
 // for the m activation rows x [m, in].
 inline void part_matmul(const PartArgs& p, std::size_t o0, std::size_t o1, std::size_t out0, std::size_t in, const float* x,
                         std::size_t m, const float* bias, float* y, std::size_t ys) {
-  constexpr std::size_t G = 4, kRowBlock = 32;  // 4 rows of W stay in L1; 32 rows of x in L2
+  constexpr std::size_t G = 4, kRowBlock = 64;  // 4 rows of W stay in L1; 64 rows of x in L2
   thread_local std::vector<float> buf;
   if (buf.size() < G * in) buf.resize(G * in);
   float* w = buf.data();
