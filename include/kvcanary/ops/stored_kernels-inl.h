@@ -88,7 +88,11 @@ constexpr int kGW = 1, kMR = 1, kGW1 = 1;
 inline float f16_at(const std::uint8_t* p) {
   std::uint16_t b;
   std::memcpy(&b, p, 2);
+#if KVC_SK_LEVEL >= 1
+  return _cvtsh_ss(b);  // F16C: exact, as to_float is (they differ only in NaN payloads)
+#else
   return to_float(f16_t{b});
+#endif
 }
 
 inline void dq_q4_0(const std::uint8_t* s, float* dst, std::size_t nb) {
@@ -163,21 +167,44 @@ inline void dq_q6_k(const std::uint8_t* s, float* dst, std::size_t nb) {
 // ymm, widened 8 at a time to fp32 and scaled. Same formulas, same exact products, so the same
 // bits as the loops above (tests/ops/test_stored_matmul.cpp checks it per ISA).
 
-// Writes the 32 int8 values of q, times `lo` (elements 0-15) and `hi` (16-31), to dst.
-inline void put32(__m256i q, __m256 lo, __m256 hi, float* dst) {
+// Writes the 32 int8 values of q, times s0 (elements 0-15) and s1 (16-31), to dst.
+inline void put32(__m256i q, float s0, float s1, float* dst) {
   const __m128i a = _mm256_castsi256_si128(q), b = _mm256_extracti128_si256(q, 1);
+#if KVC_SK_LEVEL == 2
+  _mm512_storeu_ps(dst, _mm512_mul_ps(_mm512_set1_ps(s0), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(a))));
+  _mm512_storeu_ps(dst + 16, _mm512_mul_ps(_mm512_set1_ps(s1), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b))));
+#else
+  const __m256 lo = _mm256_set1_ps(s0), hi = _mm256_set1_ps(s1);
   _mm256_storeu_ps(dst, _mm256_mul_ps(lo, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(a))));
   _mm256_storeu_ps(dst + 8, _mm256_mul_ps(lo, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(a, a)))));
   _mm256_storeu_ps(dst + 16, _mm256_mul_ps(hi, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b))));
   _mm256_storeu_ps(dst + 24, _mm256_mul_ps(hi, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(b, b)))));
+#endif
 }
-// The same for unsigned q (0..255) as d * q + m, one rounding (see gguf_quants.hpp).
-inline void put32_affine(__m256i q, __m256 d, __m256 m, float* dst) {
+// The same for unsigned q (0..255) as d * q + m (sign +1) or d * q - m (sign -1), one rounding
+// (see gguf_quants.hpp: the product is exact, so fused or not gives the same bits).
+template <int Sign>
+inline void put32_affine(__m256i q, float d, float m, float* dst) {
   const __m128i a = _mm256_castsi256_si128(q), b = _mm256_extracti128_si256(q, 1);
-  _mm256_storeu_ps(dst, _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(a)), m));
-  _mm256_storeu_ps(dst + 8, _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(a, a))), m));
-  _mm256_storeu_ps(dst + 16, _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)), m));
-  _mm256_storeu_ps(dst + 24, _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(b, b))), m));
+#if KVC_SK_LEVEL == 2
+  const __m512 dv = _mm512_set1_ps(d), mv = _mm512_set1_ps(m);
+  const auto f = [&](__m128i x) {
+    const __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(x));
+    return Sign > 0 ? _mm512_fmadd_ps(dv, v, mv) : _mm512_fmsub_ps(dv, v, mv);
+  };
+  _mm512_storeu_ps(dst, f(a));
+  _mm512_storeu_ps(dst + 16, f(b));
+#else
+  const __m256 dv = _mm256_set1_ps(d), mv = _mm256_set1_ps(m);
+  const auto f = [&](__m128i x) {
+    const __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(x));
+    return Sign > 0 ? _mm256_fmadd_ps(dv, v, mv) : _mm256_fmsub_ps(dv, v, mv);
+  };
+  _mm256_storeu_ps(dst, f(a));
+  _mm256_storeu_ps(dst + 8, f(_mm_unpackhi_epi64(a, a)));
+  _mm256_storeu_ps(dst + 16, f(b));
+  _mm256_storeu_ps(dst + 24, f(_mm_unpackhi_epi64(b, b)));
+#endif
 }
 // 16 bytes of nibbles -> 32 bytes: the low nibbles (elements 0-15), then the high (16-31).
 inline __m256i nibbles32(const std::uint8_t* p) {
@@ -200,24 +227,24 @@ inline __m256i bit4_of_bits32(const std::uint8_t* p) {
 
 inline void dq_q4_0_simd(const std::uint8_t* s, float* dst, std::size_t nb) {
   for (std::size_t b = 0; b < nb; ++b, s += 18, dst += 32) {
-    const __m256 d = _mm256_set1_ps(f16_at(s));
+    const float d = f16_at(s);
     put32(_mm256_sub_epi8(nibbles32(s + 2), _mm256_set1_epi8(8)), d, d, dst);
   }
 }
 inline void dq_q4_1_simd(const std::uint8_t* s, float* dst, std::size_t nb) {
   for (std::size_t b = 0; b < nb; ++b, s += 20, dst += 32)
-    put32_affine(nibbles32(s + 4), _mm256_set1_ps(f16_at(s)), _mm256_set1_ps(f16_at(s + 2)), dst);
+    put32_affine<1>(nibbles32(s + 4), f16_at(s), f16_at(s + 2), dst);
 }
 inline void dq_q5_0_simd(const std::uint8_t* s, float* dst, std::size_t nb) {
   for (std::size_t b = 0; b < nb; ++b, s += 22, dst += 32) {
-    const __m256 d = _mm256_set1_ps(f16_at(s));
+    const float d = f16_at(s);
     const __m256i q = _mm256_or_si256(nibbles32(s + 6), bit4_of_bits32(s + 2));
     put32(_mm256_sub_epi8(q, _mm256_set1_epi8(16)), d, d, dst);
   }
 }
 inline void dq_q8_0_simd(const std::uint8_t* s, float* dst, std::size_t nb) {
   for (std::size_t b = 0; b < nb; ++b, s += 34, dst += 32) {
-    const __m256 d = _mm256_set1_ps(f16_at(s));
+    const float d = f16_at(s);
     put32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 2)), d, d, dst);
   }
 }
@@ -230,14 +257,8 @@ inline void dq_q4_k_simd(const std::uint8_t* s, float* dst, std::size_t nb) {
       for (int h = 0; h < 2; ++h) {
         int sc, m;
         io::gguf_detail::k4_scale_min(s + 4, 2 * i + h, sc, m);
-        const __m256 dl = _mm256_set1_ps(d * static_cast<float>(sc)), ml = _mm256_set1_ps(dmin * static_cast<float>(m));
         const __m256i q = h ? _mm256_and_si256(_mm256_srli_epi16(v, 4), m4) : _mm256_and_si256(v, m4);
-        float* o = dst + 64 * i + 32 * h;
-        const __m128i a = _mm256_castsi256_si128(q), c = _mm256_extracti128_si256(q, 1);
-        _mm256_storeu_ps(o, _mm256_fmsub_ps(dl, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(a)), ml));
-        _mm256_storeu_ps(o + 8, _mm256_fmsub_ps(dl, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(a, a))), ml));
-        _mm256_storeu_ps(o + 16, _mm256_fmsub_ps(dl, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)), ml));
-        _mm256_storeu_ps(o + 24, _mm256_fmsub_ps(dl, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(c, c))), ml));
+        put32_affine<-1>(q, d * static_cast<float>(sc), dmin * static_cast<float>(m), dst + 64 * i + 32 * h);
       }
     }
   }
@@ -256,7 +277,7 @@ inline void dq_q6_k_simd(const std::uint8_t* s, float* dst, std::size_t nb) {
         const __m256i q = _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)), k32);
         const float s0 = d * static_cast<float>(static_cast<std::int8_t>(sc[8 * h + 2 * k]));
         const float s1 = d * static_cast<float>(static_cast<std::int8_t>(sc[8 * h + 2 * k + 1]));
-        put32(q, _mm256_set1_ps(s0), _mm256_set1_ps(s1), dst + 128 * h + 32 * k);
+        put32(q, s0, s1, dst + 128 * h + 32 * k);
       }
     }
   }
