@@ -5,6 +5,8 @@
 // from the file's dtype (F32, F16, BF16) on the way; q/k/v and gate/up are stacked so each pair
 // or triple is one matmul per layer. An untied embedding table is used in place from the mmap
 // when its dtype is WT; a tied one is read back from the packed lm_head (no second copy).
+// WT = stored_t (the GGUF's own blocks, read in place) is the specialization in
+// model/stored_weights.hpp.
 
 #include <cstdint>
 #include <cstring>
