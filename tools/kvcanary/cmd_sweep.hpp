@@ -103,6 +103,7 @@ inline int run_sweep(const Args& args, int argc, char** argv) {
   };
   if (config.dtype == "bf16") return load_and_go(bf16_t{});
   if (config.dtype == "f16") return load_and_go(f16_t{});
+  if (config.dtype == "stored") return load_and_go(stored_t{});
   return load_and_go(float{});
 }
 

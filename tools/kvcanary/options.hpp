@@ -41,7 +41,7 @@ inline std::vector<Option> model_options() {
       {"--model", "DIR|NAME", "$KVCANARY_MODEL, else " + std::string(KVCANARY_DEFAULT_MODEL_DIR),
        "HF model directory, or a model name (smollm2-135m-instruct, qwen2.5-coder-0.5b-instruct, "
        "qwen2.5-coder-1.5b-instruct) = <project root>/models/NAME, as scripts/fetch_model.sh NAME writes it"},
-      {"--dtype", "f32|bf16|f16", "f32", "weight precision of the forward pass"},
+      {"--dtype", "f32|bf16|f16|stored", "f32", "weight precision of the forward pass (stored: the GGUF's blocks)"},
       {"--threads", "N", "all cores", "worker threads"},
   };
 }

@@ -1,7 +1,8 @@
 #pragma once
 // GGUF (llama or qwen2 architecture, byte-level BPE vocab) -> Hugging Face model directory:
 //   config.json, generation_config.json, model.safetensors (F32 or BF16, HF names and
-//   [out, in] shapes), tokenizer.json, tokenizer_config.json.
+//   [out, in] shapes), tokenizer.json, tokenizer_config.json, and model.gguf, a symbolic link
+//   to the source GGUF (absolute path) for the `stored` weight precision.
 //
 // Weights are dequantized with gguf_quants.hpp (bit-identical to gguf-py), so the F32 output
 // equals, tensor for tensor, the state dict transformers builds from the same GGUF
@@ -555,6 +556,10 @@ inline void convert_gguf_to_hf(const std::filesystem::path& gguf, const std::fil
     add_hf_tensors(w, f, h, plan, opt.dtype, opt.progress);
     say("writing " + (target / "model.safetensors").string());
     w.write(tmp / "model.safetensors");
+    // The source GGUF, linked for the `stored` weight precision (model/stored_weights.hpp),
+    // which reads its blocks in place instead of model.safetensors.
+    fs::create_symlink(fs::absolute(gguf).lexically_normal(), tmp / "model.gguf", ec);
+    if (ec) fail((tmp / "model.gguf").string(), "", "cannot link the source GGUF: " + ec.message());
     if (exists) {
       fs::rename(target, old, ec);
       if (ec) fail(target.string(), "", "cannot move the previous conversion aside: " + ec.message());

@@ -22,6 +22,7 @@
 #include "kvcanary/kv/policy.hpp"
 #include "kvcanary/model/config.hpp"
 #include "kvcanary/model/rope.hpp"
+#include "kvcanary/model/stored_weights.hpp"
 #include "kvcanary/model/weights.hpp"
 #include "kvcanary/ops/elementwise.hpp"
 #include "kvcanary/ops/matmul-inl.h"

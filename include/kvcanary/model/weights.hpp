@@ -5,6 +5,8 @@
 // from the file's dtype (F32, F16, BF16) on the way; q/k/v and gate/up are stacked so each pair
 // or triple is one matmul per layer. An untied embedding table is used in place from the mmap
 // when its dtype is WT; a tied one is read back from the packed lm_head (no second copy).
+// WT = stored_t (the GGUF's own blocks, read in place) is the specialization in
+// model/stored_weights.hpp.
 
 #include <cstdint>
 #include <cstring>
@@ -19,15 +21,29 @@
 #include "kvcanary/io/safetensors.hpp"
 #include "kvcanary/model/config.hpp"
 #include "kvcanary/ops/matmul-inl.h"
+#include "kvcanary/ops/stored_matmul.hpp"
 
 namespace kvcanary::model {
 
+// The matrix type of a weight precision: packed panels for the float types, the file's own
+// blocks for `stored` (ops/stored_matmul.hpp, model/stored_weights.hpp).
+template <class WT>
+struct MatrixType {
+  using type = ops::PackedMatrix<WT>;
+};
+template <>
+struct MatrixType<stored_t> {
+  using type = ops::StoredMatrix;
+};
+template <class WT>
+using Matrix = typename MatrixType<WT>::type;
+
 template <class WT>
 struct LayerWeights {
-  ops::PackedMatrix<WT> wqkv;       // outputs [q | k | v]
-  ops::PackedMatrix<WT> wo;
-  ops::PackedMatrix<WT> w_gate_up;  // outputs [gate | up]
-  ops::PackedMatrix<WT> w_down;
+  Matrix<WT> wqkv;       // outputs [q | k | v]
+  Matrix<WT> wo;
+  Matrix<WT> w_gate_up;  // outputs [gate | up]
+  Matrix<WT> w_down;
   std::vector<float> bqkv;  // [q | k | v] bias; empty when the architecture has none
   std::vector<float> input_norm, post_attention_norm;
 };

@@ -6,7 +6,7 @@
 //                    share_prefill_mb (memory for prompts prefilled once for all compressors, 2048; 0: off)
 //   [model]          dir (default: $KVCANARY_MODEL or the setup's model; a path, or a model name
 //                    of model/model_name.hpp, which resolves to the default model directory's
-//                    sibling models/NAME), label, dtype (f32|bf16|f16), threads
+//                    sibling models/NAME), label, dtype (f32|bf16|f16|stored: the GGUF blocks, docs/MODELS.md), threads
 //   [data]           dir (default: $KVCANARY_DATA_DIR or ./data), distractor_text (default <dir>/wikitext-2-raw-test.txt)
 //   [[compressors]]  name, label (the row's `method`, default name), budgets = [...], mode (prompt|decode;
 //                    default the policy's), capacity (fixed|seen; fixed), scope (context|prompt; default
@@ -88,7 +88,8 @@ inline SweepConfig parse_sweep_config(toml::table doc, const std::string& file, 
     model_dir = m->get_string("dir", model_dir);
     c.model_label = m->get_string("label", "");
     c.dtype = m->get_string("dtype", "f32");
-    if (c.dtype != "f32" && c.dtype != "bf16" && c.dtype != "f16") m->fail_at("dtype", "must be f32, bf16 or f16");
+    if (c.dtype != "f32" && c.dtype != "bf16" && c.dtype != "f16" && c.dtype != "stored")
+      m->fail_at("dtype", "must be f32, bf16, f16 or stored");
     c.threads = static_cast<std::size_t>(m->get_int("threads", 0));
     m->reject_unknown();
   }
