@@ -83,11 +83,18 @@ TEST_CASE("code_exec: each outcome gets its own verdict") {
     CHECK(r.status == "timeout");
     CHECK(r.seconds >= 1.0);
     CHECK(r.seconds < 3.0);
+    CHECK(r.cpu_seconds >= 0.5);
+    CHECK(r.attempts == 1);  // it spent its CPU: a real timeout, not retried
   }
-  SUBCASE("timeout: sleeping (no CPU) is caught by the wall clock") {
-    const ExecResult r = run_python("import time\ntime.sleep(30)\n", quick(1));
+  SUBCASE("timeout: sleeping (no CPU) is caught by the wall clock, after the starved-timeout retries") {
+    ExecLimits limits = quick(1);
+    const ExecResult r = run_python("import time\ntime.sleep(30)\n", limits);
     CHECK(r.status == "timeout");
     CHECK(r.seconds < 3.0);
+    CHECK(r.cpu_seconds < 0.5);
+    CHECK(r.attempts == 1 + limits.starved_retries);
+    limits.starved_retries = 0;
+    CHECK(run_python("import time\ntime.sleep(30)\n", limits).attempts == 1);
   }
   SUBCASE("oom: 4 GB under a 256 MB limit") {
     ExecLimits l = quick();

@@ -60,13 +60,18 @@ struct ExecLimits {
   std::size_t output_cap = 64u << 10;    // bytes kept of each of stdout and stderr (the tail)
   std::size_t file_bytes = 64u << 20;    // RLIMIT_FSIZE: largest file the program may write
   std::size_t workdir_bytes = 256u << 20;  // size of the tmpfs working directory (root harness only)
+  // A wall-clock timeout with under half of timeout_s spent on the CPU was the machine's load
+  // (or a sleep), not the program's work: it runs again, at most this many more times.
+  int starved_retries = 2;
 };
 
 struct ExecResult {
   std::string status;  // pass | fail | error | timeout | oom | crash
   int exit_code = -1;  // -1 when killed by a signal
   int signal = 0;      // 0 when it exited
-  double seconds = 0;  // wall clock from spawn to exit
+  double seconds = 0;  // wall clock from spawn to exit (of the last attempt)
+  double cpu_seconds = 0;  // user + system CPU time of the program (of the last attempt)
+  int attempts = 1;        // runs it took: > 1 after a starved timeout (ExecLimits::starved_retries)
   std::string stdout_tail, stderr_tail;
   std::size_t stdout_bytes = 0, stderr_bytes = 0;  // totals, including what the cap discarded
   std::string isolation;                           // what was in force for this run
@@ -358,7 +363,25 @@ inline int set_mount_readonly(const char*, bool, bool) {
 
 }  // namespace exec_detail
 
+namespace exec_detail {
+inline ExecResult run_python_once(const std::string& program, const ExecLimits& limits);
+}  // namespace exec_detail
+
+// Runs `program` in the sandbox. Verdicts must not depend on what else the machine runs: on a
+// loaded 2-core machine four one-line HumanEval solutions timed out at the 10 s wall clock in
+// one batch (the baseline runs of 2026-12-02, docs/TASKS.md). So a timeout whose CPU time is under
+// half the budget is retried (ExecLimits::starved_retries); a busy loop spends its CPU and is a
+// timeout at the first attempt.
 inline ExecResult run_python(const std::string& program, const ExecLimits& limits) {
+  for (int attempt = 1;; ++attempt) {
+    ExecResult r = exec_detail::run_python_once(program, limits);
+    r.attempts = attempt;
+    const bool starved = r.status == "timeout" && r.cpu_seconds < 0.5 * limits.timeout_s;
+    if (!starved || attempt > limits.starved_retries) return r;
+  }
+}
+
+inline ExecResult exec_detail::run_python_once(const std::string& program, const ExecLimits& limits) {
   using namespace exec_detail;
   using clock = std::chrono::steady_clock;
   namespace fs = std::filesystem;
@@ -613,6 +636,7 @@ inline ExecResult run_python(const std::string& program, const ExecLimits& limit
   if (WIFSIGNALED(st)) res.exit_code = -1, res.signal = WTERMSIG(st);
   const double cpu_used = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
                           1e-6 * static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+  res.cpu_seconds = cpu_used;
   const std::string exc = last_exception(res.stderr_tail);
   const bool memory_msg = exc == "MemoryError" || res.stderr_tail.find("MemoryError") != std::string::npos ||
                           res.stderr_tail.find("Cannot allocate memory") != std::string::npos;
