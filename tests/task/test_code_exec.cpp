@@ -85,9 +85,14 @@ TEST_CASE("code_exec: each outcome gets its own verdict") {
     CHECK(r.seconds < 3.0);
     CHECK(r.cpu_seconds >= 0.5);
     CHECK(r.attempts == 1);  // it spent its CPU: a real timeout, not retried
+    ExecLimits retrying = quick(1);
+    retrying.starved_retries = 2;
+    CHECK(run_python("while True:\n    pass\n", retrying).attempts == 1);
   }
   SUBCASE("timeout: sleeping (no CPU) is caught by the wall clock, after the starved-timeout retries") {
     ExecLimits limits = quick(1);
+    CHECK(limits.starved_retries == 0);  // off unless a task asks (HumanEval does)
+    limits.starved_retries = 2;
     const ExecResult r = run_python("import time\ntime.sleep(30)\n", limits);
     CHECK(r.status == "timeout");
     CHECK(r.seconds < 3.0);

@@ -60,9 +60,11 @@ struct ExecLimits {
   std::size_t output_cap = 64u << 10;    // bytes kept of each of stdout and stderr (the tail)
   std::size_t file_bytes = 64u << 20;    // RLIMIT_FSIZE: largest file the program may write
   std::size_t workdir_bytes = 256u << 20;  // size of the tmpfs working directory (root harness only)
-  // A wall-clock timeout with under half of timeout_s spent on the CPU was the machine's load
-  // (or a sleep), not the program's work: it runs again, at most this many more times.
-  int starved_retries = 2;
+  // A wall-clock timeout with under half of timeout_s spent on the CPU by the program was the
+  // machine's load (or a sleep), not the program's work: it runs again, at most this many more
+  // times. Off by default: the CPU time is the program's own (wait4), so a program whose work is
+  // in children it never reaps (a fork bomb) looks idle. HumanEval sets it (humaneval_task.hpp).
+  int starved_retries = 0;
 };
 
 struct ExecResult {
