@@ -65,7 +65,12 @@ expect_error "$T/content" "fake_chunk_part2-1.0-py3-none-any.whl: chunk 2 of 3 h
 # A corrupt chunk.
 mkdir -p "$T/corrupt"
 cp "$T/good/"*.whl "$T/corrupt/"
-cp "$T/data/2" "$T/bad2" && printf 'X' | dd of="$T/bad2" bs=1 seek=10 conv=notrunc 2>/dev/null
+# Byte 10 changes to another value (writing a fixed byte left the chunk intact whenever the random
+# data already held it there: 1 run in 256 "passed" the corrupt wheel).
+cp "$T/data/2" "$T/bad2"
+byte=$(od -An -tu1 -j10 -N1 "$T/bad2" | tr -d ' ')
+printf "$(printf '\\%03o' $(( (byte + 1) % 256 )))" | dd of="$T/bad2" bs=1 seek=10 conv=notrunc 2>/dev/null
+cmp -s "$T/data/2" "$T/bad2" && fail "the corrupt chunk equals the good one"
 mkwheel "$T/corrupt" 2 "$T/bad2"
 expect_error "$T/corrupt" "fake_chunk_part2-1.0-py3-none-any.whl: sha256 mismatch for fake_chunk_part2/data/part02.bin"
 
