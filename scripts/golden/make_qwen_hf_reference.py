@@ -26,29 +26,16 @@ Nothing but this script and its output is committed. Run in the throwaway refere
         --out tests/data/qwen/qwen2.5-coder-1.5b-instruct.reference.json
 """
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
 
-import jinja2
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_qwen_reference import file_sha256, render_chat  # noqa: E402  (llama_cpp is imported only in its main)
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def file_sha256(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def render_chat(template: str, messages: list) -> str:
-    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
-    env.filters["tojson"] = lambda x, **kw: json.dumps(x, ensure_ascii=False, **kw)
-    return env.from_string(template).render(messages=messages, add_generation_prompt=True)
 
 
 def gguf_chat_template(path: Path) -> str:
