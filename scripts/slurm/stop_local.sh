@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stops the cluster that scripts/slurm/start_local.sh started under KVCANARY_SLURM_DIR (same
-# default): slurmd, slurmctld, then munged, each by the pid in its pid file; running jobs are
-# killed with slurmd. The directory (config, key, state, logs) stays: a later start reuses the
+# default): its jobs are cancelled, then slurmd, slurmctld and munged are stopped, each by the
+# pid in its pid file. The directory (config, key, state, logs) stays: a later start reuses the
 # key, and --purge removes the whole directory. Stopping a cluster that is not running is not
 # an error.
 set -euo pipefail
