@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by start_local.sh and stop_local.sh (sourced, not run): where a local cluster lives.
 #
 # Everything of one cluster is under one directory, KVCANARY_SLURM_DIR (default
@@ -9,7 +10,9 @@
 SLURM_DIR=${KVCANARY_SLURM_DIR:-/var/lib/kvcanary-slurm}
 # Absolute: the path goes into slurm.conf and into the export line clients use.
 [[ $SLURM_DIR == /* ]] || SLURM_DIR="$PWD/$SLURM_DIR"
+# shellcheck disable=SC2034  # used by the scripts that source this
 SLURM_CONF_FILE="$SLURM_DIR/slurm.conf"
+# shellcheck disable=SC2034
 MUNGE_SOCKET="$SLURM_DIR/munge/munge.sock"
 
 slurm_log() { echo "[slurm] $*" >&2; }

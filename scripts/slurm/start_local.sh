@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034  # `started` is read by the EXIT trap, which shellcheck does not see
 # A single-node Slurm cluster on this machine, for examples/slurm_sweep.sh and its test:
 # installs Debian's slurm-wlm and munge if missing, writes a slurm.conf for this machine (all
 # its CPUs and most of its memory as one node), creates a munge key, and starts munged,
@@ -18,14 +19,16 @@
 # submits them); sbatch/squeue/sinfo themselves need no privilege, only SLURM_CONF.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=common.sh
+# shellcheck source=SCRIPTDIR/common.sh
 source "$here/common.sh"
 
 CTLD_PORT=${KVCANARY_SLURM_PORT:-6817}
-[[ $CTLD_PORT =~ ^[0-9]+$ ]] && ((CTLD_PORT >= 1024 && CTLD_PORT < 65535)) ||
+if ! [[ $CTLD_PORT =~ ^[0-9]+$ ]] || ((CTLD_PORT < 1024 || CTLD_PORT >= 65535)); then
   slurm_die "KVCANARY_SLURM_PORT=$CTLD_PORT: not a port in [1024, 65535)"
+fi
 SLURMD_PORT=$((CTLD_PORT + 1))
 WAIT_S=${KVCANARY_SLURM_WAIT_S:-60}
+[[ $WAIT_S =~ ^[1-9][0-9]*$ ]] || slurm_die "KVCANARY_SLURM_WAIT_S=$WAIT_S: not a whole number of seconds > 0"
 
 export PATH="$PATH:/usr/sbin:/sbin"  # the daemons and mungekey, for a non-login root shell
 host=$(hostname -s)
