@@ -23,6 +23,11 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 77
 fi
 
+# Run from inside a Slurm job (ctest in an allocation), SLURM_ARRAY_TASK_ID and friends would make
+# slurm_sweep.sh think it is an array task, and SBATCH_* would reach our sbatch: the test's
+# cluster and options only.
+for v in ${!SLURM_@} ${!SBATCH_@}; do unset "$v"; done
+
 W="$BUILD/slurm-test"  # short: Unix socket paths of the cluster live under it
 cluster="$W/cluster"
 export KVCANARY_SLURM_DIR="$cluster"
@@ -39,10 +44,11 @@ bash "$ROOT/scripts/slurm/stop_local.sh" --purge
 rm -rf "$W"
 mkdir -p "$W/model" "$W/run"
 
-# Two free consecutive ports (slurmctld, slurmd): the default cluster may hold 6817/6818.
+# Two free consecutive ports (slurmctld, slurmd): the default cluster may hold 6817/6818. Below
+# Linux's ephemeral range (32768 up), where outgoing connections take theirs.
 port=""
 for _ in $(seq 50); do
-  p=$((20000 + RANDOM % 30000))
+  p=$((20000 + RANDOM % 12000))
   (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
   (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null && continue
   port=$p
@@ -53,7 +59,8 @@ export KVCANARY_SLURM_PORT=$port
 
 trap 'bash "$ROOT/scripts/slurm/stop_local.sh" >/dev/null 2>&1 || true' EXIT
 t0=$(date +%s.%N)
-eval "$(bash "$ROOT/scripts/slurm/start_local.sh")" || fail "the local cluster did not start"
+env_line=$(bash "$ROOT/scripts/slurm/start_local.sh") || fail "the local cluster did not start"
+eval "$env_line"
 t1=$(date +%s.%N)
 [[ $SLURM_CONF == "$cluster/slurm.conf" ]] || fail "start_local.sh exported SLURM_CONF=$SLURM_CONF"
 
