@@ -65,6 +65,12 @@ mkdir -p "$SLURM_DIR"/{munge,state,spool,log,run}
 chmod 0755 "$SLURM_DIR" "$SLURM_DIR/munge"
 chmod 0700 "$SLURM_DIR/state" "$SLURM_DIR/run"
 
+# Two starts at once (two terminals, two test runs on one directory) would both find nothing
+# running and start everything twice: one at a time. The lock goes with this process; the
+# daemons get the descriptor closed (9>&-), or the first one started would hold it for good.
+exec 9>"$SLURM_DIR/run/start.lock"
+flock 9
+
 # A start that fails half way stops what it started, so that a retry (or another cluster's
 # start) does not meet a lone munged or slurmctld holding the socket or port.
 started=0
@@ -82,7 +88,7 @@ if ! pid_alive "$SLURM_DIR/run/munged.pid" munged; then
   started=1
   munged --force --socket="$MUNGE_SOCKET" --key-file="$SLURM_DIR/munge/munge.key" \
     --pid-file="$SLURM_DIR/run/munged.pid" --log-file="$SLURM_DIR/log/munged.log" \
-    --seed-file="$SLURM_DIR/munge/munged.seed"
+    --seed-file="$SLURM_DIR/munge/munged.seed" 9>&-
 fi
 for _ in $(seq 50); do
   munge --socket="$MUNGE_SOCKET" -n </dev/null 2>/dev/null | unmunge --socket="$MUNGE_SOCKET" >/dev/null 2>&1 && break
@@ -163,12 +169,12 @@ if ! pid_alive "$SLURM_DIR/run/slurmctld.pid" slurmctld; then
   slurm_log "starting slurmctld ($SLURM_CONF_FILE, port $CTLD_PORT)"
   # Daemonizes itself; -i: a state file from an older slurm or config is ignored, not fatal.
   started=1
-  slurmctld -f "$SLURM_CONF_FILE" -i
+  slurmctld -f "$SLURM_CONF_FILE" -i 9>&-
 fi
 if ! pid_alive "$SLURM_DIR/run/slurmd.pid" slurmd; then
   slurm_log "starting slurmd (node $host, port $SLURMD_PORT)"
   started=1
-  slurmd -f "$SLURM_CONF_FILE"
+  slurmd -f "$SLURM_CONF_FILE" 9>&-
 fi
 
 # --- wait for the node -----------------------------------------------------------------------
