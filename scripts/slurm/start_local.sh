@@ -137,6 +137,8 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU_Memory
 DefMemPerCPU=$((real_mem / cpus))
 SchedulerType=sched/backfill
+# A merge job whose shard failed can never start: cancel it rather than leave it pending for good.
+DependencyParameters=kill_invalid_depend
 # Jobs keep the submitter's nice value: "nice -n 10 bash examples/slurm_sweep.sh ..." runs the
 # sweep niced, as on a shared workstation.
 PropagatePrioProcess=1

@@ -145,8 +145,8 @@ done
 t2=$(date +%s.%N)
 
 # Every array task and the merge job completed (slurmctld keeps finished jobs for MinJobAge).
-states=$(scontrol -o show job "$array" | grep -o 'JobState=[A-Z_]*' | sort | uniq -c | tr -s ' ')
-[[ $states == " 2 JobState=COMPLETED" ]] || fail "array $array: $states"
+states=$(scontrol -o show job "$array" | grep -o 'JobState=[A-Z_]*' | tr '\n' ' ')
+[[ $states == "JobState=COMPLETED JobState=COMPLETED " ]] || fail "array $array (2 tasks): $states"
 scontrol -o show job "$merge" | grep -q 'JobState=COMPLETED' || fail "merge job $merge: $(scontrol -o show job "$merge")"
 for i in 0 1; do
   grep -q '"rows_written"' "$W/run/logs/sweep-${array}_$i.out" 2>/dev/null || fail "shard $i printed no summary line"
