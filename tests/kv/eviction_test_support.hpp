@@ -53,7 +53,7 @@ P make(double budget, kv::Mode mode, std::map<std::string, std::string> params =
 
 template <class P>
 constexpr bool decode_allowed() {
-  if constexpr (requires { P::prompt_only; }) return !P::prompt_only;
+  if constexpr (requires { P::prompt_only_because; }) return false;
   else return true;
 }
 

@@ -4,6 +4,9 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <functional>
+
 #include "../support/resources.hpp"
 #include "kvcanary/io/config_table.hpp"
 #include "kvcanary/task/bfcl_task.hpp"
@@ -50,6 +53,43 @@ TEST_CASE("task: seed tool calls score as the prototype did, k-shot examples are
   for (const auto& msg : m) CHECK(msg.content != two.samples()[1].gold);
   CHECK_THROWS_WITH_AS(build<task::SeedToolTask>("file = \"" + kSeed.string() + "\"\nshot = 1\n"), doctest::Contains("t.toml: tasks[0].shot: unknown key"), Error);
   CHECK_THROWS_WITH_AS(build<task::SeedToolTask>("file = \"/nonexistent.jsonl\"\n"), doctest::Contains("tasks[0].file"), Error);
+}
+
+TEST_CASE("task: sample_seed draws the same subset of `limit` samples on every platform, in dataset order") {
+  task::CommonTaskSettings s;
+  s.limit = 4;
+  CHECK(s.indices(10) == std::vector<std::size_t>{0, 1, 2, 3});  // no seed: the file's order
+  s.sample_seed = 7;
+  // Pinned: SplitMix64 from 7, Fisher–Yates from the back (an independent Python transcription
+  // gives the same); a change of generator or shuffle would silently change every seeded sweep.
+  CHECK(s.indices(10) == std::vector<std::size_t>{2, 3, 4, 5});
+  s.offset = 4;
+  CHECK(s.indices(10) == std::vector<std::size_t>{1, 6, 8, 9});  // the next 4 of the same permutation
+  s.offset = 0;
+  s.limit = 100;
+  s.sample_seed = 1;
+  const auto hundred = s.indices(400);
+  REQUIRE(hundred.size() == 100);
+  CHECK(std::vector<std::size_t>(hundred.begin(), hundred.begin() + 10) == std::vector<std::size_t>{4, 13, 14, 22, 24, 28, 29, 30, 33, 42});
+  CHECK(std::adjacent_find(hundred.begin(), hundred.end(), std::greater_equal<>()) == hundred.end());  // ascending, distinct
+  CHECK(hundred.back() > 300);  // spread over the file, not its head
+  s.limit = 0;
+  CHECK(s.indices(5) == std::vector<std::size_t>{0, 1, 2, 3, 4});  // all of them, whatever the seed
+
+  // Through a task's config: the samples are the drawn ones, ids and examples as without a seed.
+  const auto all = build<task::SeedToolTask>("file = \"" + kSeed.string() + "\"\n");
+  const auto some = build<task::SeedToolTask>("file = \"" + kSeed.string() + "\"\nlimit = 4\nsample_seed = 7\n");
+  REQUIRE(some.samples().size() == 4);
+  task::CommonTaskSettings twelve;
+  twelve.limit = 4;
+  twelve.sample_seed = 7;
+  const auto picked = twelve.indices(12);
+  for (std::size_t k = 0; k < 4; ++k) {
+    CHECK(some.samples()[k].id == all.samples()[picked[k]].id);
+    CHECK(some.score(k, all.samples()[picked[k]].gold).scores.at("functional") == 1);  // verdicts follow the sample
+  }
+  CHECK_THROWS_WITH_AS(build<task::SeedToolTask>("file = \"" + kSeed.string() + "\"\nsample_seed = \"x\"\n"),
+                       doctest::Contains("tasks[0].sample_seed"), Error);
 }
 
 TEST_CASE("task: HumanEval — canonical answer passes, a wrong one fails, the fence closing ends generation") {

@@ -16,106 +16,61 @@
 // memory (its cache does not shrink); here each head's HeadStore drops them, and stored_bytes
 // counts what each head holds — the measured bytes are the budget's.
 //
-// Scorers (`scorer`): `snapkv` (default: the paper's Ada-SnapKV — the observation window's
-// max-pooled votes over the prefix, the window's rows +∞ so every head keeps them, kv/snapkv.hpp),
-// `keydiff` (kv/keydiff.hpp), `knorm` (−‖k‖, kv/knorm.hpp), `observed_attention`
-// (kv/observed_attention.hpp; KVPress cannot combine it, as its eager attention conflicts with the
-// mask — here it is only a record). Prompt only, as the paper (it compresses the prefill).
+// Scorers (`scorer`, kv/base_scorer.hpp): `snapkv` (default: the paper's Ada-SnapKV), `keydiff`,
+// `knorm`, `observed_attention` (KVPress cannot combine it, as its eager attention conflicts with
+// the mask — here it is only a record). Prompt only, as the paper (it compresses the prefill).
 //
 // Deviations: C = ceil(budget · n) (KVPress: int(n·(1 − ratio))); SnapKV's votes are sums,
 // max-pooled (kvcanary's snapkv), not KVPress's means, avg-pooled; ties are deterministic.
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "kvcanary/kv/base_scorer.hpp"
 #include "kvcanary/kv/eviction.hpp"
-#include "kvcanary/kv/keydiff.hpp"
-#include "kvcanary/kv/knorm.hpp"
-#include "kvcanary/kv/observed_attention.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
-#include "kvcanary/kv/snapkv.hpp"
 #include "kvcanary/model/config.hpp"
 
 namespace kvcanary::kv {
 
 struct AdaKv {
-  enum class Scorer { SnapKv, KeyDiff, KNorm, ObservedAttention };
-
   static constexpr std::string_view name = "adakv";
   static constexpr Mode default_mode = Mode::Prompt;
-  static constexpr bool prompt_only = true;
+  static constexpr std::string_view prompt_only_because = "as the paper, it allocates the prefill's rows";
+  static constexpr std::array scorers = {BaseScorer::Kind::SnapKv, BaseScorer::Kind::KeyDiff, BaseScorer::Kind::KNorm,
+                                         BaseScorer::Kind::ObservedAttention};  // the first is the default (Ada-SnapKV)
+  static constexpr double default_alpha = 0.2;
+
   static std::string_view summary() {
     return "Ada-KV (Feng et al. 2024): a layer's rows ranked across its KV heads, per-head floor alpha*C; heads keep different counts; prompt only";
   }
   static std::vector<ParameterDoc> parameters() {
-    return {{"scorer", "snapkv", "base scores: snapkv (Ada-SnapKV), keydiff, knorm, observed_attention"},
-            {"alpha", "0.2", "safeguard: each head keeps at least floor(alpha * C) of its best rows"},
-            {"window", "32", "snapkv scorer: observation window, its rows kept in every head"},
-            {"kernel", "7", "snapkv scorer: max-pooling kernel (odd)"}};
+    std::vector<ParameterDoc> docs = BaseScorer::parameters(scorers);
+    docs.insert(docs.begin() + 1, {"alpha", eviction::format_number(default_alpha),
+                                   "safeguard: each head keeps at least floor(alpha * C) of its best rows"});
+    return docs;
   }
   static AdaKv create(const PolicyOptions& o, const model::Config&) {
     AdaKv p;
-    p.common = eviction::Common::from(o, default_mode);
-    if (p.common.mode == Mode::Decode) fail(o.source(), "mode", "adakv is prompt-only, as the paper (it allocates the prefill's rows)");
-    const std::string s = o.get_string("scorer", "snapkv");
-    if (s == "snapkv") p.scorer = Scorer::SnapKv;
-    else if (s == "keydiff") p.scorer = Scorer::KeyDiff;
-    else if (s == "knorm") p.scorer = Scorer::KNorm;
-    else if (s == "observed_attention") p.scorer = Scorer::ObservedAttention;
-    else fail(o.source(), "scorer", "'" + s + "' is not one of snapkv, keydiff, knorm, observed_attention");
-    p.alpha = o.get_double("alpha", 0.2);
+    p.common = eviction::Common::from<AdaKv>(o);
+    p.base = BaseScorer::from(o, scorers);
+    p.alpha = o.get_double("alpha", default_alpha);
     if (!(p.alpha >= 0.0 && p.alpha <= 1.0)) fail(o.source(), "alpha", "must be in [0, 1]");
-    p.window = static_cast<std::size_t>(o.get_int("window", 32, 1));
-    p.kernel = static_cast<std::size_t>(o.get_int("kernel", 7, 1));
-    if (p.kernel % 2 == 0) fail(o.source(), "kernel", "must be odd");
     o.reject_unknown(std::string(name));
     return p;
   }
 
   eviction::Common common;
-  Scorer scorer = Scorer::SnapKv;
-  double alpha = 0.2;
-  std::size_t window = 32, kernel = 7;
+  BaseScorer base;  // the per-head scores the layer's rows are ranked by
+  double alpha = default_alpha;
 
-  static const char* scorer_name(Scorer s) {
-    switch (s) {
-      case Scorer::SnapKv: return "snapkv";
-      case Scorer::KeyDiff: return "keydiff";
-      case Scorer::KNorm: return "knorm";
-      case Scorer::ObservedAttention: return "observed_attention";
-    }
-    return "";
-  }
-
-  std::size_t attention_rows(StepKind kind, std::size_t n_tokens) const {
-    if (kind != StepKind::Prefill) return 0;
-    if (scorer == Scorer::SnapKv) return std::min(window, n_tokens);
-    if (scorer == Scorer::ObservedAttention) return n_tokens;
-    return 0;
-  }
-
-  // The base scores of one KV head of n rows (higher kept).
-  std::vector<float> head_scores(const KvCache& cache, const AttentionRecord& record, std::size_t l, std::size_t h) const {
-    const HeadStore& store = cache.head(l, h);
-    const std::size_t n = store.size(), D = cache.head_dim();
-    switch (scorer) {
-      case Scorer::KeyDiff: return KeyDiff::scores(store.materialize_keys(D), n, D);
-      case Scorer::KNorm: return KNorm::scores(store, D);
-      case Scorer::ObservedAttention: return ObservedAttention::scores(record, l, h, n);
-      case Scorer::SnapKv: break;
-    }
-    const std::size_t w = std::min(window, n);
-    std::vector<float> s(n, std::numeric_limits<float>::infinity());
-    const std::vector<float> vote = record.kv_head_mass(l, h);
-    const std::vector<float> pooled = max_pool_1d(std::span<const float>(vote).first(n - w), kernel);
-    std::copy(pooled.begin(), pooled.end(), s.begin());
-    return s;
-  }
+  std::size_t attention_rows(StepKind kind, std::size_t n_tokens) const { return base.attention_rows(kind, n_tokens); }
 
   // Ada-KV's allocation over one layer's per-head scores: the rows each head keeps (ascending),
   // C per head on average, at least floor(alpha · C) each.
@@ -148,7 +103,7 @@ struct AdaKv {
 
   void after_step(KvCache& cache, const AttentionRecord& record, StepKind kind) {
     if (!common.compresses(kind)) return;
-    if ((scorer == Scorer::SnapKv || scorer == Scorer::ObservedAttention) && record.rows == 0) return;
+    if (base.reads_attention() && record.rows == 0) return;
     common.observe(cache, kind);
     const std::size_t D = cache.head_dim(), H = cache.kv_heads();
     for (std::size_t l = 0; l < cache.layers(); ++l) {
@@ -156,7 +111,7 @@ struct AdaKv {
       const std::size_t C = common.keep(cache.tokens_seen(), 0, n);
       if (C >= n) continue;  // the prompt fits the capacity
       std::vector<std::vector<float>> scores(H);
-      for (std::size_t h = 0; h < H; ++h) scores[h] = head_scores(cache, record, l, h);
+      for (std::size_t h = 0; h < H; ++h) scores[h] = base.scores(cache, record, l, h);
       const auto kept = allocate(std::move(scores), C, alpha);
       for (std::size_t h = 0; h < H; ++h)
         if (kept[h].size() != cache.head(l, h).size()) cache.head(l, h).keep(kept[h], D);
@@ -165,9 +120,7 @@ struct AdaKv {
 
   std::size_t stored_bytes(const KvCache& c) const { return eviction::stored_fp16_bytes(c); }
   std::string identity() const {
-    std::string id = common.prefix(name) + ",scorer=" + scorer_name(scorer) + ",alpha=" + eviction::format_number(alpha);
-    if (scorer == Scorer::SnapKv) id += ",window=" + std::to_string(window) + ",kernel=" + std::to_string(kernel);
-    return id + ")";
+    return common.prefix(name) + base.scorer_part() + ",alpha=" + eviction::format_number(alpha) + base.window_part() + ")";
   }
 };
 

@@ -104,7 +104,15 @@ struct Common {
   Capacity capacity = Capacity::Fixed;
   std::int64_t prompt_seen = 0;  // tokens seen after the last prefill step (fixed capacity's base)
 
-  static Common from(const PolicyOptions& o, Mode paper_mode) { return {o.budget(), o.mode_or(paper_mode), o.capacity(), 0}; }
+  // The options of policy P, in P's paper mode unless `mode` says otherwise. A policy that
+  // declares `prompt_only_because` (its reason, as data) refuses decode mode here, once for all.
+  template <class P>
+  static Common from(const PolicyOptions& o) {
+    Common c{o.budget(), o.mode_or(P::default_mode), o.capacity(), 0};
+    if constexpr (requires { P::prompt_only_because; })
+      if (c.mode == Mode::Decode) fail(o.source(), "mode", std::string(P::name) + " is prompt-only: " + std::string(P::prompt_only_because));
+    return c;
+  }
   // Whether this step compresses: prompt mode compresses once, after the prefill; decode
   // mode after the prefill and after every decode step.
   bool compresses(StepKind kind) const { return kind == StepKind::Prefill || mode == Mode::Decode; }

@@ -38,7 +38,7 @@ struct H2o {
   }
   static H2o create(const PolicyOptions& o, const model::Config&) {
     H2o p;
-    p.common = eviction::Common::from(o, default_mode);
+    p.common = eviction::Common::from<H2o>(o);
     p.recent_ratio = o.get_double("recent_ratio", 0.5);
     if (!(p.recent_ratio >= 0.0 && p.recent_ratio <= 1.0)) fail(o.source(), "recent_ratio", "must be in [0, 1]");
     o.reject_unknown(std::string(name));

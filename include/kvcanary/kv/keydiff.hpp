@@ -39,7 +39,7 @@ struct KeyDiff {
   static std::vector<ParameterDoc> parameters() { return {}; }
   static KeyDiff create(const PolicyOptions& o, const model::Config&) {
     KeyDiff p;
-    p.common = eviction::Common::from(o, default_mode);
+    p.common = eviction::Common::from<KeyDiff>(o);
     o.reject_unknown(std::string(name));
     return p;
   }

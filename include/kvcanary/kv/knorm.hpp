@@ -36,7 +36,7 @@ struct KNorm {
   }
   static KNorm create(const PolicyOptions& o, const model::Config&) {
     KNorm p;
-    p.common = eviction::Common::from(o, default_mode);
+    p.common = eviction::Common::from<KNorm>(o);
     p.window = static_cast<std::size_t>(o.get_int("window", 0, 0));
     p.skip_layers = static_cast<std::size_t>(o.get_int("skip_layers", 0, 0));
     o.reject_unknown(std::string(name));

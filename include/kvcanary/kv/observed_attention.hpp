@@ -30,16 +30,14 @@ namespace kvcanary::kv {
 struct ObservedAttention {
   static constexpr std::string_view name = "observed_attention";
   static constexpr Mode default_mode = Mode::Prompt;
-  static constexpr bool prompt_only = true;
+  static constexpr std::string_view prompt_only_because = "its score averages the prefill's queries; decode-time accumulation is `h2o`";
   static std::string_view summary() {
     return "observed attention (KVPress; H2O's prefill score): prefill attention per row, averaged over the queries that saw it";
   }
   static std::vector<ParameterDoc> parameters() { return {}; }
   static ObservedAttention create(const PolicyOptions& o, const model::Config&) {
     ObservedAttention p;
-    p.common = eviction::Common::from(o, default_mode);
-    if (p.common.mode == Mode::Decode)
-      fail(o.source(), "mode", "observed_attention is prompt-only (its score averages the prefill's queries); decode-time accumulation is `h2o`");
+    p.common = eviction::Common::from<ObservedAttention>(o);
     o.reject_unknown(std::string(name));
     return p;
   }

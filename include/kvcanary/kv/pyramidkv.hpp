@@ -38,7 +38,7 @@ namespace kvcanary::kv {
 struct PyramidKv {
   static constexpr std::string_view name = "pyramidkv";
   static constexpr Mode default_mode = Mode::Prompt;
-  static constexpr bool prompt_only = true;
+  static constexpr std::string_view prompt_only_because = "as SnapKV, whose selection it uses";
   static std::string_view summary() {
     return "PyramidKV (Cai et al. 2024): SnapKV's selection with a pyramid of per-layer budgets (more rows low, fewer high); prompt only";
   }
@@ -49,8 +49,7 @@ struct PyramidKv {
   }
   static PyramidKv create(const PolicyOptions& o, const model::Config&) {
     PyramidKv p;
-    p.common = eviction::Common::from(o, default_mode);
-    if (p.common.mode == Mode::Decode) fail(o.source(), "mode", "pyramidkv is prompt-only, as SnapKV, whose selection it uses");
+    p.common = eviction::Common::from<PyramidKv>(o);
     p.window = static_cast<std::size_t>(o.get_int("window", 32, 1));
     p.kernel = static_cast<std::size_t>(o.get_int("kernel", 7, 1));
     if (p.kernel % 2 == 0) fail(o.source(), "kernel", "must be odd");

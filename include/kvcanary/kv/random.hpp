@@ -12,18 +12,12 @@
 #include <vector>
 
 #include "kvcanary/kv/eviction.hpp"
+#include "kvcanary/core/splitmix64.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
 #include "kvcanary/model/config.hpp"
 
 namespace kvcanary::kv {
-
-inline std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 struct RandomEviction {
   static constexpr std::string_view name = "random";
@@ -32,7 +26,7 @@ struct RandomEviction {
   static std::vector<ParameterDoc> parameters() { return {{"seed", "0", "random seed (same seed, same evictions)"}}; }
   static RandomEviction create(const PolicyOptions& o, const model::Config&) {
     RandomEviction p;
-    p.common = eviction::Common::from(o, default_mode);
+    p.common = eviction::Common::from<RandomEviction>(o);
     p.seed = static_cast<std::uint64_t>(o.get_int("seed", 0, 0));
     o.reject_unknown(std::string(name));
     return p;

@@ -92,7 +92,7 @@ template <class P>
 PolicyFacts policy_facts() {
   PolicyFacts f;
   if constexpr (requires { P::default_mode; }) f.default_mode = P::default_mode;
-  if constexpr (requires { P::prompt_only; }) f.decode_allowed = !P::prompt_only;
+  f.decode_allowed = !requires { P::prompt_only_because; };
   f.evicts = requires(P p) { p.common.capacity; };
   return f;
 }

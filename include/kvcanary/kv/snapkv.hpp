@@ -70,7 +70,8 @@ inline std::vector<std::size_t> snapkv_select(std::span<const float> vote, std::
 struct SnapKv {
   static constexpr std::string_view name = "snapkv";
   static constexpr Mode default_mode = Mode::Prompt;  // the paper compresses the prompt once
-  static constexpr bool prompt_only = true;
+  static constexpr std::string_view prompt_only_because =
+      "as the paper, it compresses the prompt once; kvcanary 0.2's decode-mode re-selection is `snapkv_rolling`";
   static std::string_view summary() {
     return "SnapKV (Li et al. 2024): prefix rows voted by the last `window` queries, max-pooled, top-k + window kept; prompt only";
   }
@@ -80,11 +81,7 @@ struct SnapKv {
   }
   static SnapKv create(const PolicyOptions& o, const model::Config&) {
     SnapKv p;
-    p.common = eviction::Common::from(o, default_mode);
-    if (p.common.mode == Mode::Decode)
-      fail(o.source(), "mode",
-           "snapkv is prompt-only, as the paper (it compresses the prompt once); kvcanary 0.2's decode-mode re-selection is "
-           "`snapkv_rolling`");
+    p.common = eviction::Common::from<SnapKv>(o);
     p.window = static_cast<std::size_t>(o.get_int("window", 32, 1));
     p.kernel = static_cast<std::size_t>(o.get_int("kernel", 7, 1));
     if (p.kernel % 2 == 0) fail(o.source(), "kernel", "must be odd (max_pool1d with padding kernel/2 keeps the length only then)");

@@ -45,7 +45,7 @@ struct SnapKvRolling {
   }
   static SnapKvRolling create(const PolicyOptions& o, const model::Config&) {
     SnapKvRolling p;
-    p.common = eviction::Common::from(o, default_mode);
+    p.common = eviction::Common::from<SnapKvRolling>(o);
     p.window = static_cast<std::size_t>(o.get_int("window", 32, 1));
     p.kernel = static_cast<std::size_t>(o.get_int("kernel", 7, 1));
     if (p.kernel % 2 == 0) fail(o.source(), "kernel", "must be odd (max_pool1d with padding kernel/2 keeps the length only then)");

@@ -81,7 +81,7 @@ struct StreamingLlm {
   }
   static StreamingLlm create(const PolicyOptions& o, const model::Config& config) {
     StreamingLlm p;
-    p.common = eviction::Common::from(o, default_mode);
+    p.common = eviction::Common::from<StreamingLlm>(o);
     p.sinks = static_cast<std::size_t>(o.get_int("sinks", 4, 0));
     p.inv_freq = model::rope_inverse_frequencies(config);
     o.reject_unknown(std::string(name));

@@ -36,7 +36,7 @@ struct Tova {
   }
   static Tova create(const PolicyOptions& o, const model::Config&) {
     Tova p;
-    p.common = eviction::Common::from(o, default_mode);
+    p.common = eviction::Common::from<Tova>(o);
     const std::string scope = o.get_string("scope", "layer");
     if (scope != "layer" && scope != "head") fail(o.source(), "scope", "must be 'layer' or 'head', got '" + scope + "'");
     p.per_head = scope == "head";

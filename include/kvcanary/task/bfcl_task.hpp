@@ -66,8 +66,7 @@ struct BfclTask {
         every.push_back({q.id, bfcl_messages(q, task.format_), gold_completion_text(a->ground_truth, q.functions, task.format_)});
       question_after_system(every.back());
     }
-    const auto [begin, end] = task.settings_.range(questions.size());
-    task.items_.assign(items.begin() + static_cast<std::ptrdiff_t>(begin), items.begin() + static_cast<std::ptrdiff_t>(end));
+    for (std::size_t i : task.settings_.indices(questions.size())) task.items_.push_back(items[i]);
     task.samples_ = select_samples(every, task.settings_);
     add_distractors(task.samples_, task.settings_, ctx, t);
     return task;

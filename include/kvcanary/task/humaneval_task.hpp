@@ -39,8 +39,7 @@ struct HumanEvalTask {
       const std::size_t question = messages.back().content.size() - kHumanEvalInstruction.size();
       every.push_back({p.task_id, std::move(messages), humaneval_gold_completion_text(p), {}, 0, question});
     }
-    const auto [begin, end] = task.settings_.range(all.size());
-    task.problems_.assign(all.begin() + static_cast<std::ptrdiff_t>(begin), all.begin() + static_cast<std::ptrdiff_t>(end));
+    for (std::size_t i : task.settings_.indices(all.size())) task.problems_.push_back(all[i]);
     task.samples_ = select_samples(every, task.settings_);
     add_distractors(task.samples_, task.settings_, ctx, t);
     return task;

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kvcanary/core/splitmix64.hpp"
 #include "kvcanary/io/chat_template.hpp"
 #include "kvcanary/io/config_table.hpp"
 #include "kvcanary/io/tokenizer.hpp"
@@ -356,10 +357,7 @@ inline constexpr std::string_view kDistractorTail = "\n\nNow the task:\n";
 inline std::string distractor_preamble(std::size_t n_tokens, const io::Tokenizer& tok, const std::string& source_text,
                                        std::uint64_t seed) {
   if (n_tokens == 0 || source_text.empty()) return {};
-  std::uint64_t z = seed + 0x9e3779b97f4a7c15ull;  // splitmix64: one well-mixed draw from the seed
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  z ^= z >> 31;
+  const std::uint64_t z = splitmix64(seed);  // one well-mixed draw from the seed
   // Leave room for the text after the start; ~4 bytes a token is generous for English.
   const std::size_t want_bytes = n_tokens * 8 + 64;
   const std::size_t span = source_text.size() > want_bytes ? source_text.size() - want_bytes : 1;

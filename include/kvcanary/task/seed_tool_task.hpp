@@ -50,8 +50,7 @@ struct SeedToolTask {
       every.push_back({s.id, std::move(native->messages), seed_native_gold_text(s), std::move(native->tools)});
       question_after_system(every.back());
     }
-    const auto [begin, end] = task.settings_.range(all.size());
-    task.items_.assign(all.begin() + static_cast<std::ptrdiff_t>(begin), all.begin() + static_cast<std::ptrdiff_t>(end));
+    for (std::size_t i : task.settings_.indices(all.size())) task.items_.push_back(all[i]);
     task.samples_ = select_samples(every, task.settings_);
     add_distractors(task.samples_, task.settings_, ctx, t);
     return task;

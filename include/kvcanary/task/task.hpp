@@ -15,6 +15,7 @@
 // Adding a task = one header defining such a struct + one test file + one entry in
 // task/registry.hpp.
 
+#include <algorithm>
 #include <concepts>
 #include <cstdint>
 #include <filesystem>
@@ -22,10 +23,13 @@
 #include <functional>
 #include <iterator>
 #include <map>
+#include <numeric>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "kvcanary/core/splitmix64.hpp"
 #include "kvcanary/io/chat_template.hpp"
 #include "kvcanary/io/config_table.hpp"
 #include "kvcanary/io/tokenizer.hpp"
@@ -92,11 +96,14 @@ concept PerplexityTask = requires(const T& t) {
 
 // ---------------------------------------------------------------- shared config knobs
 
-// Keys every functional task understands: which samples (offset, limit), the generation cap and
-// the distractor preamble (docs/TASKS.md "Prompting").
+// Keys every functional task understands: which samples (offset, limit, sample_seed), the
+// generation cap and the distractor preamble (docs/TASKS.md "Prompting").
 struct CommonTaskSettings {
   std::string name;
   std::size_t offset = 0, limit = 0;  // limit 0: all
+  // Set: offset/limit slice a seeded permutation of the dataset, not the file's order. BFCL's
+  // files are sorted by topic, so their first 100 questions are not a sample of the category.
+  std::optional<std::uint64_t> sample_seed;
   std::size_t max_new_tokens = 256;
   std::size_t distractor_tokens = 0;
   std::uint64_t distractor_seed = 0;
@@ -108,6 +115,7 @@ struct CommonTaskSettings {
     if (s.name.empty() || s.name.find('|') != std::string::npos) t.fail_at("name", "must be non-empty and free of '|'");
     s.offset = static_cast<std::size_t>(t.get_int("offset", 0));
     s.limit = static_cast<std::size_t>(t.get_int("limit", 0));
+    if (t.has("sample_seed")) s.sample_seed = static_cast<std::uint64_t>(t.get_int("sample_seed", 0));
     s.max_new_tokens = static_cast<std::size_t>(t.get_int("max_new_tokens", static_cast<std::int64_t>(default_max_new_tokens), 1));
     s.distractor_tokens = static_cast<std::size_t>(t.get_int("distractor_tokens", 0));
     s.distractor_seed = static_cast<std::uint64_t>(t.get_int("distractor_seed", 0));
@@ -115,11 +123,24 @@ struct CommonTaskSettings {
     return s;
   }
 
-  // The slice [offset, offset + limit) of n items.
-  std::pair<std::size_t, std::size_t> range(std::size_t n) const {
+  // The dataset indices the task runs, ascending: the slice [offset, offset + limit) of the n
+  // items — in file order, or with `sample_seed` of a Fisher–Yates permutation drawn from
+  // SplitMix64 (the same subset on every platform; a uniform random subset of `limit` items).
+  std::vector<std::size_t> indices(std::size_t n) const {
+    std::vector<std::size_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    if (sample_seed) {
+      std::uint64_t state = *sample_seed;
+      for (std::size_t i = n; i > 1; --i) {
+        state = splitmix64(state);
+        std::swap(order[i - 1], order[state % i]);  // modulo bias < i / 2^64: immaterial here
+      }
+    }
     const std::size_t begin = std::min(offset, n);
     const std::size_t end = limit == 0 ? n : std::min(n, begin + limit);
-    return {begin, end};
+    std::vector<std::size_t> out(order.begin() + static_cast<std::ptrdiff_t>(begin), order.begin() + static_cast<std::ptrdiff_t>(end));
+    std::sort(out.begin(), out.end());
+    return out;
   }
 };
 
@@ -166,9 +187,8 @@ inline void question_after_system(TaskSample& s) {
 
 // The samples of the configured slice, with their examples (drawn from the whole dataset).
 inline std::vector<TaskSample> select_samples(const std::vector<TaskSample>& all, const CommonTaskSettings& s) {
-  const auto [begin, end] = s.range(all.size());
   std::vector<TaskSample> out;
-  for (std::size_t i = begin; i < end; ++i)
+  for (std::size_t i : s.indices(all.size()))
     out.push_back({all[i].id, with_examples(all, i, s.shots), all[i].gold, all[i].tools, all[i].question_turns, all[i].question_chars});
   return out;
 }
