@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
-bash scripts/build.sh
+bash scripts/build.sh kvcanary_cli   # the CLI only: scripts/test.sh builds the rest
 bash scripts/fetch_model.sh --bin build/bin/kvcanary
 bash scripts/fetch_model.sh --bin build/bin/kvcanary qwen2.5-coder-0.5b-instruct   # the smoke sweep's model
 bash scripts/fetch_data.sh
