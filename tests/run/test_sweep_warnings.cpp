@@ -128,7 +128,7 @@ TEST_CASE("sweep warnings: compressed rows carry the signals their compressor ha
   CHECK(departed > 0);  // some compressor changed some output, so the checks above are not vacuous
 }
 
-TEST_CASE("sweep warnings: bit-identical batched or not, shared prefill or not, interrupted and resumed; off leaves the rest unchanged") {
+TEST_CASE("sweep warnings: bit-identical batched or not, shared prefill or not, interrupted and resumed, and off leaves the rest unchanged") {
   test::TempDir tmp;
   const auto model_dir = test::make_tiny_chat_model(tmp.path, "llama3_rope");  // head_dim 32: q4_0 blocks
   auto m = model::ModelDir<float>::load(model_dir, 1);
