@@ -102,14 +102,23 @@ inline std::string fmt_warn(const AurocResult& a) {
 inline void warn_table(std::string& md, const std::vector<const Comparison*>& rows, const WarnPool* pool) {
   md += "| method | budget | flips/kept |";
   std::string rule = "|---|---:|---:|";
+  // Appended piece by piece: GCC 12 flags `" " + std::string(...)` here with a spurious -Wrestrict.
   for (const WarnSignalInfo& w : warn_signals()) {
-    md += " " + std::string(w.column) + " |";
+    md += ' ';
+    md += w.column;
+    md += " |";
     rule += "---|";
   }
-  md += "\n" + rule + "\n";
+  md += '\n';
+  md += rule;
+  md += '\n';
   auto cells = [&](const WarnAurocs& warn) {
     std::string out;
-    for (const AurocResult& a : warn) out += " " + fmt_warn(a) + " |";
+    for (const AurocResult& a : warn) {
+      out += ' ';
+      out += fmt_warn(a);
+      out += " |";
+    }
     return out;
   };
   for (const Comparison* c : rows) {
