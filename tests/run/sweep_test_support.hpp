@@ -14,11 +14,13 @@
 
 namespace kvcanary::test {
 
-inline std::filesystem::path make_tiny_chat_model(const std::filesystem::path& root) {
+// `tiny`: which tiny model (tests/data/tiny/); llama3_rope has head_dim 32, a whole block of the
+// llama.cpp cache types per row.
+inline std::filesystem::path make_tiny_chat_model(const std::filesystem::path& root, const std::string& tiny = "llama_gqa_untied") {
   namespace fs = std::filesystem;
   const fs::path dir = root / "tiny-chat";
   fs::create_directories(dir);
-  const fs::path src = test_data("tiny/llama_gqa_untied");
+  const fs::path src = test_data("tiny/" + tiny);
   std::ifstream in(src / "config.json");
   nlohmann::json config = nlohmann::json::parse(in);
   config["max_position_embeddings"] = 16384;  // RoPE has no table to outgrow; byte tokens make prompts long

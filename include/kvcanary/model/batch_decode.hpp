@@ -13,6 +13,16 @@
 // pass's matmul is batch-invariant (ops/matmul-inl.h), so a lane's logits do not depend on
 // which other lanes share its step — a job gives the same result alone or in a batch
 // (tests/model/test_batch_decode.cpp).
+//
+// Warning signals (issue 20, docs/METRICS.md "What warns?"): a job may also carry a reference —
+// the full cache's own greedy generation of its prompt — which is teacher-forced through two more
+// lanes forked at the prefill like the gold lane: one under the job's compressed cache and policy
+// (a decode-mode policy keeps compressing as the forced tokens go in, exactly as while
+// generating), one under the uncompressed cache with no policy. Created together and fed one
+// token each per step, the two are always in the same forward call, so each step compares their
+// rows directly (model/agreement.hpp) and no distribution is ever stored. With
+// `compression_signals`, the prompt step's evicted attention and reconstruction error are
+// measured too (kv/compression_signals.hpp).
 
 #include <algorithm>
 #include <atomic>
@@ -20,12 +30,15 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "kvcanary/kv/cache.hpp"
+#include "kvcanary/kv/compression_signals.hpp"
 #include "kvcanary/kv/policy.hpp"
+#include "kvcanary/model/agreement.hpp"
 #include "kvcanary/model/generate.hpp"
 #include "kvcanary/model/llama.hpp"
 #include "kvcanary/model/perplexity.hpp"
@@ -41,6 +54,11 @@ struct DecodeJob {
   // the rest is prefilled and compressed (model/generate.hpp prefill_with_policy); 0: scope
   // `prompt`. With a prefill share, the compressed context is what is shared.
   std::size_t question_tokens = 0;
+  // The full cache's greedy generation of this prompt (empty: no agreement signals): scored for
+  // agreement under the compressed cache, in lockstep with the uncompressed cache.
+  std::vector<std::int32_t> reference = {};
+  // Measure the prompt step's evicted attention / reconstruction error (kv/compression_signals.hpp).
+  bool compression_signals = false;
 };
 
 struct LaneMemory {
@@ -52,6 +70,8 @@ struct JobResult {
   Generation generation;    // when the job generated
   TokenScores forced;       // log p of each forced token given the prompt and the forced tokens before it
   LaneMemory generation_memory, forced_memory;
+  Agreement agreement;                  // when the job had a reference
+  kv::CompressionSignals compression;   // when the job asked for compression_signals
   std::size_t prompt_tokens = 0;
   double seconds = 0;       // this job's share of the wall time: its prefill + its share of every step it was in
 };
@@ -74,14 +94,19 @@ struct BatchOptions {
 
 namespace batch_detail {
 
+// Generate: greedy; Forced: the gold continuation under the compressed cache; Agree: the
+// reference under the compressed cache; Reference: the reference under the uncompressed cache
+// (its policy never runs).
+enum class LaneKind { Generate, Forced, Agree, Reference };
+
 template <class Policy>
 struct Lane {
   std::size_t job = 0;
-  bool forced = false;  // teacher-forced lane, else a generating lane
+  LaneKind kind = LaneKind::Generate;
   kv::KvCache cache;
   Policy policy;
   std::int32_t next = 0;  // the token fed at the next step
-  std::size_t fed = 0;    // forced lane: forced tokens fed so far
+  std::size_t fed = 0;    // teacher-forced lanes: tokens fed so far
   bool done = false;
 };
 
@@ -96,6 +121,7 @@ std::vector<JobResult> run_jobs_each(Transformer<WT>& model, std::span<const Dec
   if (policies.size() != jobs.size()) fail("<run_jobs_each>", "policies", "one policy per job is needed");
   using clock = std::chrono::steady_clock;
   using Lane = batch_detail::Lane<Policy>;
+  using LaneKind = batch_detail::LaneKind;
   const std::size_t V = static_cast<std::size_t>(model.config().vocab_size);
   const std::vector<std::int32_t>& eos = options.eos_ids.empty() ? model.config().eos_token_ids : options.eos_ids;
   std::vector<JobResult> out(jobs.size());
@@ -104,6 +130,7 @@ std::vector<JobResult> run_jobs_each(Transformer<WT>& model, std::span<const Dec
   std::deque<std::size_t> queue;
   for (std::size_t j = 0; j < jobs.size(); ++j) queue.push_back(j);
   std::vector<Lane> lanes;
+  std::vector<std::size_t> reference_row(jobs.size(), 0);  // per step: the row of a job's Reference lane
 
   auto memory_of = [](const Lane& l, LaneMemory& m) {
     const std::size_t stored = l.policy.stored_bytes(l.cache), full = kv::full_cache_bytes(l.cache);
@@ -142,9 +169,9 @@ std::vector<JobResult> run_jobs_each(Transformer<WT>& model, std::span<const Dec
       close_lane(l);
     }
   };
-  // A forced lane after scoring forced[fed]: feed it next, unless it was the last.
+  // A teacher-forced lane after scoring its tokens[fed]: feed it next, unless it was the last.
   auto advance_forced = [&](Lane& l) {
-    const auto& f = jobs[l.job].forced;
+    const auto& f = l.kind == LaneKind::Forced ? jobs[l.job].forced : jobs[l.job].reference;
     if (l.fed + 1 >= f.size()) return close_lane(l);
     l.next = f[l.fed];
     ++l.fed;
@@ -158,42 +185,86 @@ std::vector<JobResult> run_jobs_each(Transformer<WT>& model, std::span<const Dec
     r.prompt_tokens = job.prompt.size();
     const bool want_gen = job.generate && options.max_new_tokens > 0;
     const bool want_forced = !job.forced.empty();
-    Lane base{j, false, model.new_cache(), policies[j]};
-    if (!want_gen && !want_forced) {
+    const bool want_agree = !job.reference.empty();
+    // The uncompressed cache after the prompt step, kept when a signal compares against it.
+    const bool keep_uncompressed = want_agree || job.compression_signals;
+    Lane base{j, LaneKind::Generate, model.new_cache(), policies[j]};
+    if (!want_gen && !want_forced && !want_agree) {
       if (job.generate) r.generation.finish_reason = "length";
       finish_job(j);
       return;
     }
     double shared_seconds = 0;  // the shared pass's time when another job ran it
+    static const kv::AttentionRecord no_record;
+    std::optional<kv::KvCache> uncompressed;  // keep_uncompressed: the prompt step's cache before the policy
+    std::vector<float> reference_logits;      // want_agree: the uncompressed cache's first prediction
+    const std::span<const std::int32_t> prompt(job.prompt);
+    const std::size_t context = context_length(prompt.size(), job.question_tokens);
+    // The prompt step's policy run, with what the signals need kept on the side: the cache before
+    // it, the policy before it, and the step's last query row's attention.
+    auto compress_prompt = [&](const kv::AttentionRecord& record, const kv::AttentionRecord& last_query) {
+      if (keep_uncompressed) uncompressed = base.cache;
+      std::optional<Policy> before;
+      if (job.compression_signals) before = base.policy;
+      base.policy.after_step(base.cache, record, kv::StepKind::Prefill);
+      if (job.compression_signals)
+        r.compression = kv::compression_signals(*uncompressed, record, last_query, *before, base.cache, kv::StepKind::Prefill);
+      if (want_agree) reference_logits = logits;
+    };
     if (batch.prefill_share) {
-      const std::span<const std::int32_t> prompt(job.prompt);
-      const std::size_t context = context_length(prompt.size(), job.question_tokens);
       const std::size_t rows = base.policy.attention_rows(kv::StepKind::Prefill, context);
       const std::size_t misses = batch.prefill_share->misses();
-      const auto entry = batch.prefill_share->get(model, prompt.first(context), rows);
+      // The last-query record first: the sweep asks the share for it up front (one pass), and a
+      // second get for the policy's rows then hits the same entry.
+      auto entry = job.compression_signals ? batch.prefill_share->get(model, prompt.first(context), 1) : nullptr;
+      if (!entry || (rows && !entry->records.count(rows))) entry = batch.prefill_share->get(model, prompt.first(context), rows);
       if (batch.prefill_share->misses() == misses) shared_seconds = entry->seconds;
       base.cache = entry->cache;
       logits = entry->logits;
-      static const kv::AttentionRecord no_record;
-      base.policy.after_step(base.cache, rows ? entry->records.at(rows) : no_record, kv::StepKind::Prefill);
+      compress_prompt(rows ? entry->records.at(rows) : no_record, job.compression_signals ? entry->records.at(1) : no_record);
+      append_question(model, base.cache, prompt.subspan(context), logits);
+    } else if (keep_uncompressed) {
+      // prefill_with_policy unrolled: the same forward pass and policy step, plus the signals'
+      // record of the last query row (recording never changes the logits or the cache).
+      kv::AttentionRecord record, last_query;
+      const std::size_t rows = base.policy.attention_rows(kv::StepKind::Prefill, context);
+      std::vector<RecordRequest> requests;
+      if (rows) requests.push_back({&record, rows});
+      if (job.compression_signals) requests.push_back({&last_query, 1});
+      const Segment seg{&base.cache, prompt.first(context), Logits::Last, requests};
+      model.forward(std::span<const Segment>(&seg, 1), logits);
+      compress_prompt(rows ? record : no_record, last_query);
       append_question(model, base.cache, prompt.subspan(context), logits);
     } else {
-      prefill_with_policy(model, base.cache, std::span<const std::int32_t>(job.prompt), job.question_tokens, base.policy, logits);
+      prefill_with_policy(model, base.cache, prompt, job.question_tokens, base.policy, logits);
     }
+    // The uncompressed twin gets the question appended the same way (scope context), so its first
+    // prediction is the full cache's.
+    if (want_agree) append_question(model, *uncompressed, prompt.subspan(context), reference_logits);
     r.generation.prefill_seconds = std::chrono::duration<double>(clock::now() - t0).count() + shared_seconds;
     r.seconds += r.generation.prefill_seconds;  // before any lane can finish the job
-    lanes_open[j] = int(want_gen) + int(want_forced);
+    lanes_open[j] = int(want_gen) + int(want_forced) + 2 * int(want_agree);
     if (want_forced) {
       Lane f = base;  // the fork: a copy of the compressed cache and of the policy's state
-      f.forced = true;
+      f.kind = LaneKind::Forced;
       memory_of(f, r.forced_memory);
       score_forced(f, logits.data());
       lanes.push_back(std::move(f));
       advance_forced(lanes.back());
     }
+    if (want_agree) {
+      Lane a = base;  // another fork of the compressed state
+      a.kind = LaneKind::Agree;
+      Lane u{j, LaneKind::Reference, std::move(*uncompressed), base.policy};
+      r.agreement.add(reference_logits.data(), logits.data(), V, job.reference[0]);
+      lanes.push_back(std::move(a));
+      lanes.push_back(std::move(u));
+      advance_forced(lanes[lanes.size() - 2]);
+      advance_forced(lanes.back());
+    }
     if (want_gen) {
       Lane& g = lanes.emplace_back(std::move(base));
-      g.forced = false;
+      g.kind = LaneKind::Generate;
       memory_of(g, r.generation_memory);
       emit(g, argmax(logits.data(), V));
     }
@@ -215,22 +286,39 @@ std::vector<JobResult> run_jobs_each(Transformer<WT>& model, std::span<const Dec
     std::vector<Segment> step;
     std::vector<Policy*> policies;
     step.reserve(lanes.size());
-    for (auto& l : lanes) {
+    for (std::size_t i = 0; i < lanes.size(); ++i) {
+      Lane& l = lanes[i];
       step.push_back({&l.cache, std::span<const std::int32_t>(&l.next, 1), Logits::Last});
-      policies.push_back(&l.policy);
+      policies.push_back(l.kind == LaneKind::Reference ? nullptr : &l.policy);  // the full cache: no policy
+      if (l.kind == LaneKind::Reference) reference_row[l.job] = i;
     }
     const auto t0 = clock::now();
     forward_with_policies(model, step, std::span<Policy* const>(policies), kv::StepKind::Decode, logits);
+    // Agreement rows (a softmax over the vocabulary each, twice) run across the pool: one lane
+    // per job, so each writes only its own job's result.
+    std::vector<std::size_t> agree_lanes;
+    for (std::size_t i = 0; i < lanes.size(); ++i)
+      if (lanes[i].kind == LaneKind::Agree) agree_lanes.push_back(i);
+    if (!agree_lanes.empty())
+      model.pool().parallel_for(agree_lanes.size(), [&](std::size_t begin, std::size_t end) {
+        for (std::size_t k = begin; k < end; ++k) {
+          const Lane& l = lanes[agree_lanes[k]];
+          // Its Reference twin was fed the same token in this very call (both advance once per step).
+          out[l.job].agreement.add(&logits[reference_row[l.job] * V], &logits[agree_lanes[k] * V], V, jobs[l.job].reference[l.fed]);
+        }
+      });
     const double share = std::chrono::duration<double>(clock::now() - t0).count() / static_cast<double>(lanes.size());
     for (std::size_t i = 0; i < lanes.size(); ++i) {
       Lane& l = lanes[i];
       JobResult& r = out[l.job];
       r.seconds += share;
       const float* row = &logits[i * V];
-      if (l.forced) {
+      if (l.kind == LaneKind::Forced) {
         memory_of(l, r.forced_memory);
         score_forced(l, row);
         advance_forced(l);
+      } else if (l.kind == LaneKind::Agree || l.kind == LaneKind::Reference) {
+        advance_forced(l);  // the agreement row was taken above
       } else {
         memory_of(l, r.generation_memory);
         r.generation.decode_seconds += share;

@@ -73,13 +73,16 @@ inline const char* stop_reason(std::span<const std::int32_t> tokens, const std::
 
 // One forward call over `segments`, each driven by its policy: record what the policy asks
 // for, then let it compress. The building block of generation and of scoring under a policy.
+// A null policy leaves its segment's cache uncompressed (no record, no step): the batched
+// engine's full-cache reference lane rides in the same call as the compressed lanes
+// (model/batch_decode.hpp, DecodeJob::reference), whatever policy types the caller lists.
 template <class WT, kv::CachePolicy Policy>
 void forward_with_policies(Transformer<WT>& model, std::vector<Segment>& segments, std::span<Policy* const> policies,
                            kv::StepKind kind, std::vector<float>& logits) {
   std::vector<kv::AttentionRecord> records(segments.size());
   std::vector<RecordRequest> requests(segments.size());
   for (std::size_t i = 0; i < segments.size(); ++i) {
-    requests[i] = {&records[i], policies[i]->attention_rows(kind, segments[i].tokens.size())};
+    requests[i] = {&records[i], policies[i] ? policies[i]->attention_rows(kind, segments[i].tokens.size()) : 0};
     segments[i].records = std::span<const RecordRequest>(&requests[i], requests[i].rows ? 1 : 0);
   }
   model.forward(segments, logits);
@@ -89,7 +92,7 @@ void forward_with_policies(Transformer<WT>& model, std::vector<Segment>& segment
   std::vector<std::exception_ptr> errors(segments.size());
   model.pool().parallel_for(segments.size(), [&](std::size_t begin, std::size_t end) {
     for (std::size_t i = begin; i < end; ++i) try {
-        policies[i]->after_step(*segments[i].cache, records[i], kind);
+        if (policies[i]) policies[i]->after_step(*segments[i].cache, records[i], kind);
       } catch (...) {
         errors[i] = std::current_exception();  // rethrown on the caller's thread, first lane first
       }

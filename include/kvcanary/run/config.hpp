@@ -3,7 +3,8 @@
 // matrix is compressors × budgets × tasks; every cell runs every sample of its task.
 //
 //   [sweep]          name, batch (lanes per forward call, 16), progress_every_s,
-//                    share_prefill_mb (memory for prompts prefilled once for all compressors, 2048; 0: off)
+//                    share_prefill_mb (memory for prompts prefilled once for all compressors, 2048; 0: off),
+//                    warning_signals (cheap warnings on every compressed functional row, false; run/sweep.hpp)
 //   [model]          dir (default: $KVCANARY_MODEL or the setup's model; a path, or a model name
 //                    of model/model_name.hpp, which resolves to the default model directory's
 //                    sibling models/NAME), label, dtype (f32|bf16|f16|stored: the GGUF blocks, docs/MODELS.md), threads
@@ -52,6 +53,14 @@ struct SweepConfig {
   std::size_t batch = 16;
   double progress_every_s = 10;
   std::size_t share_prefill_mb = 2048;
+  // Warning signals (docs/METRICS.md "What warns?"): score every functional row of a compressor
+  // other than `full` for agreement with the full cache's own generation (agree_top1,
+  // first_disagree, kl_full, agree_positions) and for what its prompt step did to the cache
+  // (evicted_attention; kv_rel_error_k, kv_rel_error_v). Off by default: it teacher-forces the
+  // full cache's generation through two more lanes per compressed job and regenerates it once
+  // per sample, about doubling a functional sweep's decode work (docs/SWEEPS.md has the
+  // measured cost). This member's initializer is the key's default.
+  bool warning_signals = false;
 
   std::filesystem::path model_dir;
   std::string model_label, dtype = "f32";
@@ -77,6 +86,7 @@ inline SweepConfig parse_sweep_config(toml::table doc, const std::string& file, 
     c.batch = static_cast<std::size_t>(s->get_int("batch", 16, 1));
     c.progress_every_s = s->get_double("progress_every_s", 10);
     c.share_prefill_mb = static_cast<std::size_t>(s->get_int("share_prefill_mb", 2048, 0));
+    c.warning_signals = s->get_bool("warning_signals", c.warning_signals);
     s->reject_unknown();
   }
   if (c.name.empty()) c.name = std::filesystem::path(file).stem().string();

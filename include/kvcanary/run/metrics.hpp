@@ -18,8 +18,16 @@
 // perplexity that falls does not warn. When perplexity does not rise (rel_ppl_rise < eps) the
 // denominator is the eps floor, so SDS = rel_func_drop / eps is a lower bound of an unbounded
 // ratio; `ppl_clamped` says so, and the report prints it as such.
+//
+// What warns, if perplexity doesn't? (issue 20; docs/METRICS.md). Next to the gold-answer NLL
+// rise, every cheap signal a sweep wrote on the compressed rows (run/sweep.hpp `warning_signals`) gets the
+// same flip AUROC: agreement with the full cache's own generation (top-1, first disagreement,
+// KL), the attention mass evicted, the K/V reconstruction error — each oriented so that a higher
+// predictor means "warns" — and held-out perplexity, which is one number per cell and so can only
+// rank flips across cells: it is scored in each task's "all compressed cells" pool.
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -145,7 +153,47 @@ struct Sample {
   double perplexity = detail::nan();  // perplexity rows
   double nll_sum = detail::nan();
   double n_scored = detail::nan();
+  // Warning signals (compressed functional rows of a sweep with `warning_signals`; NaN when absent).
+  double agree_top1 = detail::nan(), first_disagree = detail::nan(), kl_full = detail::nan();
+  double evicted_attention = detail::nan(), kv_rel_error_k = detail::nan(), kv_rel_error_v = detail::nan();
 };
+
+// The candidate warnings of a functional flip, in the report's column order. Each predictor is
+// oriented so that larger = "warns" (an AUROC above 0.5 means the signal ranks flips first):
+enum class Warn : std::size_t {
+  HeldOutPpl,        // (ppl − ppl_full) / ppl_full of the cell's held-out perplexity: one value per cell
+  GoldNll,           // gold_nll(compressed) − gold_nll(full): the existing per-sample AUROC
+  Disagreement,      // 1 − agree_top1
+  EarlyDisagreement, // −first_disagree: the earlier the compressed cache leaves the full one's path
+  Kl,                // kl_full
+  EvictedAttention,  // evicted_attention
+  KvErrorK,          // kv_rel_error_k
+  KvErrorV,          // kv_rel_error_v
+};
+inline constexpr std::size_t kWarnSignals = 8;
+
+struct WarnSignalInfo {
+  const char* column;     // the report's column head
+  const char* predictor;  // what is ranked, oriented so that larger warns
+};
+
+inline const std::array<WarnSignalInfo, kWarnSignals>& warn_signals() {
+  static const std::array<WarnSignalInfo, kWarnSignals> info = {{
+      {"held-out ppl", "relative held-out perplexity rise of the cell"},
+      {"gold ppl", "gold_nll rise (compressed − full)"},
+      {"agree_top1", "1 − agree_top1"},
+      {"first_disagree", "−first_disagree"},
+      {"kl_full", "kl_full"},
+      {"evicted_attention", "evicted_attention"},
+      {"kv_rel_error_k", "kv_rel_error_k"},
+      {"kv_rel_error_v", "kv_rel_error_v"},
+  }};
+  return info;
+}
+
+inline bool has_warning_signals(const Sample& s) {
+  return std::isfinite(s.agree_top1) || std::isfinite(s.evicted_attention) || std::isfinite(s.kv_rel_error_k);
+}
 
 // The functional verdict of a row: the "functional" score; a prototype code row has only
 // "pass@1", which is the same verdict under its old name.
@@ -226,6 +274,12 @@ inline std::vector<Cell> build_cells(const std::vector<Row>& rows) {
     s.perplexity = score_or_nan(r, "perplexity");
     s.nll_sum = score_or_nan(r, "nll_sum");
     s.n_scored = score_or_nan(r, "n_scored");
+    s.agree_top1 = score_or_nan(r, "agree_top1");
+    s.first_disagree = score_or_nan(r, "first_disagree");
+    s.kl_full = score_or_nan(r, "kl_full");
+    s.evicted_attention = score_or_nan(r, "evicted_attention");
+    s.kv_rel_error_k = score_or_nan(r, "kv_rel_error_k");
+    s.kv_rel_error_v = score_or_nan(r, "kv_rel_error_v");
     if (!c.samples.emplace(r.sample_id, s).second)
       fail("rows", "cell_id " + r.cell_id, "sample '" + r.sample_id + "' appears twice (merge the shards first)");
     ++c.n;
@@ -274,6 +328,8 @@ struct AurocResult {
   std::size_t n_flips = 0, n_kept = 0;  // kept: pass under full, paired, both gold_nll finite
 };
 
+using WarnAurocs = std::array<AurocResult, kWarnSignals>;  // indexed by Warn
+
 // One compressed (model, method, budget) against its full reference on one functional task, or
 // pooled over the functional tasks (task == kPooledTask). Also made for method "full" itself
 // (SDS 0, no flips), so a table can show the reference row.
@@ -293,13 +349,31 @@ struct Comparison {
   std::vector<std::string> ppl_tasks;          // perplexity tasks the perplexity came from
   SdsResult sds;
   AurocResult auroc;
+  // Every candidate warning's flip AUROC (Warn order; kept: pass under full, paired, the
+  // predictor finite). HeldOutPpl is undefined here — one value per cell ranks nothing — and
+  // defined in the task's "all compressed cells" pool (Analysis::warn_pools). warn[GoldNll]
+  // equals `auroc`.
+  WarnAurocs warn;
+  std::size_t warn_flips = 0, warn_kept = 0;  // samples passing under full and paired: flips among them
   bool is_reference() const { return method == kFullMethod; }
+};
+
+// Every compressed cell of a (model, functional task) — or of a model pooled over its tasks —
+// in one ranking: a (cell, sample) pair is one unit, predictors as in Comparison::warn. The only
+// place held-out perplexity can warn sample by sample, since it differs only between cells.
+struct WarnPool {
+  std::string model, task;  // task: a functional task or kPooledTask
+  std::size_t cells = 0;
+  std::size_t flips = 0, kept = 0;
+  WarnAurocs warn;
 };
 
 struct Analysis {
   MetricsOptions options;
   std::vector<Cell> cells;                // by cell_id
   std::vector<Comparison> comparisons;    // by (model, task, method (full first), budget desc); pooled after the tasks
+  std::vector<WarnPool> warn_pools;       // by (model, task), pooled after the tasks
+  bool has_warning_signals = false;       // some compressed row carries a warning signal
   std::vector<std::string> models, functional_tasks, perplexity_tasks;
   std::vector<std::string> model_hashes, config_hashes, program_versions;  // distinct, non-empty
   std::size_t n_rows = 0, n_functional_rows = 0, n_perplexity_rows = 0;
@@ -366,9 +440,26 @@ struct FuncPairs {
   std::vector<double> full, comp;  // verdicts of samples with a verdict in both cells
   std::size_t unpaired = 0;
   std::vector<double> flip_pred, keep_pred;  // AUROC classes among samples passing under full
+  std::array<std::vector<double>, kWarnSignals> warn_flip, warn_keep;  // the same, per warning (finite predictors)
+  std::size_t warn_flips = 0, warn_kept = 0;
 };
 
-inline FuncPairs pair_functional(const Cell& full, const Cell& comp) {
+// The warnings' predictors of one sample passing under full, oriented so that larger warns.
+inline std::array<double, kWarnSignals> warn_predictors(const Sample& f, const Sample& s, double ppl_rise) {
+  std::array<double, kWarnSignals> p;
+  p[std::size_t(Warn::HeldOutPpl)] = ppl_rise;
+  p[std::size_t(Warn::GoldNll)] = s.gold_nll - f.gold_nll;
+  p[std::size_t(Warn::Disagreement)] = 1.0 - s.agree_top1;
+  p[std::size_t(Warn::EarlyDisagreement)] = -s.first_disagree;
+  p[std::size_t(Warn::Kl)] = s.kl_full;
+  p[std::size_t(Warn::EvictedAttention)] = s.evicted_attention;
+  p[std::size_t(Warn::KvErrorK)] = s.kv_rel_error_k;
+  p[std::size_t(Warn::KvErrorV)] = s.kv_rel_error_v;
+  return p;
+}
+
+// `ppl_rise`: the cell's relative held-out perplexity rise (NaN when there is none).
+inline FuncPairs pair_functional(const Cell& full, const Cell& comp, double ppl_rise = nan()) {
   FuncPairs p;
   for (const auto& [id, s] : comp.samples) {
     auto it = full.samples.find(id);
@@ -383,6 +474,14 @@ inline FuncPairs pair_functional(const Cell& full, const Cell& comp) {
     if (f.functional >= 0.5 && std::isfinite(f.gold_nll) && std::isfinite(s.gold_nll)) {
       const double pred = s.gold_nll - f.gold_nll;
       (s.functional < 0.5 ? p.flip_pred : p.keep_pred).push_back(pred);
+    }
+    if (f.functional >= 0.5) {
+      const bool flip = s.functional < 0.5;
+      ++p.warn_kept;
+      p.warn_flips += flip;
+      const auto pred = warn_predictors(f, s, ppl_rise);
+      for (std::size_t w = 0; w < kWarnSignals; ++w)
+        if (std::isfinite(pred[w])) (flip ? p.warn_flip[w] : p.warn_keep[w]).push_back(pred[w]);
     }
   }
   for (const auto& [id, s] : full.samples)
@@ -457,6 +556,17 @@ inline AurocResult auroc_result(const std::vector<double>& flips, const std::vec
   a.value = auroc(flips, keeps);
   a.ci = bootstrap_auroc(flips, keeps, o);
   return a;
+}
+
+// Every warning's AUROC from its classes; held-out perplexity only when asked (`with_held_out`).
+inline WarnAurocs warn_aurocs(const std::array<std::vector<double>, kWarnSignals>& flips,
+                              const std::array<std::vector<double>, kWarnSignals>& keeps, const MetricsOptions& o, bool with_held_out) {
+  WarnAurocs out;
+  for (std::size_t w = 0; w < kWarnSignals; ++w) {
+    if (w == std::size_t(Warn::HeldOutPpl) && !with_held_out) continue;
+    out[w] = auroc_result(flips[w], keeps[w], o);
+  }
+  return out;
 }
 
 inline void add_distinct(std::vector<std::string>& v, const std::string& s) {
@@ -551,7 +661,8 @@ inline Analysis analyze(const std::vector<Row>& rows, const MetricsOptions& opti
       cmp.ref_kv_fraction = ref->budget_measured;
       cmp.func_full = ref->functional;
       cmp.gold_ppl_full = ref->gold_ppl;
-      fp = pair_functional(*ref, c);
+      const double ppl_rise = std::isfinite(cmp.ppl_full) && cmp.ppl_full > 0 ? (cmp.ppl_comp - cmp.ppl_full) / cmp.ppl_full : nan();
+      fp = pair_functional(*ref, c, ppl_rise);
     }
     static_cast<SdsParts&>(cmp.sds) = sds_parts(cmp.func_full, cmp.func_comp, cmp.ppl_full, cmp.ppl_comp, options.eps);
     cmp.sds.n_paired = fp.full.size();
@@ -561,6 +672,12 @@ inline Analysis analyze(const std::vector<Row>& rows, const MetricsOptions& opti
     if (ref) {
       cmp.sds.ci = bootstrap_sds({&fp}, pp, options);
       cmp.auroc = auroc_result(fp.flip_pred, fp.keep_pred, options);
+      if (!cmp.is_reference()) {
+        cmp.warn = warn_aurocs(fp.warn_flip, fp.warn_keep, options, false);
+        cmp.warn_flips = fp.warn_flips;
+        cmp.warn_kept = fp.warn_kept;
+      }
+      for (const auto& [sid, s] : c.samples) a.has_warning_signals = a.has_warning_signals || has_warning_signals(s);
     }
     a.comparisons.push_back(cmp);
     if (ref) by_triple[Triple{c.model, c.method, c.budget}].push_back(Pending{std::move(fp), &c, ref});
@@ -614,9 +731,65 @@ inline Analysis analyze(const std::vector<Row>& rows, const MetricsOptions& opti
     cmp.sds.n_ppl_unpaired = pp.unpaired;
     cmp.sds.ci = bootstrap_sds(tasks, pp, options);
     cmp.auroc = auroc_result(flips, keeps, options);
+    if (!cmp.is_reference()) {
+      std::array<std::vector<double>, kWarnSignals> wf, wk;
+      for (const Pending& p : pending) {
+        for (std::size_t w = 0; w < kWarnSignals; ++w) {
+          wf[w].insert(wf[w].end(), p.pairs.warn_flip[w].begin(), p.pairs.warn_flip[w].end());
+          wk[w].insert(wk[w].end(), p.pairs.warn_keep[w].begin(), p.pairs.warn_keep[w].end());
+        }
+        cmp.warn_flips += p.pairs.warn_flips;
+        cmp.warn_kept += p.pairs.warn_kept;
+      }
+      cmp.warn = warn_aurocs(wf, wk, options, false);
+    }
     a.comparisons.push_back(cmp);
   }
   std::stable_sort(a.comparisons.begin(), a.comparisons.end(), order);
+
+  // The "all compressed cells" pools: per (model, task) every compressed cell's kept samples, and
+  // per model the same over its tasks, in one ranking each — held-out perplexity included.
+  {
+    struct Acc {
+      WarnPool pool;
+      std::array<std::vector<double>, kWarnSignals> flips, keeps;
+    };
+    std::map<std::pair<std::string, std::string>, Acc> pools;  // by (model, task)
+    std::vector<std::pair<std::string, std::string>> order_keys;
+    auto add = [&](const std::string& model, const std::string& task, const FuncPairs& fp) {
+      const auto key = std::make_pair(model, task);
+      auto [it, fresh] = pools.try_emplace(key);
+      if (fresh) {
+        it->second.pool.model = model;
+        it->second.pool.task = task;
+        order_keys.push_back(key);
+      }
+      Acc& acc = it->second;
+      ++acc.pool.cells;
+      acc.pool.flips += fp.warn_flips;
+      acc.pool.kept += fp.warn_kept;
+      for (std::size_t w = 0; w < kWarnSignals; ++w) {
+        acc.flips[w].insert(acc.flips[w].end(), fp.warn_flip[w].begin(), fp.warn_flip[w].end());
+        acc.keeps[w].insert(acc.keeps[w].end(), fp.warn_keep[w].begin(), fp.warn_keep[w].end());
+      }
+    };
+    for (const auto& [key, pending] : by_triple) {
+      const auto& [model, method, budget] = key;
+      if (method == kFullMethod) continue;
+      for (const Pending& p : pending) {
+        add(model, p.comp->task, p.pairs);
+        add(model, kPooledTask, p.pairs);
+      }
+    }
+    for (const auto& key : order_keys) {
+      Acc& acc = pools.at(key);
+      acc.pool.warn = warn_aurocs(acc.flips, acc.keeps, options, true);
+      a.warn_pools.push_back(std::move(acc.pool));
+    }
+    std::stable_sort(a.warn_pools.begin(), a.warn_pools.end(), [](const WarnPool& x, const WarnPool& y) {
+      return std::make_tuple(x.model, x.task == kPooledTask, x.task) < std::make_tuple(y.model, y.task == kPooledTask, y.task);
+    });
+  }
   return a;
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // The report of a results set, written into one directory:
 //   RESULTS.md      provenance header, one table per (model, functional task) and pooled, and how
-//                   to read SDS and AUROC;
+//                   to read SDS and AUROC; when the rows carry warning signals (a sweep with
+//                   `warning_signals`), a "What warns?" table after each: every candidate's flip AUROC;
 //   divergence.svg  the chart (run/chart.hpp), vector;
 //   divergence.png  the same drawing, 1600 px wide.
 
@@ -90,6 +91,46 @@ inline std::string fmt_auroc(const Comparison& c) {
   return f2(a.value) + (a.ci.defined() ? " [" + f2(a.ci.lo) + ", " + f2(a.ci.hi) + "]" : "") + counts;
 }
 
+// One warning's AUROC with its interval; "n/a" when undefined (no flips, no survivors, or no
+// sample carries the signal).
+inline std::string fmt_warn(const AurocResult& a) {
+  if (!std::isfinite(a.value)) return "n/a";
+  auto f2 = [](double v) { return fmt("%.2f", v); };
+  return f2(a.value) + (a.ci.defined() ? " [" + f2(a.ci.lo) + ", " + f2(a.ci.hi) + "]" : "");
+}
+
+inline void warn_table(std::string& md, const std::vector<const Comparison*>& rows, const WarnPool* pool) {
+  md += "| method | budget | flips/kept |";
+  std::string rule = "|---|---:|---:|";
+  // Appended piece by piece: GCC 12 flags `" " + std::string(...)` here with a spurious -Wrestrict.
+  for (const WarnSignalInfo& w : warn_signals()) {
+    md += ' ';
+    md += w.column;
+    md += " |";
+    rule += "---|";
+  }
+  md += '\n';
+  md += rule;
+  md += '\n';
+  auto cells = [&](const WarnAurocs& warn) {
+    std::string out;
+    for (const AurocResult& a : warn) {
+      out += ' ';
+      out += fmt_warn(a);
+      out += " |";
+    }
+    return out;
+  };
+  for (const Comparison* c : rows) {
+    if (c->is_reference()) continue;
+    md += "| " + c->method + " | " + python_float(c->budget) + " | " + std::to_string(c->warn_flips) + "/" +
+          std::to_string(c->warn_kept) + " |" + cells(c->warn) + "\n";
+  }
+  if (pool)
+    md += "| **all compressed cells** (" + std::to_string(pool->cells) + ") | – | " + std::to_string(pool->flips) + "/" +
+          std::to_string(pool->kept) + " |" + cells(pool->warn) + "\n";
+}
+
 inline std::string fmt_seconds(double s) {
   if (s >= 3600) return fmt("%.2f h", s / 3600) + " (" + fmt("%.0f", s) + " s)";
   if (s >= 60) return fmt("%.1f min", s / 60) + " (" + fmt("%.0f", s) + " s)";
@@ -153,6 +194,14 @@ inline std::string results_markdown(const Analysis& a, const std::string& chart 
       else md += "Task `" + task + "`\n\n";
       table(md, rows);
       md += "\n";
+      if (a.has_warning_signals) {
+        const WarnPool* pool = nullptr;
+        for (const WarnPool& p : a.warn_pools)
+          if (p.model == model && p.task == task) pool = &p;
+        md += "What warns? Flip AUROC [95% CI] of each candidate signal (larger predictor = warns):\n\n";
+        warn_table(md, rows, pool);
+        md += "\n";
+      }
     }
   }
 
@@ -175,6 +224,18 @@ inline std::string results_markdown(const Analysis& a, const std::string& chart 
   ones it keeps? 1.0 = perplexity-style signals flag every flip first, 0.5 = no better than
   chance, below 0.5 = they point the wrong way. "–" means there were no flips (or no survivors)
   to rank; (flips/kept) gives the class sizes, and with few flips the interval is wide.
+)md";
+  if (a.has_warning_signals)
+    md += R"md(- **What warns?** The same flip AUROC for every candidate warning, each oriented so that a
+  larger value warns: held-out ppl = the cell's relative held-out perplexity rise (one value per
+  cell, so defined only in the "all compressed cells" row, which ranks every compressed
+  (cell, sample) together); gold ppl = the gold-answer NLL rise; agree_top1 = 1 − the share of
+  positions where the compressed cache's top-1 token equals the full cache's own generation
+  (teacher-forced under both caches); first_disagree = minus the first position where they differ
+  (no difference: the generation's length); kl_full = mean KL(full ‖ compressed) of the
+  next-token distributions on that path; evicted_attention = the last prompt query's attention
+  mass on the rows eviction removed; kv_rel_error_k/_v = relative Frobenius reconstruction error
+  of the quantized K/V. "n/a": no flips, no survivors, or no row carries the signal.
 )md";
   return md;
 }

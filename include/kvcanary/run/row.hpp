@@ -12,6 +12,12 @@
 //                     sub-scores (pass@1; json_valid, func_correct, arg_match, ast_correct), and
 //                     the paired gold twin: gold_nll (mean negative log-likelihood per gold token
 //                     under the same cache), gold_ppl = exp(gold_nll), gold_tokens.
+//                     With `[sweep] warning_signals` (docs/METRICS.md "What warns?"), rows of a compressor
+//                     other than `full` add the warning signals: agree_top1, first_disagree
+//                     (= agree_positions when it never disagreed), kl_full, agree_positions
+//                     (agreement with the full cache's own generation, model/agreement.hpp);
+//                     evicted_attention (eviction); kv_rel_error_k, kv_rel_error_v (quantizers and
+//                     cache types) — kv/compression_signals.hpp.
 //   perplexity rows   perplexity, nll_sum, n_scored (a cell's perplexity is
 //                     exp(Σ nll_sum / Σ n_scored), not the mean of the rows' perplexities).
 

@@ -14,6 +14,15 @@
 // One writer per results file: run() holds a WriterLock on `out` (core/writer_lock.hpp) unless
 // the caller already holds one. A stop flag (set_stop, e.g. core/stop_signal.hpp's) ends the run
 // between engine steps with only whole rows written; the summary says so, and rerunning resumes.
+//
+// Warning signals (`[sweep] warning_signals`, docs/METRICS.md "What warns?"): every functional row of a
+// compressor other than `full` also gets agree_top1, first_disagree, kl_full, agree_positions
+// (its cache against the full cache's own generation, model/agreement.hpp) and evicted_attention
+// or kv_rel_error_k/_v (kv/compression_signals.hpp). The full cache's generation is regenerated
+// per task before the compressed jobs run — one greedy run per sample, shared by every cell —
+// rather than read from the full cell's rows: a row then still depends only on its
+// (cell, sample), not on whether the full cell is in this shard, already on disk, or in the
+// config at all.
 
 #include <algorithm>
 #include <atomic>
@@ -33,6 +42,7 @@
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/core/writer_lock.hpp"
 #include "kvcanary/kv/any_policy.hpp"
+#include "kvcanary/kv/full.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/registry.hpp"
 #include "kvcanary/model/batch_decode.hpp"
@@ -268,6 +278,7 @@ class Sweep {
     std::vector<std::size_t> rows;
     for (const auto& per_budget : policies_)
       for (const AnyPolicy& p : per_budget) rows.push_back(p.attention_rows(kv::StepKind::Prefill, n));
+    if (config_.warning_signals) rows.push_back(1);  // evicted_attention's last query row
     return rows;
   }
 
@@ -318,6 +329,9 @@ class Sweep {
         job_of.push_back({k, i});
       }
     }
+    const auto signals_for = [&](std::size_t job) {
+      return config_.warning_signals && pt.functional && config_.compressors[cells_[job_of[job].cell].compressor].name != kv::FullCache::name;
+    };
 
     model::GenerateOptions gen;
     gen.max_new_tokens = 0;
@@ -337,6 +351,32 @@ class Sweep {
     batch.stop = stop_;
     const std::size_t hits_before = share ? share->hits() : 0;
     progress.begin_cell(pt.name + " (" + std::to_string(task_work.size()) + " cells)");
+
+    // The full cache's generation of every sample a compressed job will be compared on, first:
+    // greedy under kv::FullCache with the question split `full` itself has by default (scope
+    // context), through the same share, so it is the full cell's generation token for token.
+    std::vector<std::size_t> reference_of(pt.items.size(), SIZE_MAX);
+    std::vector<model::DecodeJob> reference_jobs;
+    for (std::size_t j = 0; j < jobs.size(); ++j) {
+      if (!signals_for(j)) continue;
+      const std::size_t i = job_of[j].sample;
+      if (reference_of[i] == SIZE_MAX) {
+        reference_of[i] = reference_jobs.size();
+        reference_jobs.push_back({pt.items[i].prompt, true, {}, pt.items[i].question_tokens});
+      }
+    }
+    if (!reference_jobs.empty()) {
+      model::BatchOptions ref_batch = batch;
+      ref_batch.on_job_done = nullptr;
+      const auto references = model::run_jobs(*model_.transformer, std::span<const model::DecodeJob>(reference_jobs), kv::FullCache{},
+                                              gen, detokenize, ref_batch);
+      if (stopping()) return;  // before any row of the task: its jobs all rerun on resume
+      for (std::size_t j = 0; j < jobs.size(); ++j)
+        if (signals_for(j)) {
+          jobs[j].reference = references[reference_of[job_of[j].sample]].generation.tokens;
+          jobs[j].compression_signals = true;
+        }
+    }
     batch.on_job_done = [&](std::size_t j, const model::JobResult& result) {
       const auto [k, i] = job_of[j];
       const Cell& cell = cells_[k];
@@ -395,6 +435,17 @@ class Sweep {
       row.scores["gold_ppl"] = std::exp(nll);
       row.scores["gold_tokens"] = static_cast<double>(gold.n_scored);
     }
+    if (result.agreement.measured()) {
+      const model::Agreement& a = result.agreement;
+      row.scores["agree_top1"] = a.top1();
+      row.scores["first_disagree"] = static_cast<double>(a.first_disagree());
+      row.scores["kl_full"] = a.kl_mean();
+      row.scores["agree_positions"] = static_cast<double>(a.positions);
+    }
+    const kv::CompressionSignals& c = result.compression;
+    if (c.evicted_attention) row.scores["evicted_attention"] = *c.evicted_attention;
+    if (c.kv_rel_error_k) row.scores["kv_rel_error_k"] = *c.kv_rel_error_k;
+    if (c.kv_rel_error_v) row.scores["kv_rel_error_v"] = *c.kv_rel_error_v;
     row.n_tokens = static_cast<std::int64_t>(g.tokens.size());
     row.finish_reason = g.finish_reason;
     row.kv_bytes_retained = static_cast<double>(result.generation_memory.kv_bytes_end);
