@@ -44,9 +44,16 @@ for GGUF in "$@"; do
   fi
   echo "## $NAME ($GGUF)"
   echo "### kvcanary --dtype stored (bench_forward, $THREADS threads, $REPS repetitions; ISA: ${KVCANARY_ISA:-best})"
-  KVCANARY_MODEL="$DIR" KVCANARY_BENCH_THREADS=$THREADS "$BUILD/bin/bench_forward" \
+  ours=$(KVCANARY_MODEL="$DIR" KVCANARY_BENCH_THREADS=$THREADS "$BUILD/bin/bench_forward" \
     --benchmark_filter='^(prefill|decode)/stored' --benchmark_repetitions="$REPS" \
-    --benchmark_report_aggregates_only=false 2>/dev/null | grep -E 'stored|Benchmark' || true
+    --benchmark_report_aggregates_only=false 2>/dev/null | grep -E 'stored|Benchmark' || true)
+  # A bench_forward built before the stored benchmarks existed matches nothing: say so, do not
+  # print llama.cpp's half of a comparison alone.
+  if ! grep -q 'stored' <<<"$ours"; then
+    echo "error: $BUILD/bin/bench_forward ran no prefill/stored or decode/stored benchmark (stale build? rebuild bench_forward)" >&2
+    exit 1
+  fi
+  echo "$ours"
   for BIN in $LLAMA_BIN; do
     echo "### llama.cpp ($BIN)"
     "$BIN/llama-bench" -m "$GGUF" -t "$THREADS" -p 512 -n 64 -r 3 -o md 2>/dev/null || echo "llama-bench failed"
