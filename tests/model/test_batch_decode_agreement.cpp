@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include "../support/json_file.hpp"
+#include "../support/synthetic_tokens.hpp"
 #include "kvcanary/io/hf_config.hpp"
 #include "kvcanary/kv/full.hpp"
 #include "kvcanary/kv/h2o.hpp"
@@ -18,11 +19,7 @@ using namespace kvcanary;
 
 namespace {
 
-std::vector<std::int32_t> tokens(std::size_t n, std::size_t salt) {
-  std::vector<std::int32_t> ids(n);
-  for (std::size_t i = 0; i < n; ++i) ids[i] = static_cast<std::int32_t>(3 + (i * 37 + i * i + salt * 101) % 250);
-  return ids;
-}
+std::vector<std::int32_t> tokens(std::size_t n, std::size_t salt) { return test::synthetic_tokens(n, salt); }
 
 model::GenerateOptions options() {
   model::GenerateOptions opt;

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "../run/sweep_test_support.hpp"
+#include "../support/synthetic_tokens.hpp"
 #include "../support/json_file.hpp"
 #include "kvcanary/io/hf_config.hpp"
 #include "kvcanary/kv/full.hpp"
@@ -26,11 +27,7 @@
 using namespace kvcanary;
 
 namespace {
-std::vector<std::int32_t> tokens(std::size_t n, std::size_t salt) {
-  std::vector<std::int32_t> ids(n);
-  for (std::size_t i = 0; i < n; ++i) ids[i] = static_cast<std::int32_t>(3 + (i * 53 + i * i + salt * 97) % 250);
-  return ids;
-}
+std::vector<std::int32_t> tokens(std::size_t n, std::size_t salt) { return test::synthetic_tokens(n, salt, 53, 97); }
 
 std::vector<model::DecodeJob> some_jobs() {
   std::vector<model::DecodeJob> jobs;
