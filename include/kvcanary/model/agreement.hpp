@@ -24,6 +24,8 @@
 #include <cstdint>
 #include <optional>
 
+#include "kvcanary/model/generate.hpp"
+
 namespace kvcanary::model {
 
 // KL(p ‖ q) of the softmaxes of two logit rows of length n, in double. Identical rows give
@@ -56,10 +58,7 @@ struct Agreement {
   // Position `positions`: the full cache's logits row, the compressed cache's, and the
   // reference token (the full cache's greedy choice there).
   void add(const float* full_row, const float* compressed_row, std::size_t vocab, std::int32_t reference_token) {
-    std::size_t best = 0;  // argmax, the first on ties (model/generate.hpp's argmax)
-    for (std::size_t i = 1; i < vocab; ++i)
-      if (compressed_row[i] > compressed_row[best]) best = i;
-    if (static_cast<std::int32_t>(best) == reference_token) ++agreed;
+    if (argmax(compressed_row, vocab) == reference_token) ++agreed;  // the token greedy decoding would pick
     else if (!first_mismatch) first_mismatch = positions;
     kl_sum += kl_of_logits(full_row, compressed_row, vocab);
     ++positions;
