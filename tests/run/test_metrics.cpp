@@ -189,6 +189,54 @@ TEST_CASE("run metrics: per-task SDS against the full cell, with a deterministic
   CHECK(ref.auroc.n_flips == 0);
 }
 
+TEST_CASE("run metrics: the chart's two ratios get paired bootstrap intervals") {
+  std::vector<Row> rows;
+  std::vector<int> all(100, 1), half(100, 0), same(100, 0);
+  for (int i = 0; i < 50; ++i) half[std::size_t(i)] = 1;
+  for (int i = 0; i < 100; i += 2) same[std::size_t(i)] = 1;
+  add_func(rows, "full", 1.0, "code", all);
+  add_func(rows, "snapkv", 0.5, "code", half);
+  add_func(rows, "full", 1.0, "half", same);
+  add_func(rows, "knorm", 0.5, "half", same);      // the same verdicts as full, sample by sample
+  add_func(rows, "full", 1.0, "none", std::vector<int>(20, 0));
+  add_func(rows, "snapkv", 0.5, "none", std::vector<int>(20, 0));
+  add_ppl(rows, "full", 1.0, 10.0);
+  add_ppl(rows, "snapkv", 0.5, 11.0);
+  // knorm: documents at ppl 10 and 12.1 alternately, so its perplexity ratio varies by resample.
+  for (int i = 0; i < 4; ++i) rows.push_back(ppl_row("knorm", 0.5, "doc" + std::to_string(i), std::log(i % 2 ? 12.1 : 10.0) * 100, 100));
+  const Analysis a = analyze(rows);
+
+  // 50 of 100 kept: the ratio is 0.5 and its interval the binomial one, about ±0.1.
+  const Comparison& c = find(a, "snapkv", 0.5, "code");
+  REQUIRE(c.func_ratio_ci.defined());
+  CHECK(c.func_ratio_ci.lo == doctest::Approx(0.40).epsilon(0.06));
+  CHECK(c.func_ratio_ci.hi == doctest::Approx(0.60).epsilon(0.06));
+  CHECK(c.func_ratio_ci.lo < 0.5);
+  CHECK(c.func_ratio_ci.hi > 0.5);
+  // Every document 10 → 11: every resample gives exactly 10/11.
+  REQUIRE(c.ppl_quality_ci.defined());
+  CHECK(c.ppl_quality_ci.lo == doctest::Approx(10.0 / 11.0));
+  CHECK(c.ppl_quality_ci.hi == doctest::Approx(10.0 / 11.0));
+
+  // Paired: the same verdicts under both caches give exactly 1 in every resample, although each
+  // side alone (50 of 100) varies by ±0.1 — an unpaired bootstrap would not.
+  const Comparison& k = find(a, "knorm", 0.5, "half");
+  REQUIRE(k.func_ratio_ci.defined());
+  CHECK(k.func_ratio_ci.lo == 1.0);
+  CHECK(k.func_ratio_ci.hi == 1.0);
+  REQUIRE(k.ppl_quality_ci.defined());
+  CHECK(k.ppl_quality_ci.lo < k.ppl_full / k.ppl_comp);
+  CHECK(k.ppl_quality_ci.hi > k.ppl_full / k.ppl_comp);
+  CHECK(k.ppl_quality_ci.lo >= doctest::Approx(10.0 / 12.1));
+  CHECK(k.ppl_quality_ci.hi <= 1.0);
+
+  // A task the full cache never solves has no ratio and so no interval.
+  CHECK_FALSE(find(a, "snapkv", 0.5, "none").func_ratio_ci.defined());
+  // The reference against itself: exactly 1.
+  CHECK(find(a, "full", 1.0, "code").func_ratio_ci.lo == 1.0);
+  CHECK(find(a, "full", 1.0, "code").func_ratio_ci.hi == 1.0);
+}
+
 TEST_CASE("run metrics: flat perplexity gives drop / eps, flagged as clamped") {
   std::vector<Row> rows;
   add_func(rows, "full", 1.0, "tools", {1, 1, 1, 1});

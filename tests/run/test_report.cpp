@@ -163,6 +163,79 @@ TEST_CASE("run report: RESULTS.md, divergence.svg and divergence.png from a synt
   CHECK(be32(20) == static_cast<std::uint32_t>(std::lround(chart.height)));
 }
 
+TEST_CASE("run report: each table lists the full cache, then the most silent failure first") {
+  const std::string md = results_markdown(analyze(fixture()));
+  const std::size_t code = md.find("## Task `code`"), tools = md.find("## Task `tools`");
+  REQUIRE(code != std::string::npos);
+  REQUIRE(tools != std::string::npos);
+  auto at = [&](const std::string& row) { return md.find(row, code); };
+  // code: kivi 0.25 (SDS ≥250, ppl flat) > kivi 0.5 (≥125) > snapkv 0.5 (5) > snapkv 0.25 (2.5).
+  const std::size_t full = at("| full | 1.0 |"), k25 = at("| kivi | 0.25 |"), k50 = at("| kivi | 0.5 |"),
+                    s50 = at("| snapkv | 0.5 |"), s25 = at("| snapkv | 0.25 |");
+  CHECK(full < k25);
+  CHECK(k25 < k50);
+  CHECK(k50 < s50);
+  CHECK(s50 < s25);
+  CHECK(s25 < tools);
+  // tools: kivi 0.5 lost nothing (SDS 0): after every cell that lost something.
+  const std::size_t t_k50 = md.find("| kivi | 0.5 |", tools), t_s25 = md.find("| snapkv | 0.25 |", tools);
+  CHECK(t_s25 < t_k50);
+  CHECK(md.find("0 (no loss)", t_k50) != std::string::npos);
+}
+
+TEST_CASE("run report: the divergence lines carry bootstrap bands; silence.svg/.png put each cell of a task on one panel") {
+  kvcanary::test::TempDir dir;
+  const Analysis a = analyze(fixture());
+  const ReportFiles files = write_report(a, dir.path / "report");
+
+  // Bands: every point of a line has its interval around it; the full point is exactly 1.
+  const Chart chart = build_chart(a);
+  for (const ChartPanel& p : chart.panels)
+    for (const ChartSeries& s : p.series)
+      for (const ChartPoint& pt : s.points) {
+        REQUIRE(std::isfinite(pt.y_lo));
+        CHECK(pt.y_lo <= pt.y + 1e-12);
+        CHECK(pt.y_hi >= pt.y - 1e-12);
+      }
+  const ChartPoint& full_point = chart.panels[1].series[0].points.back();
+  CHECK(full_point.y_lo == 1.0);
+  CHECK(full_point.y_hi == 1.0);
+
+  // Silence: one panel per task the full cache solves, one point per compressed cell at
+  // (ppl_full / ppl, func / func_full) with whiskers; unmoved cells unlabelled.
+  const Chart silence = build_silence_chart(a);
+  CHECK(silence.kind == ChartKind::Silence);
+  REQUIRE(silence.panels.size() == 2);
+  CHECK(silence.panels[0].title == "code (full 0.800, n 10)");
+  CHECK(silence.panels[1].title == "tools (full 0.500, n 10)");
+  const ChartPanel& code = silence.panels[0];
+  REQUIRE(code.series.size() == 4);  // kivi 0.5, 0.25, snapkv 0.5, 0.25
+  const ChartSeries* snap = nullptr;
+  for (const ChartSeries& s : code.series)
+    if (s.label == "snapkv 0.5") snap = &s;
+  REQUIRE(snap != nullptr);
+  REQUIRE(snap->points.size() == 1);
+  const ChartPoint& p = snap->points[0];
+  CHECK(p.x == doctest::Approx(10.0 / 11.0));
+  CHECK(p.y == doctest::Approx(0.5));
+  CHECK(p.y_lo <= p.y);
+  CHECK(p.y_hi >= p.y);
+  CHECK(p.x_lo == doctest::Approx(10.0 / 11.0));  // every document moved alike
+  std::size_t unlabelled = 0;
+  for (const ChartSeries& s : silence.panels[1].series) unlabelled += s.label.empty();
+  CHECK(unlabelled == 1);  // kivi 0.5 on tools: 0.5 → 0.5 at flat perplexity
+
+  REQUIRE(fs::exists(files.silence_svg));
+  REQUIRE(fs::exists(files.silence_png));
+  const std::string svg = slurp(files.silence_svg);
+  CHECK(svg.find("</svg>") != std::string::npos);
+  CHECK(count(svg, "<g") == count(svg, "</g>"));
+  const std::string png = slurp(files.silence_png);
+  REQUIRE(png.size() > 24);
+  CHECK(png.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0);
+  CHECK(slurp(files.markdown).find("](silence.png)") != std::string::npos);
+}
+
 TEST_CASE("run report: a directory that cannot be created is an Error naming it") {
   kvcanary::test::TempDir dir;
   std::ofstream(dir.path / "file") << "x";

@@ -1,6 +1,6 @@
 #pragma once
 // kvcanary report RESULTS.jsonl [MORE.jsonl...] --out DIR [--bootstrap N] [--seed S]:
-// RESULTS.md, divergence.svg and divergence.png from one or more results files (joined as
+// RESULTS.md, divergence.svg/.png and silence.svg/.png from one or more results files (joined as
 // `merge` joins shards: identical duplicates once, conflicting ones an error naming both files).
 
 #include <cstdio>
@@ -42,7 +42,7 @@ inline int run_report(const Args& args) {
   j["out"] = out;
   j["rows"] = merged.rows.size();
   j["cells"] = analysis.cells.size();
-  j["written"] = {files.markdown.string(), files.svg.string(), files.png.string()};
+  j["written"] = {files.markdown.string(), files.svg.string(), files.png.string(), files.silence_svg.string(), files.silence_png.string()};
   std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
   return 0;
 }

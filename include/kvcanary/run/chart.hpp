@@ -9,6 +9,9 @@
 // starting at the full cache's own point (x = its measured fraction, 1.0; y = 1). Where the solid
 // lines fall and the dashed one stays near 1, perplexity is silent about the damage.
 //
+// A second chart (build_silence_chart) puts every compressed cell of a task on one panel,
+// functional accuracy against perplexity-implied quality: below its diagonal is silence.
+//
 // The chart is first built as data (build_chart: testable, no cairo), then drawn by one function
 // (draw_chart) onto any cairo surface: the SVG and the PNG are the same drawing.
 
@@ -19,6 +22,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -32,10 +36,14 @@ namespace kvcanary::run {
 
 struct ChartPoint {
   double x = 0, y = 0;
+  // The 95 % bootstrap interval of y (a band along a divergence line, a whisker on a silence
+  // point) and of x (silence points only); NaN where there is none.
+  double y_lo = std::numeric_limits<double>::quiet_NaN(), y_hi = std::numeric_limits<double>::quiet_NaN();
+  double x_lo = std::numeric_limits<double>::quiet_NaN(), x_hi = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct ChartSeries {
-  std::string label;
+  std::string label;  // silence chart: printed next to its point
   bool dashed = false;  // perplexity-implied quality
   int color = 0;        // index into the palette; -1 = the perplexity grey
   std::vector<ChartPoint> points;  // by x
@@ -52,7 +60,14 @@ struct ChartLegendEntry {
   int color = 0;
 };
 
+// divergence: panels per method, x = KV kept (log), lines per task with bootstrap bands.
+// silence: panels per functional task, one point per compressed cell, x = perplexity-implied
+// quality, y = functional accuracy / full, both with whiskers; below the diagonal the task lost
+// more than perplexity implies.
+enum class ChartKind { Divergence, Silence };
+
 struct Chart {
+  ChartKind kind = ChartKind::Divergence;
   std::string title, subtitle, x_label;
   std::vector<ChartPanel> panels;
   std::vector<ChartLegendEntry> legend;
@@ -83,6 +98,7 @@ inline Rgb chart_color(int i) {
 }
 
 inline constexpr double kTitleBlock = 150, kLegendRow = 36, kPanelHeight = 430, kFooter = 60, kMargin = 24;
+inline constexpr double kSilencePanelHeight = 560;  // square-ish: both axes are the same kind of ratio
 
 }  // namespace detail
 
@@ -91,7 +107,7 @@ inline Chart build_chart(const Analysis& a) {
   std::string models;
   for (const auto& m : a.models) models += (models.empty() ? "" : ", ") + m;
   c.title = "Does perplexity warn? KV-cache compression on " + (models.empty() ? std::string("(no model)") : models);
-  c.subtitle = "solid: functional accuracy / full cache    dashed: perplexity-implied quality ppl(full) / ppl";
+  c.subtitle = "solid: functional accuracy / full cache    dashed: perplexity-implied quality ppl(full) / ppl    bands: 95% bootstrap CI";
   c.x_label = "measured KV-cache fraction retained (log scale)";
 
   std::map<std::string, int> task_color;
@@ -108,9 +124,11 @@ inline Chart build_chart(const Analysis& a) {
   std::set<std::string> tasks_drawn;
   bool ppl_drawn = false;
   double xmin = 1.0, xmax = 1.0, ymax = 1.0;
-  auto add = [&](ChartSeries& s, double x, double y) {
+  auto add = [&](ChartSeries& s, double x, double y, const Interval& band = Interval{1.0, 1.0}) {
     if (!std::isfinite(x) || !std::isfinite(y) || x <= 0) return;
-    s.points.push_back({x, y});
+    ChartPoint p{x, y};
+    if (band.defined()) p.y_lo = band.lo, p.y_hi = band.hi;
+    s.points.push_back(p);
     xmin = std::min(xmin, x);
     xmax = std::max(xmax, x);
     ymax = std::max(ymax, y);
@@ -128,11 +146,11 @@ inline Chart build_chart(const Analysis& a) {
       ChartSeries& s = it->second;
       const bool norm_ok = std::isfinite(cmp.func_full) && cmp.func_full > 0;
       if (fresh && norm_ok) add(s, cmp.ref_kv_fraction, 1.0);
-      if (norm_ok) add(s, cmp.kv_fraction, cmp.func_comp / cmp.func_full);
+      if (norm_ok) add(s, cmp.kv_fraction, cmp.func_comp / cmp.func_full, cmp.func_ratio_ci);
       // The perplexity side is the same for every task of a budget: one point per budget.
       if (std::isfinite(cmp.ppl_full) && std::isfinite(cmp.ppl_comp) && cmp.ppl_comp > 0 && ppl_budgets.insert(cmp.budget).second) {
         if (!ppl_ref_added) add(ppl, cmp.ppl_ref_kv_fraction, 1.0), ppl_ref_added = true;
-        add(ppl, cmp.ppl_kv_fraction, cmp.ppl_full / cmp.ppl_comp);
+        add(ppl, cmp.ppl_kv_fraction, cmp.ppl_full / cmp.ppl_comp, cmp.ppl_quality_ci);
       }
     }
     for (auto& [task, s] : by_task) {
@@ -165,6 +183,68 @@ inline Chart build_chart(const Analysis& a) {
   const std::size_t legend_rows = c.legend.empty() ? 1 : (c.legend.size() + std::size_t(c.legend_per_row) - 1) / std::size_t(c.legend_per_row);
   c.panels_top = detail::kTitleBlock + double(legend_rows - 1) * detail::kLegendRow;
   c.height = c.panels_top + double(rows) * detail::kPanelHeight + detail::kFooter;
+  return c;
+}
+
+// The silence chart: per functional task in which the full cache solves something, every
+// compressed cell as one point at (perplexity-implied quality, functional accuracy / full), each
+// with its 95 % paired-bootstrap whiskers. On the diagonal perplexity fell exactly as much as the
+// task did; below it (shaded) the task lost more than perplexity implies — the silent failures
+// this project looks for. Points within 5 % of (1, 1) on both axes (nothing moved) are drawn but
+// not labelled, so the labels that remain are the cells that changed.
+inline Chart build_silence_chart(const Analysis& a) {
+  Chart c;
+  c.kind = ChartKind::Silence;
+  std::string models;
+  for (const auto& m : a.models) models += (models.empty() ? "" : ", ") + m;
+  c.title = "Silent failures by task: " + (models.empty() ? std::string("(no model)") : models);
+  c.subtitle = "one point per compressed cell · whiskers: 95% bootstrap CI · shaded: the task lost more than perplexity implies";
+  c.x_label = "perplexity-implied quality ppl(full) / ppl (1 = perplexity unchanged)";
+
+  std::map<std::string, int> method_color;  // by method name, in name order
+  for (const Comparison& cmp : a.comparisons)
+    if (!cmp.is_reference()) method_color.emplace(cmp.method, 0);
+  int next = 0;
+  for (auto& [method, color] : method_color) color = next++;
+
+  double xmin = 1.0, xmax = 1.0, ymax = 1.0;
+  for (const std::string& model : a.models) {
+    for (const std::string& task : a.functional_tasks) {
+      const Comparison* ref = nullptr;
+      for (const Comparison& cmp : a.comparisons)
+        if (cmp.model == model && cmp.task == task && cmp.is_reference()) ref = &cmp;
+      if (!ref || !(ref->func_comp > 0)) continue;  // no signal: the full cache solves nothing
+      ChartPanel panel;
+      char head[96];
+      std::snprintf(head, sizeof head, " (full %.3f, n %zu)", ref->func_comp, ref->n);
+      panel.title = (a.models.size() > 1 ? model + " · " : std::string()) + task + head;
+      for (const Comparison& cmp : a.comparisons) {
+        if (cmp.model != model || cmp.task != task || cmp.is_reference()) continue;
+        if (!(cmp.func_full > 0) || !(cmp.ppl_comp > 0) || !std::isfinite(cmp.ppl_full) || !std::isfinite(cmp.func_comp)) continue;
+        ChartPoint p{cmp.ppl_full / cmp.ppl_comp, cmp.func_comp / cmp.func_full};
+        if (cmp.func_ratio_ci.defined()) p.y_lo = cmp.func_ratio_ci.lo, p.y_hi = cmp.func_ratio_ci.hi;
+        if (cmp.ppl_quality_ci.defined()) p.x_lo = cmp.ppl_quality_ci.lo, p.x_hi = cmp.ppl_quality_ci.hi;
+        const bool moved = std::fabs(p.x - 1.0) > 0.05 || std::fabs(p.y - 1.0) > 0.05;
+        ChartSeries s{moved ? cmp.method + " " + python_float(cmp.budget) : std::string(), false, method_color[cmp.method], {p}};
+        xmin = std::min({xmin, p.x, std::isfinite(p.x_lo) ? p.x_lo : p.x});
+        xmax = std::max({xmax, p.x, std::isfinite(p.x_hi) ? p.x_hi : p.x});
+        ymax = std::max(ymax, p.y);
+        panel.series.push_back(std::move(s));
+      }
+      c.panels.push_back(std::move(panel));
+    }
+  }
+  // Both axes linear from 0 (or below, for a whisker): the diagonal is y = x.
+  c.x_min = std::min(0.0, std::floor(xmin * 10.0) / 10.0);
+  c.x_max = std::min(3.0, std::max(1.1, std::ceil(xmax * 1.02 * 10.0) / 10.0));
+  c.y_min = -0.04;
+  c.y_max = std::min(3.0, std::max(1.1, std::ceil(ymax * 1.05 * 10.0) / 10.0));
+  const std::size_t n = c.panels.size();
+  c.columns = n <= 1 ? 1 : n <= 4 ? 2 : 3;
+  const std::size_t rows = n == 0 ? 1 : (n + std::size_t(c.columns) - 1) / std::size_t(c.columns);
+  c.width = 1600;
+  c.panels_top = detail::kTitleBlock - detail::kLegendRow;  // no legend: the labels name the points
+  c.height = c.panels_top + double(rows) * detail::kSilencePanelHeight + detail::kFooter;
   return c;
 }
 
@@ -278,6 +358,19 @@ inline void draw_panel(cairo_t* cr, const Chart& c, const ChartPanel& p, double 
   cairo_save(cr);
   cairo_rectangle(cr, left, top, right - left, bottom - top);
   cairo_clip(cr);
+  for (const ChartSeries& s : p.series) {  // bands first, under every line: filled, never stroked
+    std::vector<const ChartPoint*> b;
+    for (const ChartPoint& pt : s.points)
+      if (std::isfinite(pt.y_lo) && std::isfinite(pt.y_hi)) b.push_back(&pt);
+    if (b.size() < 2) continue;
+    const Rgb col = chart_color(s.color);
+    cairo_set_source_rgba(cr, col.r, col.g, col.b, s.dashed ? 0.10 : 0.16);
+    cairo_move_to(cr, px(b.front()->x), py(b.front()->y_hi));
+    for (std::size_t i = 1; i < b.size(); ++i) cairo_line_to(cr, px(b[i]->x), py(b[i]->y_hi));
+    for (std::size_t i = b.size(); i-- > 0;) cairo_line_to(cr, px(b[i]->x), py(b[i]->y_lo));
+    cairo_close_path(cr);
+    cairo_fill(cr);
+  }
   for (const ChartSeries& s : p.series) {
     series_style(cr, s.dashed, s.color);
     for (std::size_t i = 0; i < s.points.size(); ++i) {
@@ -293,6 +386,146 @@ inline void draw_panel(cairo_t* cr, const Chart& c, const ChartPanel& p, double 
     }
   }
   cairo_restore(cr);
+}
+
+// One silence panel: linear axes, the y = x diagonal with the region below it shaded, every
+// point with its whiskers and (when it moved) its label.
+inline void draw_silence_panel(cairo_t* cr, const Chart& c, const ChartPanel& p, double x0, double y0, double w, double h) {
+  const double left = x0 + 78, right = x0 + w - 22, top = y0 + 52, bottom = y0 + h - 62;
+  auto px = [&](double x) { return left + (x - c.x_min) / (c.x_max - c.x_min) * (right - left); };
+  auto py = [&](double y) { return bottom - (y - c.y_min) / (c.y_max - c.y_min) * (bottom - top); };
+
+  set_color(cr, {0.08, 0.08, 0.08});
+  text_at(cr, p.title, (left + right) / 2, y0 + 34, 22, true, 0.5);
+
+  cairo_save(cr);
+  cairo_rectangle(cr, left, top, right - left, bottom - top);
+  cairo_clip(cr);
+  // Below the diagonal: the task fell further than perplexity implies.
+  const double lo = std::min(c.x_min, c.y_min) - 1.0, hi = std::max(c.x_max, c.y_max) + 1.0;
+  cairo_set_source_rgba(cr, 0.84, 0.15, 0.16, 0.07);
+  cairo_move_to(cr, px(lo), py(lo));
+  cairo_line_to(cr, px(hi), py(hi));
+  cairo_line_to(cr, px(hi), py(lo));
+  cairo_close_path(cr);
+  cairo_fill(cr);
+  cairo_restore(cr);
+
+  cairo_set_dash(cr, nullptr, 0, 0);
+  const double ystep = c.y_max > 2.0 ? 0.5 : 0.2, xstep = c.x_max - c.x_min > 2.0 ? 0.5 : 0.2;
+  for (double y = 0.0; y <= c.y_max + 1e-9; y += ystep) {
+    cairo_set_line_width(cr, 1.0);
+    set_color(cr, {0.88, 0.88, 0.88});
+    cairo_move_to(cr, left, py(y));
+    cairo_line_to(cr, right, py(y));
+    cairo_stroke(cr);
+    set_color(cr, {0.2, 0.2, 0.2});
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%.1f", y);
+    text_at(cr, buf, left - 10, py(y) + 7, 19, false, 1.0);
+  }
+  for (double x = std::ceil(c.x_min / xstep - 1e-9) * xstep; x <= c.x_max + 1e-9; x += xstep) {
+    cairo_set_line_width(cr, 1.0);
+    set_color(cr, {0.88, 0.88, 0.88});
+    cairo_move_to(cr, px(x), top);
+    cairo_line_to(cr, px(x), bottom);
+    cairo_stroke(cr);
+    set_color(cr, {0.2, 0.2, 0.2});
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%.1f", std::fabs(x) < 1e-9 ? 0.0 : x);
+    text_at(cr, buf, px(x), bottom + 28, 19, false, 0.5);
+  }
+  cairo_save(cr);
+  cairo_rectangle(cr, left, top, right - left, bottom - top);
+  cairo_clip(cr);
+  cairo_set_line_width(cr, 1.6);
+  set_color(cr, {0.45, 0.45, 0.45});
+  const double ref_dash[] = {3.0, 4.0};
+  cairo_set_dash(cr, ref_dash, 2, 0);
+  cairo_move_to(cr, px(lo), py(lo));
+  cairo_line_to(cr, px(hi), py(hi));
+  cairo_stroke(cr);
+  cairo_set_dash(cr, nullptr, 0, 0);
+  // Labels go where they overlap no other label: right of the point, else stepped up or down
+  // (with a leader line), else left; a label with no free place is left out rather than drawn
+  // over another (the table has every cell).
+  struct Box {
+    double x0, y0, x1, y1;
+  };
+  std::vector<Box> placed;
+  const double font = 15, line = 17;
+  auto free_at = [&](const Box& b) {
+    if (b.x0 < left + 2 || b.x1 > right - 2 || b.y0 < top + 2 || b.y1 > bottom - 2) return false;
+    for (const Box& o : placed)
+      if (b.x0 < o.x1 && o.x0 < b.x1 && b.y0 < o.y1 && o.y0 < b.y1) return false;
+    return true;
+  };
+  struct Label {
+    Box box;
+    double cx, cy;  // its point
+    const std::string* text;
+  };
+  std::vector<Label> labels;
+  for (const ChartSeries& s : p.series)
+    for (const ChartPoint& pt : s.points) {
+      if (s.label.empty()) continue;
+      const double w = text_width(cr, s.label, font), cx = px(pt.x), cy = py(pt.y);
+      for (int step = 0; step <= 16; ++step) {
+        const double dy = (step % 2 ? -1.0 : 1.0) * double((step + 1) / 2) * line;
+        const Box r{cx + 9, cy - 7 + dy - line + 3, cx + 9 + w, cy - 7 + dy + 3};
+        const Box l{cx - 9 - w, r.y0, cx - 9, r.y1};
+        if (free_at(r)) {
+          placed.push_back(r);
+          labels.push_back({r, cx, cy, &s.label});
+          break;
+        }
+        if (free_at(l)) {
+          placed.push_back(l);
+          labels.push_back({l, cx, cy, &s.label});
+          break;
+        }
+      }
+    }
+  for (const ChartSeries& s : p.series)
+    for (const ChartPoint& pt : s.points) {
+      const Rgb col = chart_color(s.color);
+      cairo_set_source_rgba(cr, col.r, col.g, col.b, 0.75);
+      cairo_set_line_width(cr, 1.5);
+      if (std::isfinite(pt.y_lo) && std::isfinite(pt.y_hi)) {
+        cairo_move_to(cr, px(pt.x), py(pt.y_lo));
+        cairo_line_to(cr, px(pt.x), py(pt.y_hi));
+        cairo_stroke(cr);
+      }
+      if (std::isfinite(pt.x_lo) && std::isfinite(pt.x_hi)) {
+        cairo_move_to(cr, px(pt.x_lo), py(pt.y));
+        cairo_line_to(cr, px(pt.x_hi), py(pt.y));
+        cairo_stroke(cr);
+      }
+      set_color(cr, col);
+      cairo_arc(cr, px(pt.x), py(pt.y), 6.0, 0, 6.283185307179586);
+      cairo_fill(cr);
+    }
+  for (const Label& l : labels) {
+    const double ly = l.box.y1 - 3;
+    if (std::fabs(ly + 7 - l.cy) > 1.0) {  // moved off its point: a leader line back to it
+      cairo_set_source_rgba(cr, 0.3, 0.3, 0.3, 0.6);
+      cairo_set_line_width(cr, 0.8);
+      cairo_move_to(cr, l.cx, l.cy);
+      cairo_line_to(cr, l.box.x0 > l.cx ? l.box.x0 - 2 : l.box.x1 + 2, ly - 5);
+      cairo_stroke(cr);
+    }
+    set_color(cr, {0.1, 0.1, 0.1});
+    text_at(cr, *l.text, l.box.x0, ly, font, false, 0.0);
+  }
+  cairo_restore(cr);
+  cairo_set_line_width(cr, 1.2);
+  set_color(cr, {0.3, 0.3, 0.3});
+  cairo_rectangle(cr, left, top, right - left, bottom - top);
+  cairo_stroke(cr);
+  if (p.series.empty()) {
+    set_color(cr, {0.4, 0.4, 0.4});
+    text_at(cr, "no compressed cell with perplexity", (left + right) / 2, (top + bottom) / 2, 20, false, 0.5);
+  }
 }
 
 }  // namespace detail
@@ -329,19 +562,24 @@ inline void draw_chart(cairo_t* cr, const Chart& c) {
   }
 
   // Panels no wider than 900 (a lone panel stays readable), the grid centred.
-  const double pw = std::min(900.0, (c.width - 2 * kMargin) / c.columns);
+  const bool silence = c.kind == ChartKind::Silence;
+  const double panel_height = silence ? kSilencePanelHeight : kPanelHeight;
+  const double pw = std::min(silence ? 1000.0 : 900.0, (c.width - 2 * kMargin) / c.columns);
   const double gx = (c.width - pw * c.columns) / 2;
   if (c.panels.empty()) {
     set_color(cr, {0.4, 0.4, 0.4});
-    text_at(cr, "no compressed cells to compare with the full cache", c.width / 2, c.panels_top + kPanelHeight / 2, 24, false, 0.5);
+    text_at(cr, silence ? "no functional task the full cache solves" : "no compressed cells to compare with the full cache", c.width / 2,
+            c.panels_top + panel_height / 2, 24, false, 0.5);
   }
   for (std::size_t i = 0; i < c.panels.size(); ++i) {
     const double x0 = gx + double(i % std::size_t(c.columns)) * pw;
-    const double y0 = c.panels_top + double(i / std::size_t(c.columns)) * kPanelHeight;
-    draw_panel(cr, c, c.panels[i], x0, y0, pw, kPanelHeight);
+    const double y0 = c.panels_top + double(i / std::size_t(c.columns)) * panel_height;
+    if (silence) draw_silence_panel(cr, c, c.panels[i], x0, y0, pw, panel_height);
+    else draw_panel(cr, c, c.panels[i], x0, y0, pw, panel_height);
   }
   set_color(cr, {0.2, 0.2, 0.2});
-  text_at(cr, c.x_label + "    ·    y: 1.0 = the full cache", c.width / 2, c.height - 22, 21, false, 0.5);
+  text_at(cr, c.x_label + (silence ? "    ·    y: functional accuracy / full cache" : "    ·    y: 1.0 = the full cache"), c.width / 2,
+          c.height - 22, 21, false, 0.5);
   cairo_restore(cr);
 }
 

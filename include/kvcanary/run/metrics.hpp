@@ -348,6 +348,8 @@ struct Comparison {
   double gold_ppl_full = detail::nan(), gold_ppl_comp = detail::nan();
   std::vector<std::string> ppl_tasks;          // perplexity tasks the perplexity came from
   SdsResult sds;
+  Interval func_ratio_ci;    // paired bootstrap of func_comp / func_full
+  Interval ppl_quality_ci;   // paired bootstrap of ppl_full / ppl_comp
   AurocResult auroc;
   // Every candidate warning's flip AUROC (Warn order; kept: pass under full, paired, the
   // predictor finite). HeldOutPpl is undefined here — one value per cell ranks nothing — and
@@ -496,42 +498,69 @@ inline double mean_of(const std::vector<double>& v) {
   return s / double(v.size());
 }
 
-// Paired bootstrap of SDS over several tasks (one for a per-task comparison): each resample draws
-// every task's paired sample ids with replacement — the same id on the full and the compressed
-// side, so the sample-to-sample difficulty cancels as it does in the point estimate — averages
-// the task accuracies as the pooled estimate does, and draws the perplexity documents the same
-// paired way.
-inline Interval bootstrap_sds(const std::vector<const FuncPairs*>& tasks, const PplPairs& ppl, const MetricsOptions& o) {
-  if (o.bootstrap == 0 || ppl.full.empty()) return {};
-  for (const FuncPairs* t : tasks)
-    if (t->full.empty()) return {};
+// The paired-bootstrap intervals of one comparison, all from the same resamples.
+struct PairedIntervals {
+  Interval sds;            // of the SDS; needs both a functional and a perplexity side
+  Interval func_ratio;     // of func_comp / func_full (the chart's solid line); needs func_full > 0
+  Interval ppl_quality;    // of ppl_full / ppl_comp (the chart's dashed line)
+};
+
+// Paired bootstrap over several tasks (one for a per-task comparison): each resample draws every
+// task's paired sample ids with replacement — the same id on the full and the compressed side,
+// so the sample-to-sample difficulty cancels as it does in the point estimate — averages the
+// task accuracies as the pooled estimate does, and draws the perplexity documents the same
+// paired way. The draws are made in a fixed order (tasks, then documents) whatever is asked of
+// them, so adding a statistic never moves another one's interval.
+inline PairedIntervals bootstrap_paired(const std::vector<const FuncPairs*>& tasks, const PplPairs& ppl, const MetricsOptions& o) {
+  PairedIntervals out;
+  if (o.bootstrap == 0) return out;
+  bool func = !tasks.empty();
+  for (const FuncPairs* t : tasks) func = func && !t->full.empty();
+  const bool perplexity = !ppl.full.empty();
+  if (!func && !perplexity) return out;
   std::mt19937_64 rng(o.seed);
-  std::vector<double> stats;
-  stats.reserve(o.bootstrap);
+  std::vector<double> sds_stats, func_stats, ppl_stats;
+  sds_stats.reserve(o.bootstrap);
+  func_stats.reserve(o.bootstrap);
+  ppl_stats.reserve(o.bootstrap);
   std::vector<const Sample*> pf(ppl.full.size()), pc(ppl.comp.size());
   for (std::size_t b = 0; b < o.bootstrap; ++b) {
     double ff = 0.0, fc = 0.0;
-    for (const FuncPairs* t : tasks) {
-      const std::size_t n = t->full.size();
-      double sf = 0.0, sc = 0.0;
-      for (std::size_t i = 0; i < n; ++i) {
-        const std::size_t k = draw_index(rng, n);
-        sf += t->full[k];
-        sc += t->comp[k];
+    if (func) {
+      for (const FuncPairs* t : tasks) {
+        const std::size_t n = t->full.size();
+        double sf = 0.0, sc = 0.0;
+        for (std::size_t i = 0; i < n; ++i) {
+          const std::size_t k = draw_index(rng, n);
+          sf += t->full[k];
+          sc += t->comp[k];
+        }
+        ff += sf / double(n);
+        fc += sc / double(n);
       }
-      ff += sf / double(n);
-      fc += sc / double(n);
+      ff /= double(tasks.size());
+      fc /= double(tasks.size());
+      func_stats.push_back(ff > 0 ? fc / ff : nan());
     }
-    ff /= double(tasks.size());
-    fc /= double(tasks.size());
-    for (std::size_t i = 0; i < pf.size(); ++i) {
-      const std::size_t k = draw_index(rng, pf.size());
-      pf[i] = ppl.full[k];
-      pc[i] = ppl.comp[k];
+    if (perplexity) {
+      for (std::size_t i = 0; i < pf.size(); ++i) {
+        const std::size_t k = draw_index(rng, pf.size());
+        pf[i] = ppl.full[k];
+        pc[i] = ppl.comp[k];
+      }
+      const double ppl_full = pooled_perplexity(pf.begin(), pf.end()), ppl_comp = pooled_perplexity(pc.begin(), pc.end());
+      ppl_stats.push_back(ppl_comp > 0 ? ppl_full / ppl_comp : nan());
+      if (func) sds_stats.push_back(sds(ff, fc, ppl_full, ppl_comp, o.eps));
     }
-    stats.push_back(sds(ff, fc, pooled_perplexity(pf.begin(), pf.end()), pooled_perplexity(pc.begin(), pc.end()), o.eps));
   }
-  return percentile_interval(std::move(stats), o.level);
+  // A resample whose full side solves nothing has no ratio. The interval is over those that
+  // have one (conditional on the full cache solving something), and only when they are at least
+  // 99 % of the resamples, so it never rests on a selected few.
+  const auto with_ratio = std::count_if(func_stats.begin(), func_stats.end(), [](double v) { return std::isfinite(v); });
+  if (func && double(with_ratio) >= 0.99 * double(o.bootstrap)) out.func_ratio = percentile_interval(std::move(func_stats), o.level);
+  if (perplexity) out.ppl_quality = percentile_interval(std::move(ppl_stats), o.level);
+  if (func && perplexity) out.sds = percentile_interval(std::move(sds_stats), o.level);
+  return out;
 }
 
 // Stratified bootstrap of the AUROC: flips and non-flips are resampled separately, keeping the
@@ -670,7 +699,10 @@ inline Analysis analyze(const std::vector<Row>& rows, const MetricsOptions& opti
     cmp.sds.n_ppl_paired = pp.full.size();
     cmp.sds.n_ppl_unpaired = pp.unpaired;
     if (ref) {
-      cmp.sds.ci = bootstrap_sds({&fp}, pp, options);
+      const PairedIntervals iv = bootstrap_paired({&fp}, pp, options);
+      cmp.sds.ci = iv.sds;
+      cmp.func_ratio_ci = iv.func_ratio;
+      cmp.ppl_quality_ci = iv.ppl_quality;
       cmp.auroc = auroc_result(fp.flip_pred, fp.keep_pred, options);
       if (!cmp.is_reference()) {
         cmp.warn = warn_aurocs(fp.warn_flip, fp.warn_keep, options, false);
@@ -729,7 +761,10 @@ inline Analysis analyze(const std::vector<Row>& rows, const MetricsOptions& opti
     static_cast<SdsParts&>(cmp.sds) = sds_parts(cmp.func_full, cmp.func_comp, cmp.ppl_full, cmp.ppl_comp, options.eps);
     cmp.sds.n_ppl_paired = pp.full.size();
     cmp.sds.n_ppl_unpaired = pp.unpaired;
-    cmp.sds.ci = bootstrap_sds(tasks, pp, options);
+    const PairedIntervals iv = bootstrap_paired(tasks, pp, options);
+    cmp.sds.ci = iv.sds;
+    cmp.func_ratio_ci = iv.func_ratio;
+    cmp.ppl_quality_ci = iv.ppl_quality;
     cmp.auroc = auroc_result(flips, keeps, options);
     if (!cmp.is_reference()) {
       std::array<std::vector<double>, kWarnSignals> wf, wk;

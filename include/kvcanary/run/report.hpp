@@ -4,8 +4,13 @@
 //                   to read SDS and AUROC; when the rows carry warning signals (a sweep with
 //                   `warning_signals`), a "What warns?" table after each: every candidate's flip AUROC;
 //   divergence.svg  the chart (run/chart.hpp), vector;
-//   divergence.png  the same drawing, 1600 px wide.
+//   divergence.png  the same drawing, 1600 px wide;
+//   silence.svg/png the silence chart: per task, every compressed cell's functional accuracy
+//                   against its perplexity-implied quality (run/chart.hpp build_silence_chart).
+// Each table lists the full cache first, then the compressed cells from the most silent failure
+// down (SDS, largest first), so the cells this project is about come first.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -22,7 +27,7 @@
 namespace kvcanary::run {
 
 struct ReportFiles {
-  std::filesystem::path markdown, svg, png;
+  std::filesystem::path markdown, svg, png, silence_svg, silence_png;
 };
 
 namespace detail {
@@ -143,6 +148,22 @@ inline std::string join(const std::vector<std::string>& v, const std::string& se
   return out.empty() ? kDash : out;
 }
 
+// The table order: the reference first, then by SDS from the most silent failure down; cells
+// that lost nothing (SDS 0) and those without an SDS last, each group by method and budget.
+inline void sort_by_silence(std::vector<const Comparison*>& rows) {
+  auto group = [](const Comparison* c) {
+    if (c->is_reference()) return 0;
+    if (!std::isfinite(c->sds.sds)) return 3;
+    return c->sds.rel_func_drop > 0 ? 1 : 2;
+  };
+  std::stable_sort(rows.begin(), rows.end(), [&](const Comparison* x, const Comparison* y) {
+    const int gx = group(x), gy = group(y);
+    if (gx != gy) return gx < gy;
+    if (gx == 1 && x->sds.sds != y->sds.sds) return x->sds.sds > y->sds.sds;
+    return false;  // stable: the analysis' (method, budget) order
+  });
+}
+
 inline void table(std::string& md, const std::vector<const Comparison*>& rows) {
   md += "| method | budget | KV kept | functional | perplexity | gold ppl | Δfunctional | Δppl | SDS [95% CI] | "
         "AUROC [95% CI] (flips/kept) | n |\n";
@@ -159,7 +180,8 @@ inline void table(std::string& md, const std::vector<const Comparison*>& rows) {
 }  // namespace detail
 
 // RESULTS.md as a string; `chart` is the image it embeds (relative to the file).
-inline std::string results_markdown(const Analysis& a, const std::string& chart = "divergence.png") {
+inline std::string results_markdown(const Analysis& a, const std::string& chart = "divergence.png",
+                                    const std::string& silence_chart = "silence.png") {
   using namespace detail;
   std::string md = "# kvcanary results\n\n";
   md += "- model(s): " + join(a.models) + "\n";
@@ -177,6 +199,7 @@ inline std::string results_markdown(const Analysis& a, const std::string& chart 
   md += "- intervals: " + fmt("%.0f%%", a.options.level * 100) + " percentile bootstrap, B = " + std::to_string(a.options.bootstrap) +
         ", seed " + std::to_string(a.options.seed) + "; SDS eps = " + fmt("%g", a.options.eps) + "\n\n";
   md += "![functional accuracy and perplexity-implied quality against KV memory retained](" + chart + ")\n\n";
+  md += "![per task: functional accuracy against perplexity-implied quality, one point per compressed cell](" + silence_chart + ")\n\n";
 
   for (const std::string& model : a.models) {
     if (a.models.size() > 1) md += "## " + model + "\n\n";
@@ -189,6 +212,7 @@ inline std::string results_markdown(const Analysis& a, const std::string& chart 
       std::vector<const Comparison*> rows;
       for (const Comparison& c : a.comparisons)
         if (c.model == model && c.task == task) rows.push_back(&c);
+      sort_by_silence(rows);
       md += std::string(a.models.size() > 1 ? "### " : "## ");
       if (task == kPooledTask) md += "Pooled over " + join(rows.front()->tasks) + " (mean of task accuracies)\n\n";
       else md += "Task `" + task + "`\n\n";
@@ -207,6 +231,13 @@ inline std::string results_markdown(const Analysis& a, const std::string& chart 
 
   md += R"md(## How to read this
 
+- **Order**: the full cache, then the compressed cells from the most silent failure (largest
+  SDS) down; cells that lost nothing, and those without an SDS, last.
+- **The charts**: divergence.png draws each method's tasks (solid) and perplexity (dashed)
+  against the KV kept, with 95 % bootstrap bands; silence.png puts every compressed cell of a
+  task at (perplexity-implied quality, functional accuracy / full), with whiskers: on the
+  diagonal perplexity fell as much as the task; in the shaded region below it the task lost
+  more than perplexity shows.
 - **KV kept** is the measured fraction of the full cache's bytes the compressed cache held
   (mean `budget_measured`), not the nominal budget. **functional** is the task's pass rate,
   **perplexity** the cell's perplexity on the perplexity corpus (exp of Σ NLL / Σ tokens),
@@ -250,11 +281,14 @@ inline ReportFiles write_report(const Analysis& a, const std::filesystem::path& 
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) fail(dir.string(), "", "cannot create the report directory: " + ec.message());
-  ReportFiles f{dir / "RESULTS.md", dir / "divergence.svg", dir / "divergence.png"};
+  ReportFiles f{dir / "RESULTS.md", dir / "divergence.svg", dir / "divergence.png", dir / "silence.svg", dir / "silence.png"};
   const Chart chart = build_chart(a);
   write_chart_svg(chart, f.svg);
   write_chart_png(chart, f.png);
-  detail::write_text(f.markdown, results_markdown(a, f.png.filename().string()));
+  const Chart silence = build_silence_chart(a);
+  write_chart_svg(silence, f.silence_svg);
+  write_chart_png(silence, f.silence_png);
+  detail::write_text(f.markdown, results_markdown(a, f.png.filename().string(), f.silence_png.filename().string()));
   return f;
 }
 
