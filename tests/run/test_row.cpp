@@ -112,7 +112,27 @@ TEST_CASE("run row: Row → line → Row keeps every field") {
   CHECK(back.program_version == r.program_version);
   CHECK(back.prompt_tokens == r.prompt_tokens);
   CHECK(back.finish_reason == r.finish_reason);
+  CHECK(back.output_tokens.empty());
+  CHECK(line.find("output_tokens") == std::string::npos);  // absent unless set (the full cache's rows)
   CHECK(to_json_line(back) == line);  // and writes the same line again
+
+  // The full cache's rows carry their generated token ids.
+  Row f = r;
+  f.output_tokens = {151643, 0, 42, 7};
+  const std::string fline = to_json_line(f);
+  CHECK(fline.find("\"output_tokens\":[151643,0,42,7]") != std::string::npos);
+  CHECK(row_from_json_line(fline, "t:3").output_tokens == f.output_tokens);
+  for (const char* bad : {"\"x\"", "[1,-2]", "[1.5]", "[\"7\"]", "[4294967296]"}) {
+    const std::string l = fline.substr(0, fline.find("\"output_tokens\"")) + "\"output_tokens\":" + bad + "}";
+    CAPTURE(l);
+    try {
+      (void)row_from_json_line(l, "rows.jsonl:9");
+      FAIL("accepted");
+    } catch (const kvcanary::Error& e) {
+      CHECK(std::string(e.what()).find("rows.jsonl:9") != std::string::npos);
+      CHECK(std::string(e.what()).find("output_tokens") != std::string::npos);
+    }
+  }
 
   // A NaN score (Python's float('nan') is written as null) survives as NaN.
   Row n = r;

@@ -90,8 +90,12 @@ TEST_CASE("sweep warnings: compressed rows carry the signals their compressor ha
     CAPTURE(r.sample_id);
     if (r.method == "full") {
       for (const auto& s : kSignalScores) CHECK_FALSE(r.scores.count(s));
+      // Its generated ids, so a resumed run has the references without generating them again.
+      CHECK(r.output_tokens.size() == std::size_t(r.n_tokens));
+      CHECK(m.tokenizer.decode(r.output_tokens, true) == r.raw_output);
       continue;
     }
+    CHECK(r.output_tokens.empty());
     const run::Row& f = *full.at(r.sample_id);
     // Agreement is scored on the full cache's own generation: as many positions as it generated.
     REQUIRE(r.scores.count("agree_positions"));
@@ -157,6 +161,47 @@ TEST_CASE("sweep warnings: bit-identical batched or not, shared prefill or not, 
   CHECK_MESSAGE(off == on_without, first_difference(off, on_without));
   for (const auto& r : run::read_results(tmp.path / "off.jsonl").rows)
     for (const auto& s : kSignalScores) CHECK_FALSE(r.scores.count(s));
+}
+
+TEST_CASE("sweep warnings: a resumed sweep takes the references from the full cell's rows on disk") {
+  test::TempDir tmp;
+  const auto model_dir = test::make_tiny_chat_model(tmp.path, "llama3_rope");
+  auto m = model::ModelDir<float>::load(model_dir, 1);
+  const std::string toml = warnings_toml(model_dir, "warning_signals = true");
+  const auto clean_rows = run_sweep(m, toml, tmp.path / "clean.jsonl");
+  REQUIRE(clean_rows.size() == 25);
+
+  // Only the full cell's rows on disk: the rest resumes and equals the uninterrupted run.
+  auto write_full_rows = [&](const std::filesystem::path& path, std::size_t keep_tokens) {
+    std::ofstream f(path, std::ios::binary);
+    for (run::Row r : clean_rows)
+      if (r.method == "full") {
+        if (r.output_tokens.size() > keep_tokens) r.output_tokens.resize(keep_tokens);
+        f << run::to_json_line(r) << "\n";
+      }
+  };
+  write_full_rows(tmp.path / "resumed.jsonl", SIZE_MAX);
+  const auto resumed = by_key(run_sweep(m, toml, tmp.path / "resumed.jsonl"));
+  const auto reference = by_key(clean_rows);
+  CHECK_MESSAGE(resumed == reference, first_difference(resumed, reference));
+
+  // The references really come from the file: cut to 3 tokens there, every compressed row is
+  // scored for agreement on exactly those 3 positions.
+  write_full_rows(tmp.path / "cut.jsonl", 3);
+  std::map<std::string, double> positions;  // by sample: min(3, what the full cache generated)
+  for (const auto& r : clean_rows)
+    if (r.method == "full") positions[r.sample_id] = std::min(3.0, double(r.n_tokens));
+  std::size_t compressed = 0, shortened = 0;
+  for (const auto& r : run_sweep(m, toml, tmp.path / "cut.jsonl")) {
+    if (r.method == "full") continue;
+    ++compressed;
+    CAPTURE(r.cell_id);
+    CHECK(r.scores.at("agree_positions") == positions.at(r.sample_id));
+    for (const auto& c : clean_rows)
+      if (c.cell_id == r.cell_id && c.sample_id == r.sample_id) shortened += c.scores.at("agree_positions") > 3.0;
+  }
+  CHECK(shortened > 0);  // the cut changed something, so the check is not vacuous
+  CHECK(compressed == 20);
 }
 
 TEST_CASE("sweep warnings: the option is declared with its default, a malformed value is one error naming file and key") {

@@ -28,6 +28,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -65,6 +66,9 @@ struct Row {
   std::int64_t prompt_tokens = 0;
   std::string finish_reason;     // eos | stop | length (functional rows)
   std::string detail;            // why a sample failed: the sandbox verdict, BFCL's error type
+  // The generated token ids, on the full cache's functional rows only (absent elsewhere): the
+  // warning signals' reference, so a resumed sweep need not generate it again (run/sweep.hpp).
+  std::vector<std::int32_t> output_tokens;
 };
 
 // The cell id, as the prototype builds it: model|method|budget|task, budget printed as Python
@@ -114,6 +118,7 @@ inline nlohmann::ordered_json to_json(const Row& r) {
   j["prompt_tokens"] = r.prompt_tokens;
   j["finish_reason"] = r.finish_reason;
   j["detail"] = r.detail;
+  if (!r.output_tokens.empty()) j["output_tokens"] = r.output_tokens;
   return j;
 }
 
@@ -190,6 +195,14 @@ inline Row row_from_json(const nlohmann::json& j, const std::string& where) {
   r.prompt_tokens = static_cast<std::int64_t>(opt_num("prompt_tokens", 0));
   r.finish_reason = opt_str("finish_reason", "");
   r.detail = opt_str("detail", "");
+  if (auto it = j.find("output_tokens"); it != j.end()) {
+    if (!it->is_array()) fail(where, "output_tokens", "must be an array of token ids");
+    for (const auto& t : *it) {
+      if (!t.is_number_integer() || t.get<std::int64_t>() < 0 || t.get<std::int64_t>() > INT32_MAX)
+        fail(where, "output_tokens", "must be an array of token ids (non-negative integers)");
+      r.output_tokens.push_back(static_cast<std::int32_t>(t.get<std::int64_t>()));
+    }
+  }
   return r;
 }
 

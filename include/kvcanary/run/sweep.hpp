@@ -31,6 +31,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -141,12 +142,14 @@ class Sweep {
     summary.cells_total = cells_.size();
 
     std::set<std::pair<std::string, std::string>> done;
+    full_tokens_.clear();
     for (const Row& r : read_results(out).rows) {
       if (!r.model_hash.empty() && r.model == config_.model_label && r.model_hash != model_hash_)
         fail(out.string(), "model_hash",
              "rows of model '" + r.model + "' were written with other weights (" + r.model_hash + " vs " + model_hash_ +
                  "); write to another --out file");
       done.emplace(r.cell_id, r.sample_id);
+      if (!r.output_tokens.empty()) full_tokens_[{r.cell_id, r.sample_id}] = r.output_tokens;
     }
     RowWriter writer(out);
 
@@ -352,46 +355,84 @@ class Sweep {
     const std::size_t hits_before = share ? share->hits() : 0;
     progress.begin_cell(pt.name + " (" + std::to_string(task_work.size()) + " cells)");
 
-    // The full cache's generation of every sample a compressed job will be compared on, first:
-    // greedy under kv::FullCache with the question split `full` itself has by default (scope
-    // context), through the same share, so it is the full cell's generation token for token.
-    std::vector<std::size_t> reference_of(pt.items.size(), SIZE_MAX);
-    std::vector<model::DecodeJob> reference_jobs;
-    for (std::size_t j = 0; j < jobs.size(); ++j) {
-      if (!signals_for(j)) continue;
-      const std::size_t i = job_of[j].sample;
-      if (reference_of[i] == SIZE_MAX) {
-        reference_of[i] = reference_jobs.size();
-        reference_jobs.push_back({pt.items[i].prompt, true, {}, pt.items[i].question_tokens});
+    // The warning signals compare each compressed job with the full cache's own greedy generation
+    // of its sample. By batch invariance that is the full cell's generation token for token (when
+    // the full cell prefills with the question split the references use: scope context), so it is
+    // taken from there: from the full cell's rows already on disk (their `output_tokens`; a
+    // resumed run), else by running the full cell's pending jobs first. Only samples with neither
+    // (no such full cell in the sweep) get a separate reference pass under kv::FullCache.
+    std::vector<const std::vector<std::int32_t>*> reference_of(pt.items.size(), nullptr);
+    std::size_t full_cell = SIZE_MAX;
+    for (std::size_t k = 0; k < cells_.size(); ++k)
+      if (&tasks_[cells_[k].task] == &pt && full_cell == SIZE_MAX && is_reference_cell(cells_[k])) full_cell = k;
+    if (full_cell != SIZE_MAX)
+      for (std::size_t i = 0; i < pt.items.size(); ++i) {
+        auto it = full_tokens_.find({cells_[full_cell].cell_id, pt.ids[i]});
+        if (it != full_tokens_.end()) reference_of[i] = &it->second;
       }
-    }
-    if (!reference_jobs.empty()) {
-      model::BatchOptions ref_batch = batch;
-      ref_batch.on_job_done = nullptr;
-      const auto references = model::run_jobs(*model_.transformer, std::span<const model::DecodeJob>(reference_jobs), kv::FullCache{},
-                                              gen, detokenize, ref_batch);
-      if (stopping()) return;  // before any row of the task: its jobs all rerun on resume
-      for (std::size_t j = 0; j < jobs.size(); ++j)
-        if (signals_for(j)) {
-          jobs[j].reference = references[reference_of[job_of[j].sample]].generation.tokens;
-          jobs[j].compression_signals = true;
-        }
-    }
-    batch.on_job_done = [&](std::size_t j, const model::JobResult& result) {
+    std::vector<std::vector<std::int32_t>> generated(pt.items.size());  // this run's full-cell generations
+
+    const auto on_done = [&](std::size_t j, const model::JobResult& result) {
       const auto [k, i] = job_of[j];
       const Cell& cell = cells_[k];
       Row row = base_row(cell, config_.compressors[cell.compressor], pt, i, identity[k]);
       const auto s0 = std::chrono::steady_clock::now();
       if (pt.functional) fill_functional(row, pt, i, result);
       else fill_perplexity(row, result);
+      if (pt.functional && config_.compressors[cell.compressor].name == kv::FullCache::name) row.output_tokens = result.generation.tokens;
+      if (k == full_cell && pt.functional) generated[i] = result.generation.tokens;
       row.latency_s = result.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
       writer.append(row);
       ++summary.rows_written;
       progress.sample_done();
       if (--left[k] == 0) progress.cell_done();
     };
-    model::run_jobs_each(*model_.transformer, std::span<const model::DecodeJob>(jobs), std::span<const AnyPolicy>(policies), gen,
-                         detokenize, batch);
+    // Runs the jobs listed in `group` (indices into jobs) as one batched engine run.
+    const auto run_group = [&](const std::vector<std::size_t>& group) {
+      if (group.empty()) return;
+      std::vector<model::DecodeJob> group_jobs;
+      std::vector<AnyPolicy> group_policies;
+      for (std::size_t j : group) group_jobs.push_back(jobs[j]), group_policies.push_back(policies[j]);
+      model::BatchOptions b = batch;
+      b.on_job_done = [&](std::size_t g, const model::JobResult& result) { on_done(group[g], result); };
+      model::run_jobs_each(*model_.transformer, std::span<const model::DecodeJob>(group_jobs),
+                           std::span<const AnyPolicy>(group_policies), gen, detokenize, b);
+    };
+
+    std::vector<std::size_t> first, rest;  // the full cell's jobs first when they give references
+    bool any_signals = false;
+    for (std::size_t j = 0; j < jobs.size(); ++j) any_signals = any_signals || signals_for(j);
+    for (std::size_t j = 0; j < jobs.size(); ++j) (any_signals && job_of[j].cell == full_cell ? first : rest).push_back(j);
+    run_group(first);
+    if (stopping()) return;
+    for (std::size_t i = 0; i < pt.items.size(); ++i)
+      if (!reference_of[i] && !generated[i].empty()) reference_of[i] = &generated[i];
+
+    std::vector<std::size_t> reference_index(pt.items.size(), SIZE_MAX);
+    std::vector<model::DecodeJob> reference_jobs;
+    for (std::size_t j : rest) {
+      if (!signals_for(j)) continue;
+      const std::size_t i = job_of[j].sample;
+      if (!reference_of[i] && reference_index[i] == SIZE_MAX) {
+        reference_index[i] = reference_jobs.size();
+        reference_jobs.push_back({pt.items[i].prompt, true, {}, pt.items[i].question_tokens});
+      }
+    }
+    std::vector<model::JobResult> references;
+    if (!reference_jobs.empty()) {
+      model::BatchOptions ref_batch = batch;
+      ref_batch.on_job_done = nullptr;
+      references = model::run_jobs(*model_.transformer, std::span<const model::DecodeJob>(reference_jobs), kv::FullCache{}, gen,
+                                   detokenize, ref_batch);
+      if (stopping()) return;  // before any compressed row of the task: its jobs all rerun on resume
+    }
+    for (std::size_t j : rest)
+      if (signals_for(j)) {
+        const std::size_t i = job_of[j].sample;
+        jobs[j].reference = reference_of[i] ? *reference_of[i] : references[reference_index[i]].generation.tokens;
+        jobs[j].compression_signals = true;
+      }
+    run_group(rest);
     if (share) summary.prefills_shared += share->hits() - hits_before;
   }
 
@@ -464,6 +505,12 @@ class Sweep {
 
   bool stopping() const { return stop_ && stop_->load(std::memory_order_relaxed); }
 
+  // A cell whose generations are the warning signals' references: the full cache, prefilled with
+  // the question split (scope context) the references are made with.
+  bool is_reference_cell(const Cell& c) const {
+    return config_.compressors[c.compressor].name == kv::FullCache::name && semantics_[c.compressor].scope == kv::Scope::Context;
+  }
+
   SweepConfig config_;
   const std::atomic<bool>* stop_ = nullptr;
   model::ModelDir<WT>& model_;
@@ -472,6 +519,9 @@ class Sweep {
   std::vector<Cell> cells_;
   std::vector<std::vector<AnyPolicy>> policies_;  // [compressor][budget index], fresh state
   std::vector<Semantics> semantics_;              // [compressor]
+  // The full cache's generations already on disk, by (cell id, sample id): the warning signals'
+  // references on resume (run_task).
+  std::map<std::pair<std::string, std::string>, std::vector<std::int32_t>> full_tokens_;
 };
 
 }  // namespace kvcanary::run
