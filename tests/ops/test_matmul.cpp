@@ -154,3 +154,42 @@ TEST_CASE("weighted_sum equals axpy row by row, bit for bit") {
     REQUIRE(std::memcmp(got.data(), want.data(), n * sizeof(float)) == 0);
   }
 }
+
+// The AVX-512 tiles (where the CPU has them) against the AVX2 / portable ones: every output is
+// the same FMA chain over k, so the bits are equal, for every batch size, tile remainder and
+// thread split; and the reference and batch-invariance checks hold on every path.
+TEST_CASE_TEMPLATE("matmul: every ISA path gives the same bits", WT, float, bf16_t, kvcanary::f16_t) {
+  using kvcanary::ops::Isa;
+  using kvcanary::ops::ScopedIsaCap;
+  if (kvcanary::ops::cpu_isa() != Isa::Avx512) {
+    MESSAGE("skipped: this CPU has no AVX-512 (" << kvcanary::ops::isa_name(kvcanary::ops::cpu_isa()) << "): one path only");
+    return;
+  }
+  for (std::size_t threads : {1, 2}) {
+    ThreadPool pool(threads);
+    for (const auto& [out, in] : {std::pair<std::size_t, std::size_t>{37, 29}, {241, 131}, {896, 64}, {16, 1}, {1, 3}}) {
+      const auto c = make_case<WT>(out, in, true, static_cast<unsigned>(3 * out + in));
+      for (std::size_t rows : {1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 32, 49, 65}) {
+        const auto x = random_x(rows, in, static_cast<unsigned>(rows));
+        std::vector<float> narrow(rows * out), wide(rows * out);
+        {
+          ScopedIsaCap cap(Isa::Avx2);
+          kvcanary::ops::matmul(x.data(), rows, c.packed, c.bias.data(), narrow.data(), pool);
+        }
+        {
+          ScopedIsaCap cap(Isa::Avx512);
+          REQUIRE(kvcanary::ops::active_isa() == Isa::Avx512);
+          kvcanary::ops::matmul(x.data(), rows, c.packed, c.bias.data(), wide.data(), pool);
+        }
+        REQUIRE_MESSAGE(std::memcmp(narrow.data(), wide.data(), narrow.size() * sizeof(float)) == 0,
+                        "rows=" << rows << " out=" << out << " in=" << in << " threads=" << threads);
+      }
+    }
+  }
+  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+    ScopedIsaCap cap(isa);
+    ThreadPool pool(2);
+    check_reference<WT>(7, 200, 131, true, pool);
+    check_batch_invariance<WT>(241, 131, pool);
+  }
+}

@@ -14,6 +14,12 @@
 // y[r, o] is acc = fma(x[r,k], W[o,k], acc) for k = 0..in-1 from acc = 0, then + b[o] — one
 // fixed order whatever tile, panel group or thread computes it. Padding outputs (out not a
 // multiple of 16) are zero weights that are computed and dropped, never a separate path.
+//
+// ISA: the AVX2 tiles are compiled in when the build targets AVX2 (KVCANARY_NATIVE). Where the
+// CPU has AVX-512 (ops/isa.hpp, capped by KVCANARY_ISA) matmul() runs AVX-512 tiles instead,
+// compiled for that target whatever the build flags: one zmm holds a whole panel's 16 outputs,
+// and with 32 registers a tile keeps twice the FMA chains in flight. Each output is still the
+// one FMA chain over k above, so every ISA gives the same bits (tests/ops/test_matmul.cpp).
 
 #include <algorithm>
 #include <cstddef>
@@ -30,7 +36,14 @@
 #endif
 
 #include "kvcanary/core/half.hpp"
+#include "kvcanary/ops/isa.hpp"
 #include "kvcanary/ops/thread_pool.hpp"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define KVCANARY_MATMUL_AVX512 1
+#define KVCANARY_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+#endif
 
 namespace kvcanary::ops {
 
@@ -301,12 +314,132 @@ inline void rows_tile(std::size_t mr, const float* x, std::size_t xs, const Pack
 
 }  // namespace detail
 
+#if KVCANARY_MATMUL_AVX512
+// GCC 12's AVX-512 conversion intrinsics pass an "undefined" operand that its own
+// -Wmaybe-uninitialized then reports (a false positive in the compiler's headers).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+namespace packed_avx512 {
+
+// One panel's 16 outputs at one k, in output order, in one zmm.
+KVCANARY_TARGET_AVX512 inline __m512 load_panel(const float* p) { return _mm512_load_ps(p); }
+KVCANARY_TARGET_AVX512 inline __m512 load_panel(const f16_t* p) {
+  return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(p)));
+}
+KVCANARY_TARGET_AVX512 inline __m512 load_panel(const bf16_t* p) {  // lanes j | 8+j (see PackedMatrix)
+  const __m256i v = _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+  const __m256i lo = _mm256_slli_epi32(v, 16), hi = _mm256_and_si256(v, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u)));
+  return _mm512_castsi512_ps(_mm512_inserti64x4(_mm512_zextsi256_si512(lo), hi, 1));
+}
+
+// detail::tile with one zmm per (row, panel): MR × NP accumulators of the 32 registers.
+template <int MR, int NP, class WT>
+KVCANARY_TARGET_AVX512 inline void tile(const float* x, std::size_t xs, const PackedMatrix<WT>& W, std::size_t p0,
+                                        const float* bias, float* y, std::size_t ys, const WT* prefetch = nullptr) {
+  constexpr std::size_t P = PackedMatrix<WT>::kPanel;
+  const std::size_t in = W.in(), out = W.out();
+  const WT* w[NP];
+  for (int p = 0; p < NP; ++p) w[p] = W.panel(p0 + static_cast<std::size_t>(p));
+  __m512 acc[MR * NP];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR * NP; ++i) acc[i] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+  for (std::size_t k = 0; k < in; ++k) {
+    if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(prefetch + k * P), _MM_HINT_T0);
+    __m512 wv[NP];
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) wv[p] = load_panel(w[p] + k * P);
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+      const __m512 xv = _mm512_set1_ps(x[static_cast<std::size_t>(r) * xs + k]);
+#pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) acc[r * NP + p] = _mm512_fmadd_ps(xv, wv[p], acc[r * NP + p]);
+    }
+  }
+  alignas(64) float res[MR][NP][P];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR * NP; ++i) _mm512_store_ps(&res[0][0][0] + i * 16, acc[i]);
+  for (int p = 0; p < NP; ++p) {
+    const std::size_t o0 = (p0 + static_cast<std::size_t>(p)) * P, n = std::min(P, out - o0);
+    for (int r = 0; r < MR; ++r) {
+      float* dst = y + static_cast<std::size_t>(r) * ys + o0;
+      for (std::size_t j = 0; j < n; ++j) dst[j] = res[r][p][j] + (bias ? bias[o0 + j] : 0.0f);
+    }
+  }
+}
+
+// Panels side by side for an MR-row tile: at least 8 chains (two FMA ports × 4 cycles).
+constexpr int panels_for(int mr) { return mr == 1 ? 8 : mr == 2 ? 4 : mr == 3 ? 3 : 2; }
+
+template <int MR, class WT>
+KVCANARY_TARGET_AVX512 inline void row_tile(const float* x, std::size_t xs, const PackedMatrix<WT>& W, std::size_t pb,
+                                            std::size_t pe, const float* bias, float* y, std::size_t ys) {
+  constexpr std::size_t NP = panels_for(MR);
+  std::size_t p = pb;
+  for (; p + NP <= pe; p += NP) tile<MR, NP>(x, xs, W, p, bias, y, ys);
+  for (; p + 2 <= pe; p += 2) tile<MR, 2>(x, xs, W, p, bias, y, ys);
+  for (; p < pe; ++p) tile<MR, 1>(x, xs, W, p, bias, y, ys);
+}
+
+template <class WT>
+KVCANARY_TARGET_AVX512 inline void rows_tile(std::size_t mr, const float* x, std::size_t xs, const PackedMatrix<WT>& W,
+                                             std::size_t pb, std::size_t pe, const float* bias, float* y, std::size_t ys) {
+  switch (mr) {
+    case 1: return row_tile<1>(x, xs, W, pb, pe, bias, y, ys);
+    case 2: return row_tile<2>(x, xs, W, pb, pe, bias, y, ys);
+    case 3: return row_tile<3>(x, xs, W, pb, pe, bias, y, ys);
+    case 4: return row_tile<4>(x, xs, W, pb, pe, bias, y, ys);
+    case 5: return row_tile<5>(x, xs, W, pb, pe, bias, y, ys);
+    default: return row_tile<6>(x, xs, W, pb, pe, bias, y, ys);
+  }
+}
+
+// matmul() below with these tiles: 6-row tiles over panel pairs (12 chains), each pair reused
+// by every tile of a row block while it is hot, the next pair prefetched by the first tile.
+template <class WT>
+KVCANARY_TARGET_AVX512 inline void matmul_block(const float* x, std::size_t rows, const PackedMatrix<WT>& W, const float* bias,
+                                                float* y, std::size_t pb, std::size_t pe) {
+  constexpr std::size_t kTile = 6, kRowBlock = 8 * kTile;
+  const std::size_t in = W.in(), out = W.out();
+  for (std::size_t rb = 0; rb < rows; rb += kRowBlock) {
+    const std::size_t re = std::min(rows, rb + kRowBlock), full = rb + (re - rb) / kTile * kTile;
+    if (full == rb) {
+      rows_tile(re - rb, x + rb * in, in, W, pb, pe, bias, y + rb * out, out);
+      continue;
+    }
+    std::size_t p = pb;
+    for (; p < pe; p += 2) {
+      const std::size_t np = std::min<std::size_t>(2, pe - p);
+      const WT* next = p + np < pe ? W.panel(p + np) : nullptr;
+      if (np == 2) {
+        tile<6, 2>(x + rb * in, in, W, p, bias, y + rb * out, out, next);
+        for (std::size_t r = rb + kTile; r < full; r += kTile) tile<6, 2>(x + r * in, in, W, p, bias, y + r * out, out);
+      } else {
+        tile<6, 1>(x + rb * in, in, W, p, bias, y + rb * out, out, next);
+        for (std::size_t r = rb + kTile; r < full; r += kTile) tile<6, 1>(x + r * in, in, W, p, bias, y + r * out, out);
+      }
+      if (re > full) rows_tile(re - full, x + full * in, in, W, p, p + np, bias, y + full * out, out);
+    }
+  }
+}
+
+}  // namespace packed_avx512
+#pragma GCC diagnostic pop
+#endif
+
 // y[rows, out] = x[rows, in] · Wᵀ + bias[out] (bias may be null). Threads split the panels;
 // rows go in blocks whose x stays in L2, and within a block each panel is reused by every
 // 6-row tile while it is hot, so a long prefill reads each weight once per block.
 template <class WT>
 inline void matmul(const float* x, std::size_t rows, const PackedMatrix<WT>& W, const float* bias, float* y,
                    ThreadPool& pool) {
+#if KVCANARY_MATMUL_AVX512
+  if (active_isa() == Isa::Avx512) {
+    pool.parallel_for(W.panels(), [&](std::size_t pb, std::size_t pe) { packed_avx512::matmul_block(x, rows, W, bias, y, pb, pe); });
+    return;
+  }
+#endif
   constexpr std::size_t kTile = 6, kRowBlock = 8 * kTile;
   const std::size_t in = W.in(), out = W.out();
   pool.parallel_for(W.panels(), [&](std::size_t pb, std::size_t pe) {
