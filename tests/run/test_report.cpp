@@ -183,7 +183,7 @@ TEST_CASE("run report: each table lists the full cache, then the most silent fai
   CHECK(md.find("0 (no loss)", t_k50) != std::string::npos);
 }
 
-TEST_CASE("run report: the divergence lines carry bootstrap bands; silence.svg/.png put each cell of a task on one panel") {
+TEST_CASE("run report: the divergence lines carry bootstrap bands, and silence.svg/.png put each cell of a task on one panel") {
   kvcanary::test::TempDir dir;
   const Analysis a = analyze(fixture());
   const ReportFiles files = write_report(a, dir.path / "report");
