@@ -267,6 +267,46 @@ TEST_CASE("compose: decode mode evicts coded rows with their codes, KIVI keys re
   for (std::size_t r = 0; r < hs.size(); ++r) CHECK(hs.positions[r] == static_cast<std::int32_t>(r));
 }
 
+TEST_CASE("compose: a prompt-only press asked for decode mode runs on the prefill, and the quantizer codes every row") {
+  auto p = make("chunkkv+q8_0", opts(0.5, kv::Mode::Decode, {{"scorer", "knorm"}}), [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
+  CHECK(p.mode() == kv::Mode::Decode);
+  const std::string id = p.identity();
+  CAPTURE(id);
+  CHECK(id.rfind("chunkkv(", 0) == 0);
+  CHECK(id.find("mode=prompt") < id.find('+'));               // the press: its paper's mode
+  CHECK(id.find("q8_0(k=q8_0,v=q8_0,mode=decode)") != std::string::npos);  // the cache type: every row
+  kv::KvCache c(1, 2, 64);
+  append_rows(c, 40, 21);
+  p.after_step(c, {}, kv::StepKind::Prefill);
+  const std::size_t kept = c.head(0, 0).size();
+  CHECK(kept < 40);  // the press evicted
+  for (std::size_t h = 0; h < 2; ++h) {
+    CHECK(c.head(0, h).packed_keys.rows == c.head(0, h).size());
+    CHECK(c.head(0, h).packed_values.rows == c.head(0, h).size());
+  }
+  append_rows(c, 3, 22);
+  p.after_step(c, {}, kv::StepKind::Decode);
+  // No eviction after the prefill; the generated rows are coded as they come (q8_0 at
+  // head_dim 64: 2 blocks of 34 bytes, for K and for V).
+  std::size_t rows = 0;
+  for (std::size_t h = 0; h < 2; ++h) {
+    const kv::HeadStore& s = c.head(0, h);
+    CHECK(s.packed_keys.rows == s.size());
+    CHECK(s.packed_values.rows == s.size());
+    rows += s.size();
+  }
+  CHECK(c.head(0, 0).size() == kept + 3);
+  CHECK(p.stored_bytes(c) == rows * (68 + 68));
+
+  // The same press in prompt mode leaves generated rows in full precision, as before; and a
+  // policy that can run every step still evicts every step under decode.
+  auto prompt = make("chunkkv+q8_0", opts(0.5, kv::Mode::Prompt, {{"scorer", "knorm"}}), [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
+  CHECK(prompt.mode() == kv::Mode::Prompt);
+  CHECK(prompt.identity().find("mode=decode") == std::string::npos);
+  auto every_step = make("knorm+q8_0", opts(0.5, kv::Mode::Decode), [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
+  CHECK(every_step.identity().find("mode=prompt") == std::string::npos);
+}
+
 TEST_CASE("kivi: separate K and V bit widths") {
   auto p = kv::KiviQuant::create(opts(1.0, kv::Mode::Decode, {{"k_bits", "4"}, {"v_bits", "2"}, {"residual", "32"}}), model::Config{});
   CHECK(p.identity() == "kivi(k_bits=4,v_bits=2,group=32,residual=32,mode=decode)");

@@ -14,10 +14,16 @@
 //     already coded, whose codes leave with them (PackedRows::keep; KIVI's key groups cannot
 //     lose a row and refuse) — and then codes the step's rows. StreamingLLM's re-rotation
 //     decodes, rotates and re-encodes coded keys (llama.cpp's K-shift); absmax/KIVI refuse it.
+//   * Except a prompt-only press (SnapKV, PyramidKV, AdaKV, ChunkKV, observed_attention) under
+//     `decode`: it cannot run every step, so it runs in its paper's mode — once, on the prefill
+//     — while the quantizer codes every row, the prompt's survivors and each generated one. That
+//     is the deployment "a press at prefill on a server whose KV cache is quantized"
+//     (KVPress's press + vLLM/llama.cpp's cache type). The identity shows both modes.
 //   * Measured bytes are the quantizer's count of what is left: kept rows × bytes per row
 //     (+ its scales). Identity: `<eviction identity>+<quantizer identity>`.
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -101,6 +107,17 @@ bool any_lists(std::string_view n, const std::string& param) {
   return r;
 }
 
+template <class P>
+constexpr bool prompt_only = requires { P::prompt_only_because; };
+
+// Whether the policy of `Policies` called `n` runs on the prefill only.
+template <class Policies>
+bool any_prompt_only(std::string_view n) {
+  bool r = false;
+  std::apply([&](auto... tag) { ((r = r || (accepts<decltype(tag)>(n) && prompt_only<decltype(tag)>)), ...); }, Policies{});
+  return r;
+}
+
 template <class Policies>
 std::string names() {
   std::string s;
@@ -135,10 +152,14 @@ struct Composed {
     }
     Composed p;
     bool found = false;
-    p.evict = compose::build<EvictionPolicies>(e, PolicyOptions(o.budget(), o.mode_asked(), pe, o.source(), o.capacity_asked()), c, found);
+    // A prompt-only press asked for decode mode runs on the prefill, the quantizer every step.
+    const bool press_at_prefill = o.mode_asked() == Mode::Decode && compose::any_prompt_only<EvictionPolicies>(e);
+    const std::optional<Mode> evict_mode = press_at_prefill ? std::nullopt : o.mode_asked();
+    p.evict = compose::build<EvictionPolicies>(e, PolicyOptions(o.budget(), evict_mode, pe, o.source(), o.capacity_asked()), c, found);
     if (!found)
       fail(o.source(), "compressor", "'" + std::string(e) + "' before '+' is not an eviction policy (" + compose::names<EvictionPolicies>() + ")");
-    p.quant = compose::build<QuantizationPolicies>(q, PolicyOptions(1.0, p.evict.mode(), pq, o.source()), c, found);
+    p.mode_ = press_at_prefill ? Mode::Decode : p.evict.mode();
+    p.quant = compose::build<QuantizationPolicies>(q, PolicyOptions(1.0, p.mode_, pq, o.source()), c, found);
     if (!found)
       fail(o.source(), "compressor",
            "'" + std::string(q) + "' after '+' is not a quantizer (absmax, kivi, " + cache_type_names() + ")");
@@ -147,6 +168,9 @@ struct Composed {
 
   AnyPolicyOf<EvictionPolicies> evict;
   AnyPolicyOf<QuantizationPolicies> quant;
+  Mode mode_ = Mode::Prompt;  // the quantizer's: the eviction's, or decode for a press at prefill
+
+  Mode mode() const { return mode_; }
 
   std::size_t attention_rows(StepKind kind, std::size_t n) const { return evict.attention_rows(kind, n); }
   void after_step(KvCache& cache, const AttentionRecord& record, StepKind kind) {
