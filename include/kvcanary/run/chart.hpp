@@ -306,6 +306,24 @@ inline std::vector<double> log_ticks(double lo, double hi) {
   return out;
 }
 
+inline std::string fmt1(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", v);
+  return buf;
+}
+
+// One light grid line from (x0, y0) to (x1, y1), and its tick label at (lx, ly) aligned by `align`.
+inline void gridline(cairo_t* cr, double x0, double y0, double x1, double y1, const std::string& label, double lx, double ly,
+                     double align) {
+  cairo_set_line_width(cr, 1.0);
+  set_color(cr, {0.88, 0.88, 0.88});
+  cairo_move_to(cr, x0, y0);
+  cairo_line_to(cr, x1, y1);
+  cairo_stroke(cr);
+  set_color(cr, {0.2, 0.2, 0.2});
+  text_at(cr, label, lx, ly, 19, false, align);
+}
+
 inline void draw_panel(cairo_t* cr, const Chart& c, const ChartPanel& p, double x0, double y0, double w, double h) {
   const double left = x0 + 78, right = x0 + w - 22, top = y0 + 52, bottom = y0 + h - 62;
   auto px = [&](double x) { return left + (std::log(x) - std::log(c.x_min)) / (std::log(c.x_max) - std::log(c.x_min)) * (right - left); };
@@ -317,26 +335,8 @@ inline void draw_panel(cairo_t* cr, const Chart& c, const ChartPanel& p, double 
   // Grid, reference line and ticks.
   cairo_set_dash(cr, nullptr, 0, 0);
   const double ystep = c.y_max > 2.0 ? 0.5 : 0.2;
-  for (double y = 0.0; y <= c.y_max + 1e-9; y += ystep) {
-    cairo_set_line_width(cr, 1.0);
-    set_color(cr, {0.88, 0.88, 0.88});
-    cairo_move_to(cr, left, py(y));
-    cairo_line_to(cr, right, py(y));
-    cairo_stroke(cr);
-    set_color(cr, {0.2, 0.2, 0.2});
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "%.1f", y);
-    text_at(cr, buf, left - 10, py(y) + 7, 19, false, 1.0);
-  }
-  for (double x : log_ticks(c.x_min, c.x_max)) {
-    cairo_set_line_width(cr, 1.0);
-    set_color(cr, {0.88, 0.88, 0.88});
-    cairo_move_to(cr, px(x), top);
-    cairo_line_to(cr, px(x), bottom);
-    cairo_stroke(cr);
-    set_color(cr, {0.2, 0.2, 0.2});
-    text_at(cr, percent_label(x), px(x), bottom + 28, 19, false, 0.5);
-  }
+  for (double y = 0.0; y <= c.y_max + 1e-9; y += ystep) gridline(cr, left, py(y), right, py(y), fmt1(y), left - 10, py(y) + 7, 1.0);
+  for (double x : log_ticks(c.x_min, c.x_max)) gridline(cr, px(x), top, px(x), bottom, percent_label(x), px(x), bottom + 28, 0.5);
   cairo_set_line_width(cr, 1.6);
   set_color(cr, {0.45, 0.45, 0.45});
   const double ref_dash[] = {3.0, 4.0};
@@ -413,28 +413,9 @@ inline void draw_silence_panel(cairo_t* cr, const Chart& c, const ChartPanel& p,
 
   cairo_set_dash(cr, nullptr, 0, 0);
   const double ystep = c.y_max > 2.0 ? 0.5 : 0.2, xstep = c.x_max - c.x_min > 2.0 ? 0.5 : 0.2;
-  for (double y = 0.0; y <= c.y_max + 1e-9; y += ystep) {
-    cairo_set_line_width(cr, 1.0);
-    set_color(cr, {0.88, 0.88, 0.88});
-    cairo_move_to(cr, left, py(y));
-    cairo_line_to(cr, right, py(y));
-    cairo_stroke(cr);
-    set_color(cr, {0.2, 0.2, 0.2});
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "%.1f", y);
-    text_at(cr, buf, left - 10, py(y) + 7, 19, false, 1.0);
-  }
-  for (double x = std::ceil(c.x_min / xstep - 1e-9) * xstep; x <= c.x_max + 1e-9; x += xstep) {
-    cairo_set_line_width(cr, 1.0);
-    set_color(cr, {0.88, 0.88, 0.88});
-    cairo_move_to(cr, px(x), top);
-    cairo_line_to(cr, px(x), bottom);
-    cairo_stroke(cr);
-    set_color(cr, {0.2, 0.2, 0.2});
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "%.1f", std::fabs(x) < 1e-9 ? 0.0 : x);
-    text_at(cr, buf, px(x), bottom + 28, 19, false, 0.5);
-  }
+  for (double y = 0.0; y <= c.y_max + 1e-9; y += ystep) gridline(cr, left, py(y), right, py(y), fmt1(y), left - 10, py(y) + 7, 1.0);
+  for (double x = std::ceil(c.x_min / xstep - 1e-9) * xstep; x <= c.x_max + 1e-9; x += xstep)
+    gridline(cr, px(x), top, px(x), bottom, fmt1(std::fabs(x) < 1e-9 ? 0.0 : x), px(x), bottom + 28, 0.5);
   cairo_save(cr);
   cairo_rectangle(cr, left, top, right - left, bottom - top);
   cairo_clip(cr);
