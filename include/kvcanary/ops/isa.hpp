@@ -1,6 +1,6 @@
 #pragma once
 // Which SIMD instruction set the run-time-dispatched kernels (ops/stored_matmul.hpp) use.
-// The CPU is asked once (cpuid via __builtin_cpu_supports); KVCANARY_ISA=scalar|avx2|avx512
+// The CPU is asked once (cpuid, via __builtin_cpu_supports and <cpuid.h>); KVCANARY_ISA=scalar|avx2|avx512
 // caps the choice, so one binary can run, and be tested on, every path the CPU has. A cap
 // above what the CPU has is lowered to what it has (never an illegal instruction); an
 // unknown value is a kvcanary::Error naming the variable.
@@ -12,6 +12,9 @@
 
 #include <atomic>
 #include <cstdlib>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
 #include <string>
 
 #include "kvcanary/core/error.hpp"
@@ -40,7 +43,10 @@ inline Isa cpu_isa() {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   static const Isa best = [] {
     __builtin_cpu_init();
-    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    // F16C is read from cpuid leaf 1 directly: clang 14's __builtin_cpu_supports has no "f16c".
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
     const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
     return avx512 ? Isa::Avx512 : avx2 ? Isa::Avx2 : Isa::Scalar;

@@ -317,9 +317,11 @@ inline void rows_tile(std::size_t mr, const float* x, std::size_t xs, const Pack
 #if KVCANARY_MATMUL_AVX512
 // GCC 12's AVX-512 conversion intrinsics pass an "undefined" operand that its own
 // -Wmaybe-uninitialized then reports (a false positive in the compiler's headers).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 namespace packed_avx512 {
 
 // One panel's 16 outputs at one k, in output order, in one zmm.
@@ -425,7 +427,9 @@ KVCANARY_TARGET_AVX512 inline void matmul_block(const float* x, std::size_t rows
 }
 
 }  // namespace packed_avx512
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 #endif
 
 // y[rows, out] = x[rows, in] · Wᵀ + bias[out] (bias may be null). Threads split the panels;

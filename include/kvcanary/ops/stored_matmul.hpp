@@ -66,11 +66,15 @@ struct stored_t {};
 #define KVC_SK_LEVEL 2
 // GCC 12's AVX-512 conversion intrinsics pass an "undefined" operand that its own
 // -Wmaybe-uninitialized then reports (a false positive in the compiler's headers).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include "kvcanary/ops/stored_kernels-inl.h"
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 #undef KVC_SK_NS
 #undef KVC_SK_LEVEL
 #if defined(__clang__)
