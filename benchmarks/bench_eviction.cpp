@@ -1,5 +1,5 @@
 // Selection cost of the token-eviction policies (kv/streamingllm, snapkv, h2o, tova, knorm,
-// random): one `after_step` after a prefill at budget 0.25, on synthetic K/V and attention
+// random, expected_attention): one `after_step` after a prefill at budget 0.25, on synthetic K/V and attention
 // of SmolLM2-135M's shape (30 layers × 3 KV heads × 9 query heads, head_dim 64). Each row
 // of the table is one call over `layers` layers at `seq` cached rows per head; counters:
 //   per_layer_us   the call's time / layers
@@ -8,6 +8,9 @@
 // The cache is restored from a pristine copy between iterations, outside the timed region
 // (manual timing of the call alone).
 // StreamingLLM's figure includes re-rotating the kept keys to contiguous positions.
+// Expected Attention's record also carries query moments (a random mean m per head, Σqqᵀ =
+// rows·(I/2 + m mᵀ), a valid second moment); its figure is the scoring alone — the forward
+// pass's d² per row summing the moments is part of the prefill, not of this call.
 
 #include <benchmark/benchmark.h>
 
@@ -15,6 +18,7 @@
 #include <random>
 #include <vector>
 
+#include "kvcanary/kv/expected_attention.hpp"
 #include "kvcanary/kv/h2o.hpp"
 #include "kvcanary/kv/knorm.hpp"
 #include "kvcanary/kv/random.hpp"
@@ -68,6 +72,17 @@ Fixture make_fixture(std::size_t layers, std::size_t n, std::size_t rows) {
   f.record.num_heads = kHeads;
   f.record.group = kHeads / kKvHeads;
   f.record.per_layer_head.assign(layers * kHeads, std::vector<float>(n));
+  f.record.head_dim = kHeadDim;
+  f.record.query_sum.resize(layers * kHeads * kHeadDim);
+  f.record.query_outer.resize(layers * kHeads * kHeadDim * kHeadDim);
+  for (std::size_t lh = 0; lh < layers * kHeads; ++lh) {
+    double* sum = &f.record.query_sum[lh * kHeadDim];
+    double* outer = &f.record.query_outer[lh * kHeadDim * kHeadDim];
+    for (std::size_t i = 0; i < kHeadDim; ++i) sum[i] = normal(rng);
+    for (std::size_t i = 0; i < kHeadDim; ++i)
+      for (std::size_t j = 0; j < kHeadDim; ++j) outer[i * kHeadDim + j] = static_cast<double>(rows) * ((i == j ? 0.5 : 0.0) + sum[i] * sum[j]);
+    for (std::size_t i = 0; i < kHeadDim; ++i) sum[i] *= static_cast<double>(rows);
+  }
   for (auto& m : f.record.per_layer_head) {
     double sum = 0;
     for (auto& x : m) sum += (x = expo(rng));
@@ -111,5 +126,6 @@ BENCHMARK(BM_Evict<kv::H2o>)->Apply(Shapes)->Name("h2o");
 BENCHMARK(BM_Evict<kv::Tova>)->Apply(Shapes)->Name("tova");
 BENCHMARK(BM_Evict<kv::KNorm>)->Apply(Shapes)->Name("knorm");
 BENCHMARK(BM_Evict<kv::RandomEviction>)->Apply(Shapes)->Name("random");
+BENCHMARK(BM_Evict<kv::ExpectedAttention>)->Apply(Shapes)->Name("expected_attention");
 
 BENCHMARK_MAIN();

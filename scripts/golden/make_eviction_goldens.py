@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Goldens for the scoring presses added by eviction v2 (include/kvcanary/kv/keydiff.hpp,
-observed_attention.hpp, pyramidkv.hpp, adakv.hpp, chunkkv.hpp).
+observed_attention.hpp, pyramidkv.hpp, adakv.hpp, chunkkv.hpp, expected_attention.hpp, think.hpp).
 
     /work/venv-ref/bin/python scripts/golden/make_eviction_goldens.py   # writes tests/data/kv/eviction_goldens.json
 
@@ -19,6 +19,16 @@ read, not copied; torch replaced by numpy):
   * chunkkv_press.py compress: chunk score = mean over the chunk's rows of the scores summed over KV heads
     (the last partial chunk its own mean), the top max(1, int(chunks * (1 - ratio))) chunks kept in every head
     of the layer; over the keydiff scores.
+  * expected_attention_press.py (get_query_statistics, score): mu = mean(h[n_sink:]) @ Wq.T per head
+    (kvcanary adds q_proj's bias; KVPress omits it), cov = the per-head diagonal blocks of
+    Wq cov(h[n_sink:]) Wq.T (population), both rotated by R = mean over positions q_len .. q_len+F-1 of
+    cos*I + sin*P (P: the rotate_half matrix); score = softmax_j(mu.k_j/sqrt(d) + k_j.cov.k_j/(2d)) over the
+    non-sink rows, mean over the group, (score + eps) * |v_j|, the sinks padded with the maximum. The C++
+    test sums the stored float32 queries (h @ Wq.T + b) into the moments the forward pass records.
+  * think_press.py (compute_window_queries, compress): the last w queries h[-w:] @ Wq.T + b, RoPE'd at their
+    positions (rotate_half), queries_norm = mean over the window of q^2, mean over the group; keys_norm = mean
+    over rows of k^2; score = product; the int(d * ratio) lowest channels pruned (set to 0), ties to the lower
+    channel. The C++ test sums the stored float32 post-RoPE window queries' squares, as the forward pass does.
 Selections: kvcanary's rule, C = ceil(budget * n) rows, ranked by (score descending, row ascending) --
 a strict order, so ties go to the lowest row (torch.topk leaves ties unspecified). Fixed seeded
 tensors, per KV head, GQA group 2, with exact ties built in (duplicate keys; equal normalised
@@ -225,10 +235,127 @@ def chunkkv_cases(rng):
     return cases
 
 
+# ---------------------------------------------------------------- expected attention
+def rope_inverse_frequencies(d, theta):
+    return np.array([np.float32(1.0) / np.power(np.float32(theta), np.float32(2 * i) / np.float32(d)) for i in range(d // 2)],
+                    dtype=np.float32)
+
+
+def expected_attention_scores(h, wq, bq, keys, values, heads, group, n_future, n_sink, use_cov, use_vnorm, eps, inv_freq):
+    n, d = keys.shape[1], keys.shape[2]
+    hs = h[n_sink:]
+    mean_h = hs.mean(axis=0)
+    mu = (mean_h @ wq.T + bq).reshape(heads, d)
+    cov = None
+    if use_cov:
+        hc = hs - mean_h
+        cov_h = hc.T @ hc / hc.shape[0]
+        full = (wq @ cov_h @ wq.T).reshape(heads, d, heads, d)
+        cov = np.stack([full[i, :, i, :] for i in range(heads)])
+    # RoPE on the next n_future positions (transformers: fp32 angles, emb = cat(freqs, freqs))
+    pos = np.arange(n, n + n_future, dtype=np.float32)
+    ang = (pos[:, None] * inv_freq[None, :]).astype(np.float32).astype(np.float64)
+    ang = np.concatenate([ang, ang], axis=1)
+    cos, sin = np.cos(ang), np.sin(ang)
+    eye = np.eye(d)
+    P = np.zeros((d, d))
+    P[d // 2:, :d // 2], P[:d // 2, d // 2:] = np.eye(d // 2), -np.eye(d // 2)
+    R = (cos[:, None, :] * eye + sin[:, None, :] * P).mean(axis=0)
+    mu = mu @ R.T
+    if use_cov:
+        cov = np.stack([R @ c @ R.T for c in cov])
+    k = keys[:, n_sink:]
+    v = values[:, n_sink:]
+    kvh = keys.shape[0]
+    out = []
+    for g in range(kvh):
+        probs = []
+        for hh in range(g * group, (g + 1) * group):
+            z = k[g] @ mu[hh] / math.sqrt(d)
+            if use_cov:
+                z = z + np.einsum("ji,ik,jk->j", k[g], cov[hh], k[g]) / d / 2
+            z = np.exp(z - z.max())
+            probs.append(z / z.sum())
+        s = np.mean(probs, axis=0)
+        if use_vnorm:
+            s = (s + eps) * np.linalg.norm(v[g], axis=-1)
+        out.append(np.concatenate([np.full(n_sink, s.max()), s]))
+    return out
+
+
+def expected_attention_cases(rng):
+    cases = []
+    heads, kvh, group, hidden, theta = 4, 2, 2, 12, 10000.0
+    for n, d, budget, n_future, n_sink, use_cov, use_vnorm, eps, dup in [
+            (20, 8, 0.5, 512, 4, 1, 1, 0.0, False), (17, 8, 0.3, 16, 2, 0, 1, 0.01, True),
+            (24, 16, 0.25, 64, 4, 1, 0, 0.0, False)]:
+        inv = rope_inverse_frequencies(d, theta)
+        for _attempt in range(100):
+            h = f32(rng.standard_normal((n, hidden)))
+            wq = f32(rng.standard_normal((heads * d, hidden)) * 0.3)
+            bq = f32(rng.standard_normal(heads * d) * 0.5)
+            keys = f32(rng.standard_normal((kvh, n, d)))
+            values = f32(rng.standard_normal((kvh, n, d)))
+            if dup:  # exact ties: row 9 repeats row 6 (key and value) in every head
+                keys[:, 9] = keys[:, 6]
+                values[:, 9] = values[:, 6]
+            s = expected_attention_scores(h, wq, bq, keys, values, heads, group, n_future, n_sink, use_cov, use_vnorm, eps, inv)
+            C = ceil_budget(budget, n)
+            kept = [sorted(list(range(n_sink)) + top_k(si.tolist(), C - n_sink, range(n_sink, n))) for si in s]
+            # no near-tie at the cut other than the exact duplicates: the float32 queries may move a score by ~1e-7
+            ok = True
+            for si in s:
+                ranked = sorted(set(np.round(si[n_sink:], 12)), reverse=True)
+                gaps = np.diff(ranked)
+                ok &= len(gaps) == 0 or np.min(np.abs(gaps)) > 1e-6 * np.max(np.abs(ranked))
+            if ok:
+                break
+        assert ok, "no draw without a near-tie"
+        q = (h @ wq.T + bq).reshape(n, heads, d)[n_sink:]  # the pre-RoPE queries the forward pass sums
+        cases.append({"n": n, "head_dim": d, "budget": budget, "heads": heads, "group": group, "rope_theta": theta,
+                      "n_future_positions": n_future, "n_sink": n_sink, "use_covariance": use_cov, "use_vnorm": use_vnorm,
+                      "epsilon": eps, "queries": [f32(q[:, i]).ravel().tolist() for i in range(heads)],
+                      "keys": [keys[g].ravel().tolist() for g in range(kvh)], "values": [values[g].ravel().tolist() for g in range(kvh)],
+                      "scores": [si.tolist() for si in s], "kept": kept})
+    return cases
+
+
+# ---------------------------------------------------------------- think
+def think_cases(rng):
+    cases = []
+    heads, kvh, group, hidden, theta = 4, 2, 2, 12, 10000.0
+    for n, d, window, ratio, zero_channels in [(20, 8, 4, 0.5, False), (12, 16, 32, 0.25, False), (10, 8, 3, 0.25, True)]:
+        inv = rope_inverse_frequencies(d, theta)
+        h = f32(rng.standard_normal((n, hidden)))
+        wq = f32(rng.standard_normal((heads * d, hidden)) * 0.3)
+        bq = f32(rng.standard_normal(heads * d) * 0.5)
+        keys = f32(rng.standard_normal((kvh, n, d)) * np.linspace(0.2, 2.0, d))  # channels of different energy
+        if zero_channels:  # exact ties: channels 1, 2 and 5 of every key are 0 (score 0), a tie at the cut: 1 and 2 pruned, 5 kept
+            keys[:, :, [1, 2, 5]] = 0.0
+        w = min(window, n)
+        q = (h[-w:] @ wq.T + bq).reshape(w, heads, d).transpose(1, 0, 2)  # (heads, w, d), before RoPE
+        pos = np.arange(n - w, n, dtype=np.float32)
+        ang = (pos[:, None] * inv[None, :]).astype(np.float32).astype(np.float64)
+        cos, sin = np.cos(np.concatenate([ang, ang], 1)), np.sin(np.concatenate([ang, ang], 1))
+        rot = np.concatenate([-q[..., d // 2:], q[..., :d // 2]], axis=-1)  # rotate_half
+        q = q * cos + rot * sin
+        qn = (q ** 2).mean(axis=1).reshape(kvh, group, d).mean(axis=1)
+        kn = (keys ** 2).mean(axis=1)
+        score = qn * kn
+        p = int(d * ratio)
+        pruned = [sorted(sorted(range(d), key=lambda c: (score[g][c], c))[:p]) for g in range(kvh)]
+        cases.append({"n": n, "head_dim": d, "heads": heads, "group": group, "window": window, "key_channel_ratio": ratio,
+                      "window_queries": [f32(q[i]).ravel().tolist() for i in range(heads)],
+                      "keys": [keys[g].ravel().tolist() for g in range(kvh)], "scores": score.tolist(), "pruned": pruned})
+    return cases
+
+
 def main():
     rng = np.random.default_rng(20261202)
     out = {"keydiff": keydiff_cases(rng), "observed_attention": observed_cases(rng), "pyramidkv": pyramid_cases(rng),
-           "adakv": adakv_cases(rng), "chunkkv": chunkkv_cases(rng)}
+           "adakv": adakv_cases(rng), "chunkkv": chunkkv_cases(rng),
+           "expected_attention": expected_attention_cases(np.random.default_rng(20261203)),
+           "think": think_cases(np.random.default_rng(20261204))}
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
         json.dump(out, f, separators=(",", ":"))

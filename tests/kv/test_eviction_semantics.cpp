@@ -43,6 +43,7 @@ TEST_CASE("eviction semantics: knorm") { check_semantics<kv::KNorm>(); }
 TEST_CASE("eviction semantics: random") { check_semantics<kv::RandomEviction>(); }
 TEST_CASE("eviction semantics: keydiff") { check_semantics<kv::KeyDiff>(); }
 TEST_CASE("eviction semantics: observed_attention (prompt only)") { check_semantics<kv::ObservedAttention>(); }
+TEST_CASE("eviction semantics: expected_attention (prompt only, 4 sinks kept)") { check_semantics<kv::ExpectedAttention>({}, 4); }
 TEST_CASE("eviction semantics: pyramidkv (prompt only)") {
   check_semantics<kv::PyramidKv>();  // window 32 > C/beta: every layer falls back to C
   // window 2, beta 2, C = 8 of the 30 context rows: layer 0 keeps 12, layer 1 keeps 4.
@@ -74,7 +75,7 @@ TEST_CASE("eviction semantics: every eviction policy of the registry is covered 
   std::vector<std::string> names;
   std::apply([&](auto... tag) { (names.emplace_back(decltype(tag)::name), ...); }, kv::EvictionPolicies{});
   CHECK(names == std::vector<std::string>{"streamingllm", "snapkv", "snapkv_rolling", "h2o", "tova", "knorm", "random", "keydiff",
-                                          "observed_attention", "pyramidkv", "adakv", "chunkkv"});
+                                          "observed_attention", "expected_attention", "pyramidkv", "adakv", "chunkkv"});
 }
 
 TEST_CASE("capacity: fixed is C = ceil(budget · prompt) frozen at the prefill, seen grows, identity names it") {

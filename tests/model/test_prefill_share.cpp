@@ -11,6 +11,7 @@
 #include "../support/synthetic_tokens.hpp"
 #include "../support/json_file.hpp"
 #include "kvcanary/io/hf_config.hpp"
+#include "kvcanary/kv/expected_attention.hpp"
 #include "kvcanary/kv/full.hpp"
 #include "kvcanary/kv/h2o.hpp"
 #include "kvcanary/kv/kivi.hpp"
@@ -119,6 +120,13 @@ TEST_CASE("prefill share: jobs through one shared prefill equal jobs prefilled a
     check_shared_equals_alone(m, share, other);
     CHECK(share.misses() == 2 * prompts);
   }
+  SUBCASE("a policy that wants the prefill's query moments, through a share that records them") {
+    const auto ea = kv::ExpectedAttention::create(kv::PolicyOptions(0.5, kv::Mode::Prompt), config);
+    model::PrefillShare with_moments(
+        [&](std::size_t n) { return std::vector<std::size_t>{ea.attention_rows(kv::StepKind::Prefill, n)}; }, std::size_t{2} << 30, true);
+    check_shared_equals_alone(m, with_moments, ea);
+    CHECK(with_moments.misses() == prompts);
+  }
   SUBCASE("over the memory limit nothing is kept, and results are unchanged") {
     model::PrefillShare tight({}, 0);
     check_shared_equals_alone(m, tight, snap);
@@ -135,7 +143,8 @@ TEST_CASE("prefill share: a whole sweep writes the same rows with sharing on and
   auto m = model::ModelDir<float>::load(model_dir, 2);
   const std::string extra_policies =
       "\n[[compressors]]\nname = \"snapkv\"\nbudgets = [0.5]\nparams = { window = 4 }\n"
-      "\n[[compressors]]\nname = \"h2o\"\nbudgets = [0.5]\nmode = \"decode\"\n";
+      "\n[[compressors]]\nname = \"h2o\"\nbudgets = [0.5]\nmode = \"decode\"\n"
+      "\n[[compressors]]\nname = \"expected_attention\"\nbudgets = [0.5]\n";
   auto run_with = [&](const std::string& sweep_key, const std::string& file) {
     std::string toml = test::tiny_sweep_toml(model_dir, extra_policies);
     toml.replace(toml.find("[sweep]\n"), 8, "[sweep]\n" + sweep_key);

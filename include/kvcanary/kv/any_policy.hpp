@@ -43,6 +43,9 @@ struct AnyPolicyOf<std::tuple<P...>> {
   std::size_t attention_rows(StepKind kind, std::size_t n) const {
     return std::visit([&](const auto& p) -> std::size_t { return p.attention_rows(kind, n); }, policy);
   }
+  bool query_moments(StepKind kind) const {
+    return std::visit([&](const auto& p) { return wants_query_moments(p, kind); }, policy);
+  }
   void after_step(KvCache& cache, const AttentionRecord& record, StepKind kind) {
     std::visit([&](auto& p) { p.after_step(cache, record, kind); }, policy);
   }

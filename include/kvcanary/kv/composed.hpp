@@ -42,6 +42,7 @@
 #include "kvcanary/kv/snapkv_rolling.hpp"
 #include "kvcanary/kv/keydiff.hpp"
 #include "kvcanary/kv/observed_attention.hpp"
+#include "kvcanary/kv/expected_attention.hpp"
 #include "kvcanary/kv/pyramidkv.hpp"
 #include "kvcanary/kv/adakv.hpp"
 #include "kvcanary/kv/chunkkv.hpp"
@@ -50,7 +51,7 @@
 
 namespace kvcanary::kv {
 
-using EvictionPolicies = std::tuple<StreamingLlm, SnapKv, SnapKvRolling, H2o, Tova, KNorm, RandomEviction, KeyDiff, ObservedAttention, PyramidKv, AdaKv, ChunkKv>;
+using EvictionPolicies = std::tuple<StreamingLlm, SnapKv, SnapKvRolling, H2o, Tova, KNorm, RandomEviction, KeyDiff, ObservedAttention, ExpectedAttention, PyramidKv, AdaKv, ChunkKv>;
 using QuantizationPolicies = std::tuple<AbsmaxQuant, KiviQuant, CacheTypeQuant>;
 
 namespace compose {

@@ -15,6 +15,9 @@
 //      (the same rule for every policy, and the prototype's);
 //   3. after the step, `after_step(cache, record, kind)` evicts rows, rewrites their contents
 //      (quantization) or re-positions keys — per layer and per KV head;
+//   1b. optionally, `query_moments(kind)` (true) asks that the recorded rows' pre-RoPE queries
+//      be summed too, as first and second moments (Expected Attention's Gaussian of future
+//      queries, kv/expected_attention.hpp); absent means no, and nothing extra is computed;
 //   4. `stored_bytes(cache)` reports the bytes the compressed cache holds (payload, scales,
 //      zero points, full-precision residual), the numerator of the measured budget.
 //
@@ -71,7 +74,22 @@ struct AttentionRecord {
   std::size_t num_layers = 0, num_heads = 0, group = 1;
   std::vector<std::vector<float>> per_layer_head;  // [layer * num_heads + head][row]
 
+  // Pre-RoPE query moments of the same recorded rows, only when the policy asked (step 1b):
+  // Σ_i q_i and Σ_i q_i q_iᵀ per layer and query head, in double, rows summed in order.
+  std::size_t head_dim = 0;
+  std::vector<double> query_sum;    // (layer, num_heads, head_dim)
+  std::vector<double> query_outer;  // (layer, num_heads, head_dim, head_dim)
+  // Σ_i (q_i after RoPE)_c² of the recorded rows, always (d per row and query head: ThinK's
+  // query-channel norms, kv/think.hpp).
+  std::vector<double> rotated_query_energy;  // (layer, num_heads, head_dim)
+
   const std::vector<float>& mass(std::size_t layer, std::size_t head) const { return per_layer_head[layer * num_heads + head]; }
+  bool has_query_moments() const { return !query_sum.empty(); }
+  const double* query_energy(std::size_t layer, std::size_t head) const { return &rotated_query_energy[(layer * num_heads + head) * head_dim]; }
+  const double* sum_of_queries(std::size_t layer, std::size_t head) const { return &query_sum[(layer * num_heads + head) * head_dim]; }
+  const double* outer_of_queries(std::size_t layer, std::size_t head) const {
+    return &query_outer[(layer * num_heads + head) * head_dim * head_dim];
+  }
 
   // GQA: the query heads that share KV head kvh, summed — selection is per KV head, so a
   // group's queries vote together (as SnapKV's and KVPress's GQA handling do).
@@ -102,5 +120,14 @@ concept CachePolicy = std::copyable<P> && requires(P p, const P cp, KvCache& cac
   { cp.stored_bytes(ccache) } -> std::convertible_to<std::size_t>;
   { cp.identity() } -> std::convertible_to<std::string>;  // name and every parameter: part of a cell's id
 };
+
+// Step 1b of the contract: whether P wants the step's query moments recorded. A policy that
+// wraps another (`evict`, the composed eviction + quantizer) asks what the wrapped one asks.
+template <class P>
+bool wants_query_moments(const P& p, StepKind kind) {
+  if constexpr (requires { { p.query_moments(kind) } -> std::convertible_to<bool>; }) return p.query_moments(kind);
+  else if constexpr (requires { p.evict; }) return wants_query_moments(p.evict, kind);
+  else return false;
+}
 
 }  // namespace kvcanary::kv

@@ -29,16 +29,18 @@
 #include "kvcanary/kv/snapkv_rolling.hpp"
 #include "kvcanary/kv/keydiff.hpp"
 #include "kvcanary/kv/observed_attention.hpp"
+#include "kvcanary/kv/expected_attention.hpp"
 #include "kvcanary/kv/pyramidkv.hpp"
 #include "kvcanary/kv/adakv.hpp"
 #include "kvcanary/kv/chunkkv.hpp"
 #include "kvcanary/kv/streamingllm.hpp"
+#include "kvcanary/kv/think.hpp"
 #include "kvcanary/kv/tova.hpp"
 
 namespace kvcanary::kv {
 
 using AllPolicies =
-    std::tuple<FullCache, AbsmaxQuant, KiviQuant, CacheTypeQuant, StreamingLlm, SnapKv, SnapKvRolling, H2o, Tova, KNorm, RandomEviction, KeyDiff, ObservedAttention, PyramidKv, AdaKv, ChunkKv, Composed>;
+    std::tuple<FullCache, AbsmaxQuant, KiviQuant, CacheTypeQuant, StreamingLlm, SnapKv, SnapKvRolling, H2o, Tova, KNorm, RandomEviction, KeyDiff, ObservedAttention, ExpectedAttention, PyramidKv, AdaKv, ChunkKv, Think, Composed>;
 
 // Calls f(policy) with the policy of the list `Policies` named `name`, built from `options` for
 // `config`. A sweep or an example passes its own shorter list to instantiate only what it runs.

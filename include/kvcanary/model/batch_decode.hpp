@@ -229,7 +229,7 @@ std::vector<JobResult> run_jobs_each(Transformer<WT>& model, std::span<const Dec
       kv::AttentionRecord record, last_query;
       const std::size_t rows = base.policy.attention_rows(kv::StepKind::Prefill, context);
       std::vector<RecordRequest> requests;
-      if (rows) requests.push_back({&record, rows});
+      if (rows) requests.push_back({&record, rows, kv::wants_query_moments(base.policy, kv::StepKind::Prefill)});
       if (job.compression_signals) requests.push_back({&last_query, 1});
       const Segment seg{&base.cache, prompt.first(context), Logits::Last, requests};
       model.forward(std::span<const Segment>(&seg, 1), logits);

@@ -82,7 +82,8 @@ void forward_with_policies(Transformer<WT>& model, std::vector<Segment>& segment
   std::vector<kv::AttentionRecord> records(segments.size());
   std::vector<RecordRequest> requests(segments.size());
   for (std::size_t i = 0; i < segments.size(); ++i) {
-    requests[i] = {&records[i], policies[i] ? policies[i]->attention_rows(kind, segments[i].tokens.size()) : 0};
+    requests[i] = {&records[i], policies[i] ? policies[i]->attention_rows(kind, segments[i].tokens.size()) : 0,
+                   policies[i] && kv::wants_query_moments(*policies[i], kind)};
     segments[i].records = std::span<const RecordRequest>(&requests[i], requests[i].rows ? 1 : 0);
   }
   model.forward(segments, logits);

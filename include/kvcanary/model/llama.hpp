@@ -39,6 +39,7 @@ enum class Logits { Last, All, None };
 struct RecordRequest {
   kv::AttentionRecord* record = nullptr;
   std::size_t rows = 0;
+  bool query_moments = false;  // also sum the same rows' pre-RoPE queries (kv/policy.hpp, step 1b)
 };
 
 struct Segment {
@@ -119,8 +120,14 @@ class Transformer {
         rec.num_heads = NH;
         rec.group = NH / NKV;
         rec.per_layer_head.assign(rec.num_layers * NH, {});
+        rec.head_dim = D;
+        rec.query_sum.assign(req.query_moments ? rec.num_layers * NH * D : 0, 0.0);
+        rec.query_outer.assign(req.query_moments ? rec.num_layers * NH * D * D : 0, 0.0);
+        rec.rotated_query_energy.assign(rec.num_layers * NH * D, 0.0);
       }
     }
+    std::vector<std::size_t> first_row(segments.size(), 0);  // each segment's first row in `rows`
+    for (std::size_t s = 1; s < segments.size(); ++s) first_row[s] = first_row[s - 1] + segments[s - 1].tokens.size();
 
     // Token embeddings, and the first layer's attention input norm.
     const std::size_t num_layers = static_cast<std::size_t>(c.num_layers);
@@ -146,6 +153,10 @@ class Transformer {
           rope_.rotate(&qkv[r * QKV + Q], &qkv[r * QKV + Q], NKV, rows[r].position);
         }
       });
+
+      // What the recorded rows' queries tell a policy beyond attention: the moments before
+      // RoPE (still in qkv) when asked, and every channel's energy after RoPE (in q).
+      record_query_statistics(segments, first_row, l, qkv, QKV, q.data());
 
       // Append this step's keys and values; remember how many rows each head had before,
       // so token t of a segment sees exactly the rows up to and including its own (causal).
@@ -212,6 +223,55 @@ class Transformer {
     std::size_t index;       // token index within its segment
     std::int64_t position;   // RoPE position
   };
+
+  // The recorded rows' query statistics (kv/policy.hpp, AttentionRecord): Σ q and Σ q qᵀ before
+  // RoPE for a request that asked (step 1b; the upper triangle summed, then mirrored), and
+  // Σ q_c² after RoPE for every request. One job per (request, query head), rows summed in
+  // order (deterministic); a batched decode step's one-row records run inline, where handing
+  // them to the pool would cost more than the sums.
+  void record_query_statistics(std::span<const Segment> segments, const std::vector<std::size_t>& first_row, std::size_t layer,
+                               const float* qkv, std::size_t QKV, const float* rotated) {
+    const std::size_t D = static_cast<std::size_t>(config_.head_dim), NH = static_cast<std::size_t>(config_.num_heads);
+    struct Rows {
+      kv::AttentionRecord* rec;
+      std::size_t begin, end;
+    };
+    std::vector<Rows> work;
+    std::size_t cost = 0;
+    for (std::size_t s = 0; s < segments.size(); ++s)
+      for (const RecordRequest& req : segments[s].records) {
+        if (!req.record || req.record->rows == 0) continue;
+        const std::size_t end = first_row[s] + segments[s].tokens.size();
+        work.push_back({req.record, end - req.record->rows, end});
+        cost += req.record->rows * NH * D * (req.record->has_query_moments() ? D : 1);
+      }
+    const auto job = [&](std::size_t j0, std::size_t j1) {
+      for (std::size_t j = j0; j < j1; ++j) {
+        kv::AttentionRecord& rec = *work[j / NH].rec;
+        const std::size_t h = j % NH, begin = work[j / NH].begin, end = work[j / NH].end;
+        double* energy = &rec.rotated_query_energy[(layer * NH + h) * D];
+        for (std::size_t r = begin; r < end; ++r) {
+          const float* q = &rotated[r * NH * D + h * D];
+          for (std::size_t c = 0; c < D; ++c) energy[c] += static_cast<double>(q[c]) * q[c];
+        }
+        if (!rec.has_query_moments()) continue;
+        double* sum = &rec.query_sum[(layer * NH + h) * D];
+        double* outer = &rec.query_outer[(layer * NH + h) * D * D];
+        for (std::size_t r = begin; r < end; ++r) {
+          const float* q = &qkv[r * QKV + h * D];
+          for (std::size_t i = 0; i < D; ++i) {
+            const double qi = q[i];
+            sum[i] += qi;
+            for (std::size_t k = i; k < D; ++k) outer[i * D + k] += qi * static_cast<double>(q[k]);
+          }
+        }
+        for (std::size_t i = 0; i < D; ++i)
+          for (std::size_t k = 0; k < i; ++k) outer[i * D + k] = outer[k * D + i];
+      }
+    };
+    if (cost >= (std::size_t{1} << 16)) pool_.parallel_for(work.size() * NH, job);
+    else job(0, work.size() * NH);
+  }
 
   void attend(std::span<const Segment> segments, const std::vector<RowInfo>& rows, const std::vector<std::size_t>& before,
               std::size_t layer, const std::vector<float>& q, std::vector<float>& out) {

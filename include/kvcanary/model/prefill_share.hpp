@@ -11,6 +11,10 @@
 // as if it had run the prefill itself: bit-identical rows (tests/model/test_prefill_share.cpp),
 // one prefill per prompt instead of one per compressor.
 //
+// A sweep with a policy that wants query moments (kv/policy.hpp, step 1b: Expected Attention)
+// builds its share with `query_moments`: every record then carries them, the extra cost
+// (d² per recorded row and query head) paid only by such sweeps.
+//
 // Entries live until clear() (the sweep clears between tasks) while they fit in `byte_limit`;
 // a prompt that does not fit is still served, only not kept.
 
@@ -43,8 +47,8 @@ class PrefillShare {
     std::size_t bytes = 0;
   };
 
-  explicit PrefillShare(RowsWanted rows_wanted, std::size_t byte_limit = std::size_t{2} << 30)
-      : rows_wanted_(std::move(rows_wanted)), byte_limit_(byte_limit) {}
+  explicit PrefillShare(RowsWanted rows_wanted, std::size_t byte_limit = std::size_t{2} << 30, bool query_moments = false)
+      : rows_wanted_(std::move(rows_wanted)), byte_limit_(byte_limit), query_moments_(query_moments) {}
 
   // The prefill of `prompt` with a record of `rows` query rows (0: none) among its records.
   // Runs the forward pass only when no kept entry has both.
@@ -66,7 +70,7 @@ class PrefillShare {
 
     auto entry = std::make_shared<Entry>(Entry{model.new_cache(), {}, {}, 0, 0});
     std::vector<RecordRequest> requests;
-    for (std::size_t r : wanted) requests.push_back({&entry->records[r], r});
+    for (std::size_t r : wanted) requests.push_back({&entry->records[r], r, query_moments_});
     const Segment seg{&entry->cache, prompt, Logits::Last, requests};
     const auto t0 = std::chrono::steady_clock::now();
     model.forward(std::span<const Segment>(&seg, 1), entry->logits);
@@ -98,11 +102,14 @@ class PrefillShare {
     std::size_t n = e.logits.size() * sizeof(float) + e.cache.resident_bytes();
     for (const auto& [r, rec] : e.records)
       for (const auto& m : rec.per_layer_head) n += m.size() * sizeof(float);
+    for (const auto& [r, rec] : e.records)
+      n += (rec.query_sum.size() + rec.query_outer.size() + rec.rotated_query_energy.size()) * sizeof(double);
     return n;
   }
 
   RowsWanted rows_wanted_;
   std::size_t byte_limit_;
+  bool query_moments_;
   std::map<std::vector<std::int32_t>, std::shared_ptr<Entry>> entries_;
   std::size_t kept_bytes_ = 0, hits_ = 0, misses_ = 0;
 };

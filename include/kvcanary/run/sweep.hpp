@@ -174,7 +174,8 @@ class Sweep {
     std::vector<std::vector<std::pair<std::size_t, std::vector<std::size_t>>>> by_task(tasks_.size());
     for (auto& w : work) by_task[cells_[w.first].task].push_back(std::move(w));
     std::optional<model::PrefillShare> share;
-    if (config_.share_prefill_mb > 0) share.emplace([this](std::size_t n) { return prefill_rows_wanted(n); }, config_.share_prefill_mb << 20);
+    if (config_.share_prefill_mb > 0)
+      share.emplace([this](std::size_t n) { return prefill_rows_wanted(n); }, config_.share_prefill_mb << 20, prefill_query_moments());
 
     Progress progress(style, work.size(), pending_total, config_.progress_every_s);
     for (const auto& task_work : by_task) {
@@ -283,6 +284,14 @@ class Sweep {
       for (const AnyPolicy& p : per_budget) rows.push_back(p.attention_rows(kv::StepKind::Prefill, n));
     if (config_.warning_signals) rows.push_back(1);  // evicted_attention's last query row
     return rows;
+  }
+
+  // Whether any (compressor, budget) wants the prefill's query moments (Expected Attention).
+  bool prefill_query_moments() const {
+    for (const auto& per_budget : policies_)
+      for (const AnyPolicy& p : per_budget)
+        if (p.query_moments(kv::StepKind::Prefill)) return true;
+    return false;
   }
 
   // Every (compressor, budget) is built once, before anything runs: a bad parameter fails now,
