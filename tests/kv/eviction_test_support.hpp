@@ -26,6 +26,18 @@ inline model::Transformer<float>& tiny() {
   return m;
 }
 
+// A one-layer model shape for synthetic caches and records: `heads` query heads over `kv_heads`
+// KV heads of head_dim `d`, RoPE base `theta`.
+inline model::Config one_layer_shape(std::size_t heads, std::size_t kv_heads, std::size_t d, double theta = 10000.0) {
+  model::Config c;
+  c.num_layers = 1;
+  c.num_heads = static_cast<std::int64_t>(heads);
+  c.num_kv_heads = static_cast<std::int64_t>(kv_heads);
+  c.head_dim = static_cast<std::int64_t>(d);
+  c.rope_theta = theta;
+  return c;
+}
+
 // A 40-token prompt (longer than SnapKV's default window) and a short one.
 inline const std::vector<std::vector<std::int32_t>>& prompts() {
   static const std::vector<std::vector<std::int32_t>> p = [] {

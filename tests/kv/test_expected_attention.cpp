@@ -26,16 +26,6 @@ void add_moments(const std::vector<float>& q, std::size_t rows, std::size_t d, d
     }
 }
 
-model::Config config_for(std::size_t heads, std::size_t kv_heads, std::size_t d, double theta) {
-  model::Config c;
-  c.num_layers = 1;
-  c.num_heads = static_cast<std::int64_t>(heads);
-  c.num_kv_heads = static_cast<std::int64_t>(kv_heads);
-  c.head_dim = static_cast<std::int64_t>(d);
-  c.rope_theta = theta;
-  return c;
-}
-
 }  // namespace
 
 TEST_CASE("expected_attention: scores and kept rows equal the numpy goldens (GQA groups, sinks, ties to the lowest row)") {
@@ -50,7 +40,7 @@ TEST_CASE("expected_attention: scores and kept rows equal the numpy goldens (GQA
     const auto n_future = c["n_future_positions"].get_int64().value();
     const bool use_cov = c["use_covariance"].get_int64().value() == 1, use_vnorm = c["use_vnorm"].get_int64().value() == 1;
     const double eps = c["epsilon"].get_double().value(), budget = c["budget"].get_double().value();
-    const model::Config config = config_for(heads, heads / group, d, c["rope_theta"].get_double().value());
+    const model::Config config = eviction::one_layer_shape(heads, heads / group, d, c["rope_theta"].get_double().value());
     CAPTURE(n);
 
     // The record the forward pass would leave: moments of the non-sink rows' queries.
@@ -83,14 +73,14 @@ TEST_CASE("expected_attention: scores and kept rows equal the numpy goldens (GQA
       for (std::size_t r = 0; r < n; ++r) cache.head(0, kvh).append(&keys[kvh][r * d], &values[kvh][r * d], static_cast<std::int32_t>(r), d);
     cache.advance(static_cast<std::int64_t>(n));
 
+    const auto rotation = kv::ExpectedAttention::mean_rotation(policy.inv_freq, static_cast<std::int64_t>(n), static_cast<std::size_t>(n_future));
     std::size_t kvh = 0;
     for (auto want_scores : c["scores"].get_array()) {
       CAPTURE(kvh);
       std::vector<kv::FutureQueries> fq;
       for (std::size_t gq = 0; gq < group; ++gq)
-        fq.push_back(kv::ExpectedAttention::future_queries(record.sum_of_queries(0, kvh * group + gq), record.outer_of_queries(0, kvh * group + gq),
-                                                           record.rows, d, policy.inv_freq, static_cast<std::int64_t>(n),
-                                                           static_cast<std::size_t>(n_future), use_cov));
+        fq.push_back(kv::ExpectedAttention::future_queries(record.sum_of_queries(0, kvh * group + gq),
+                                                           record.outer_of_queries(0, kvh * group + gq), record.rows, d, rotation, use_cov));
       const auto got = kv::ExpectedAttention::scores(keys[kvh], values[kvh], n, d, fq, n_sink, use_vnorm, eps);
       const auto want = float_list(want_scores);
       REQUIRE(got.size() == want.size());
@@ -178,7 +168,7 @@ TEST_CASE("expected_attention: the forward pass's query moments are the rows' pr
 }
 
 TEST_CASE("expected_attention: prompt only, options, identity, and a record without moments is an error") {
-  const model::Config config = config_for(4, 2, 8, 10000.0);
+  const model::Config config = eviction::one_layer_shape(4, 2, 8, 10000.0);
   const auto p = kv::ExpectedAttention::create(kv::PolicyOptions(0.5, std::nullopt), config);
   CHECK(p.identity() == "expected_attention(budget=0.5,mode=prompt,capacity=fixed,n_future_positions=512,n_sink=4,use_covariance=1,use_vnorm=1,epsilon=0)");
   CHECK(p.attention_rows(kv::StepKind::Prefill, 40) == 36);

@@ -15,15 +15,6 @@ using namespace kvcanary::test;
 
 namespace {
 
-model::Config shape(std::size_t heads, std::size_t kv_heads, std::size_t d) {
-  model::Config c;
-  c.num_layers = 1;
-  c.num_heads = static_cast<std::int64_t>(heads);
-  c.num_kv_heads = static_cast<std::int64_t>(kv_heads);
-  c.head_dim = static_cast<std::int64_t>(d);
-  return c;
-}
-
 // Channels whose value is 0 in every one of the first `rows` key rows of a head.
 std::vector<std::size_t> zero_channels(const kv::HeadStore& s, std::size_t rows, std::size_t d) {
   const std::vector<float> k = s.materialize_keys(d);
@@ -70,7 +61,7 @@ TEST_CASE("think: channel scores and pruned channels equal the numpy goldens (GQ
 
     auto p = kv::Think::create(kv::PolicyOptions(1.0, kv::Mode::Prompt,
                                                  {{"window", std::to_string(window)}, {"key_channel_ratio", kv::eviction::format_number(ratio)}}),
-                               shape(heads, heads / group, d));
+                               eviction::one_layer_shape(heads, heads / group, d));
     CHECK(p.attention_rows(kv::StepKind::Prefill, n) == w);
     kv::KvCache cache(1, heads / group, d);
     std::vector<std::vector<float>> keys;
@@ -158,7 +149,7 @@ TEST_CASE("think: on the tiny model — budget 1 is full, channels pruned in the
 }
 
 TEST_CASE("think: options, identity, prompt only") {
-  const model::Config c = shape(4, 2, 8);
+  const model::Config c = eviction::one_layer_shape(4, 2, 8);
   const auto p = kv::Think::create(kv::PolicyOptions(0.75, std::nullopt), c);
   CHECK(p.identity() == "think(budget=0.75,mode=prompt,key_channel_ratio=0.5,window=32)");
   CHECK(p.channels_to_prune(64) == 32);

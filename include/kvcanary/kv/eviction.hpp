@@ -97,6 +97,16 @@ inline std::string format_number(double v) {
   return std::string(buf, res.ptr);
 }
 
+// Policy P's mode from its options: P's paper mode unless `mode` says otherwise. A policy that
+// declares `prompt_only_because` (its reason, as data) refuses decode mode here, once for all.
+template <class P>
+Mode mode_of_options(const PolicyOptions& o) {
+  const Mode m = o.mode_or(P::default_mode);
+  if constexpr (requires { P::prompt_only_because; })
+    if (m == Mode::Decode) fail(o.source(), "mode", std::string(P::name) + " is prompt-only: " + std::string(P::prompt_only_because));
+  return m;
+}
+
 // Budget, mode and capacity, shared by every eviction policy.
 struct Common {
   double budget = 1.0;
@@ -104,14 +114,10 @@ struct Common {
   Capacity capacity = Capacity::Fixed;
   std::int64_t prompt_seen = 0;  // tokens seen after the last prefill step (fixed capacity's base)
 
-  // The options of policy P, in P's paper mode unless `mode` says otherwise. A policy that
-  // declares `prompt_only_because` (its reason, as data) refuses decode mode here, once for all.
+  // The options of policy P, in P's paper mode unless `mode` says otherwise (mode_of_options).
   template <class P>
   static Common from(const PolicyOptions& o) {
-    Common c{o.budget(), o.mode_or(P::default_mode), o.capacity(), 0};
-    if constexpr (requires { P::prompt_only_because; })
-      if (c.mode == Mode::Decode) fail(o.source(), "mode", std::string(P::name) + " is prompt-only: " + std::string(P::prompt_only_because));
-    return c;
+    return Common{o.budget(), mode_of_options<P>(o), o.capacity(), 0};
   }
   // Whether this step compresses: prompt mode compresses once, after the prefill; decode
   // mode after the prefill and after every decode step.

@@ -100,40 +100,50 @@ struct ExpectedAttention {
   }
   bool query_moments(StepKind kind) const { return kind == StepKind::Prefill; }
 
-  // μ̄ and Σ̄ of one query head from the moments of `count` queries (Σq, Σqqᵀ), carried to
-  // positions first_position … first_position + n_future − 1.
-  static FutureQueries future_queries(const double* sum, const double* outer, std::size_t count, std::size_t head_dim,
-                                      std::span<const float> inv_freq, std::int64_t first_position, std::size_t n_future,
-                                      bool with_covariance) {
-    const std::size_t D = head_dim, half = D / 2;
-    std::vector<double> c(half, 0.0), s(half, 0.0);  // c̄, s̄
-    for (std::size_t t = 0; t < n_future; ++t)
-      for (std::size_t i = 0; i < half; ++i) {
-        const float angle = static_cast<float>(first_position + static_cast<std::int64_t>(t)) * inv_freq[i];
-        c[i] += std::cos(static_cast<double>(angle));
-        s[i] += std::sin(static_cast<double>(angle));
-      }
-    for (std::size_t i = 0; i < half; ++i) c[i] /= static_cast<double>(n_future), s[i] /= static_cast<double>(n_future);
+  // R̄ of the positions first_position … first_position + n_future − 1: the means c̄_i, s̄_i of
+  // cos and sin of each frequency's angle (fp32 angles, as the forward pass's RoPE table). The
+  // same for every layer and head, so after_step builds it once.
+  struct MeanRotation {
+    std::vector<double> cos, sin;  // (head_dim / 2)
+
     // R̄·x in the rotate_half layout: (R̄x)_i = c̄_i x_i − s̄_i x_{i+d/2}, (R̄x)_{i+d/2} = c̄_i x_{i+d/2} + s̄_i x_i.
-    auto rotate = [&](const double* x, std::size_t stride, double* out, std::size_t out_stride) {
+    void apply(const double* x, std::size_t stride, double* out, std::size_t out_stride) const {
+      const std::size_t half = cos.size();
       for (std::size_t i = 0; i < half; ++i) {
         const double a = x[i * stride], b = x[(i + half) * stride];
-        out[i * out_stride] = c[i] * a - s[i] * b;
-        out[(i + half) * out_stride] = c[i] * b + s[i] * a;
+        out[i * out_stride] = cos[i] * a - sin[i] * b;
+        out[(i + half) * out_stride] = cos[i] * b + sin[i] * a;
       }
-    };
+    }
+  };
+  static MeanRotation mean_rotation(std::span<const float> inv_freq, std::int64_t first_position, std::size_t n_future) {
+    MeanRotation r{std::vector<double>(inv_freq.size(), 0.0), std::vector<double>(inv_freq.size(), 0.0)};
+    for (std::size_t t = 0; t < n_future; ++t)
+      for (std::size_t i = 0; i < inv_freq.size(); ++i) {
+        const float angle = static_cast<float>(first_position + static_cast<std::int64_t>(t)) * inv_freq[i];
+        r.cos[i] += std::cos(static_cast<double>(angle));
+        r.sin[i] += std::sin(static_cast<double>(angle));
+      }
+    for (std::size_t i = 0; i < inv_freq.size(); ++i) r.cos[i] /= static_cast<double>(n_future), r.sin[i] /= static_cast<double>(n_future);
+    return r;
+  }
+
+  // μ̄ and Σ̄ of one query head from the moments of `count` queries (Σq, Σqqᵀ), carried by R̄.
+  static FutureQueries future_queries(const double* sum, const double* outer, std::size_t count, std::size_t head_dim,
+                                      const MeanRotation& rotation, bool with_covariance) {
+    const std::size_t D = head_dim;
     FutureQueries f;
     std::vector<double> mu(D);
     for (std::size_t i = 0; i < D; ++i) mu[i] = sum[i] / static_cast<double>(count);
     f.mean.resize(D);
-    rotate(mu.data(), 1, f.mean.data(), 1);
+    rotation.apply(mu.data(), 1, f.mean.data(), 1);
     if (!with_covariance) return f;
     std::vector<double> cov(D * D), a(D * D);
     for (std::size_t i = 0; i < D; ++i)
       for (std::size_t j = 0; j < D; ++j) cov[i * D + j] = outer[i * D + j] / static_cast<double>(count) - mu[i] * mu[j];
-    for (std::size_t j = 0; j < D; ++j) rotate(&cov[j], D, &a[j], D);  // A = R̄Σ, column by column
+    for (std::size_t j = 0; j < D; ++j) rotation.apply(&cov[j], D, &a[j], D);  // A = R̄Σ, column by column
     f.cov.resize(D * D);
-    for (std::size_t i = 0; i < D; ++i) rotate(&a[i * D], 1, &f.cov[i * D], 1);  // Σ̄ = A·R̄ᵀ: R̄ applied to A's rows
+    for (std::size_t i = 0; i < D; ++i) rotation.apply(&a[i * D], 1, &f.cov[i * D], 1);  // Σ̄ = A·R̄ᵀ: R̄ applied to A's rows
     return f;
   }
 
@@ -187,7 +197,7 @@ struct ExpectedAttention {
       fail("<expected_attention>", "record", "the prefill's query moments were not recorded (kv/policy.hpp, step 1b)");
     common.observe(cache, kind);
     const std::size_t D = cache.head_dim(), G = record.group;
-    const std::int64_t next = cache.next_position();
+    const MeanRotation rotation = mean_rotation(inv_freq, cache.next_position(), n_future);
     std::vector<std::size_t> sinks;
     for (std::size_t l = 0; l < cache.layers(); ++l)
       for (std::size_t h = 0; h < cache.kv_heads(); ++h) {
@@ -196,8 +206,8 @@ struct ExpectedAttention {
         if (k >= n) continue;
         std::vector<FutureQueries> group;
         for (std::size_t g = 0; g < G; ++g)
-          group.push_back(future_queries(record.sum_of_queries(l, h * G + g), record.outer_of_queries(l, h * G + g), record.rows, D,
-                                         inv_freq, next, n_future, use_covariance));
+          group.push_back(
+              future_queries(record.sum_of_queries(l, h * G + g), record.outer_of_queries(l, h * G + g), record.rows, D, rotation, use_covariance));
         const std::vector<float> keys = store.materialize_keys(D), values = store.materialize_values(D);
         const std::vector<double> s = scores(keys, values, n, D, group, n_sink, use_vnorm, epsilon);
         sinks.resize(protect);

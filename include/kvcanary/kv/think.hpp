@@ -54,7 +54,7 @@ struct Think {
   static Think create(const PolicyOptions& o, const model::Config&) {
     Think p;
     p.budget = o.budget();
-    if (o.mode_or(default_mode) == Mode::Decode) fail(o.source(), "mode", std::string(name) + " is prompt-only: " + std::string(prompt_only_because));
+    p.mode = eviction::mode_of_options<Think>(o);  // refuses decode mode, with the reason
     p.window = static_cast<std::size_t>(o.get_int("window", 32, 1));
     const bool given = o.params().count("key_channel_ratio") > 0;
     p.ratio = o.get_double("key_channel_ratio", 2.0 * (1.0 - o.budget()));

@@ -100,10 +100,10 @@ class PrefillShare {
  private:
   static std::size_t bytes_of(const Entry& e) {
     std::size_t n = e.logits.size() * sizeof(float) + e.cache.resident_bytes();
-    for (const auto& [r, rec] : e.records)
+    for (const auto& [r, rec] : e.records) {
       for (const auto& m : rec.per_layer_head) n += m.size() * sizeof(float);
-    for (const auto& [r, rec] : e.records)
       n += (rec.query_sum.size() + rec.query_outer.size() + rec.rotated_query_energy.size()) * sizeof(double);
+    }
     return n;
   }
 
