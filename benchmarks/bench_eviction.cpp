@@ -32,8 +32,8 @@ using namespace kvcanary;
 
 constexpr std::size_t kKvHeads = 3, kHeads = 9, kHeadDim = 64, kModelLayers = 30;
 
-model::Config smollm_shape(std::size_t layers) {
-  model::Config c;
+ModelConfig smollm_shape(std::size_t layers) {
+  ModelConfig c;
   c.num_layers = static_cast<std::int64_t>(layers);
   c.num_heads = kHeads;
   c.num_kv_heads = kKvHeads;

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "kvcanary/io/hf_config.hpp"
-#include "kvcanary/model/generate.hpp"
+#include "kvcanary/engine/generate.hpp"
 #include "kvcanary/model/llama.hpp"
 #include "kvcanary/ops/stored_matmul.hpp"
 
@@ -119,7 +119,7 @@ void BM_Decode(benchmark::State& state) {
       for (std::size_t b = 0; b < batch; ++b) step.push_back({&caches[b], std::span<const std::int32_t>(&next[b], 1), kvcanary::model::Logits::Last});
       m.forward(step, logits);
       for (std::size_t b = 0; b < batch; ++b)
-        next[b] = kvcanary::model::argmax(&logits[b * static_cast<std::size_t>(m.config().vocab_size)], static_cast<std::size_t>(m.config().vocab_size));
+        next[b] = kvcanary::engine::argmax(&logits[b * static_cast<std::size_t>(m.config().vocab_size)], static_cast<std::size_t>(m.config().vocab_size));
     }
   }
   state.counters["tok/s"] = benchmark::Counter(static_cast<double>(state.iterations() * kSteps * static_cast<std::int64_t>(batch)), benchmark::Counter::kIsRate);

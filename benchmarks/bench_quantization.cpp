@@ -58,9 +58,9 @@ const kv::KvCache& synthetic() {
 template <class P>
 P make(unsigned arg) {
   if constexpr (std::is_same_v<P, kv::CacheTypeQuant>)
-    return kv::CacheTypeQuant::create(kv::kCacheTypes[arg].name, kv::PolicyOptions(1.0, kv::Mode::Decode), model::Config{});
+    return kv::CacheTypeQuant::create(kv::kCacheTypes[arg].name, kv::PolicyOptions(1.0, kv::Mode::Decode), ModelConfig{});
   else
-    return P::create(kv::PolicyOptions(1.0, kv::Mode::Decode, {{"bits", std::to_string(arg)}}), model::Config{});
+    return P::create(kv::PolicyOptions(1.0, kv::Mode::Decode, {{"bits", std::to_string(arg)}}), ModelConfig{});
 }
 
 template <class P>

@@ -24,9 +24,9 @@ int main(int argc, char** argv) try {
     prompts.push_back(m.tokenizer.encode(m.chat_template().render(chat, /*add_generation_prompt=*/true)));
   }
 
-  km::GenerateOptions opt;
+  kvcanary::engine::GenerateOptions opt;
   opt.max_new_tokens = 48;
-  const auto answers = km::generate_greedy(*m.transformer, prompts, opt);
+  const auto answers = kvcanary::engine::generate_greedy(*m.transformer, prompts, opt);
   for (std::size_t i = 0; i < answers.size(); ++i) {
     std::cout << "Q: " << questions[i] << "\nA: " << m.tokenizer.decode(answers[i].tokens, /*skip_special_tokens=*/true)
               << "\n   (" << answers[i].tokens.size() << " tokens, " << answers[i].finish_reason << ")\n\n";

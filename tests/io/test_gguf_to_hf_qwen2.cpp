@@ -80,7 +80,7 @@ TEST_CASE("gguf to hf qwen2: tiny model converts to gguf-py's tensors, with bias
 
   // The project's own reader: biases on, lm_head untied, no sliding window.
   const auto c = io::load_hf_config(out);
-  CHECK(c.architecture == kvcanary::model::Architecture::Qwen2);
+  CHECK(c.architecture == kvcanary::Architecture::Qwen2);
   CHECK(c.attention_bias);
   CHECK_FALSE(c.tie_word_embeddings);
   CHECK(c.head_dim == 64);

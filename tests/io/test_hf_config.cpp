@@ -27,15 +27,15 @@ const char* kBase =
 
 TEST_CASE("config.json: the tiny goldens' configs parse with the right fields") {
   auto qwen = io::load_hf_config(test::test_data("tiny/qwen2_bias"));
-  CHECK(qwen.architecture == model::Architecture::Qwen2);
+  CHECK(qwen.architecture == Architecture::Qwen2);
   CHECK(qwen.attention_bias);
   CHECK(qwen.tie_word_embeddings);
   auto l3 = io::load_hf_config(test::test_data("tiny/llama3_rope"));
-  CHECK(l3.rope_scaling.kind == model::RopeScaling::Kind::Llama3);
+  CHECK(l3.rope_scaling.kind == RopeScaling::Kind::Llama3);
   CHECK(l3.rope_scaling.original_max_position_embeddings == 32);
   CHECK(l3.rope_theta == 500000.0);
   auto lin = io::load_hf_config(test::test_data("tiny/llama_linear_rope"));
-  CHECK(lin.rope_scaling.kind == model::RopeScaling::Kind::Linear);
+  CHECK(lin.rope_scaling.kind == RopeScaling::Kind::Linear);
   CHECK(lin.rope_scaling.factor == 2.0);
   auto hd = io::load_hf_config(test::test_data("tiny/llama_head_dim"));
   CHECK(hd.head_dim == 32);

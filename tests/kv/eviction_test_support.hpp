@@ -17,7 +17,7 @@
 #include "kvcanary/io/hf_config.hpp"
 #include "kvcanary/kv/eviction.hpp"
 #include "kvcanary/kv/full.hpp"
-#include "kvcanary/model/generate.hpp"
+#include "kvcanary/engine/generate.hpp"
 
 namespace kvcanary::test::eviction {
 
@@ -28,8 +28,8 @@ inline model::Transformer<float>& tiny() {
 
 // A one-layer model shape for synthetic caches and records: `heads` query heads over `kv_heads`
 // KV heads of head_dim `d`, RoPE base `theta`.
-inline model::Config one_layer_shape(std::size_t heads, std::size_t kv_heads, std::size_t d, double theta = 10000.0) {
-  model::Config c;
+inline ModelConfig one_layer_shape(std::size_t heads, std::size_t kv_heads, std::size_t d, double theta = 10000.0) {
+  ModelConfig c;
   c.num_layers = 1;
   c.num_heads = static_cast<std::int64_t>(heads);
   c.num_kv_heads = static_cast<std::int64_t>(kv_heads);
@@ -48,8 +48,8 @@ inline const std::vector<std::vector<std::int32_t>>& prompts() {
   return p;
 }
 
-inline model::GenerateOptions no_eos(std::size_t n) {
-  model::GenerateOptions o;
+inline engine::GenerateOptions no_eos(std::size_t n) {
+  engine::GenerateOptions o;
   o.max_new_tokens = n;
   o.eos_ids = {-1};
   return o;
@@ -77,7 +77,7 @@ template <class P>
 void check_budget_one_is_full(std::map<std::string, std::string> params = {}) {
   auto& m = tiny();
   std::vector<kv::KvCache> ref_caches;
-  const auto ref = model::generate_greedy(m, prompts(), no_eos(12), {}, kv::FullCache{}, &ref_caches);
+  const auto ref = engine::generate_greedy(m, prompts(), no_eos(12), {}, kv::FullCache{}, &ref_caches);
   struct Setting {
     kv::Mode mode;
     kv::Capacity capacity;
@@ -94,7 +94,7 @@ void check_budget_one_is_full(std::map<std::string, std::string> params = {}) {
     auto opt = no_eos(12);
     if (s.context) opt.question_tokens = {8, 2};
     std::vector<kv::KvCache> caches;
-    const auto gens = model::generate_greedy(m, prompts(), opt, {}, make<P>(1.0, s.mode, params, s.capacity), &caches);
+    const auto gens = engine::generate_greedy(m, prompts(), opt, {}, make<P>(1.0, s.mode, params, s.capacity), &caches);
     for (std::size_t b = 0; b < prompts().size(); ++b) {
       CHECK(gens[b].tokens == ref[b].tokens);
       CHECK(gens[b].kv_bytes_end == ref[b].kv_bytes_end);
@@ -152,7 +152,7 @@ struct Checked {
 template <class P>
 void check_decode_within_budget(double budget, std::map<std::string, std::string> params = {}) {
   Checked<P> c{make<P>(budget, kv::Mode::Decode, params), budget};
-  const auto gens = model::generate_greedy(tiny(), prompts(), no_eos(20), {}, c);
+  const auto gens = engine::generate_greedy(tiny(), prompts(), no_eos(20), {}, c);
   // Two sequences, each a prefill + 19 decode steps.
   REQUIRE(c.excess->values.size() == 2 * 20);
   for (long e : c.excess->values) CHECK(e <= 0);
@@ -191,7 +191,7 @@ void check_decode_fixed_capacity(double budget, std::map<std::string, std::strin
     std::string identity() const { return inner.identity(); }
   };
   Watch w{make<P>(budget, kv::Mode::Decode, params, kv::Capacity::Fixed), budget, floor};
-  const auto gens = model::generate_greedy(tiny(), prompts(), no_eos(65), {}, w);
+  const auto gens = engine::generate_greedy(tiny(), prompts(), no_eos(65), {}, w);
   // Two sequences, each a prefill + 64 decode steps.
   REQUIRE(w.log->rows_vs_expected.size() == 2 * 65);
   for (const auto& [rows, expected] : w.log->rows_vs_expected) CHECK(rows == expected);
@@ -211,10 +211,10 @@ void check_context_scope_keeps_question(double budget, std::map<std::string, std
   auto& m = tiny();
   const std::vector<std::vector<std::int32_t>> one = {prompts()[0]};
   std::vector<kv::KvCache> ref, caches;
-  model::generate_greedy(m, one, no_eos(6), {}, kv::FullCache{}, &ref);
+  engine::generate_greedy(m, one, no_eos(6), {}, kv::FullCache{}, &ref);
   auto opt = no_eos(6);
   opt.question_tokens = {10};
-  model::generate_greedy(m, one, opt, {}, make<P>(budget, kv::Mode::Prompt, params, kv::Capacity::Fixed), &caches);
+  engine::generate_greedy(m, one, opt, {}, make<P>(budget, kv::Mode::Prompt, params, kv::Capacity::Fixed), &caches);
   const std::size_t D = caches[0].head_dim();
   for (std::size_t l = 0; l < caches[0].layers(); ++l) {
     const std::size_t layer_C =
@@ -240,7 +240,7 @@ void check_context_scope_keeps_question(double budget, std::map<std::string, std
 
 // Byte accounting on the 40-token prompt with 10 generated tokens (9 fed back): `rows_end`
 // rows per head at the end; bytes = rows · head_dim 16 · (K,V) · fp16 · 2 layers · 2 KV heads.
-inline void check_bytes(const model::Generation& g, std::size_t rows_end, double peak) {
+inline void check_bytes(const engine::Generation& g, std::size_t rows_end, double peak) {
   const std::size_t per_row = 16 * 2 * 2 * 2 * 2;
   CHECK(g.kv_bytes_end == rows_end * per_row);
   CHECK(g.kv_full_bytes_end == 49 * per_row);

@@ -13,10 +13,10 @@
 #include <vector>
 
 #include "../support/resources.hpp"
-#include "kvcanary/model/generate.hpp"
+#include "kvcanary/engine/generate.hpp"
 #include "kvcanary/io/hf_config.hpp"
 #include "kvcanary/kv/full.hpp"
-#include "kvcanary/model/perplexity.hpp"
+#include "kvcanary/engine/perplexity.hpp"
 
 namespace kvcanary::test {
 
@@ -30,7 +30,7 @@ std::vector<float> logits_under(model::Transformer<WT>& m, std::span<const std::
   for (std::size_t begin = 0; begin < ids.size(); begin += chunk) {
     const std::size_t end = std::min(begin + chunk, ids.size());
     std::vector<model::Segment> seg = {{&cache, ids.subspan(begin, end - begin), model::Logits::All}};
-    model::forward_with_policies(m, seg, std::span<Policy* const>(&p, 1), begin == 0 ? kv::StepKind::Prefill : kv::StepKind::Decode,
+    engine::forward_with_policies(m, seg, std::span<Policy* const>(&p, 1), begin == 0 ? kv::StepKind::Prefill : kv::StepKind::Decode,
                                  step);
     all.insert(all.end(), step.begin(), step.end());
   }
@@ -41,7 +41,7 @@ std::vector<float> logits_under(model::Transformer<WT>& m, std::span<const std::
 
 inline double perplexity_of(const std::vector<float>& logits, std::span<const std::int32_t> ids, std::size_t V) {
   double nll = 0;
-  for (std::size_t i = 0; i + 1 < ids.size(); ++i) nll -= model::log_softmax_at(&logits[i * V], V, ids[i + 1]);
+  for (std::size_t i = 0; i + 1 < ids.size(); ++i) nll -= engine::log_softmax_at(&logits[i * V], V, ids[i + 1]);
   return std::exp(nll / static_cast<double>(ids.size() - 1));
 }
 

@@ -33,7 +33,7 @@ void append_rows(kv::KvCache& c, std::size_t n, unsigned seed, float spread = 1.
 }
 
 AbsmaxQuant make(unsigned bits, kv::Mode mode) {
-  return AbsmaxQuant::create(kv::PolicyOptions(1.0, mode, {{"bits", std::to_string(bits)}}), model::Config{});
+  return AbsmaxQuant::create(kv::PolicyOptions(1.0, mode, {{"bits", std::to_string(bits)}}), ModelConfig{});
 }
 
 // Dequantizes head (l, h)'s packed rows with quantizer.hpp's scalar reference and the
@@ -152,7 +152,7 @@ TEST_CASE("absmax: a value beyond the range grows the scale, stored rows are re-
 }
 
 TEST_CASE("absmax: options, identity, and prompt mode leaves generated tokens alone") {
-  model::Config cfg;
+  ModelConfig cfg;
   auto p = AbsmaxQuant::create(kv::PolicyOptions(0.25, kv::Mode::Prompt), cfg);
   CHECK(p.identity() == "absmax(bits=4,mode=prompt)");
   CHECK(AbsmaxQuant::create(kv::PolicyOptions(0.3, kv::Mode::Decode, {{"bits", "2"}}), cfg).identity() == "absmax(bits=2,mode=decode)");

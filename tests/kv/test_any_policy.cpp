@@ -12,7 +12,7 @@
 #include "kvcanary/kv/kivi.hpp"
 #include "kvcanary/kv/snapkv.hpp"
 #include "kvcanary/kv/streamingllm.hpp"
-#include "kvcanary/model/batch_decode.hpp"
+#include "kvcanary/engine/batch_decode.hpp"
 
 using namespace kvcanary;
 
@@ -28,7 +28,7 @@ TEST_CASE("any policy: mixed-compressor batches give each job what its own polic
       Mixed{kv::KiviQuant::create(kv::PolicyOptions(0.25, kv::Mode::Decode, {{"residual", "32"}, {"group", "32"}}), config)},
       Mixed{kv::SnapKv::create(kv::PolicyOptions(0.5, kv::Mode::Prompt, {{"window", "4"}}), config)}};
 
-  std::vector<model::DecodeJob> jobs;
+  std::vector<engine::DecodeJob> jobs;
   std::vector<Mixed> policies;
   for (std::size_t j = 0; j < 10; ++j) {
     std::vector<std::int32_t> prompt(25 + 3 * j), forced(4 + j % 3);
@@ -37,24 +37,24 @@ TEST_CASE("any policy: mixed-compressor batches give each job what its own polic
     jobs.push_back({prompt, true, forced});
     policies.push_back(kinds[j % kinds.size()]);
   }
-  model::GenerateOptions opt;
+  engine::GenerateOptions opt;
   opt.max_new_tokens = 9;
   opt.eos_ids = {-1};
-  model::BatchOptions b;
+  engine::BatchOptions b;
   b.max_lanes = 7;  // refilled as lanes finish: every step mixes policies
-  const auto mixed = model::run_jobs_each(m, std::span<const model::DecodeJob>(jobs), std::span<const Mixed>(policies), opt, {}, b);
+  const auto mixed = engine::run_jobs_each(m, std::span<const engine::DecodeJob>(jobs), std::span<const Mixed>(policies), opt, {}, b);
   for (std::size_t j = 0; j < jobs.size(); ++j) {
     CAPTURE(j);
     CAPTURE(policies[j].identity());
     std::visit(
         [&](const auto& concrete) {
-          const auto alone = model::run_jobs(m, std::span<const model::DecodeJob>(&jobs[j], 1), concrete, opt);
+          const auto alone = engine::run_jobs(m, std::span<const engine::DecodeJob>(&jobs[j], 1), concrete, opt);
           CHECK(mixed[j].generation.tokens == alone[0].generation.tokens);
           CHECK(mixed[j].forced.logprobs == alone[0].forced.logprobs);
           CHECK(mixed[j].generation_memory.kv_bytes_end == alone[0].generation_memory.kv_bytes_end);
         },
         policies[j].policy);
   }
-  CHECK_THROWS_AS(model::run_jobs_each(m, std::span<const model::DecodeJob>(jobs), std::span<const Mixed>(policies).first(3), opt),
+  CHECK_THROWS_AS(engine::run_jobs_each(m, std::span<const engine::DecodeJob>(jobs), std::span<const Mixed>(policies).first(3), opt),
                   Error);
 }

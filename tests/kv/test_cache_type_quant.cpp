@@ -9,7 +9,7 @@
 #include "../support/json_file.hpp"
 #include "kvcanary/io/hf_config.hpp"
 #include "kvcanary/kv/registry.hpp"
-#include "kvcanary/model/generate.hpp"
+#include "kvcanary/engine/generate.hpp"
 
 using namespace kvcanary;
 
@@ -42,11 +42,11 @@ kv::PolicyOptions opts(double budget, kv::Mode mode, std::map<std::string, std::
 
 template <class F>
 auto make(std::string_view name, const kv::PolicyOptions& o, F&& f) {
-  return kv::with_policy(name, o, model::Config{}, std::forward<F>(f));
+  return kv::with_policy(name, o, ModelConfig{}, std::forward<F>(f));
 }
 
 kv::CacheTypeQuant cache_type(std::string_view name, kv::Mode mode = kv::Mode::Decode, std::map<std::string, std::string> p = {}) {
-  return kv::CacheTypeQuant::create(name, opts(1.0, mode, std::move(p)), model::Config{});
+  return kv::CacheTypeQuant::create(name, opts(1.0, mode, std::move(p)), ModelConfig{});
 }
 
 kv::KvCache unpacked_copy(const kv::KvCache& c) {
@@ -85,7 +85,7 @@ TEST_CASE("cache_type: the forward pass over packed rows gives the logits of the
     std::vector<float> logits, full;
     std::vector<model::Segment> seg = {{&packed, prompt, model::Logits::Last}};
     auto* ptr = &policy;
-    model::forward_with_policies(m, seg, std::span<decltype(ptr) const>(&ptr, 1), kv::StepKind::Prefill, logits);
+    engine::forward_with_policies(m, seg, std::span<decltype(ptr) const>(&ptr, 1), kv::StepKind::Prefill, logits);
     REQUIRE(packed.head(1, 0).packed_keys.rows == prompt.size());
     REQUIRE(packed.head(1, 0).keys.empty());
     kv::KvCache plain = unpacked_copy(packed);
@@ -251,7 +251,7 @@ TEST_CASE("compose: decode mode evicts coded rows with their codes, KIVI keys re
 
   // StreamingLLM after q8_0 in decode mode: kept keys move to contiguous slots (decoded,
   // rotated, re-encoded — llama.cpp's K-shift on a quantized cache).
-  model::Config cfg;
+  ModelConfig cfg;
   cfg.head_dim = 64;
   cfg.rope_theta = 10000.0;
   auto sp = kv::with_policy("streamingllm+q8_0", opts(0.5, kv::Mode::Decode, {{"sinks", "2"}}), cfg,
@@ -308,7 +308,7 @@ TEST_CASE("compose: a prompt-only press asked for decode mode runs on the prefil
 }
 
 TEST_CASE("kivi: separate K and V bit widths") {
-  auto p = kv::KiviQuant::create(opts(1.0, kv::Mode::Decode, {{"k_bits", "4"}, {"v_bits", "2"}, {"residual", "32"}}), model::Config{});
+  auto p = kv::KiviQuant::create(opts(1.0, kv::Mode::Decode, {{"k_bits", "4"}, {"v_bits", "2"}, {"residual", "32"}}), ModelConfig{});
   CHECK(p.identity() == "kivi(k_bits=4,v_bits=2,group=32,residual=32,mode=decode)");
   kv::KvCache c(1, 1, 64);
   append_rows(c, 64, 2);
@@ -318,9 +318,9 @@ TEST_CASE("kivi: separate K and V bit widths") {
   // keys: 64 rows × 32 B + 2 groups × 64 pairs × 4 B; values: 32 rows × (16 B + 2 pairs × 4 B) + 32 residual × 128 B
   CHECK(p.stored_bytes(c) == 64 * 32 + 2 * 64 * 4 + 32 * (16 + 2 * 4) + 32 * 128);
   // `bits` is the default of both; one of them may override it
-  auto q = kv::KiviQuant::create(opts(0.125, kv::Mode::Decode, {{"k_bits", "4"}}), model::Config{});
+  auto q = kv::KiviQuant::create(opts(0.125, kv::Mode::Decode, {{"k_bits", "4"}}), ModelConfig{});
   CHECK(q.k_bits == 4);
   CHECK(q.v_bits == 2);
-  CHECK(kv::KiviQuant::create(opts(0.25, kv::Mode::Decode), model::Config{}).identity() == "kivi(bits=4,group=32,residual=128,mode=decode)");
+  CHECK(kv::KiviQuant::create(opts(0.25, kv::Mode::Decode), ModelConfig{}).identity() == "kivi(bits=4,group=32,residual=128,mode=decode)");
   CHECK(field_of("kivi", {{"k_bits", "3"}, {"v_bits", "2"}}) == "k_bits");
 }

@@ -83,8 +83,8 @@ TEST_CASE("capacity: fixed is C = ceil(budget · prompt) frozen at the prefill, 
   auto seen = make<kv::H2o>(0.25, kv::Mode::Decode, {}, kv::Capacity::Seen);
   CHECK(fixed.identity() == "h2o(budget=0.25,mode=decode,capacity=fixed,recent_ratio=0.5)");
   CHECK(seen.identity() == "h2o(budget=0.25,mode=decode,capacity=seen,recent_ratio=0.5)");
-  const auto a = model::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(30), {}, fixed);
-  const auto b = model::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(30), {}, seen);
+  const auto a = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(30), {}, fixed);
+  const auto b = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(30), {}, seen);
   // 40 prompt + 29 fed back = 69 seen: fixed keeps 10 rows, seen ceil(0.25 · 69) = 18.
   const std::size_t per_row = 16 * 2 * 2 * 2 * 2;
   CHECK(a[0].kv_bytes_end == 10 * per_row);

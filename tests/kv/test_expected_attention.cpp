@@ -10,7 +10,7 @@
 
 #include "eviction_test_support.hpp"
 #include "kvcanary/kv/expected_attention.hpp"
-#include "kvcanary/model/rope.hpp"
+#include "kvcanary/ops/rope.hpp"
 
 using namespace kvcanary;
 using namespace kvcanary::test;
@@ -40,7 +40,7 @@ TEST_CASE("expected_attention: scores and kept rows equal the numpy goldens (GQA
     const auto n_future = c["n_future_positions"].get_int64().value();
     const bool use_cov = c["use_covariance"].get_int64().value() == 1, use_vnorm = c["use_vnorm"].get_int64().value() == 1;
     const double eps = c["epsilon"].get_double().value(), budget = c["budget"].get_double().value();
-    const model::Config config = eviction::one_layer_shape(heads, heads / group, d, c["rope_theta"].get_double().value());
+    const ModelConfig config = eviction::one_layer_shape(heads, heads / group, d, c["rope_theta"].get_double().value());
     CAPTURE(n);
 
     // The record the forward pass would leave: moments of the non-sink rows' queries.
@@ -105,7 +105,7 @@ TEST_CASE("expected_attention: scores and kept rows equal the numpy goldens (GQA
 
 TEST_CASE("expected_attention: the forward pass's query moments are the rows' pre-RoPE queries") {
   auto& m = eviction::tiny();
-  const model::Config& config = m.config();
+  const ModelConfig& config = m.config();
   const std::size_t D = static_cast<std::size_t>(config.head_dim), NH = static_cast<std::size_t>(config.num_heads);
   const std::size_t group = static_cast<std::size_t>(config.group_size());
   const auto& prompt = eviction::prompts()[0];
@@ -137,7 +137,7 @@ TEST_CASE("expected_attention: the forward pass's query moments are the rows' pr
   }
 
   SUBCASE("one row: Σqqᵀ = q qᵀ, and q rotated to its position is the energy recorded and reproduces the attention") {
-    model::Rope rope(config);
+    ops::Rope rope(config);
     for (std::size_t l = 0; l < static_cast<std::size_t>(config.num_layers); ++l)
       for (std::size_t h = 0; h < NH; ++h) {
         CAPTURE(l);
@@ -168,7 +168,7 @@ TEST_CASE("expected_attention: the forward pass's query moments are the rows' pr
 }
 
 TEST_CASE("expected_attention: prompt only, options, identity, and a record without moments is an error") {
-  const model::Config config = eviction::one_layer_shape(4, 2, 8, 10000.0);
+  const ModelConfig config = eviction::one_layer_shape(4, 2, 8, 10000.0);
   const auto p = kv::ExpectedAttention::create(kv::PolicyOptions(0.5, std::nullopt), config);
   CHECK(p.identity() == "expected_attention(budget=0.5,mode=prompt,capacity=fixed,n_future_positions=512,n_sink=4,use_covariance=1,use_vnorm=1,epsilon=0)");
   CHECK(p.attention_rows(kv::StepKind::Prefill, 40) == 36);
@@ -177,7 +177,7 @@ TEST_CASE("expected_attention: prompt only, options, identity, and a record with
   CHECK(kv::wants_query_moments(p, kv::StepKind::Prefill));
   CHECK_FALSE(kv::wants_query_moments(p, kv::StepKind::Decode));
   CHECK_FALSE(kv::wants_query_moments(kv::FullCache{}, kv::StepKind::Prefill));
-  CHECK(p.inv_freq == model::rope_inverse_frequencies(config));
+  CHECK(p.inv_freq == ops::rope_inverse_frequencies(config));
 
   CHECK_THROWS_WITH_AS(kv::ExpectedAttention::create(kv::PolicyOptions(0.5, kv::Mode::Decode), config), doctest::Contains("prompt-only"),
                        Error);

@@ -7,7 +7,7 @@
 #include "../support/json_file.hpp"
 #include "kvcanary/io/hf_config.hpp"
 #include "kvcanary/kv/full.hpp"
-#include "kvcanary/model/generate.hpp"
+#include "kvcanary/engine/generate.hpp"
 
 using namespace kvcanary;
 
@@ -22,11 +22,11 @@ const std::vector<std::vector<std::int32_t>> kPrompts = {{5, 17, 99, 3, 250, 8, 
 
 TEST_CASE("full: generation under the full policy is bit-identical to the plain forward pass") {
   auto& m = tiny();
-  model::GenerateOptions opt;
+  engine::GenerateOptions opt;
   opt.max_new_tokens = 10;
   opt.eos_ids = {-1};
   std::vector<kv::KvCache> caches;
-  const auto gens = model::generate_greedy(m, kPrompts, opt, {}, kv::FullCache{}, &caches);
+  const auto gens = engine::generate_greedy(m, kPrompts, opt, {}, kv::FullCache{}, &caches);
   for (std::size_t b = 0; b < kPrompts.size(); ++b) {
     // Replay with bare forward calls, no policy machinery at all.
     kv::KvCache cache = m.new_cache();
@@ -36,7 +36,7 @@ TEST_CASE("full: generation under the full policy is bit-identical to the plain 
     m.forward(std::span<const model::Segment>(&seg, 1), logits);
     std::vector<std::int32_t> replay;
     for (int i = 0; i < 10; ++i) {
-      replay.push_back(model::argmax(logits.data(), logits.size()));
+      replay.push_back(engine::argmax(logits.data(), logits.size()));
       model::Segment one{&cache, std::span<const std::int32_t>(&replay.back(), 1), model::Logits::Last};
       if (i < 9) m.forward(std::span<const model::Segment>(&one, 1), logits);
     }

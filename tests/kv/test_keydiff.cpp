@@ -51,7 +51,7 @@ TEST_CASE("keydiff: scores and kept rows equal the numpy goldens (per head, ties
       kept.push_back(int_list(h["kept"]));
     }
     auto cache = cache_with_keys(keys, n, d);
-    auto p = kv::KeyDiff::create(kv::PolicyOptions(budget, kv::Mode::Prompt), model::Config{});
+    auto p = kv::KeyDiff::create(kv::PolicyOptions(budget, kv::Mode::Prompt), ModelConfig{});
     p.after_step(cache, {}, kv::StepKind::Prefill);
     for (std::size_t h = 0; h < keys.size(); ++h) {
       const auto rows = rows_of(cache.head(0, h), d);
@@ -63,8 +63,8 @@ TEST_CASE("keydiff: scores and kept rows equal the numpy goldens (per head, ties
 }
 
 TEST_CASE("keydiff: identity, no attention recorded, both modes") {
-  const auto p = kv::KeyDiff::create(kv::PolicyOptions(0.5, std::nullopt), model::Config{});
+  const auto p = kv::KeyDiff::create(kv::PolicyOptions(0.5, std::nullopt), ModelConfig{});
   CHECK(p.identity() == "keydiff(budget=0.5,mode=prompt,capacity=fixed)");
   CHECK(p.attention_rows(kv::StepKind::Prefill, 40) == 0);
-  CHECK(kv::KeyDiff::create(kv::PolicyOptions(0.5, kv::Mode::Decode), model::Config{}).common.mode == kv::Mode::Decode);
+  CHECK(kv::KeyDiff::create(kv::PolicyOptions(0.5, kv::Mode::Decode), ModelConfig{}).common.mode == kv::Mode::Decode);
 }

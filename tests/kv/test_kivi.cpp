@@ -40,7 +40,7 @@ KiviQuant make(unsigned bits, std::size_t group, std::size_t residual, kv::Mode 
                                              {{"bits", std::to_string(bits)},
                                               {"group", std::to_string(group)},
                                               {"residual", std::to_string(residual)}}),
-                           model::Config{});
+                           ModelConfig{});
 }
 
 model::Transformer<float>& tiny() {
@@ -166,7 +166,7 @@ TEST_CASE("kivi: quantized rows live only as codes, they dequantize per group wi
 }
 
 TEST_CASE("kivi: options, identity, errors naming the field") {
-  model::Config cfg;
+  ModelConfig cfg;
   CHECK(KiviQuant::create(kv::PolicyOptions(0.125, kv::Mode::Decode), cfg).identity() == "kivi(bits=2,group=32,residual=128,mode=decode)");
   CHECK(make(8, 64, 192, kv::Mode::Prompt).identity() == "kivi(bits=8,group=64,residual=192,mode=prompt)");
   auto field_of = [&](std::map<std::string, std::string> params, double budget = 0.5) {
@@ -190,10 +190,10 @@ TEST_CASE("kivi: through generate_greedy on the tiny model, the measured budget 
   auto& m = tiny();
   std::vector<std::vector<std::int32_t>> prompts(1);
   for (std::int32_t i = 0; i < 40; ++i) prompts[0].push_back(3 + (i * 37 + i * i) % 250);
-  model::GenerateOptions opt;
+  engine::GenerateOptions opt;
   opt.max_new_tokens = 30;
   opt.eos_ids = {-1};
-  const auto gens = model::generate_greedy(m, prompts, opt, {}, make(2, 32, 32, kv::Mode::Decode));
+  const auto gens = engine::generate_greedy(m, prompts, opt, {}, make(2, 32, 32, kv::Mode::Decode));
   // 69 rows per head (the last token is never fed back); head_dim 16, 2 layers × 2 KV heads:
   //   keys 64 quantized (2 groups): 64·4 B codes + 2·16 pairs·4 B + 5 residual rows·32 B;
   //   values 37 quantized: 37·4 B codes + 37 pairs (one group of 16)·4 B + 32 rows·32 B.
@@ -266,7 +266,7 @@ TEST_CASE("kivi: SmolLM2 teacher-forced logits at int8 stay near full, kivi2 per
 TEST_CASE("kivi and absmax: a cleared and refilled cache starts the packed state afresh") {
   kv::KvCache ck(1, 1, 64), ca(1, 1, 64);
   KiviQuant k = make(4, 32, 32, kv::Mode::Decode);
-  kv::AbsmaxQuant a = kv::AbsmaxQuant::create(kv::PolicyOptions(0.25, kv::Mode::Decode), model::Config{});
+  kv::AbsmaxQuant a = kv::AbsmaxQuant::create(kv::PolicyOptions(0.25, kv::Mode::Decode), ModelConfig{});
   append_rows(ck, 70, 1);
   append_rows(ca, 70, 1);
   k.after_step(ck, {}, kv::StepKind::Prefill);
@@ -279,7 +279,7 @@ TEST_CASE("kivi and absmax: a cleared and refilled cache starts the packed state
   k.after_step(ck, {}, kv::StepKind::Prefill);
   a.after_step(ca, {}, kv::StepKind::Prefill);
   KiviQuant k2 = make(4, 32, 32, kv::Mode::Decode);
-  kv::AbsmaxQuant a2 = kv::AbsmaxQuant::create(kv::PolicyOptions(0.25, kv::Mode::Decode), model::Config{});
+  kv::AbsmaxQuant a2 = kv::AbsmaxQuant::create(kv::PolicyOptions(0.25, kv::Mode::Decode), ModelConfig{});
   kv::KvCache ck2 = fresh_cache, ca2 = fresh_cache;
   k2.after_step(ck2, {}, kv::StepKind::Prefill);
   a2.after_step(ca2, {}, kv::StepKind::Prefill);

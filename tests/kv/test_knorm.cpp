@@ -61,12 +61,12 @@ TEST_CASE("knorm: decode mode stays within ceil(budget x tokens_seen) after ever
 }
 
 TEST_CASE("knorm: byte accounting") {
-  auto g = model::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<KNorm>(0.25, kv::Mode::Prompt));
+  auto g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<KNorm>(0.25, kv::Mode::Prompt));
   check_bytes(g[0], 19, 19.0 / 49.0);
-  g = model::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<KNorm>(0.25, kv::Mode::Decode));
+  g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<KNorm>(0.25, kv::Mode::Decode));
   check_bytes(g[0], 13, decode_peak(0.25));
   // skip_layers=1: layer 0 keeps all 49 rows, layer 1 keeps 13 → bytes of (49 + 13)/2 rows per head.
-  g = model::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {},
+  g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {},
                              make<KNorm>(0.25, kv::Mode::Decode, {{"skip_layers", "1"}}));
   CHECK(g[0].kv_bytes_end == (49 + 13) * 2 * 16 * 2 * 2);
 }

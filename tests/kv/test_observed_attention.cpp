@@ -32,7 +32,7 @@ TEST_CASE("observed_attention: scores and kept rows equal the numpy goldens (GQA
       for (std::size_t j = 0; j < n; ++j) CHECK(got[j] == doctest::Approx(want[h][j]).epsilon(1e-6));
     }
     auto cache = synthetic_cache(1, kvh, 4, n);
-    auto p = kv::ObservedAttention::create(kv::PolicyOptions(budget, kv::Mode::Prompt), model::Config{});
+    auto p = kv::ObservedAttention::create(kv::PolicyOptions(budget, kv::Mode::Prompt), ModelConfig{});
     CHECK(p.attention_rows(kv::StepKind::Prefill, n) == n);
     p.after_step(cache, record, kv::StepKind::Prefill);
     std::size_t h = 0;
@@ -47,8 +47,8 @@ TEST_CASE("observed_attention: scores and kept rows equal the numpy goldens (GQA
 }
 
 TEST_CASE("observed_attention: prompt only, identity") {
-  CHECK(kv::ObservedAttention::create(kv::PolicyOptions(0.5, std::nullopt), model::Config{}).identity() ==
+  CHECK(kv::ObservedAttention::create(kv::PolicyOptions(0.5, std::nullopt), ModelConfig{}).identity() ==
         "observed_attention(budget=0.5,mode=prompt,capacity=fixed)");
-  CHECK_THROWS_WITH_AS(kv::ObservedAttention::create(kv::PolicyOptions(0.5, kv::Mode::Decode), model::Config{}),
+  CHECK_THROWS_WITH_AS(kv::ObservedAttention::create(kv::PolicyOptions(0.5, kv::Mode::Decode), ModelConfig{}),
                        doctest::Contains("prompt-only"), Error);
 }

@@ -13,7 +13,7 @@
 #include "kvcanary/kv/absmax.hpp"
 #include "kvcanary/kv/kivi.hpp"
 #include "kvcanary/kv/knorm.hpp"
-#include "kvcanary/model/generate.hpp"
+#include "kvcanary/engine/generate.hpp"
 
 using namespace kvcanary;
 
@@ -60,10 +60,10 @@ kv::KiviQuant kivi(unsigned bits, std::size_t group, std::size_t residual) {
                                                  {{"bits", std::to_string(bits)},
                                                   {"group", std::to_string(group)},
                                                   {"residual", std::to_string(residual)}}),
-                               model::Config{});
+                               ModelConfig{});
 }
 kv::AbsmaxQuant absmax(unsigned bits) {
-  return kv::AbsmaxQuant::create(kv::PolicyOptions(1.0, kv::Mode::Decode, {{"bits", std::to_string(bits)}}), model::Config{});
+  return kv::AbsmaxQuant::create(kv::PolicyOptions(1.0, kv::Mode::Decode, {{"bits", std::to_string(bits)}}), ModelConfig{});
 }
 
 // The same head with every row in fp32 (packed rows dequantized): what the cache held before
@@ -151,7 +151,7 @@ TEST_CASE("packed rows: the forward pass over a quantized cache gives the logits
     std::vector<float> logits;
     std::vector<model::Segment> seg = {{&packed, prompt, model::Logits::Last}};
     auto* ptr = &policy;
-    model::forward_with_policies(m, seg, std::span<decltype(ptr) const>(&ptr, 1), kv::StepKind::Prefill, logits);
+    engine::forward_with_policies(m, seg, std::span<decltype(ptr) const>(&ptr, 1), kv::StepKind::Prefill, logits);
     kv::KvCache plain = unpacked_copy(packed);
     CHECK(packed.head(1, 1).has_packed_rows());
     CHECK_FALSE(plain.head(1, 1).has_packed_rows());
@@ -185,7 +185,7 @@ TEST_CASE("packed rows: the process holds codes, not fp32, for quantized rows, a
 
   const std::vector<std::size_t> rows = {0, 1, 2};
   CHECK_THROWS_AS(q.head(0, 0).keep(rows, D), Error);
-  kv::KNorm knorm = kv::KNorm::create(kv::PolicyOptions(0.5, kv::Mode::Decode), model::Config{});
+  kv::KNorm knorm = kv::KNorm::create(kv::PolicyOptions(0.5, kv::Mode::Decode), ModelConfig{});
   CHECK_THROWS_AS(knorm.after_step(q, {}, kv::StepKind::Prefill), Error);
   // Two quantizers on one cache would read each other's codes wrongly: refused.
   CHECK_THROWS_AS(absmax(4).after_step(q, {}, kv::StepKind::Prefill), Error);

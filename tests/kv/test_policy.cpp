@@ -43,11 +43,11 @@ void check_copies_share_nothing(const P& proto, const P& fresh) {
   const auto opt = no_eos(16);
   // A copy first drives a whole batched run (its lanes are copies of the copy) ...
   const P used = proto;
-  const auto first = model::generate_greedy(tiny(), lane_prompts(), opt, {}, used);
+  const auto first = engine::generate_greedy(tiny(), lane_prompts(), opt, {}, used);
   // ... then the untouched original must behave as a fresh instance: nothing the lanes did
   // reached it through shared state.
-  const auto again = model::generate_greedy(tiny(), lane_prompts(), opt, {}, proto);
-  const auto alone0 = model::generate_greedy(tiny(), std::span(lane_prompts()).first(1), opt, {}, fresh);
+  const auto again = engine::generate_greedy(tiny(), lane_prompts(), opt, {}, proto);
+  const auto alone0 = engine::generate_greedy(tiny(), std::span(lane_prompts()).first(1), opt, {}, fresh);
   CHECK(proto.identity() == fresh.identity());
   for (std::size_t lane = 0; lane < lane_prompts().size(); ++lane) {
     CAPTURE(lane);

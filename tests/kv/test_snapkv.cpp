@@ -136,10 +136,10 @@ TEST_CASE("snapkv_rolling: decode mode stays within ceil(budget x tokens_seen) a
 }
 
 TEST_CASE("snapkv: byte accounting") {
-  auto g = model::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {},
+  auto g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {},
                                   make<SnapKv>(0.25, kv::Mode::Prompt, {{"window", "8"}}));
   check_bytes(g[0], 19, 19.0 / 49.0);  // 10 after the prefill (8 window + 2 voted) + 9 appended
-  g = model::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {},
+  g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {},
                              make<SnapKvRolling>(0.25, kv::Mode::Decode, {{"window", "8"}}));
   check_bytes(g[0], 13, decode_peak(0.25));
 }

@@ -7,7 +7,7 @@
 
 #include "eviction_test_support.hpp"
 #include "kvcanary/kv/streamingllm.hpp"
-#include "kvcanary/model/rope.hpp"
+#include "kvcanary/ops/rope.hpp"
 
 using namespace kvcanary;
 using namespace kvcanary::test::eviction;
@@ -29,7 +29,7 @@ std::vector<float> unrotate(const float* k, std::size_t d, std::int64_t p, const
   return out;
 }
 
-std::vector<float> query(std::size_t d, std::int64_t pos, model::Rope& rope) {
+std::vector<float> query(std::size_t d, std::int64_t pos, ops::Rope& rope) {
   std::vector<float> q(d);
   for (std::size_t i = 0; i < d; ++i) q[i] = std::sin(0.7f * static_cast<float>(i) + 0.3f);
   rope.apply(q.data(), 1, pos);
@@ -42,8 +42,8 @@ std::vector<float> query(std::size_t d, std::int64_t pos, model::Rope& rope) {
 double worst_score_gap(const kv::KvCache& cache, const kv::KvCache& reference, const std::vector<std::int64_t>& text_index,
                        std::size_t layers) {
   const auto& cfg = tiny().config();
-  const auto inv = model::rope_inverse_frequencies(cfg);
-  model::Rope rope(cfg);
+  const auto inv = ops::rope_inverse_frequencies(cfg);
+  ops::Rope rope(cfg);
   const std::size_t D = cache.head_dim();
   const auto q = query(D, cache.next_position(), rope);
   double worst = 0;
@@ -124,7 +124,7 @@ TEST_CASE("streamingllm: re-rotated keys score like original keys placed at cont
   auto p = make<StreamingLlm>(0.25, kv::Mode::Prompt);
   StreamingLlm* pp = &p;
   std::vector<model::Segment> segs = {{&comp, prompt, model::Logits::Last}};
-  model::forward_with_policies(m, segs, std::span<StreamingLlm* const>(&pp, 1), kv::StepKind::Prefill, logits);
+  engine::forward_with_policies(m, segs, std::span<StreamingLlm* const>(&pp, 1), kv::StepKind::Prefill, logits);
   CHECK(comp.next_position() == 10);
   CHECK(comp.tokens_seen() == 40);
   const std::vector<std::int64_t> kept = {0, 1, 2, 3, 34, 35, 36, 37, 38, 39};
@@ -136,7 +136,7 @@ TEST_CASE("streamingllm: re-rotated keys score like original keys placed at cont
   // re-rotated up to ~40 times. Layer 0's pre-RoPE keys depend only on the token, so a plain
   // forward over the same 79 tokens gives the reference.
   std::vector<kv::KvCache> caches;
-  const auto gens = model::generate_greedy(m, std::span(&prompt, 1), no_eos(40), {}, make<StreamingLlm>(0.25, kv::Mode::Decode), &caches);
+  const auto gens = engine::generate_greedy(m, std::span(&prompt, 1), no_eos(40), {}, make<StreamingLlm>(0.25, kv::Mode::Decode), &caches);
   std::vector<std::int32_t> fed = prompt;
   fed.insert(fed.end(), gens[0].tokens.begin(), gens[0].tokens.end() - 1);
   REQUIRE(fed.size() == 79);
@@ -159,9 +159,9 @@ TEST_CASE("streamingllm: decode mode stays within ceil(budget x tokens_seen) aft
 
 TEST_CASE("streamingllm: byte accounting") {
   // Prompt mode: 10 rows after the prefill, then the 9 fed-back tokens are appended.
-  auto g = model::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<StreamingLlm>(0.25, kv::Mode::Prompt));
+  auto g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<StreamingLlm>(0.25, kv::Mode::Prompt));
   check_bytes(g[0], 19, 19.0 / 49.0);
   // Decode mode: ceil(0.25·49) = 13 rows at the end.
-  g = model::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<StreamingLlm>(0.25, kv::Mode::Decode));
+  g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<StreamingLlm>(0.25, kv::Mode::Decode));
   check_bytes(g[0], 13, decode_peak(0.25));
 }

@@ -8,7 +8,7 @@
 #include "eviction_test_support.hpp"
 #include "kvcanary/kv/any_policy.hpp"
 #include "kvcanary/kv/think.hpp"
-#include "kvcanary/model/generate.hpp"
+#include "kvcanary/engine/generate.hpp"
 
 using namespace kvcanary;
 using namespace kvcanary::test;
@@ -112,7 +112,7 @@ TEST_CASE("think: on the tiny model — budget 1 is full, channels pruned in the
   opts.question_tokens = {question};
 
   const auto run = [&](const auto& p, std::vector<kv::KvCache>& caches) {
-    return model::generate_greedy(m, std::span<const std::vector<std::int32_t>>(&prompt, 1), opts, {}, p, &caches);
+    return engine::generate_greedy(m, std::span<const std::vector<std::int32_t>>(&prompt, 1), opts, {}, p, &caches);
   };
   std::vector<kv::KvCache> full_caches, one_caches, half_caches;
   const auto full = run(kv::FullCache{}, full_caches);
@@ -149,7 +149,7 @@ TEST_CASE("think: on the tiny model — budget 1 is full, channels pruned in the
 }
 
 TEST_CASE("think: options, identity, prompt only") {
-  const model::Config c = eviction::one_layer_shape(4, 2, 8);
+  const ModelConfig c = eviction::one_layer_shape(4, 2, 8);
   const auto p = kv::Think::create(kv::PolicyOptions(0.75, std::nullopt), c);
   CHECK(p.identity() == "think(budget=0.75,mode=prompt,key_channel_ratio=0.5,window=32)");
   CHECK(p.channels_to_prune(64) == 32);

@@ -78,8 +78,8 @@ TEST_CASE("tova: decode mode stays within ceil(budget x tokens_seen) after every
 }
 
 TEST_CASE("tova: byte accounting") {
-  auto g = model::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<Tova>(0.25, kv::Mode::Prompt));
+  auto g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<Tova>(0.25, kv::Mode::Prompt));
   check_bytes(g[0], 19, 19.0 / 49.0);
-  g = model::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<Tova>(0.25, kv::Mode::Decode));
+  g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<Tova>(0.25, kv::Mode::Decode));
   check_bytes(g[0], 13, decode_peak(0.25));
 }

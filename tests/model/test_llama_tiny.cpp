@@ -11,7 +11,7 @@
 
 #include "../support/json_file.hpp"
 #include "kvcanary/io/hf_config.hpp"
-#include "kvcanary/model/generate.hpp"
+#include "kvcanary/engine/generate.hpp"
 #include "kvcanary/model/llama.hpp"
 
 using namespace kvcanary;
@@ -110,12 +110,12 @@ TEST_CASE("batched decode of independent sequences is bit-identical to decoding 
   auto config = io::load_hf_config(dir);
   model::Transformer<float> m(config, dir, 2);
   const std::vector<std::vector<std::int32_t>> prompts = {{5, 17, 99, 3}, {200, 1, 45}, {7, 7, 7, 7, 7, 7, 8}, {42}, {9, 8}};
-  model::GenerateOptions opt;
+  engine::GenerateOptions opt;
   opt.max_new_tokens = 12;
   opt.eos_ids = {-1};  // run to the length limit
-  auto batched = model::generate_greedy(m, prompts, opt);
+  auto batched = engine::generate_greedy(m, prompts, opt);
   for (std::size_t i = 0; i < prompts.size(); ++i) {
-    auto alone = model::generate_greedy(m, std::span(&prompts[i], 1), opt);
+    auto alone = engine::generate_greedy(m, std::span(&prompts[i], 1), opt);
     CHECK(alone[0].tokens == batched[i].tokens);
     CHECK(batched[i].finish_reason == "length");
   }

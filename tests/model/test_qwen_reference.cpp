@@ -1,5 +1,5 @@
 // Qwen2.5-Coder-0.5B-Instruct (converted from the PyPI chunk GGUF) against three independent
-// runs of the same GGUF (model/reference_check.hpp; goldens in
+// runs of the same GGUF (engine/reference_check.hpp; goldens in
 // tests/data/qwen/qwen2.5-coder-0.5b-instruct.reference.json):
 //   - transformers loading the GGUF, fp32 (scripts/golden/make_qwen_hf_reference.py): issue 14's
 //     gate is asserted: top-1 >= 99 % of positions, greedy 32 tokens identical on >= 18 of 20;
@@ -17,13 +17,13 @@
 #include "../support/json_file.hpp"
 #include "../support/resources.hpp"
 #include "kvcanary/model/model_dir.hpp"
-#include "kvcanary/model/reference_check.hpp"
+#include "kvcanary/engine/reference_check.hpp"
 
 using namespace kvcanary;
 namespace fs = std::filesystem;
 
 namespace {
-void print(const std::string& who, const model::ReferenceAgreement& a) {
+void print(const std::string& who, const engine::ReferenceAgreement& a) {
   MESSAGE(who << ": top-1 " << a.top1_equal << "/" << a.positions << " = " << a.top1_rate() * 100 << " %"
               << " (where its margin > " << a.clear_margin << ": " << a.clear_top1_equal << "/" << a.clear_positions
               << "); greedy 32 identical " << a.greedy_identical << "/" << a.greedy_prompts << "; max |dlogit| top-1 "
@@ -40,18 +40,18 @@ TEST_CASE("qwen2.5-coder-0.5b: logits and greedy continuations match transformer
   auto m = model::ModelDir<float>::load(dir, 2);
   auto encode = [&](const std::string& t) { return m.tokenizer.encode(t); };
 
-  const auto hf = model::check_against_reference(*m.transformer, io::read_logit_reference(ref_path, "hf_"), encode);
+  const auto hf = engine::check_against_reference(*m.transformer, io::read_logit_reference(ref_path, "hf_"), encode);
   print("transformers", hf);
   REQUIRE(hf.prompts >= 20);
   CHECK(hf.top1_rate() >= 0.99);
   CHECK(hf.greedy_identical >= 18);
   CHECK(hf.meets_gate());
 
-  const auto numpy = model::check_against_reference(*m.transformer, io::read_logit_reference(ref_path, "numpy_"), nullptr);
+  const auto numpy = engine::check_against_reference(*m.transformer, io::read_logit_reference(ref_path, "numpy_"), nullptr);
   print("numpy float64", numpy);
   CHECK(numpy.top1_rate() >= 0.99);
 
-  const auto llama = model::check_against_reference(*m.transformer, io::read_logit_reference(ref_path, ""), encode);
+  const auto llama = engine::check_against_reference(*m.transformer, io::read_logit_reference(ref_path, ""), encode);
   print("llama.cpp", llama);
   CHECK(llama.clear_rate() >= 0.99);
 }

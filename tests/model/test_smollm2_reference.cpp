@@ -15,9 +15,9 @@
 
 #include "../support/json_file.hpp"
 #include "../support/resources.hpp"
-#include "kvcanary/model/generate.hpp"
+#include "kvcanary/engine/generate.hpp"
 #include "kvcanary/model/model_dir.hpp"
-#include "kvcanary/model/perplexity.hpp"
+#include "kvcanary/engine/perplexity.hpp"
 
 using namespace kvcanary;
 namespace fs = std::filesystem;
@@ -85,7 +85,7 @@ TEST_CASE("smollm2: teacher-forced top-1, tokenizer ids and greedy continuations
       worst_logit = std::max(worst_logit, std::abs(last[id] - static_cast<float>((*it).get_double().value())));
     }
     for (std::size_t i = 0; i < p.ids.size(); ++i) {
-      const bool same = model::argmax(&logits[i * V], V) == p.top1[i];
+      const bool same = engine::argmax(&logits[i * V], V) == p.top1[i];
       agree += same;
       ++positions;
       if (p.margin[i] > 1e-3f) {  // positions that are not near-ties in the reference
@@ -103,10 +103,10 @@ TEST_CASE("smollm2: teacher-forced top-1, tokenizer ids and greedy continuations
 
   std::vector<std::vector<std::int32_t>> inputs;
   for (const auto& p : prompts) inputs.push_back(p.ids);
-  model::GenerateOptions opt;
+  engine::GenerateOptions opt;
   opt.max_new_tokens = 32;
   opt.eos_ids = {-1};  // the reference disabled EOS: exactly 32 tokens
-  auto gens = model::generate_greedy(*m.transformer, inputs, opt);
+  auto gens = engine::generate_greedy(*m.transformer, inputs, opt);
   std::size_t identical = 0;
   for (std::size_t i = 0; i < prompts.size(); ++i) {
     const auto& want = prompts[i].greedy;
@@ -131,7 +131,7 @@ TEST_CASE("smollm2: perplexity of the reference paragraph within 1 % of transfor
   const double want = ppl_ref["ppl"].get_double().value();
   auto& m = smollm2();
   CHECK(m.tokenizer.encode(std::string(ppl_ref["text"].get_string().value())) == ids);
-  const auto scores = model::score_tokens(*m.transformer, ids);
+  const auto scores = engine::score_tokens(*m.transformer, ids);
   CHECK(scores.n_scored == static_cast<std::size_t>(ppl_ref["n_scored"].get_int64().value()));
   const double rel = std::abs(scores.perplexity() - want) / want;
   MESSAGE("perplexity " << scores.perplexity() << " vs transformers " << want << " (relative difference " << rel * 100 << " %)");

@@ -14,7 +14,7 @@
 #include "../support/temp_dir.hpp"
 #include "kvcanary/io/gguf_to_hf.hpp"
 #include "kvcanary/io/hf_config.hpp"
-#include "kvcanary/model/generate.hpp"
+#include "kvcanary/engine/generate.hpp"
 #include "kvcanary/model/llama.hpp"
 
 using namespace kvcanary;
@@ -150,7 +150,7 @@ TEST_CASE("stored weights: qwen2.5-coder-0.5b equals the fp32 path on the refere
     const auto want = prefill_all(f32, toks), got = prefill_all(st, toks);
     for (std::size_t i = 0; i < toks.size(); ++i) {
       for (std::size_t v = 0; v < V; ++v) worst = std::max(worst, std::abs(got[i * V + v] - want[i * V + v]));
-      top1 += model::argmax(&got[i * V], V) == model::argmax(&want[i * V], V);
+      top1 += engine::argmax(&got[i * V], V) == engine::argmax(&want[i * V], V);
     }
     positions += toks.size();
     ++prompts;

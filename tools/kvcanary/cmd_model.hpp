@@ -16,10 +16,10 @@
 #include "args.hpp"
 #include "options.hpp"
 #include "kvcanary/kv/registry.hpp"
-#include "kvcanary/model/generate.hpp"
+#include "kvcanary/engine/generate.hpp"
 #include "kvcanary/model/model_dir.hpp"
-#include "kvcanary/model/perplexity.hpp"
-#include "kvcanary/model/reference_check.hpp"
+#include "kvcanary/engine/perplexity.hpp"
+#include "kvcanary/engine/reference_check.hpp"
 
 namespace kvcanary::cli {
 
@@ -115,13 +115,13 @@ inline int run_generate(const Args& args) {
            "the prompt has " + std::to_string(prompts[0].size()) + " tokens; the model's position limit is " +
                std::to_string(m.config.max_position_embeddings));
     }
-    model::GenerateOptions opt;
+    engine::GenerateOptions opt;
     opt.max_new_tokens = static_cast<std::size_t>(args.integer("--max-new-tokens", 128, 0));
     // Generation never runs past the position limit.
     opt.max_new_tokens = std::min<std::size_t>(opt.max_new_tokens, static_cast<std::size_t>(m.config.max_position_embeddings) - prompts[0].size());
     opt.stop_strings = args.all("--stop");
     auto detok = [&](std::span<const std::int32_t> ids) { return m.tokenizer.decode(ids, true); };
-    auto out = model::generate_greedy(*m.transformer, prompts, opt, detok, policy);
+    auto out = engine::generate_greedy(*m.transformer, prompts, opt, detok, policy);
     const auto& g = out[0];
     std::cout << m.tokenizer.decode(g.tokens, true) << std::endl;
     if (args.has("--show-ids")) {
@@ -169,7 +169,7 @@ inline int run_ppl(const Args& args) {
         fail(m.config.source, "max_position_embeddings", "--window " + std::to_string(window) + " exceeds the position limit");
       }
       const auto stride = static_cast<std::size_t>(args.integer("--stride", static_cast<long long>(window / 2), 1));
-      const auto scores = model::strided_perplexity(*m.transformer, ids, window, stride);
+      const auto scores = engine::strided_perplexity(*m.transformer, ids, window, stride);
       std::printf("{\"ppl\": %.6f, \"tokens\": %zu, \"scored\": %zu, \"window\": %zu, \"stride\": %zu, \"seconds\": %.3f}\n",
                   scores.perplexity(), ids.size(), scores.n_scored, window, stride, seconds());
       return 0;
@@ -182,7 +182,7 @@ inline int run_ppl(const Args& args) {
     }
     const auto context = static_cast<std::size_t>(args.integer("--context", static_cast<long long>(ids.size() / 2), 1));
     if (context >= ids.size()) fail("command line", "--context", "must be smaller than the text's " + std::to_string(ids.size()) + " tokens");
-    const auto scores = model::score_tokens_under(*m.transformer, ids, policy, context, context);
+    const auto scores = engine::score_tokens_under(*m.transformer, ids, policy, context, context);
     std::printf("{\"ppl\": %.6f, \"tokens\": %zu, \"scored\": %zu, \"context\": %zu, \"compressor\": %s, \"kv_fraction\": %.6f, \"seconds\": %.3f}\n",
                 scores.perplexity(), ids.size(), scores.n_scored, context, nlohmann::json(policy.identity()).dump().c_str(),
                 scores.kv_fraction_end, seconds());
@@ -283,7 +283,7 @@ inline int run_check_reference(const Args& args) {
   if (margin_text.empty() || *end != '\0' || !(margin >= 0)) fail("command line", "--clear-margin", "'" + margin_text + "' is not a number >= 0");
   const auto ref = io::read_logit_reference(args.positional().at(0), prefix);
   return with_model(args, [&](auto& m) {
-    const auto a = model::check_against_reference(*m.transformer, ref, [&](const std::string& t) { return m.tokenizer.encode(t); }, margin);
+    const auto a = engine::check_against_reference(*m.transformer, ref, [&](const std::string& t) { return m.tokenizer.encode(t); }, margin);
     for (const auto& n : a.notes) std::fprintf(stderr, "%s\n", n.c_str());
     nlohmann::ordered_json j;
     j["reference"] = ref.file;

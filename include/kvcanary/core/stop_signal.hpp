@@ -3,7 +3,7 @@
 //
 // The first SIGINT/SIGTERM only sets an atomic flag (the handler does nothing else that is not
 // async-signal-safe: a lock-free atomic store and one write(2) of a fixed message). The engine
-// polls the flag between steps (model/batch_decode.hpp BatchOptions::stop): it admits no new job,
+// polls the flag between steps (engine/batch_decode.hpp BatchOptions::stop): it admits no new job,
 // drops the jobs in flight — their rows were never written — and returns; the caller flushes,
 // says how to resume and exits 128 + signal (130 for SIGINT, 143 for SIGTERM).
 //

@@ -1,5 +1,5 @@
 #pragma once
-// config.json (+ generation_config.json) of a HF model directory -> model::Config.
+// config.json (+ generation_config.json) of a HF model directory -> ModelConfig.
 // Only architectures whose forward pass kvcanary implements are accepted; anything else is
 // refused by name rather than run wrongly.
 
@@ -12,7 +12,7 @@
 
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/io/json_reader.hpp"
-#include "kvcanary/model/config.hpp"
+#include "kvcanary/core/model_config.hpp"
 
 namespace kvcanary::io {
 
@@ -33,8 +33,7 @@ inline void read_token_ids(const json_detail::Reader& r, simdjson::dom::element 
 
 }  // namespace detail
 
-inline model::Config load_hf_config(const std::filesystem::path& model_dir) {
-  using model::Architecture;
+inline ModelConfig load_hf_config(const std::filesystem::path& model_dir) {
   const auto path = model_dir / "config.json";
   const std::string p = path.string();
   const json_detail::Reader r(p);
@@ -42,7 +41,7 @@ inline model::Config load_hf_config(const std::filesystem::path& model_dir) {
   simdjson::padded_string storage;
   const auto root = json_detail::parse_file(path, parser, storage);
 
-  model::Config c;
+  ModelConfig c;
   c.source = p;
   auto archs = r.array(r.req(root, "architectures", "architectures"), "architectures");
   if (archs.size() == 0) r.bad("architectures", "empty");
@@ -98,12 +97,12 @@ inline model::Config load_hf_config(const std::filesystem::path& model_dir) {
     const std::string kind = r.str(*kind_el, field("rope_type"));
     auto& rs = c.rope_scaling;
     if (kind == "default") {
-      rs.kind = model::RopeScaling::Kind::None;
+      rs.kind = RopeScaling::Kind::None;
     } else if (kind == "linear") {
-      rs.kind = model::RopeScaling::Kind::Linear;
+      rs.kind = RopeScaling::Kind::Linear;
       rs.factor = r.number(*scaling, "factor", field("factor"), 0.0);
     } else if (kind == "llama3") {
-      rs.kind = model::RopeScaling::Kind::Llama3;
+      rs.kind = RopeScaling::Kind::Llama3;
       rs.factor = r.number(*scaling, "factor", field("factor"), 0.0);
       rs.low_freq_factor = r.number(*scaling, "low_freq_factor", field("low_freq_factor"), 1.0);
       rs.high_freq_factor = r.number(*scaling, "high_freq_factor", field("high_freq_factor"), 4.0);
@@ -113,7 +112,7 @@ inline model::Config load_hf_config(const std::filesystem::path& model_dir) {
     } else {
       r.bad(field("rope_type"), "unsupported rope scaling '" + kind + "' (supported: default, linear, llama3)");
     }
-    if (rs.kind != model::RopeScaling::Kind::None && !(rs.factor > 0)) r.bad(field("factor"), "must be positive");
+    if (rs.kind != RopeScaling::Kind::None && !(rs.factor > 0)) r.bad(field("factor"), "must be positive");
   }
   if (!(c.rope_theta > 0)) r.bad("rope_theta", "must be positive");
 

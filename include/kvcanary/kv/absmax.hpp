@@ -32,7 +32,7 @@
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
 #include "kvcanary/kv/quant_width.hpp"
-#include "kvcanary/model/config.hpp"
+#include "kvcanary/core/model_config.hpp"
 
 namespace kvcanary::kv {
 
@@ -44,7 +44,7 @@ struct AbsmaxQuant {
   static std::vector<ParameterDoc> parameters() {
     return {{"bits", "budget", "bits per stored K/V value: 8, 4 or 2; if absent, budget 0.5→8, 0.25→4, 0.125→2"}};
   }
-  static AbsmaxQuant create(const PolicyOptions& o, const model::Config&) {
+  static AbsmaxQuant create(const PolicyOptions& o, const ModelConfig&) {
     AbsmaxQuant p;
     p.bits = quant::bits_from_options(o, std::string(name));
     p.mode = o.mode_or(Mode::Prompt);  // default unchanged: docs/COMPRESSORS.md "Modes"

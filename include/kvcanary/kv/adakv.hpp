@@ -35,7 +35,7 @@
 #include "kvcanary/kv/eviction.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
-#include "kvcanary/model/config.hpp"
+#include "kvcanary/core/model_config.hpp"
 
 namespace kvcanary::kv {
 
@@ -56,7 +56,7 @@ struct AdaKv {
                                    "safeguard: each head keeps at least floor(alpha * C) of its best rows"});
     return docs;
   }
-  static AdaKv create(const PolicyOptions& o, const model::Config&) {
+  static AdaKv create(const PolicyOptions& o, const ModelConfig&) {
     AdaKv p;
     p.common = eviction::Common::from<AdaKv>(o);
     p.base = BaseScorer::from(o, scorers);

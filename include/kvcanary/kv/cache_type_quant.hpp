@@ -31,7 +31,7 @@
 #include "kvcanary/kv/eviction.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
-#include "kvcanary/model/config.hpp"
+#include "kvcanary/core/model_config.hpp"
 
 namespace kvcanary::kv {
 
@@ -54,7 +54,7 @@ struct CacheTypeQuant {
             {"v", "the compressor's name", "cache type of the values (llama.cpp's -ctv)"},
             {"scale", "1", "per-tensor scale of fp8/nvfp4: 1 (vLLM's default), amax (calibrated from the prompt per layer), or a number"}};
   }
-  static CacheTypeQuant create(std::string_view n, const PolicyOptions& o, const model::Config&) {
+  static CacheTypeQuant create(std::string_view n, const PolicyOptions& o, const ModelConfig&) {
     CacheTypeQuant p;
     auto type_of = [&](const char* key) {
       const std::string v = o.get_string(key, std::string(n));

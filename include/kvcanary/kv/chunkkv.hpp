@@ -28,7 +28,7 @@
 #include "kvcanary/kv/eviction.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
-#include "kvcanary/model/config.hpp"
+#include "kvcanary/core/model_config.hpp"
 
 namespace kvcanary::kv {
 
@@ -48,7 +48,7 @@ struct ChunkKv {
     docs.insert(docs.begin(), {"chunk_length", std::to_string(default_chunk_length), "rows per chunk (KVPress's default)"});
     return docs;
   }
-  static ChunkKv create(const PolicyOptions& o, const model::Config&) {
+  static ChunkKv create(const PolicyOptions& o, const ModelConfig&) {
     ChunkKv p;
     p.common = eviction::Common::from<ChunkKv>(o);
     p.chunk_length = static_cast<std::size_t>(o.get_int("chunk_length", static_cast<std::int64_t>(default_chunk_length), 1));

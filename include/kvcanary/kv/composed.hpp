@@ -30,6 +30,7 @@
 #include <variant>
 
 #include "kvcanary/core/error.hpp"
+#include "kvcanary/core/type_list.hpp"
 #include "kvcanary/kv/absmax.hpp"
 #include "kvcanary/kv/any_policy.hpp"
 #include "kvcanary/kv/cache_type_quant.hpp"
@@ -78,7 +79,7 @@ bool accepts(std::string_view n) {
 }
 
 template <class P>
-P create(std::string_view n, const PolicyOptions& o, const model::Config& c) {
+P create(std::string_view n, const PolicyOptions& o, const ModelConfig& c) {
   if constexpr (requires { P::create(n, o, c); }) return P::create(n, o, c);
   else return P::create(o, c);
 }
@@ -93,19 +94,16 @@ bool lists(const std::string& param) {
 // The policy of `Policies` called `n`, built with `o`, wrapped in AnyPolicyOf; `found` false
 // if none is.
 template <class Policies>
-AnyPolicyOf<Policies> build(std::string_view n, const PolicyOptions& o, const model::Config& c, bool& found) {
+AnyPolicyOf<Policies> build(std::string_view n, const PolicyOptions& o, const ModelConfig& c, bool& found) {
   AnyPolicyOf<Policies> out;
-  found = false;
-  std::apply([&](auto... tag) { ((!found && accepts<decltype(tag)>(n) ? (out.policy = create<decltype(tag)>(n, o, c), found = true) : false), ...); },
-             Policies{});
+  found = type_list::find_first<Policies>([&]<class P>() { return accepts<P>(n); },
+                                          [&]<class P>() { out.policy = create<P>(n, o, c); });
   return out;
 }
 
 template <class Policies>
 bool any_lists(std::string_view n, const std::string& param) {
-  bool r = false;
-  std::apply([&](auto... tag) { ((r = r || (accepts<decltype(tag)>(n) && lists<decltype(tag)>(param))), ...); }, Policies{});
-  return r;
+  return type_list::any_of<Policies>([&]<class P>() { return accepts<P>(n) && lists<P>(param); });
 }
 
 template <class P>
@@ -114,16 +112,12 @@ constexpr bool prompt_only = requires { P::prompt_only_because; };
 // Whether the policy of `Policies` called `n` runs on the prefill only.
 template <class Policies>
 bool any_prompt_only(std::string_view n) {
-  bool r = false;
-  std::apply([&](auto... tag) { ((r = r || (accepts<decltype(tag)>(n) && prompt_only<decltype(tag)>)), ...); }, Policies{});
-  return r;
+  return type_list::any_of<Policies>([&]<class P>() { return accepts<P>(n) && prompt_only<P>; });
 }
 
 template <class Policies>
 std::string names() {
-  std::string s;
-  std::apply([&](auto... tag) { ((s += (s.empty() ? "" : ", ") + std::string(decltype(tag)::name)), ...); }, Policies{});
-  return s;
+  return type_list::join_names<Policies>([]<class P>() { return P::name; });
 }
 
 }  // namespace compose
@@ -140,7 +134,7 @@ struct Composed {
   }
   static std::vector<ParameterDoc> parameters() { return {}; }
 
-  static Composed create(std::string_view n, const PolicyOptions& o, const model::Config& c) {
+  static Composed create(std::string_view n, const PolicyOptions& o, const ModelConfig& c) {
     std::string_view e, q;
     if (!compose::split(n, e, q)) fail(o.source(), "compressor", "'" + std::string(n) + "' is not EVICTION+QUANTIZER");
     std::map<std::string, std::string> pe, pq;

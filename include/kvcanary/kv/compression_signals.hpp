@@ -20,7 +20,7 @@
 //
 // Measured once, at the prompt step (StepKind::Prefill) — the step every compressor compresses
 // at; decode-mode policies compress every generated token too, and that later loss is what the
-// agreement signals (model/agreement.hpp) see. Nothing here touches attend()'s hot path: the
+// agreement signals (engine/agreement.hpp) see. Nothing here touches attend()'s hot path: the
 // forward pass records one extra query row only when the signals are asked for, and the rest
 // runs once per job after its prefill.
 //

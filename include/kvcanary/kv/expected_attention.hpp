@@ -47,8 +47,8 @@
 #include "kvcanary/kv/eviction.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
-#include "kvcanary/model/config.hpp"
-#include "kvcanary/model/rope.hpp"
+#include "kvcanary/core/model_config.hpp"
+#include "kvcanary/ops/rope.hpp"
 
 namespace kvcanary::kv {
 
@@ -74,7 +74,7 @@ struct ExpectedAttention {
             {"use_vnorm", "1", "1: scores times ‖v_j‖ (after adding epsilon); 0: expected attention alone"},
             {"epsilon", "0", "ε added to the expected attention before the ‖v‖ rescaling"}};
   }
-  static ExpectedAttention create(const PolicyOptions& o, const model::Config& c) {
+  static ExpectedAttention create(const PolicyOptions& o, const ModelConfig& c) {
     ExpectedAttention p;
     p.common = eviction::Common::from<ExpectedAttention>(o);
     p.n_future = static_cast<std::size_t>(o.get_int("n_future_positions", 512, 1));
@@ -84,7 +84,7 @@ struct ExpectedAttention {
     p.epsilon = o.get_double("epsilon", 0.0);
     if (!(p.epsilon >= 0.0) || !std::isfinite(p.epsilon)) fail(o.source(), "epsilon", "must be a finite number ≥ 0");
     o.reject_unknown(std::string(name));
-    if (c.head_dim > 0) p.inv_freq = model::rope_inverse_frequencies(c);
+    if (c.head_dim > 0) p.inv_freq = ops::rope_inverse_frequencies(c);
     return p;
   }
 

@@ -9,7 +9,7 @@
 
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
-#include "kvcanary/model/config.hpp"
+#include "kvcanary/core/model_config.hpp"
 
 namespace kvcanary::kv {
 
@@ -17,7 +17,7 @@ struct FullCache {
   static constexpr std::string_view name = "full";
   static std::string_view summary() { return "uncompressed baseline: every K/V row kept, counted in fp16"; }
   static std::vector<ParameterDoc> parameters() { return {}; }
-  static FullCache create(const PolicyOptions& o, const model::Config&) {
+  static FullCache create(const PolicyOptions& o, const ModelConfig&) {
     o.reject_unknown(std::string(name));
     return {};
   }

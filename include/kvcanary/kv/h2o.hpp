@@ -23,7 +23,7 @@
 #include "kvcanary/kv/eviction.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
-#include "kvcanary/model/config.hpp"
+#include "kvcanary/core/model_config.hpp"
 
 namespace kvcanary::kv {
 
@@ -36,7 +36,7 @@ struct H2o {
   static std::vector<ParameterDoc> parameters() {
     return {{"recent_ratio", "0.5", "share of the kept rows given to the most recent tokens (the rest: heavy hitters)"}};
   }
-  static H2o create(const PolicyOptions& o, const model::Config&) {
+  static H2o create(const PolicyOptions& o, const ModelConfig&) {
     H2o p;
     p.common = eviction::Common::from<H2o>(o);
     p.recent_ratio = o.get_double("recent_ratio", 0.5);

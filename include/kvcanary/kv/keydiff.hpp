@@ -26,7 +26,7 @@
 #include "kvcanary/kv/eviction.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
-#include "kvcanary/model/config.hpp"
+#include "kvcanary/core/model_config.hpp"
 
 namespace kvcanary::kv {
 
@@ -37,7 +37,7 @@ struct KeyDiff {
     return "KeyDiff (Park et al. 2025): keep the keys least similar (cosine) to the head's mean normalised key";
   }
   static std::vector<ParameterDoc> parameters() { return {}; }
-  static KeyDiff create(const PolicyOptions& o, const model::Config&) {
+  static KeyDiff create(const PolicyOptions& o, const ModelConfig&) {
     KeyDiff p;
     p.common = eviction::Common::from<KeyDiff>(o);
     o.reject_unknown(std::string(name));

@@ -40,7 +40,7 @@
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
 #include "kvcanary/kv/quant_width.hpp"
-#include "kvcanary/model/config.hpp"
+#include "kvcanary/core/model_config.hpp"
 
 namespace kvcanary::kv {
 
@@ -56,7 +56,7 @@ struct KiviQuant {
             {"k_bits", "bits", "bits of the keys (8, 4 or 2), if they differ from the values'"},
             {"v_bits", "bits", "bits of the values (8, 4 or 2)"}};
   }
-  static KiviQuant create(const PolicyOptions& o, const model::Config&) {
+  static KiviQuant create(const PolicyOptions& o, const ModelConfig&) {
     KiviQuant p;
     const bool split = o.get_int("k_bits", 0, 0) != 0 && o.get_int("v_bits", 0, 0) != 0;
     const unsigned bits = split && o.get_int("bits", 0, 0) == 0 ? 0 : quant::bits_from_options(o, std::string(name));

@@ -21,7 +21,7 @@
 #include "kvcanary/kv/eviction.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
-#include "kvcanary/model/config.hpp"
+#include "kvcanary/core/model_config.hpp"
 #include "kvcanary/ops/matmul-inl.h"
 
 namespace kvcanary::kv {
@@ -34,7 +34,7 @@ struct KNorm {
     return {{"window", "0", "most recent rows always kept (the paper: none)"},
             {"skip_layers", "0", "first layers left uncompressed (the authors' code: 2)"}};
   }
-  static KNorm create(const PolicyOptions& o, const model::Config&) {
+  static KNorm create(const PolicyOptions& o, const ModelConfig&) {
     KNorm p;
     p.common = eviction::Common::from<KNorm>(o);
     p.window = static_cast<std::size_t>(o.get_int("window", 0, 0));

@@ -23,7 +23,7 @@
 #include "kvcanary/kv/eviction.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
-#include "kvcanary/model/config.hpp"
+#include "kvcanary/core/model_config.hpp"
 
 namespace kvcanary::kv {
 
@@ -35,7 +35,7 @@ struct ObservedAttention {
     return "observed attention (KVPress; H2O's prefill score): prefill attention per row, averaged over the queries that saw it";
   }
   static std::vector<ParameterDoc> parameters() { return {}; }
-  static ObservedAttention create(const PolicyOptions& o, const model::Config&) {
+  static ObservedAttention create(const PolicyOptions& o, const ModelConfig&) {
     ObservedAttention p;
     p.common = eviction::Common::from<ObservedAttention>(o);
     o.reject_unknown(std::string(name));

@@ -31,7 +31,7 @@
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
 #include "kvcanary/kv/snapkv.hpp"
-#include "kvcanary/model/config.hpp"
+#include "kvcanary/core/model_config.hpp"
 
 namespace kvcanary::kv {
 
@@ -47,7 +47,7 @@ struct PyramidKv {
             {"kernel", "7", "SnapKV's max-pooling kernel (as snapkv)"},
             {"beta", "20", "pyramid steepness: the last layer gets C/beta rows before the n − window cap"}};
   }
-  static PyramidKv create(const PolicyOptions& o, const model::Config&) {
+  static PyramidKv create(const PolicyOptions& o, const ModelConfig&) {
     PyramidKv p;
     p.common = eviction::Common::from<PyramidKv>(o);
     p.window = static_cast<std::size_t>(o.get_int("window", 32, 1));

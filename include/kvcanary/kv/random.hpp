@@ -15,7 +15,7 @@
 #include "kvcanary/core/splitmix64.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
-#include "kvcanary/model/config.hpp"
+#include "kvcanary/core/model_config.hpp"
 
 namespace kvcanary::kv {
 
@@ -24,7 +24,7 @@ struct RandomEviction {
   static constexpr Mode default_mode = Mode::Prompt;
   static std::string_view summary() { return "control: a seeded uniformly random subset of rows kept per KV head"; }
   static std::vector<ParameterDoc> parameters() { return {{"seed", "0", "random seed (same seed, same evictions)"}}; }
-  static RandomEviction create(const PolicyOptions& o, const model::Config&) {
+  static RandomEviction create(const PolicyOptions& o, const ModelConfig&) {
     RandomEviction p;
     p.common = eviction::Common::from<RandomEviction>(o);
     p.seed = static_cast<std::uint64_t>(o.get_int("seed", 0, 0));

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "kvcanary/core/error.hpp"
+#include "kvcanary/core/type_list.hpp"
 #include "kvcanary/kv/absmax.hpp"
 #include "kvcanary/kv/cache_type_quant.hpp"
 #include "kvcanary/kv/composed.hpp"
@@ -42,44 +43,62 @@ namespace kvcanary::kv {
 using AllPolicies =
     std::tuple<FullCache, AbsmaxQuant, KiviQuant, CacheTypeQuant, StreamingLlm, SnapKv, SnapKvRolling, H2o, Tova, KNorm, RandomEviction, KeyDiff, ObservedAttention, ExpectedAttention, PyramidKv, AdaKv, ChunkKv, Think, Composed>;
 
+// What a list entry must have, one requirement per static_assert so that a missing member is
+// named in the error (with the policy type in the "required from" line) instead of failing
+// deep inside the dispatch.
+template <class P>
+consteval bool registrable_policy() {
+  static_assert(requires { { P::name } -> std::convertible_to<std::string_view>; },
+                "a compressor needs `static constexpr std::string_view name`");
+  static_assert(requires(std::string_view n) { { P::summary() } -> std::convertible_to<std::string_view>; } ||
+                    requires(std::string_view n) {
+                      P::names();
+                      { P::summary(n) } -> std::convertible_to<std::string_view>;
+                    },
+                "a compressor needs `static std::string_view summary()` (or names() and summary(name))");
+  static_assert(requires { { P::parameters() } -> std::convertible_to<std::vector<ParameterDoc>>; },
+                "a compressor needs `static std::vector<ParameterDoc> parameters()`");
+  static_assert(requires(const PolicyOptions& o, const ModelConfig& c) { { P::create(o, c) } -> std::same_as<P>; } ||
+                    requires(std::string_view n, const PolicyOptions& o, const ModelConfig& c) {
+                      P::accepts(n);
+                      { P::create(n, o, c) } -> std::same_as<P>;
+                    },
+                "a compressor needs `static P create(const PolicyOptions&, const ModelConfig&)` "
+                "(or accepts(name) and create(name, options, config))");
+  static_assert(CachePolicy<P>, "a compressor must satisfy kv::CachePolicy (kv/policy.hpp)");
+  return true;
+}
+static_assert([]<std::size_t... I>(std::index_sequence<I...>) {
+  return (registrable_policy<std::tuple_element_t<I, AllPolicies>>() && ...);
+}(std::make_index_sequence<std::tuple_size_v<AllPolicies>>{}));
+
 // Calls f(policy) with the policy of the list `Policies` named `name`, built from `options` for
 // `config`. A sweep or an example passes its own shorter list to instantiate only what it runs.
 template <class Policies, class F>
-auto with_policy_from(std::string_view name, const PolicyOptions& options, const model::Config& config, F&& f) {
+auto with_policy_from(std::string_view name, const PolicyOptions& options, const ModelConfig& config, F&& f) {
   using Result = decltype(f(std::declval<std::tuple_element_t<0, Policies>>()));
-  bool found = false;
   std::optional<std::conditional_t<std::is_void_v<Result>, int, Result>> result;
-  std::apply(
-      [&](auto... tag) {
-        (
-            [&] {
-              using P = decltype(tag);
-              if (found || !compose::accepts<P>(name)) return;
-              found = true;
-              if constexpr (std::is_void_v<Result>) f(compose::create<P>(name, options, config));
-              else result.emplace(f(compose::create<P>(name, options, config)));
-            }(),
-            ...);
-      },
-      Policies{});
-  if (!found) {
-    std::string known;
-    std::apply([&](auto... tag) { ((known += (known.empty() ? "" : ", ") + std::string(decltype(tag)::name)), ...); }, Policies{});
-    fail(options.source(), "compressor", "unknown compressor '" + std::string(name) + "' (known: " + known + ")");
-  }
+  const bool found = type_list::find_first<Policies>([&]<class P>() { return compose::accepts<P>(name); },
+                                                     [&]<class P>() {
+                                                       if constexpr (std::is_void_v<Result>) f(compose::create<P>(name, options, config));
+                                                       else result.emplace(f(compose::create<P>(name, options, config)));
+                                                     });
+  if (!found)
+    fail(options.source(), "compressor",
+         "unknown compressor '" + std::string(name) + "' (known: " + compose::names<Policies>() + ")");
   if constexpr (!std::is_void_v<Result>) return std::move(*result);
 }
 
 // Calls f(policy) with the policy named `name` from every compressor kvcanary has.
 template <class F>
-auto with_policy(std::string_view name, const PolicyOptions& options, const model::Config& config, F&& f) {
+auto with_policy(std::string_view name, const PolicyOptions& options, const ModelConfig& config, F&& f) {
   return with_policy_from<AllPolicies>(name, options, config, std::forward<F>(f));
 }
 
 // Whether `Policies` has a compressor named `name`.
 template <class Policies = AllPolicies>
 bool has_policy(std::string_view name) {
-  return std::apply([&](auto... tag) { return (compose::accepts<decltype(tag)>(name) || ...); }, Policies{});
+  return type_list::any_of<Policies>([&]<class P>() { return compose::accepts<P>(name); });
 }
 
 // What `kvcanary compressors` says of a policy besides its parameters: the modes it runs in and
@@ -109,20 +128,13 @@ void for_each_policy(F&& f) {
     else
       f(n, summary, P::parameters());
   };
-  std::apply(
-      [&](auto... tag) {
-        (
-            [&] {
-              using P = decltype(tag);
-              if constexpr (requires { P::names(); }) {
-                for (std::string_view n : P::names()) call.template operator()<P>(n, std::string_view(P::summary(n)));
-              } else {
-                call.template operator()<P>(P::name, P::summary());
-              }
-            }(),
-            ...);
-      },
-      AllPolicies{});
+  type_list::for_each<AllPolicies>([&]<class P>() {
+    if constexpr (requires { P::names(); }) {
+      for (std::string_view n : P::names()) call.template operator()<P>(n, std::string_view(P::summary(n)));
+    } else {
+      call.template operator()<P>(P::name, P::summary());
+    }
+  });
 }
 
 }  // namespace kvcanary::kv

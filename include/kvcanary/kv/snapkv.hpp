@@ -32,7 +32,7 @@
 #include "kvcanary/kv/eviction.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
-#include "kvcanary/model/config.hpp"
+#include "kvcanary/core/model_config.hpp"
 
 namespace kvcanary::kv {
 
@@ -79,7 +79,7 @@ struct SnapKv {
     return {{"window", "32", "observation window: the last min(window, capacity) queries vote and their rows are kept"},
             {"kernel", "7", "max-pooling kernel over the votes (odd; 1 disables pooling)"}};
   }
-  static SnapKv create(const PolicyOptions& o, const model::Config&) {
+  static SnapKv create(const PolicyOptions& o, const ModelConfig&) {
     SnapKv p;
     p.common = eviction::Common::from<SnapKv>(o);
     p.window = static_cast<std::size_t>(o.get_int("window", 32, 1));

@@ -29,7 +29,7 @@
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
 #include "kvcanary/kv/snapkv.hpp"
-#include "kvcanary/model/config.hpp"
+#include "kvcanary/core/model_config.hpp"
 
 namespace kvcanary::kv {
 
@@ -43,7 +43,7 @@ struct SnapKvRolling {
     return {{"window", "32", "observation window: the last `window` queries vote and their rows are always kept"},
             {"kernel", "7", "max-pooling kernel over the votes (odd; 1 disables pooling)"}};
   }
-  static SnapKvRolling create(const PolicyOptions& o, const model::Config&) {
+  static SnapKvRolling create(const PolicyOptions& o, const ModelConfig&) {
     SnapKvRolling p;
     p.common = eviction::Common::from<SnapKvRolling>(o);
     p.window = static_cast<std::size_t>(o.get_int("window", 32, 1));

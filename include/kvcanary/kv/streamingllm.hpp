@@ -20,8 +20,8 @@
 #include "kvcanary/kv/eviction.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
-#include "kvcanary/model/config.hpp"
-#include "kvcanary/model/rope.hpp"
+#include "kvcanary/core/model_config.hpp"
+#include "kvcanary/ops/rope.hpp"
 
 namespace kvcanary::kv {
 
@@ -79,11 +79,11 @@ struct StreamingLlm {
   static std::vector<ParameterDoc> parameters() {
     return {{"sinks", "4", "attention-sink tokens always kept at the start of the cache (the paper uses 4)"}};
   }
-  static StreamingLlm create(const PolicyOptions& o, const model::Config& config) {
+  static StreamingLlm create(const PolicyOptions& o, const ModelConfig& config) {
     StreamingLlm p;
     p.common = eviction::Common::from<StreamingLlm>(o);
     p.sinks = static_cast<std::size_t>(o.get_int("sinks", 4, 0));
-    p.inv_freq = model::rope_inverse_frequencies(config);
+    p.inv_freq = ops::rope_inverse_frequencies(config);
     o.reject_unknown(std::string(name));
     return p;
   }

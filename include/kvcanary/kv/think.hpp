@@ -36,7 +36,7 @@
 #include "kvcanary/kv/eviction.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
-#include "kvcanary/model/config.hpp"
+#include "kvcanary/core/model_config.hpp"
 
 namespace kvcanary::kv {
 
@@ -51,7 +51,7 @@ struct Think {
     return {{"window", "32", "the last `window` prompt queries whose channel energy is used"},
             {"key_channel_ratio", "2 × (1 − budget)", "λ: fraction of key channels pruned, in [0, 1]"}};
   }
-  static Think create(const PolicyOptions& o, const model::Config&) {
+  static Think create(const PolicyOptions& o, const ModelConfig&) {
     Think p;
     p.budget = o.budget();
     p.mode = eviction::mode_of_options<Think>(o);  // refuses decode mode, with the reason

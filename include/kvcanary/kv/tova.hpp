@@ -19,7 +19,7 @@
 #include "kvcanary/kv/eviction.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
-#include "kvcanary/model/config.hpp"
+#include "kvcanary/core/model_config.hpp"
 
 namespace kvcanary::kv {
 
@@ -34,7 +34,7 @@ struct Tova {
              "layer: one selection per layer from the last query's attention summed over all heads (the paper); "
              "head: per KV head, GQA group summed"}};
   }
-  static Tova create(const PolicyOptions& o, const model::Config&) {
+  static Tova create(const PolicyOptions& o, const ModelConfig&) {
     Tova p;
     p.common = eviction::Common::from<Tova>(o);
     const std::string scope = o.get_string("scope", "layer");

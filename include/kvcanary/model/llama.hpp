@@ -20,8 +20,8 @@
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/kv/cache.hpp"
 #include "kvcanary/kv/policy.hpp"
-#include "kvcanary/model/config.hpp"
-#include "kvcanary/model/rope.hpp"
+#include "kvcanary/core/model_config.hpp"
+#include "kvcanary/ops/rope.hpp"
 #include "kvcanary/model/stored_weights.hpp"
 #include "kvcanary/model/weights.hpp"
 #include "kvcanary/ops/elementwise.hpp"
@@ -47,17 +47,17 @@ struct Segment {
   std::span<const std::int32_t> tokens;
   Logits logits = Logits::Last;
   // Usually one request (the segment's policy); a prefill shared by several compressors
-  // records every row count they ask for in the same pass (model/prefill_share.hpp).
+  // records every row count they ask for in the same pass (engine/prefill_share.hpp).
   std::span<const RecordRequest> records = {};
 };
 
 template <class WT>
 class Transformer {
  public:
-  Transformer(Config config, const std::filesystem::path& model_dir, std::size_t threads = ops::ThreadPool::default_threads())
+  Transformer(ModelConfig config, const std::filesystem::path& model_dir, std::size_t threads = ops::ThreadPool::default_threads())
       : config_(std::move(config)), weights_(config_, model_dir), rope_(config_), pool_(threads) {}
 
-  const Config& config() const { return config_; }
+  const ModelConfig& config() const { return config_; }
   const Weights<WT>& weights() const { return weights_; }
   ops::ThreadPool& pool() { return pool_; }
 
@@ -69,7 +69,7 @@ class Transformer {
   // Runs every segment's tokens, appends their K/V to the segment caches, and writes the
   // requested logits rows (segment order, then token order) to `logits` [rows, vocab].
   void forward(std::span<const Segment> segments, std::vector<float>& logits) {
-    const Config& c = config_;
+    const ModelConfig& c = config_;
     const std::size_t H = static_cast<std::size_t>(c.hidden_size), D = static_cast<std::size_t>(c.head_dim);
     const std::size_t NH = static_cast<std::size_t>(c.num_heads), NKV = static_cast<std::size_t>(c.num_kv_heads);
     const std::size_t Q = NH * D, KV = NKV * D, I = static_cast<std::size_t>(c.intermediate_size);
@@ -275,7 +275,7 @@ class Transformer {
 
   void attend(std::span<const Segment> segments, const std::vector<RowInfo>& rows, const std::vector<std::size_t>& before,
               std::size_t layer, const std::vector<float>& q, std::vector<float>& out) {
-    const Config& c = config_;
+    const ModelConfig& c = config_;
     const std::size_t D = static_cast<std::size_t>(c.head_dim), NH = static_cast<std::size_t>(c.num_heads);
     const std::size_t NKV = static_cast<std::size_t>(c.num_kv_heads), group = NH / NKV;
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
@@ -372,9 +372,9 @@ class Transformer {
     }
   };
 
-  Config config_;
+  ModelConfig config_;
   Weights<WT> weights_;
-  Rope rope_;
+  ops::Rope rope_;
   ops::ThreadPool pool_;
   Scratch scratch_;
 };

@@ -18,7 +18,7 @@ template <class WT>
 struct ModelDir {
   using weight_type = WT;
   std::filesystem::path dir;
-  Config config;
+  ModelConfig config;
   std::unique_ptr<Transformer<WT>> transformer;
   io::Tokenizer tokenizer;
 
@@ -36,7 +36,7 @@ struct ModelDir {
   }
 
  private:
-  ModelDir(std::filesystem::path d, Config c, std::unique_ptr<Transformer<WT>> t, io::Tokenizer tok)
+  ModelDir(std::filesystem::path d, ModelConfig c, std::unique_ptr<Transformer<WT>> t, io::Tokenizer tok)
       : dir(std::move(d)), config(std::move(c)), transformer(std::move(t)), tokenizer(std::move(tok)) {}
   std::optional<io::ChatTemplate> chat_template_;
 };

@@ -20,7 +20,7 @@
 #include "kvcanary/io/gguf.hpp"
 #include "kvcanary/io/gguf_quants.hpp"
 #include "kvcanary/io/gguf_to_hf.hpp"
-#include "kvcanary/model/config.hpp"
+#include "kvcanary/core/model_config.hpp"
 #include "kvcanary/model/weights.hpp"
 #include "kvcanary/ops/stored_matmul.hpp"
 
@@ -29,7 +29,7 @@ namespace kvcanary::model {
 template <>
 class Weights<stored_t> {
  public:
-  Weights(const Config& c, const std::filesystem::path& model_dir) {
+  Weights(const ModelConfig& c, const std::filesystem::path& model_dir) {
     const auto path = model_dir / "model.gguf";
     if (!std::filesystem::exists(path))
       fail(path.string(), "",
@@ -102,7 +102,7 @@ class Weights<stored_t> {
  private:
   // config.json and the GGUF must describe the same model (the directory could have been
   // re-converted from another file, or the link pointed elsewhere).
-  static void check_matches(const Config& c, const io::LlamaHparams& h, const std::string& file) {
+  static void check_matches(const ModelConfig& c, const io::LlamaHparams& h, const std::string& file) {
     const auto same = [&](const char* field, std::int64_t cfg, std::uint64_t gguf) {
       if (static_cast<std::uint64_t>(cfg) != gguf)
         fail(file, field,

@@ -19,7 +19,7 @@
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/core/half.hpp"
 #include "kvcanary/io/safetensors.hpp"
-#include "kvcanary/model/config.hpp"
+#include "kvcanary/core/model_config.hpp"
 #include "kvcanary/ops/matmul-inl.h"
 #include "kvcanary/ops/stored_matmul.hpp"
 
@@ -54,7 +54,7 @@ class Weights {
   static_assert(std::is_same_v<WT, float> || std::is_same_v<WT, bf16_t> || std::is_same_v<WT, f16_t>,
                 "weights are fp32, bf16 or f16");
 
-  Weights(const Config& c, const std::filesystem::path& model_dir)
+  Weights(const ModelConfig& c, const std::filesystem::path& model_dir)
       : file_(io::SafetensorsModel::open(model_dir)), hidden_(static_cast<std::size_t>(c.hidden_size)) {
     const auto H = c.hidden_size, V = c.vocab_size, I = c.intermediate_size;
     const auto Q = c.q_dim(), KV = c.kv_dim();

@@ -15,7 +15,7 @@
 //                     With `[sweep] warning_signals` (docs/METRICS.md "What warns?"), rows of a compressor
 //                     other than `full` add the warning signals: agree_top1, first_disagree
 //                     (= agree_positions when it never disagreed), kl_full, agree_positions
-//                     (agreement with the full cache's own generation, model/agreement.hpp);
+//                     (agreement with the full cache's own generation, engine/agreement.hpp);
 //                     evicted_attention (eviction); kv_rel_error_k, kv_rel_error_v (quantizers and
 //                     cache types) — kv/compression_signals.hpp.
 //   perplexity rows   perplexity, nll_sum, n_scored (a cell's perplexity is

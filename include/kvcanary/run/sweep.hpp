@@ -2,7 +2,7 @@
 // The sweep: compressors × budgets × tasks on one model, one JSON row per (cell, sample).
 //
 // Composition is compile-time: Sweep<WT, Policies, Tasks> instantiates the batched engine
-// (model/batch_decode.hpp) once per policy type in `Policies` and the cell loop once per task
+// (engine/batch_decode.hpp) once per policy type in `Policies` and the cell loop once per task
 // type in `Tasks`; the config picks names from those lists at run time. An example program that
 // only studies eviction passes std::tuple<FullCache, StreamingLlm, SnapKv> and compiles nothing else.
 //
@@ -17,7 +17,7 @@
 //
 // Warning signals (`[sweep] warning_signals`, docs/METRICS.md "What warns?"): every functional row of a
 // compressor other than `full` also gets agree_top1, first_disagree, kl_full, agree_positions
-// (its cache against the full cache's own generation, model/agreement.hpp) and evicted_attention
+// (its cache against the full cache's own generation, engine/agreement.hpp) and evicted_attention
 // or kv_rel_error_k/_v (kv/compression_signals.hpp). The full cache's generation is regenerated
 // per task before the compressed jobs run — one greedy run per sample, shared by every cell —
 // rather than read from the full cell's rows: a row then still depends only on its
@@ -41,12 +41,13 @@
 #include <vector>
 
 #include "kvcanary/core/error.hpp"
+#include "kvcanary/core/type_list.hpp"
 #include "kvcanary/core/writer_lock.hpp"
 #include "kvcanary/kv/any_policy.hpp"
 #include "kvcanary/kv/full.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/registry.hpp"
-#include "kvcanary/model/batch_decode.hpp"
+#include "kvcanary/engine/batch_decode.hpp"
 #include "kvcanary/model/model_dir.hpp"
 #include "kvcanary/run/config.hpp"
 #include "kvcanary/run/progress.hpp"
@@ -173,7 +174,7 @@ class Sweep {
     // for all the compressors. A row depends only on its (cell, sample), not on this grouping.
     std::vector<std::vector<std::pair<std::size_t, std::vector<std::size_t>>>> by_task(tasks_.size());
     for (auto& w : work) by_task[cells_[w.first].task].push_back(std::move(w));
-    std::optional<model::PrefillShare> share;
+    std::optional<engine::PrefillShare> share;
     if (config_.share_prefill_mb > 0)
       share.emplace([this](std::size_t n) { return prefill_rows_wanted(n); }, config_.share_prefill_mb << 20, prefill_query_moments());
 
@@ -214,22 +215,12 @@ class Sweep {
     std::set<std::string> names;
     for (const auto& table : config_.task_tables) {
       const std::string type = table.require_string("type");
-      bool found = false;
-      std::apply(
-          [&](auto... tag) {
-            (
-                [&] {
-                  using T = decltype(tag);
-                  if (found || T::type != type) return;
-                  found = true;
-                  PreparedTask p{T::from_config(table, ctx), "", true, {}, {}};
-                  prepare(p, std::get<T>(p.task));
-                  if (!names.insert(p.name).second) table.fail_at("name", "task name '" + p.name + "' is used twice");
-                  tasks_.push_back(std::move(p));
-                }(),
-                ...);
-          },
-          Tasks{});
+      const bool found = type_list::find_first<Tasks>([&]<class T>() { return T::type == type; }, [&]<class T>() {
+        PreparedTask p{T::from_config(table, ctx), "", true, {}, {}};
+        prepare(p, std::get<T>(p.task));
+        if (!names.insert(p.name).second) table.fail_at("name", "task name '" + p.name + "' is used twice");
+        tasks_.push_back(std::move(p));
+      });
       if (!found) table.fail_at("type", "unknown task type '" + type + "' (known: " + task::known_task_types<Tasks>() + ")");
     }
   }
@@ -318,13 +309,13 @@ class Sweep {
     }
   }
 
-  void run_task(const std::vector<std::pair<std::size_t, std::vector<std::size_t>>>& task_work, model::PrefillShare* share,
+  void run_task(const std::vector<std::pair<std::size_t, std::vector<std::size_t>>>& task_work, engine::PrefillShare* share,
                 RowWriter& writer, Progress& progress, SweepSummary& summary) {
     PreparedTask& pt = tasks_[cells_[task_work.front().first].task];
     struct JobOf {
       std::size_t cell, sample;
     };
-    std::vector<model::DecodeJob> jobs;
+    std::vector<engine::DecodeJob> jobs;
     std::vector<AnyPolicy> policies;
     std::vector<JobOf> job_of;
     std::vector<std::string> identity(cells_.size());
@@ -345,7 +336,7 @@ class Sweep {
       return config_.warning_signals && pt.functional && config_.compressors[cells_[job_of[job].cell].compressor].name != kv::FullCache::name;
     };
 
-    model::GenerateOptions gen;
+    engine::GenerateOptions gen;
     gen.max_new_tokens = 0;
     std::visit(
         [&](const auto& t) {
@@ -354,10 +345,10 @@ class Sweep {
           if constexpr (task::HasCompletionCheck<T>) gen.stop_when = [&t](std::string_view text) { return t.complete(text); };
         },
         pt.task);
-    const model::Detokenizer detokenize = [&](std::span<const std::int32_t> ids) {
+    const engine::Detokenizer detokenize = [&](std::span<const std::int32_t> ids) {
       return model_.tokenizer.decode(ids, /*skip_special_tokens=*/true);
     };
-    model::BatchOptions batch;
+    engine::BatchOptions batch;
     batch.max_lanes = config_.batch;
     batch.prefill_share = share;
     batch.stop = stop_;
@@ -381,7 +372,7 @@ class Sweep {
       }
     std::vector<std::vector<std::int32_t>> generated(pt.items.size());  // this run's full-cell generations
 
-    const auto on_done = [&](std::size_t j, const model::JobResult& result) {
+    const auto on_done = [&](std::size_t j, const engine::JobResult& result) {
       const auto [k, i] = job_of[j];
       const Cell& cell = cells_[k];
       Row row = base_row(cell, config_.compressors[cell.compressor], pt, i, identity[k]);
@@ -399,12 +390,12 @@ class Sweep {
     // Runs the jobs listed in `group` (indices into jobs) as one batched engine run.
     const auto run_group = [&](const std::vector<std::size_t>& group) {
       if (group.empty()) return;
-      std::vector<model::DecodeJob> group_jobs;
+      std::vector<engine::DecodeJob> group_jobs;
       std::vector<AnyPolicy> group_policies;
       for (std::size_t j : group) group_jobs.push_back(jobs[j]), group_policies.push_back(policies[j]);
-      model::BatchOptions b = batch;
-      b.on_job_done = [&](std::size_t g, const model::JobResult& result) { on_done(group[g], result); };
-      model::run_jobs_each(*model_.transformer, std::span<const model::DecodeJob>(group_jobs),
+      engine::BatchOptions b = batch;
+      b.on_job_done = [&](std::size_t g, const engine::JobResult& result) { on_done(group[g], result); };
+      engine::run_jobs_each(*model_.transformer, std::span<const engine::DecodeJob>(group_jobs),
                            std::span<const AnyPolicy>(group_policies), gen, detokenize, b);
     };
 
@@ -418,7 +409,7 @@ class Sweep {
       if (!reference_of[i] && !generated[i].empty()) reference_of[i] = &generated[i];
 
     std::vector<std::size_t> reference_index(pt.items.size(), SIZE_MAX);
-    std::vector<model::DecodeJob> reference_jobs;
+    std::vector<engine::DecodeJob> reference_jobs;
     for (std::size_t j : rest) {
       if (!signals_for(j)) continue;
       const std::size_t i = job_of[j].sample;
@@ -427,11 +418,11 @@ class Sweep {
         reference_jobs.push_back({pt.items[i].prompt, true, {}, pt.items[i].question_tokens});
       }
     }
-    std::vector<model::JobResult> references;
+    std::vector<engine::JobResult> references;
     if (!reference_jobs.empty()) {
-      model::BatchOptions ref_batch = batch;
+      engine::BatchOptions ref_batch = batch;
       ref_batch.on_job_done = nullptr;
-      references = model::run_jobs(*model_.transformer, std::span<const model::DecodeJob>(reference_jobs), kv::FullCache{}, gen,
+      references = engine::run_jobs(*model_.transformer, std::span<const engine::DecodeJob>(reference_jobs), kv::FullCache{}, gen,
                                    detokenize, ref_batch);
       if (stopping()) return;  // before any compressed row of the task: its jobs all rerun on resume
     }
@@ -467,8 +458,8 @@ class Sweep {
     return r;
   }
 
-  void fill_functional(Row& row, const PreparedTask& pt, std::size_t i, const model::JobResult& result) const {
-    const model::Generation& g = result.generation;
+  void fill_functional(Row& row, const PreparedTask& pt, std::size_t i, const engine::JobResult& result) const {
+    const engine::Generation& g = result.generation;
     row.raw_output = model_.tokenizer.decode(g.tokens, /*skip_special_tokens=*/true);
     task::Verdict v;
     std::visit(
@@ -478,7 +469,7 @@ class Sweep {
         pt.task);
     row.scores = std::move(v.scores);
     row.detail = std::move(v.detail);
-    const model::TokenScores& gold = result.forced;
+    const engine::TokenScores& gold = result.forced;
     if (gold.n_scored) {
       const double nll = gold.nll_sum / static_cast<double>(gold.n_scored);
       row.scores["gold_nll"] = nll;
@@ -486,7 +477,7 @@ class Sweep {
       row.scores["gold_tokens"] = static_cast<double>(gold.n_scored);
     }
     if (result.agreement.measured()) {
-      const model::Agreement& a = result.agreement;
+      const engine::Agreement& a = result.agreement;
       row.scores["agree_top1"] = a.top1();
       row.scores["first_disagree"] = static_cast<double>(a.first_disagree());
       row.scores["kl_full"] = a.kl_mean();
@@ -503,8 +494,8 @@ class Sweep {
     row.budget_peak = result.generation_memory.kv_fraction_peak;
   }
 
-  void fill_perplexity(Row& row, const model::JobResult& result) const {
-    const model::TokenScores& s = result.forced;
+  void fill_perplexity(Row& row, const engine::JobResult& result) const {
+    const engine::TokenScores& s = result.forced;
     row.scores = {{"perplexity", s.perplexity()}, {"nll_sum", s.nll_sum}, {"n_scored", static_cast<double>(s.n_scored)}};
     row.n_tokens = static_cast<std::int64_t>(s.n_scored);
     row.kv_bytes_retained = static_cast<double>(result.forced_memory.kv_bytes_end);

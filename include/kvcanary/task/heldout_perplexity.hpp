@@ -8,7 +8,7 @@
 // Spans start at evenly spaced offsets across the tokenized text (deterministic, covering the
 // whole corpus rather than its first page). spans = 1 is the prototype's single
 // context/continuation split; the sweep reports exp(Σ nll / Σ tokens) over all spans. The
-// full-cache sliding-window perplexity of the whole text is `kvcanary ppl` (model/perplexity.hpp).
+// full-cache sliding-window perplexity of the whole text is `kvcanary ppl` (engine/perplexity.hpp).
 //
 // Config ([[tasks]] type = "perplexity"): file (default <data>/wikitext-2-raw-test.txt), spans (8),
 // context (512), continuation (128), name (default "wikitext2").

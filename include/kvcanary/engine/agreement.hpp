@@ -5,7 +5,7 @@
 // of corrected.
 //
 // The full cache's greedy generation g (the reference) is teacher-forced under both caches in
-// lockstep (model/batch_decode.hpp, DecodeJob::reference). At position t both have seen the
+// lockstep (engine/batch_decode.hpp, DecodeJob::reference). At position t both have seen the
 // prompt and g[0, t); the full cache's next-token distribution is p_t (whose argmax is g[t] by
 // construction), the compressed cache's q_t. Per position:
 //
@@ -24,9 +24,9 @@
 #include <cstdint>
 #include <optional>
 
-#include "kvcanary/model/generate.hpp"
+#include "kvcanary/engine/generate.hpp"
 
-namespace kvcanary::model {
+namespace kvcanary::engine {
 
 // KL(p ‖ q) of the softmaxes of two logit rows of length n, in double. Identical rows give
 // exactly 0; rounding can take nearly identical rows a hair below 0, which is clamped (KL ≥ 0).
@@ -70,4 +70,4 @@ struct Agreement {
   double kl_mean() const { return positions ? kl_sum / static_cast<double>(positions) : 0.0; }
 };
 
-}  // namespace kvcanary::model
+}  // namespace kvcanary::engine

@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "kvcanary/kv/policy.hpp"
-#include "kvcanary/model/generate.hpp"
+#include "kvcanary/engine/generate.hpp"
 #include "kvcanary/model/llama.hpp"
 
-namespace kvcanary::model {
+namespace kvcanary::engine {
 
 struct TokenScores {
   std::vector<double> logprobs;  // log p(token_i | tokens_<i) for every scored token
@@ -37,7 +37,7 @@ inline double log_softmax_at(const float* logits, std::size_t n, std::int32_t ta
 
 // Scores ids[first_scored..] given everything before them, in one pass from an empty cache.
 template <class WT>
-TokenScores score_tokens(Transformer<WT>& model, std::span<const std::int32_t> ids, std::size_t first_scored = 1,
+TokenScores score_tokens(model::Transformer<WT>& model, std::span<const std::int32_t> ids, std::size_t first_scored = 1,
                          std::size_t chunk = 256) {
   TokenScores s;
   if (ids.size() < 2) return s;
@@ -49,8 +49,8 @@ TokenScores score_tokens(Transformer<WT>& model, std::span<const std::int32_t> i
   for (std::size_t begin = 0; begin + 1 < ids.size(); begin += chunk) {
     const std::size_t end = std::min(begin + chunk, ids.size() - 1);
     const bool wanted = end > first_scored - 1;
-    const Segment seg{&cache, ids.subspan(begin, end - begin), wanted ? Logits::All : Logits::None};
-    model.forward(std::span<const Segment>(&seg, 1), logits);
+    const model::Segment seg{&cache, ids.subspan(begin, end - begin), wanted ? model::Logits::All : model::Logits::None};
+    model.forward(std::span<const model::Segment>(&seg, 1), logits);
     if (!wanted) continue;
     for (std::size_t i = begin; i < end; ++i) {
       if (i + 1 < first_scored) continue;
@@ -64,7 +64,7 @@ TokenScores score_tokens(Transformer<WT>& model, std::span<const std::int32_t> i
 }
 
 template <class WT>
-TokenScores strided_perplexity(Transformer<WT>& model, std::span<const std::int32_t> ids, std::size_t window,
+TokenScores strided_perplexity(model::Transformer<WT>& model, std::span<const std::int32_t> ids, std::size_t window,
                                std::size_t stride) {
   TokenScores total;
   if (ids.size() < 2) return total;
@@ -92,7 +92,7 @@ TokenScores strided_perplexity(Transformer<WT>& model, std::span<const std::int3
 // ids[first_scored..] are scored; first_scored ≥ 1. The prediction of ids[context] comes from
 // the prefill step, before compression, as a generated first token would.
 template <class WT, kv::CachePolicy Policy>
-TokenScores score_tokens_under(Transformer<WT>& model, std::span<const std::int32_t> ids, const Policy& prototype,
+TokenScores score_tokens_under(model::Transformer<WT>& model, std::span<const std::int32_t> ids, const Policy& prototype,
                                std::size_t context, std::size_t first_scored) {
   TokenScores s;
   if (ids.size() < 2) return s;
@@ -110,11 +110,11 @@ TokenScores score_tokens_under(Transformer<WT>& model, std::span<const std::int3
     s.nll_sum -= lp;
     ++s.n_scored;
   };
-  std::vector<Segment> seg = {{&cache, ids.first(context), Logits::All}};
+  std::vector<model::Segment> seg = {{&cache, ids.first(context), model::Logits::All}};
   forward_with_policies(model, seg, std::span<Policy* const>(&pp, 1), kv::StepKind::Prefill, logits);
   for (std::size_t i = 0; i < context; ++i) score_row(&logits[i * V], i + 1);
   for (std::size_t i = context; i + 1 < ids.size(); ++i) {
-    seg = {{&cache, ids.subspan(i, 1), Logits::Last}};
+    seg = {{&cache, ids.subspan(i, 1), model::Logits::Last}};
     forward_with_policies(model, seg, std::span<Policy* const>(&pp, 1), kv::StepKind::Decode, logits);
     score_row(logits.data(), i + 1);
   }
@@ -123,4 +123,4 @@ TokenScores score_tokens_under(Transformer<WT>& model, std::span<const std::int3
   return s;
 }
 
-}  // namespace kvcanary::model
+}  // namespace kvcanary::engine

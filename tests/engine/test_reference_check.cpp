@@ -1,4 +1,4 @@
-// model/reference_check.hpp and io/logit_reference.hpp on a tiny golden model: a reference
+// engine/reference_check.hpp and io/logit_reference.hpp on a tiny golden model: a reference
 // written from the model's own outputs must agree everywhere; each planted disagreement must
 // be counted where it was planted; a malformed reference is one Error naming file and field.
 
@@ -12,7 +12,7 @@
 #include "../support/temp_dir.hpp"
 #include "kvcanary/io/hf_config.hpp"
 #include "kvcanary/io/tokenizer.hpp"
-#include "kvcanary/model/reference_check.hpp"
+#include "kvcanary/engine/reference_check.hpp"
 
 using namespace kvcanary;
 namespace fs = std::filesystem;
@@ -50,7 +50,7 @@ fs::path write_self_reference(Tiny& t, const fs::path& dir, const std::vector<st
     std::vector<float> top1_logit, margin;
     for (std::size_t i = 0; i < ids.size(); ++i) {
       const float* row = &logits[i * V];
-      const auto best = model::argmax(row, V);
+      const auto best = engine::argmax(row, V);
       float second = -1e30f;
       for (std::size_t j = 0; j < V; ++j)
         if (static_cast<std::int32_t>(j) != best) second = std::max(second, row[j]);
@@ -58,11 +58,11 @@ fs::path write_self_reference(Tiny& t, const fs::path& dir, const std::vector<st
       top1_logit.push_back(row[best]);
       margin.push_back(row[best] - second);
     }
-    model::GenerateOptions opt;
+    engine::GenerateOptions opt;
     opt.max_new_tokens = 32;
     opt.eos_ids = {-1};
     const std::vector<std::vector<std::int32_t>> in = {ids};
-    auto greedy = model::generate_greedy(t.m, std::span<const std::vector<std::int32_t>>(in), opt)[0].tokens;
+    auto greedy = engine::generate_greedy(t.m, std::span<const std::vector<std::int32_t>>(in), opt)[0].tokens;
     const float* last = &logits[(ids.size() - 1) * V];
     plant(k, top1, greedy);
     js << (k ? "," : "") << "{\"name\":\"p" << k << "\",\"kind\":\"prose\",\"text\":\"" << texts[k] << "\",\"ids\":" << list(ids)
@@ -86,7 +86,7 @@ TEST_CASE("reference check: the model against its own outputs agrees at every po
   const auto path = write_self_reference(t, dir.path, kTexts, [](auto, auto&, auto&) {});
   const auto ref = io::read_logit_reference(path, "hf_");
   REQUIRE(ref.prompts.size() == 3);
-  const auto a = model::check_against_reference(t.m, ref, [&](const std::string& s) { return t.tok.encode(s); });
+  const auto a = engine::check_against_reference(t.m, ref, [&](const std::string& s) { return t.tok.encode(s); });
   CHECK(a.prompts == 3);
   CHECK(a.positions == t.tok.encode(kTexts[0]).size() + t.tok.encode(kTexts[1]).size() + t.tok.encode(kTexts[2]).size());
   CHECK(a.top1_equal == a.positions);
@@ -106,7 +106,7 @@ TEST_CASE("reference check: planted top-1 and greedy differences are counted whe
     if (k == 1) top1[2] = (top1[2] + 1) % vocab;       // one teacher-forced position
     if (k == 2) greedy[7] = (greedy[7] + 1) % vocab;   // the continuation from token 7
   });
-  const auto a = model::check_against_reference(t.m, io::read_logit_reference(path, "hf_"), nullptr);
+  const auto a = engine::check_against_reference(t.m, io::read_logit_reference(path, "hf_"), nullptr);
   CHECK(a.top1_equal == a.positions - 1);
   CHECK(a.greedy_identical == 2);
   CHECK(a.tokenizer_equal == 0);  // not checked

@@ -19,7 +19,7 @@
 #include "kvcanary/kv/policy.hpp"
 #include "kvcanary/model/llama.hpp"
 
-namespace kvcanary::model {
+namespace kvcanary::engine {
 
 struct GenerateOptions {
   std::size_t max_new_tokens = 128;
@@ -75,16 +75,16 @@ inline const char* stop_reason(std::span<const std::int32_t> tokens, const std::
 // for, then let it compress. The building block of generation and of scoring under a policy.
 // A null policy leaves its segment's cache uncompressed (no record, no step): the batched
 // engine's full-cache reference lane rides in the same call as the compressed lanes
-// (model/batch_decode.hpp, DecodeJob::reference), whatever policy types the caller lists.
+// (engine/batch_decode.hpp, DecodeJob::reference), whatever policy types the caller lists.
 template <class WT, kv::CachePolicy Policy>
-void forward_with_policies(Transformer<WT>& model, std::vector<Segment>& segments, std::span<Policy* const> policies,
+void forward_with_policies(model::Transformer<WT>& model, std::vector<model::Segment>& segments, std::span<Policy* const> policies,
                            kv::StepKind kind, std::vector<float>& logits) {
   std::vector<kv::AttentionRecord> records(segments.size());
-  std::vector<RecordRequest> requests(segments.size());
+  std::vector<model::RecordRequest> requests(segments.size());
   for (std::size_t i = 0; i < segments.size(); ++i) {
     requests[i] = {&records[i], policies[i] ? policies[i]->attention_rows(kind, segments[i].tokens.size()) : 0,
                    policies[i] && kv::wants_query_moments(*policies[i], kind)};
-    segments[i].records = std::span<const RecordRequest>(&requests[i], requests[i].rows ? 1 : 0);
+    segments[i].records = std::span<const model::RecordRequest>(&requests[i], requests[i].rows ? 1 : 0);
   }
   model.forward(segments, logits);
   // Lanes are independent (each owns its cache and policy state), so their compression steps
@@ -108,10 +108,10 @@ void forward_with_policies(Transformer<WT>& model, std::vector<Segment>& segment
 // since a decode-mode policy would later select among the question's rows). The logits are
 // the question's last row's, as a one-pass prefill's.
 template <class WT>
-void append_question(Transformer<WT>& model, kv::KvCache& cache, std::span<const std::int32_t> question, std::vector<float>& logits) {
+void append_question(model::Transformer<WT>& model, kv::KvCache& cache, std::span<const std::int32_t> question, std::vector<float>& logits) {
   if (question.empty()) return;
-  const Segment seg{&cache, question, Logits::Last};
-  model.forward(std::span<const Segment>(&seg, 1), logits);
+  const model::Segment seg{&cache, question, model::Logits::Last};
+  model.forward(std::span<const model::Segment>(&seg, 1), logits);
 }
 
 // The first `prompt.size() − question` tokens of the prompt: what a policy compresses. At
@@ -120,17 +120,17 @@ inline std::size_t context_length(std::size_t prompt, std::size_t question) { re
 
 // Prefill a prompt under its policy, in scope `context` when `question` > 0.
 template <class WT, kv::CachePolicy Policy>
-void prefill_with_policy(Transformer<WT>& model, kv::KvCache& cache, std::span<const std::int32_t> prompt, std::size_t question,
+void prefill_with_policy(model::Transformer<WT>& model, kv::KvCache& cache, std::span<const std::int32_t> prompt, std::size_t question,
                          Policy& policy, std::vector<float>& logits) {
   const std::size_t context = context_length(prompt.size(), question);
-  std::vector<Segment> seg = {{&cache, prompt.first(context), Logits::Last}};
+  std::vector<model::Segment> seg = {{&cache, prompt.first(context), model::Logits::Last}};
   Policy* p = &policy;
   forward_with_policies(model, seg, std::span<Policy* const>(&p, 1), kv::StepKind::Prefill, logits);
   append_question(model, cache, prompt.subspan(context), logits);
 }
 
 template <class WT, kv::CachePolicy Policy = kv::FullCache>
-std::vector<Generation> generate_greedy(Transformer<WT>& model, std::span<const std::vector<std::int32_t>> prompts,
+std::vector<Generation> generate_greedy(model::Transformer<WT>& model, std::span<const std::vector<std::int32_t>> prompts,
                                         const GenerateOptions& options, const Detokenizer& detokenize = {},
                                         const Policy& policy = {}, std::vector<kv::KvCache>* caches_out = nullptr) {
   using clock = std::chrono::steady_clock;
@@ -176,12 +176,12 @@ std::vector<Generation> generate_greedy(Transformer<WT>& model, std::span<const 
   }
 
   for (;;) {
-    std::vector<Segment> step;
+    std::vector<model::Segment> step;
     std::vector<Policy*> step_policies;
     std::vector<std::size_t> who;
     for (std::size_t b = 0; b < B; ++b) {
       if (done[b]) continue;
-      step.push_back({&caches[b], std::span<const std::int32_t>(&next[b], 1), Logits::Last});
+      step.push_back({&caches[b], std::span<const std::int32_t>(&next[b], 1), model::Logits::Last});
       step_policies.push_back(&policies[b]);
       who.push_back(b);
     }
@@ -202,4 +202,4 @@ std::vector<Generation> generate_greedy(Transformer<WT>& model, std::span<const 
   return out;
 }
 
-}  // namespace kvcanary::model
+}  // namespace kvcanary::engine

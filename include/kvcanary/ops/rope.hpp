@@ -13,11 +13,11 @@
 #include <numbers>
 #include <vector>
 
-#include "kvcanary/model/config.hpp"
+#include "kvcanary/core/model_config.hpp"
 
-namespace kvcanary::model {
+namespace kvcanary::ops {
 
-inline std::vector<float> rope_inverse_frequencies(const Config& c) {
+inline std::vector<float> rope_inverse_frequencies(const ModelConfig& c) {
   const std::size_t half = static_cast<std::size_t>(c.head_dim / 2);
   std::vector<float> inv(half);
   for (std::size_t i = 0; i < half; ++i) {
@@ -49,7 +49,7 @@ inline std::vector<float> rope_inverse_frequencies(const Config& c) {
 
 class Rope {
  public:
-  explicit Rope(const Config& c) : head_dim_(static_cast<std::size_t>(c.head_dim)), inv_freq_(rope_inverse_frequencies(c)) {}
+  explicit Rope(const ModelConfig& c) : head_dim_(static_cast<std::size_t>(c.head_dim)), inv_freq_(rope_inverse_frequencies(c)) {}
 
   std::size_t head_dim() const { return head_dim_; }
   const std::vector<float>& inverse_frequencies() const { return inv_freq_; }
@@ -103,4 +103,4 @@ class Rope {
   std::vector<float> cos_, sin_;
 };
 
-}  // namespace kvcanary::model
+}  // namespace kvcanary::ops

@@ -9,7 +9,7 @@
 #include "../support/json_file.hpp"
 #include "kvcanary/io/hf_config.hpp"
 #include "kvcanary/kv/full.hpp"
-#include "kvcanary/model/perplexity.hpp"
+#include "kvcanary/engine/perplexity.hpp"
 
 using namespace kvcanary;
 
@@ -25,8 +25,8 @@ TEST_CASE("perplexity: chunked scoring equals one pass, log-probs match log-soft
   const auto dir = test::test_data("tiny/llama_gqa_untied");
   model::Transformer<float> m(io::load_hf_config(dir), dir, 1);
   const auto ids = ids_of_length(40);
-  const auto whole = model::score_tokens(m, ids, 1, 256);
-  const auto chunked = model::score_tokens(m, ids, 1, 7);
+  const auto whole = engine::score_tokens(m, ids, 1, 256);
+  const auto chunked = engine::score_tokens(m, ids, 1, 7);
   REQUIRE(whole.n_scored == 39);
   REQUIRE(chunked.n_scored == 39);
   for (std::size_t i = 0; i < whole.logprobs.size(); ++i) CHECK(chunked.logprobs[i] == doctest::Approx(whole.logprobs[i]).epsilon(1e-6));
@@ -47,18 +47,18 @@ TEST_CASE("perplexity: strided windows score each token once with up to window-1
   model::Transformer<float> m(io::load_hf_config(dir), dir, 1);
   const auto ids = ids_of_length(50);
   // A window as long as the text is the single pass.
-  const auto single = model::strided_perplexity(m, ids, 64, 32);
-  const auto whole = model::score_tokens(m, ids);
+  const auto single = engine::strided_perplexity(m, ids, 64, 32);
+  const auto whole = engine::score_tokens(m, ids);
   CHECK(single.n_scored == 49);
   CHECK(single.nll_sum == doctest::Approx(whole.nll_sum).epsilon(1e-9));
 
   // window 20, stride 10: windows [0,20) [10,30) [20,40) [30,50); the first scores tokens 1..19,
   // each later one only its last 10 tokens.
-  const auto strided = model::strided_perplexity(m, ids, 20, 10);
+  const auto strided = engine::strided_perplexity(m, ids, 20, 10);
   CHECK(strided.n_scored == 49);
-  double expect = model::score_tokens(m, std::span(ids).subspan(0, 20)).nll_sum;
+  double expect = engine::score_tokens(m, std::span(ids).subspan(0, 20)).nll_sum;
   for (std::size_t begin = 10; begin + 20 <= 50; begin += 10)
-    expect += model::score_tokens(m, std::span(ids).subspan(begin, 20), 10).nll_sum;
+    expect += engine::score_tokens(m, std::span(ids).subspan(begin, 20), 10).nll_sum;
   CHECK(strided.nll_sum == doctest::Approx(expect).epsilon(1e-9));
   // Less context can only be compared, not ordered, on random weights; but it must differ.
   CHECK(strided.nll_sum != doctest::Approx(whole.nll_sum).epsilon(1e-9));
@@ -68,13 +68,13 @@ TEST_CASE("perplexity under a policy: with `full`, decode-step scoring is bit-id
   const auto dir = test::test_data("tiny/llama_gqa_untied");
   model::Transformer<float> m(io::load_hf_config(dir), dir, 2);
   const auto ids = ids_of_length(30);
-  const auto reference = model::score_tokens(m, ids);
+  const auto reference = engine::score_tokens(m, ids);
   for (std::size_t context : {1, 7, 29}) {
-    const auto under = model::score_tokens_under(m, ids, kv::FullCache{}, context, 1);
+    const auto under = engine::score_tokens_under(m, ids, kv::FullCache{}, context, 1);
     CHECK(under.logprobs == reference.logprobs);  // batch-invariant kernels: exact, not approximate
     CHECK(under.kv_fraction_end == 1.0);
   }
-  const auto tail = model::score_tokens_under(m, ids, kv::FullCache{}, 10, 10);
+  const auto tail = engine::score_tokens_under(m, ids, kv::FullCache{}, 10, 10);
   CHECK(tail.n_scored == 20);
   CHECK(std::equal(tail.logprobs.begin(), tail.logprobs.end(), reference.logprobs.begin() + 9));
 }

@@ -8,7 +8,7 @@
 // many of the last query rows they want summed (SnapKV's observation window, H2O's every row,
 // TOVA's last, none for norms and quantizers). One pass that records every row count the
 // sweep's policies ask for leaves an uncompressed cache that each policy copies and compresses
-// as if it had run the prefill itself: bit-identical rows (tests/model/test_prefill_share.cpp),
+// as if it had run the prefill itself: bit-identical rows (tests/engine/test_prefill_share.cpp),
 // one prefill per prompt instead of one per compressor.
 //
 // A sweep with a policy that wants query moments (kv/policy.hpp, step 1b: Expected Attention)
@@ -31,7 +31,7 @@
 #include "kvcanary/kv/policy.hpp"
 #include "kvcanary/model/llama.hpp"
 
-namespace kvcanary::model {
+namespace kvcanary::engine {
 
 class PrefillShare {
  public:
@@ -53,7 +53,7 @@ class PrefillShare {
   // The prefill of `prompt` with a record of `rows` query rows (0: none) among its records.
   // Runs the forward pass only when no kept entry has both.
   template <class WT>
-  std::shared_ptr<const Entry> get(Transformer<WT>& model, std::span<const std::int32_t> prompt, std::size_t rows) {
+  std::shared_ptr<const Entry> get(model::Transformer<WT>& model, std::span<const std::int32_t> prompt, std::size_t rows) {
     std::vector<std::int32_t> key(prompt.begin(), prompt.end());
     auto it = entries_.find(key);
     if (it != entries_.end() && (rows == 0 || it->second->records.count(rows))) {
@@ -69,11 +69,11 @@ class PrefillShare {
       for (const auto& [r, rec] : it->second->records) wanted.insert(r);
 
     auto entry = std::make_shared<Entry>(Entry{model.new_cache(), {}, {}, 0, 0});
-    std::vector<RecordRequest> requests;
+    std::vector<model::RecordRequest> requests;
     for (std::size_t r : wanted) requests.push_back({&entry->records[r], r, query_moments_});
-    const Segment seg{&entry->cache, prompt, Logits::Last, requests};
+    const model::Segment seg{&entry->cache, prompt, model::Logits::Last, requests};
     const auto t0 = std::chrono::steady_clock::now();
-    model.forward(std::span<const Segment>(&seg, 1), entry->logits);
+    model.forward(std::span<const model::Segment>(&seg, 1), entry->logits);
     entry->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     entry->bytes = bytes_of(*entry);
 
@@ -114,4 +114,4 @@ class PrefillShare {
   std::size_t kept_bytes_ = 0, hits_ = 0, misses_ = 0;
 };
 
-}  // namespace kvcanary::model
+}  // namespace kvcanary::engine

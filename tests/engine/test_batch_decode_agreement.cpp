@@ -13,7 +13,7 @@
 #include "kvcanary/kv/full.hpp"
 #include "kvcanary/kv/h2o.hpp"
 #include "kvcanary/kv/streamingllm.hpp"
-#include "kvcanary/model/batch_decode.hpp"
+#include "kvcanary/engine/batch_decode.hpp"
 
 using namespace kvcanary;
 
@@ -21,8 +21,8 @@ namespace {
 
 std::vector<std::int32_t> tokens(std::size_t n, std::size_t salt) { return test::synthetic_tokens(n, salt); }
 
-model::GenerateOptions options() {
-  model::GenerateOptions opt;
+engine::GenerateOptions options() {
+  engine::GenerateOptions opt;
   opt.max_new_tokens = 16;
   opt.eos_ids = {-1};  // never: every generation runs to the cap
   return opt;
@@ -30,27 +30,27 @@ model::GenerateOptions options() {
 
 // Jobs with prompts of several lengths (one with a question appended uncompressed, scope
 // context), each carrying the full cache's greedy generation of its prompt as the reference.
-std::vector<model::DecodeJob> jobs_with_references(model::Transformer<float>& m) {
-  std::vector<model::DecodeJob> jobs;
+std::vector<engine::DecodeJob> jobs_with_references(model::Transformer<float>& m) {
+  std::vector<engine::DecodeJob> jobs;
   for (std::size_t j = 0; j < 5; ++j) {
-    model::DecodeJob job;
+    engine::DecodeJob job;
     job.prompt = tokens(24 + 9 * j, j);
     job.generate = j != 3;                      // job 3 only scores
     if (j % 2 == 0) job.forced = tokens(6 + j, j + 40);
     if (j == 1) job.question_tokens = 7;
     jobs.push_back(job);
   }
-  std::vector<model::DecodeJob> plain = jobs;
+  std::vector<engine::DecodeJob> plain = jobs;
   for (auto& job : plain) {
     job.generate = true;
     job.forced.clear();
   }
-  const auto refs = model::run_jobs(m, std::span<const model::DecodeJob>(plain), kv::FullCache{}, options());
+  const auto refs = engine::run_jobs(m, std::span<const engine::DecodeJob>(plain), kv::FullCache{}, options());
   for (std::size_t j = 0; j < jobs.size(); ++j) jobs[j].reference = refs[j].generation.tokens;
   return jobs;
 }
 
-bool same(const model::Agreement& a, const model::Agreement& b) {
+bool same(const engine::Agreement& a, const engine::Agreement& b) {
   return a.positions == b.positions && a.agreed == b.agreed && a.first_mismatch == b.first_mismatch && a.kl_sum == b.kl_sum;
 }
 
@@ -60,10 +60,10 @@ TEST_CASE("batch decode agreement: under the full cache, top-1 agreement 1, KL 0
   const auto dir = test::test_data("tiny/llama_gqa_untied");
   model::Transformer<float> m(io::load_hf_config(dir), dir, 2);
   const auto jobs = jobs_with_references(m);
-  const auto r = model::run_jobs(m, std::span<const model::DecodeJob>(jobs), kv::FullCache{}, options());
+  const auto r = engine::run_jobs(m, std::span<const engine::DecodeJob>(jobs), kv::FullCache{}, options());
   for (std::size_t j = 0; j < jobs.size(); ++j) {
     CAPTURE(j);
-    const model::Agreement& a = r[j].agreement;
+    const engine::Agreement& a = r[j].agreement;
     CHECK(a.positions == jobs[j].reference.size());
     CHECK(a.top1() == 1.0);
     CHECK(a.kl_sum == 0.0);  // the two lanes compute the very same rows
@@ -73,10 +73,10 @@ TEST_CASE("batch decode agreement: under the full cache, top-1 agreement 1, KL 0
   // The sweep generates the reference with `full`'s question split (scope context) and scores a
   // scope-prompt compressor against it with a one-pass prefill: the two prefills give the same
   // rows bit for bit, so the uncompressed twin still agrees exactly.
-  model::DecodeJob one_pass = jobs[1];
+  engine::DecodeJob one_pass = jobs[1];
   REQUIRE(one_pass.question_tokens > 0);
   one_pass.question_tokens = 0;
-  const auto o = model::run_jobs(m, std::span<const model::DecodeJob>(&one_pass, 1), kv::FullCache{}, options());
+  const auto o = engine::run_jobs(m, std::span<const engine::DecodeJob>(&one_pass, 1), kv::FullCache{}, options());
   CHECK(o[0].agreement.top1() == 1.0);
   CHECK(o[0].agreement.kl_sum == 0.0);
 }
@@ -87,20 +87,20 @@ TEST_CASE("batch decode agreement: a compressor that changes the output disagree
   model::Transformer<float> m(config, dir, 2);
   const auto jobs = jobs_with_references(m);
   auto check_policy = [&](const auto& policy) {
-    const auto r = model::run_jobs(m, std::span<const model::DecodeJob>(jobs), policy, options());
+    const auto r = engine::run_jobs(m, std::span<const engine::DecodeJob>(jobs), policy, options());
     std::size_t departed = 0;
     for (std::size_t j = 0; j < jobs.size(); ++j) {
       CAPTURE(j);
       const auto& ref = jobs[j].reference;
       // Independently: the compressed cache's own greedy generation, by generate_greedy.
-      model::GenerateOptions opt = options();
+      engine::GenerateOptions opt = options();
       opt.question_tokens = {jobs[j].question_tokens};
       const std::vector<std::vector<std::int32_t>> prompt = {jobs[j].prompt};
-      const auto own = model::generate_greedy(m, std::span<const std::vector<std::int32_t>>(prompt), opt, {}, policy)[0].tokens;
+      const auto own = engine::generate_greedy(m, std::span<const std::vector<std::int32_t>>(prompt), opt, {}, policy)[0].tokens;
       REQUIRE(own.size() == ref.size());
       std::size_t d = 0;
       while (d < ref.size() && own[d] == ref[d]) ++d;
-      const model::Agreement& a = r[j].agreement;
+      const engine::Agreement& a = r[j].agreement;
       CHECK(a.positions == ref.size());
       CHECK(a.first_disagree() == d);  // the same prefix fed to both: the first differing argmax is the departure
       if (d < ref.size()) {
@@ -123,9 +123,9 @@ TEST_CASE("batch decode agreement: the mean KL equals a recomputation from a ful
   model::Transformer<float> m(config, dir, 2);
   const auto jobs = jobs_with_references(m);
   const auto policy = kv::StreamingLlm::create(kv::PolicyOptions(0.25, kv::Mode::Decode, {{"sinks", "2"}}), config);
-  const auto r = model::run_jobs(m, std::span<const model::DecodeJob>(jobs), policy, options());
+  const auto r = engine::run_jobs(m, std::span<const engine::DecodeJob>(jobs), policy, options());
   const std::size_t V = static_cast<std::size_t>(config.vocab_size);
-  const model::DecodeJob& job = jobs[0];  // scope prompt
+  const engine::DecodeJob& job = jobs[0];  // scope prompt
   const auto& ref = job.reference;
   // The full cache's rows: one pass over the prompt and the reference, every row's logits.
   std::vector<std::int32_t> all = job.prompt;
@@ -139,14 +139,14 @@ TEST_CASE("batch decode agreement: the mean KL equals a recomputation from a ful
   auto pol = policy;
   decltype(pol)* pp = &pol;
   std::vector<float> logits;
-  model::prefill_with_policy(m, cache, std::span<const std::int32_t>(job.prompt), 0, pol, logits);
+  engine::prefill_with_policy(m, cache, std::span<const std::int32_t>(job.prompt), 0, pol, logits);
   double kl = 0;
   for (std::size_t t = 0; t < ref.size(); ++t) {
     if (t > 0) {
       std::vector<model::Segment> step = {{&cache, std::span<const std::int32_t>(&ref[t - 1], 1), model::Logits::Last}};
-      model::forward_with_policies(m, step, std::span<decltype(pp) const>(&pp, 1), kv::StepKind::Decode, logits);
+      engine::forward_with_policies(m, step, std::span<decltype(pp) const>(&pp, 1), kv::StepKind::Decode, logits);
     }
-    kl += model::kl_of_logits(&full_logits[(job.prompt.size() - 1 + t) * V], logits.data(), V);
+    kl += engine::kl_of_logits(&full_logits[(job.prompt.size() - 1 + t) * V], logits.data(), V);
   }
   CHECK(r[0].agreement.kl_mean() == doctest::Approx(kl / double(ref.size())).epsilon(1e-6));
   CHECK(r[0].agreement.kl_mean() > 0.0);
@@ -158,17 +158,17 @@ TEST_CASE("batch decode agreement: the same alone or batched, and the generation
   model::Transformer<float> m(config, dir, 2);
   const auto jobs = jobs_with_references(m);
   const auto policy = kv::H2o::create(kv::PolicyOptions(0.25, kv::Mode::Decode), config);
-  model::BatchOptions wide, narrow;
+  engine::BatchOptions wide, narrow;
   wide.max_lanes = 16;
   narrow.max_lanes = 2;
-  const auto batched = model::run_jobs(m, std::span<const model::DecodeJob>(jobs), policy, options(), {}, wide);
-  const auto refilled = model::run_jobs(m, std::span<const model::DecodeJob>(jobs), policy, options(), {}, narrow);
-  std::vector<model::DecodeJob> without = jobs;
+  const auto batched = engine::run_jobs(m, std::span<const engine::DecodeJob>(jobs), policy, options(), {}, wide);
+  const auto refilled = engine::run_jobs(m, std::span<const engine::DecodeJob>(jobs), policy, options(), {}, narrow);
+  std::vector<engine::DecodeJob> without = jobs;
   for (auto& job : without) job.reference.clear();
-  const auto plain = model::run_jobs(m, std::span<const model::DecodeJob>(without), policy, options(), {}, wide);
+  const auto plain = engine::run_jobs(m, std::span<const engine::DecodeJob>(without), policy, options(), {}, wide);
   for (std::size_t j = 0; j < jobs.size(); ++j) {
     CAPTURE(j);
-    const auto alone = model::run_jobs(m, std::span<const model::DecodeJob>(&jobs[j], 1), policy, options());
+    const auto alone = engine::run_jobs(m, std::span<const engine::DecodeJob>(&jobs[j], 1), policy, options());
     CHECK(same(batched[j].agreement, alone[0].agreement));
     CHECK(same(refilled[j].agreement, alone[0].agreement));
     CHECK(batched[j].generation.tokens == plain[j].generation.tokens);

@@ -5,7 +5,7 @@
 #include "../support/json_file.hpp"
 #include "kvcanary/io/hf_config.hpp"
 #include "kvcanary/io/tokenizer.hpp"
-#include "kvcanary/model/generate.hpp"
+#include "kvcanary/engine/generate.hpp"
 
 using namespace kvcanary;
 
@@ -19,16 +19,16 @@ struct Tiny {
 TEST_CASE("generate: length limit, EOS and stop strings end a sequence as transformers does") {
   Tiny t;
   const std::vector<std::vector<std::int32_t>> prompt = {t.tok.encode("Once upon a time")};
-  model::GenerateOptions opt;
+  engine::GenerateOptions opt;
   opt.max_new_tokens = 24;
   opt.eos_ids = {-1};
-  const auto free_run = model::generate_greedy(t.m, prompt, opt)[0];
+  const auto free_run = engine::generate_greedy(t.m, prompt, opt)[0];
   REQUIRE(free_run.tokens.size() == 24);
   CHECK(free_run.finish_reason == "length");
 
   SUBCASE("an EOS id stops at its first occurrence and is kept") {
     opt.eos_ids = {free_run.tokens[5]};
-    const auto g = model::generate_greedy(t.m, prompt, opt)[0];
+    const auto g = engine::generate_greedy(t.m, prompt, opt)[0];
     std::size_t first = 0;
     while (free_run.tokens[first] != free_run.tokens[5]) ++first;
     CHECK(g.finish_reason == "eos");
@@ -44,7 +44,7 @@ TEST_CASE("generate: length limit, EOS and stop strings end a sequence as transf
     const std::string text = spell(free_run.tokens);
     const std::string stop = "," + spell(std::span(free_run.tokens).subspan(8, 2));
     opt.stop_strings = {"never-produced", stop};
-    const auto g = model::generate_greedy(t.m, prompt, opt, spell)[0];
+    const auto g = engine::generate_greedy(t.m, prompt, opt, spell)[0];
     CHECK(g.finish_reason == "stop");
     const std::string got = spell(g.tokens);
     CHECK(got.size() == text.find(stop) + stop.size());
@@ -52,7 +52,7 @@ TEST_CASE("generate: length limit, EOS and stop strings end a sequence as transf
   }
   SUBCASE("max_new_tokens 0 generates nothing") {
     opt.max_new_tokens = 0;
-    const auto g = model::generate_greedy(t.m, prompt, opt)[0];
+    const auto g = engine::generate_greedy(t.m, prompt, opt)[0];
     CHECK(g.tokens.empty());
     CHECK(g.finish_reason == "length");
   }

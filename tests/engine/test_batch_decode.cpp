@@ -13,18 +13,18 @@
 #include "kvcanary/kv/h2o.hpp"
 #include "kvcanary/kv/kivi.hpp"
 #include "kvcanary/kv/streamingllm.hpp"
-#include "kvcanary/model/batch_decode.hpp"
-#include "kvcanary/model/perplexity.hpp"
+#include "kvcanary/engine/batch_decode.hpp"
+#include "kvcanary/engine/perplexity.hpp"
 
 using namespace kvcanary;
 
 namespace {
 std::vector<std::int32_t> tokens(std::size_t n, std::size_t salt) { return test::synthetic_tokens(n, salt); }
 
-std::vector<model::DecodeJob> some_jobs() {
-  std::vector<model::DecodeJob> jobs;
+std::vector<engine::DecodeJob> some_jobs() {
+  std::vector<engine::DecodeJob> jobs;
   for (std::size_t j = 0; j < 6; ++j) {
-    model::DecodeJob job;
+    engine::DecodeJob job;
     job.prompt = tokens(20 + 7 * j, j);
     job.generate = j % 3 != 2;                    // jobs 2 and 5 only score
     if (j % 3 != 1) job.forced = tokens(5 + 3 * j, j + 50);  // jobs 1 and 4 only generate
@@ -36,22 +36,22 @@ std::vector<model::DecodeJob> some_jobs() {
 template <class Policy>
 void check_against_references(model::Transformer<float>& m, const Policy& policy) {
   const auto jobs = some_jobs();
-  model::GenerateOptions opt;
+  engine::GenerateOptions opt;
   opt.max_new_tokens = 12;
   opt.eos_ids = {-1};  // never: every generation runs to the cap, so lengths differ only by design
   std::vector<std::size_t> order;
-  model::BatchOptions wide;
+  engine::BatchOptions wide;
   wide.max_lanes = 16;
-  wide.on_job_done = [&](std::size_t j, const model::JobResult&) { order.push_back(j); };
-  const auto batched = model::run_jobs(m, std::span<const model::DecodeJob>(jobs), policy, opt, {}, wide);
+  wide.on_job_done = [&](std::size_t j, const engine::JobResult&) { order.push_back(j); };
+  const auto batched = engine::run_jobs(m, std::span<const engine::DecodeJob>(jobs), policy, opt, {}, wide);
   CHECK(order.size() == jobs.size());
-  model::BatchOptions narrow;
+  engine::BatchOptions narrow;
   narrow.max_lanes = 3;  // lanes refilled from the queue as jobs finish
-  const auto refilled = model::run_jobs(m, std::span<const model::DecodeJob>(jobs), policy, opt, {}, narrow);
+  const auto refilled = engine::run_jobs(m, std::span<const engine::DecodeJob>(jobs), policy, opt, {}, narrow);
 
   for (std::size_t j = 0; j < jobs.size(); ++j) {
     CAPTURE(j);
-    const auto alone = model::run_jobs(m, std::span<const model::DecodeJob>(&jobs[j], 1), policy, opt);
+    const auto alone = engine::run_jobs(m, std::span<const engine::DecodeJob>(&jobs[j], 1), policy, opt);
     CHECK(batched[j].generation.tokens == alone[0].generation.tokens);
     CHECK(refilled[j].generation.tokens == alone[0].generation.tokens);
     CHECK(batched[j].forced.logprobs == alone[0].forced.logprobs);
@@ -59,7 +59,7 @@ void check_against_references(model::Transformer<float>& m, const Policy& policy
     CHECK(batched[j].prompt_tokens == jobs[j].prompt.size());
     if (jobs[j].generate) {
       const std::vector<std::vector<std::int32_t>> prompt = {jobs[j].prompt};
-      const auto ref = model::generate_greedy(m, std::span<const std::vector<std::int32_t>>(prompt), opt, {}, policy);
+      const auto ref = engine::generate_greedy(m, std::span<const std::vector<std::int32_t>>(prompt), opt, {}, policy);
       CHECK(batched[j].generation.tokens == ref[0].tokens);
       CHECK(batched[j].generation.finish_reason == "length");
       CHECK(batched[j].generation_memory.kv_fraction_end == doctest::Approx(ref[0].kv_fraction_end));
@@ -69,7 +69,7 @@ void check_against_references(model::Transformer<float>& m, const Policy& policy
     if (!jobs[j].forced.empty()) {
       std::vector<std::int32_t> all = jobs[j].prompt;
       all.insert(all.end(), jobs[j].forced.begin(), jobs[j].forced.end());
-      const auto ref = model::score_tokens_under(m, all, policy, jobs[j].prompt.size(), jobs[j].prompt.size());
+      const auto ref = engine::score_tokens_under(m, all, policy, jobs[j].prompt.size(), jobs[j].prompt.size());
       REQUIRE(batched[j].forced.n_scored == jobs[j].forced.size());
       CHECK(batched[j].forced.logprobs == ref.logprobs);  // the fork continues from the very same compressed cache
       CHECK(batched[j].forced.nll_sum == doctest::Approx(ref.nll_sum).epsilon(1e-12));
@@ -97,13 +97,13 @@ TEST_CASE("batch decode: compressed caches in decode mode agree too (eviction, r
 TEST_CASE("batch decode: a stop condition ends generation with finish_reason stop") {
   const auto dir = test::test_data("tiny/llama_gqa_untied");
   model::Transformer<float> m(io::load_hf_config(dir), dir, 1);
-  std::vector<model::DecodeJob> jobs = {{tokens(10, 1), true, {}}};
-  model::GenerateOptions opt;
+  std::vector<engine::DecodeJob> jobs = {{tokens(10, 1), true, {}}};
+  engine::GenerateOptions opt;
   opt.max_new_tokens = 20;
   opt.eos_ids = {-1};
   opt.stop_when = [](std::string_view text) { return text.size() >= 3; };
-  const model::Detokenizer count = [](std::span<const std::int32_t> ids) { return std::string(ids.size(), 'x'); };
-  const auto r = model::run_jobs(m, std::span<const model::DecodeJob>(jobs), kv::FullCache{}, opt, count);
+  const engine::Detokenizer count = [](std::span<const std::int32_t> ids) { return std::string(ids.size(), 'x'); };
+  const auto r = engine::run_jobs(m, std::span<const engine::DecodeJob>(jobs), kv::FullCache{}, opt, count);
   CHECK(r[0].generation.tokens.size() == 3);
   CHECK(r[0].generation.finish_reason == "stop");
 }
@@ -112,21 +112,21 @@ TEST_CASE("batch decode: a raised stop flag admits nothing more and drops the jo
   const auto dir = test::test_data("tiny/llama_gqa_untied");
   model::Transformer<float> m(io::load_hf_config(dir), dir, 1);
   const auto jobs = some_jobs();
-  model::GenerateOptions opt;
+  engine::GenerateOptions opt;
   opt.max_new_tokens = 12;
   opt.eos_ids = {-1};
-  const auto full = model::run_jobs(m, std::span<const model::DecodeJob>(jobs), kv::FullCache{}, opt);
+  const auto full = engine::run_jobs(m, std::span<const engine::DecodeJob>(jobs), kv::FullCache{}, opt);
 
   std::atomic<bool> stop{false};
   std::vector<std::size_t> done;
-  model::BatchOptions batch;
+  engine::BatchOptions batch;
   batch.max_lanes = 2;
   batch.stop = &stop;
-  batch.on_job_done = [&](std::size_t j, const model::JobResult&) {
+  batch.on_job_done = [&](std::size_t j, const engine::JobResult&) {
     done.push_back(j);
     if (done.size() == 2) stop = true;  // as a signal handler would, between two steps
   };
-  const auto cut = model::run_jobs(m, std::span<const model::DecodeJob>(jobs), kv::FullCache{}, opt, {}, batch);
+  const auto cut = engine::run_jobs(m, std::span<const engine::DecodeJob>(jobs), kv::FullCache{}, opt, {}, batch);
   // Jobs finishing in the step that raised it still count; the queued ones never start.
   CHECK(done.size() >= 2);
   CHECK(done.size() < jobs.size());
@@ -136,10 +136,10 @@ TEST_CASE("batch decode: a raised stop flag admits nothing more and drops the jo
   }
 
   std::atomic<bool> raised{true};
-  model::BatchOptions before;
+  engine::BatchOptions before;
   before.stop = &raised;
   std::size_t called = 0;
-  before.on_job_done = [&](std::size_t, const model::JobResult&) { ++called; };
-  model::run_jobs(m, std::span<const model::DecodeJob>(jobs), kv::FullCache{}, opt, {}, before);
+  before.on_job_done = [&](std::size_t, const engine::JobResult&) { ++called; };
+  engine::run_jobs(m, std::span<const engine::DecodeJob>(jobs), kv::FullCache{}, opt, {}, before);
   CHECK(called == 0);
 }

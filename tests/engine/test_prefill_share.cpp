@@ -18,9 +18,9 @@
 #include "kvcanary/kv/snapkv.hpp"
 #include "kvcanary/kv/streamingllm.hpp"
 #include "kvcanary/kv/tova.hpp"
-#include "kvcanary/model/batch_decode.hpp"
+#include "kvcanary/engine/batch_decode.hpp"
 #include "kvcanary/model/model_dir.hpp"
-#include "kvcanary/model/prefill_share.hpp"
+#include "kvcanary/engine/prefill_share.hpp"
 #include "kvcanary/run/config.hpp"
 #include "kvcanary/run/results_file.hpp"
 #include "kvcanary/run/sweep.hpp"
@@ -30,8 +30,8 @@ using namespace kvcanary;
 namespace {
 std::vector<std::int32_t> tokens(std::size_t n, std::size_t salt) { return test::synthetic_tokens(n, salt, 53, 97); }
 
-std::vector<model::DecodeJob> some_jobs() {
-  std::vector<model::DecodeJob> jobs;
+std::vector<engine::DecodeJob> some_jobs() {
+  std::vector<engine::DecodeJob> jobs;
   // Job 1 only generates, job 3 only scores, jobs 0 and 2 do both (a forked cache).
   for (std::size_t j = 0; j < 4; ++j)
     jobs.push_back({tokens(30 + 9 * j, j), j != 3, j == 1 ? std::vector<std::int32_t>{} : tokens(6 + j, j + 40)});
@@ -39,16 +39,16 @@ std::vector<model::DecodeJob> some_jobs() {
 }
 
 template <class Policy>
-void check_shared_equals_alone(model::Transformer<float>& m, model::PrefillShare& share, const Policy& policy) {
+void check_shared_equals_alone(model::Transformer<float>& m, engine::PrefillShare& share, const Policy& policy) {
   CAPTURE(policy.identity());
   const auto jobs = some_jobs();
-  model::GenerateOptions opt;
+  engine::GenerateOptions opt;
   opt.max_new_tokens = 10;
   opt.eos_ids = {-1};
-  model::BatchOptions shared;
+  engine::BatchOptions shared;
   shared.prefill_share = &share;
-  const auto with = model::run_jobs(m, std::span<const model::DecodeJob>(jobs), policy, opt, {}, shared);
-  const auto without = model::run_jobs(m, std::span<const model::DecodeJob>(jobs), policy, opt);
+  const auto with = engine::run_jobs(m, std::span<const engine::DecodeJob>(jobs), policy, opt, {}, shared);
+  const auto without = engine::run_jobs(m, std::span<const engine::DecodeJob>(jobs), policy, opt);
   for (std::size_t j = 0; j < jobs.size(); ++j) {
     CAPTURE(j);
     CHECK(with[j].generation.tokens == without[j].generation.tokens);
@@ -99,7 +99,7 @@ TEST_CASE("prefill share: jobs through one shared prefill equal jobs prefilled a
   const auto kivi = kv::KiviQuant::create(kv::PolicyOptions(0.25, kv::Mode::Decode, {{"residual", "32"}, {"group", "32"}}), config);
 
   // The share is told every row count these policies ask for, so one pass per prompt serves all.
-  model::PrefillShare share([&](std::size_t n) {
+  engine::PrefillShare share([&](std::size_t n) {
     return std::vector<std::size_t>{snap.attention_rows(kv::StepKind::Prefill, n), h2o.attention_rows(kv::StepKind::Prefill, n),
                                     tova.attention_rows(kv::StepKind::Prefill, n)};
   });
@@ -122,13 +122,13 @@ TEST_CASE("prefill share: jobs through one shared prefill equal jobs prefilled a
   }
   SUBCASE("a policy that wants the prefill's query moments, through a share that records them") {
     const auto ea = kv::ExpectedAttention::create(kv::PolicyOptions(0.5, kv::Mode::Prompt), config);
-    model::PrefillShare with_moments(
+    engine::PrefillShare with_moments(
         [&](std::size_t n) { return std::vector<std::size_t>{ea.attention_rows(kv::StepKind::Prefill, n)}; }, std::size_t{2} << 30, true);
     check_shared_equals_alone(m, with_moments, ea);
     CHECK(with_moments.misses() == prompts);
   }
   SUBCASE("over the memory limit nothing is kept, and results are unchanged") {
-    model::PrefillShare tight({}, 0);
+    engine::PrefillShare tight({}, 0);
     check_shared_equals_alone(m, tight, snap);
     check_shared_equals_alone(m, tight, stream);
     CHECK(tight.hits() == 0);

@@ -12,7 +12,7 @@
 // Same tokens out: each lane's cache, positions and policy state are its own, and the forward
 // pass's matmul is batch-invariant (ops/matmul-inl.h), so a lane's logits do not depend on
 // which other lanes share its step — a job gives the same result alone or in a batch
-// (tests/model/test_batch_decode.cpp).
+// (tests/engine/test_batch_decode.cpp).
 //
 // Warning signals (issue 20, docs/METRICS.md "What warns?"): a job may also carry a reference —
 // the full cache's own greedy generation of its prompt — which is teacher-forced through two more
@@ -20,7 +20,7 @@
 // (a decode-mode policy keeps compressing as the forced tokens go in, exactly as while
 // generating), one under the uncompressed cache with no policy. Created together and fed one
 // token each per step, the two are always in the same forward call, so each step compares their
-// rows directly (model/agreement.hpp) and no distribution is ever stored. With
+// rows directly (engine/agreement.hpp) and no distribution is ever stored. With
 // `compression_signals`, the prompt step's evicted attention and reconstruction error are
 // measured too (kv/compression_signals.hpp).
 
@@ -38,20 +38,20 @@
 #include "kvcanary/kv/cache.hpp"
 #include "kvcanary/kv/compression_signals.hpp"
 #include "kvcanary/kv/policy.hpp"
-#include "kvcanary/model/agreement.hpp"
-#include "kvcanary/model/generate.hpp"
+#include "kvcanary/engine/agreement.hpp"
+#include "kvcanary/engine/generate.hpp"
 #include "kvcanary/model/llama.hpp"
-#include "kvcanary/model/perplexity.hpp"
-#include "kvcanary/model/prefill_share.hpp"
+#include "kvcanary/engine/perplexity.hpp"
+#include "kvcanary/engine/prefill_share.hpp"
 
-namespace kvcanary::model {
+namespace kvcanary::engine {
 
 struct DecodeJob {
   std::vector<std::int32_t> prompt;
   bool generate = true;               // greedy continuation until EOS, a stop string or the cap
   std::vector<std::int32_t> forced;   // a continuation to score teacher-forced (may be empty)
   // Scope `context`: the prompt's last `question_tokens` tokens are appended uncompressed after
-  // the rest is prefilled and compressed (model/generate.hpp prefill_with_policy); 0: scope
+  // the rest is prefilled and compressed (engine/generate.hpp prefill_with_policy); 0: scope
   // `prompt`. With a prefill share, the compressed context is what is shared.
   std::size_t question_tokens = 0;
   // The full cache's greedy generation of this prompt (empty: no agreement signals): scored for
@@ -79,7 +79,7 @@ struct JobResult {
 struct BatchOptions {
   std::size_t max_lanes = 16;  // lanes advanced per forward call
   // When set, prompts are prefilled through it: one pass per prompt for every policy that runs
-  // it (model/prefill_share.hpp). A job's prefill_seconds is then the shared pass's time plus
+  // it (engine/prefill_share.hpp). A job's prefill_seconds is then the shared pass's time plus
   // its own fork and compression — what the job would have cost alone, so latencies still
   // compare across policies; the sweep's wall time is what the sharing saves.
   PrefillShare* prefill_share = nullptr;
@@ -115,7 +115,7 @@ struct Lane {
 // Runs every job, job j under its own copy of policies[j] — lanes of different policies (a
 // kv::AnyPolicyOf) share each forward call, so a sweep batches all the cells of a task.
 template <class WT, kv::CachePolicy Policy>
-std::vector<JobResult> run_jobs_each(Transformer<WT>& model, std::span<const DecodeJob> jobs, std::span<const Policy> policies,
+std::vector<JobResult> run_jobs_each(model::Transformer<WT>& model, std::span<const DecodeJob> jobs, std::span<const Policy> policies,
                                      const GenerateOptions& options, const Detokenizer& detokenize = {},
                                      const BatchOptions& batch = {}) {
   if (policies.size() != jobs.size()) fail("<run_jobs_each>", "policies", "one policy per job is needed");
@@ -228,11 +228,11 @@ std::vector<JobResult> run_jobs_each(Transformer<WT>& model, std::span<const Dec
       // record of the last query row (recording never changes the logits or the cache).
       kv::AttentionRecord record, last_query;
       const std::size_t rows = base.policy.attention_rows(kv::StepKind::Prefill, context);
-      std::vector<RecordRequest> requests;
+      std::vector<model::RecordRequest> requests;
       if (rows) requests.push_back({&record, rows, kv::wants_query_moments(base.policy, kv::StepKind::Prefill)});
       if (job.compression_signals) requests.push_back({&last_query, 1});
-      const Segment seg{&base.cache, prompt.first(context), Logits::Last, requests};
-      model.forward(std::span<const Segment>(&seg, 1), logits);
+      const model::Segment seg{&base.cache, prompt.first(context), model::Logits::Last, requests};
+      model.forward(std::span<const model::Segment>(&seg, 1), logits);
       compress_prompt(rows ? record : no_record, last_query);
       append_question(model, base.cache, prompt.subspan(context), logits);
     } else {
@@ -283,12 +283,12 @@ std::vector<JobResult> run_jobs_each(Transformer<WT>& model, std::span<const Dec
     }
     if (lanes.empty() || stopping()) break;
 
-    std::vector<Segment> step;
+    std::vector<model::Segment> step;
     std::vector<Policy*> policies;
     step.reserve(lanes.size());
     for (std::size_t i = 0; i < lanes.size(); ++i) {
       Lane& l = lanes[i];
-      step.push_back({&l.cache, std::span<const std::int32_t>(&l.next, 1), Logits::Last});
+      step.push_back({&l.cache, std::span<const std::int32_t>(&l.next, 1), model::Logits::Last});
       policies.push_back(l.kind == LaneKind::Reference ? nullptr : &l.policy);  // the full cache: no policy
       if (l.kind == LaneKind::Reference) reference_row[l.job] = i;
     }
@@ -331,11 +331,11 @@ std::vector<JobResult> run_jobs_each(Transformer<WT>& model, std::span<const Dec
 
 // Every job under the same policy.
 template <class WT, kv::CachePolicy Policy>
-std::vector<JobResult> run_jobs(Transformer<WT>& model, std::span<const DecodeJob> jobs, const Policy& policy,
+std::vector<JobResult> run_jobs(model::Transformer<WT>& model, std::span<const DecodeJob> jobs, const Policy& policy,
                                 const GenerateOptions& options, const Detokenizer& detokenize = {},
                                 const BatchOptions& batch = {}) {
   const std::vector<Policy> each(jobs.size(), policy);
   return run_jobs_each(model, jobs, std::span<const Policy>(each), options, detokenize, batch);
 }
 
-}  // namespace kvcanary::model
+}  // namespace kvcanary::engine

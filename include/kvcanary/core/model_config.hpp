@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace kvcanary::model {
+namespace kvcanary {
 
 enum class Architecture { Llama, Qwen2, Mistral };
 
@@ -30,7 +30,7 @@ struct RopeScaling {
   std::int64_t original_max_position_embeddings = 8192;
 };
 
-struct Config {
+struct ModelConfig {
   Architecture architecture = Architecture::Llama;
   std::int64_t vocab_size = 0;
   std::int64_t hidden_size = 0;
@@ -55,4 +55,4 @@ struct Config {
   std::int64_t group_size() const { return num_heads / num_kv_heads; }
 };
 
-}  // namespace kvcanary::model
+}  // namespace kvcanary

@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "kvcanary/io/logit_reference.hpp"
-#include "kvcanary/model/generate.hpp"
+#include "kvcanary/engine/generate.hpp"
 
-namespace kvcanary::model {
+namespace kvcanary::engine {
 
 struct ReferenceAgreement {
   std::size_t prompts = 0, positions = 0;
@@ -43,7 +43,7 @@ struct ReferenceAgreement {
 
 // `encode` maps a prompt's text to ids (the model's tokenizer); pass nullptr to skip that check.
 template <class WT, class Encode>
-ReferenceAgreement check_against_reference(Transformer<WT>& model, const io::LogitReference& ref, const Encode& encode,
+ReferenceAgreement check_against_reference(model::Transformer<WT>& model, const io::LogitReference& ref, const Encode& encode,
                                            float clear_margin = 0.1f) {
   ReferenceAgreement a;
   a.clear_margin = clear_margin;
@@ -60,8 +60,8 @@ ReferenceAgreement check_against_reference(Transformer<WT>& model, const io::Log
     for (const auto id : p.ids)
       if (id < 0 || static_cast<std::size_t>(id) >= vocab) fail(ref.file, "prompts." + p.name + ".ids", "token id " + std::to_string(id) + " is outside the model's vocabulary");
     kv::KvCache cache = model.new_cache();
-    const Segment seg{&cache, p.ids, Logits::All};
-    model.forward(std::span<const Segment>(&seg, 1), logits);
+    const model::Segment seg{&cache, p.ids, model::Logits::All};
+    model.forward(std::span<const model::Segment>(&seg, 1), logits);
     for (std::size_t i = 0; i < p.ids.size(); ++i) {
       const float* row = &logits[i * vocab];
       const bool same = argmax(row, vocab) == p.top1[i];
@@ -103,4 +103,4 @@ ReferenceAgreement check_against_reference(Transformer<WT>& model, const io::Log
   return a;
 }
 
-}  // namespace kvcanary::model
+}  // namespace kvcanary::engine
