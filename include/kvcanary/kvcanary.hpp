@@ -76,9 +76,11 @@
 #include "kvcanary/kv/tova.hpp"
 
 // model: weights and the forward pass (writes the cache, records attention for policies)
+#include "kvcanary/model/attention_recorder.hpp"
 #include "kvcanary/model/llama.hpp"
 #include "kvcanary/model/model_dir.hpp"
 #include "kvcanary/model/model_name.hpp"
+#include "kvcanary/model/segment.hpp"
 #include "kvcanary/model/stored_weights.hpp"
 #include "kvcanary/model/weights.hpp"
 

@@ -1,349 +1,257 @@
 #pragma once
-// The forward pass of the Llama family (Llama, Qwen2 with q/k/v biases, Mistral), read top
-// to bottom like llama2.c: embed → [RMSNorm → attention → residual → RMSNorm → SwiGLU MLP
-// → residual] × layers → RMSNorm → lm_head.
+// The forward pass of the Llama family (Llama, Qwen2 with q/k/v biases, Mistral). forward()
+// reads top to bottom as the architecture, one named call per step:
+//   embed → [attention → output projection → residual + RMSNorm → SwiGLU MLP → residual +
+//   RMSNorm] × layers → final RMSNorm → lm_head,
+// where each "residual + RMSNorm" also computes the next block's normed input (fused, so each
+// row is read once per step; add_residual_then_norm).
 //
-// One call runs any mix of sequences: a prefill is one segment of many tokens, a batched
-// decode step is many segments of one token each. All rows go through every matrix
-// together (weights are read once per step, not once per sequence); attention is per
-// segment, against that segment's own KV cache.
+// One call runs any mix of sequences (model/segment.hpp): a prefill is one segment of many
+// tokens, a batched decode step is many segments of one token each. All rows go through every
+// matrix together (weights are read once per step, not once per sequence); attention is per
+// segment, against that segment's own KV cache. Every per-row step runs across the pool
+// (for_rows) with the same arithmetic whichever thread or batch computes a row, so batched
+// decoding is bit-identical to decoding alone. What a compressor asked to see of attention is
+// recorded by model/attention_recorder.hpp, outside the arithmetic.
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <map>
-#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
-#include "kvcanary/core/error.hpp"
-#include "kvcanary/kv/cache.hpp"
-#include "kvcanary/kv/policy.hpp"
 #include "kvcanary/core/model_config.hpp"
-#include "kvcanary/ops/rope.hpp"
+#include "kvcanary/kv/cache.hpp"
+#include "kvcanary/model/attention_recorder.hpp"
+#include "kvcanary/model/segment.hpp"
 #include "kvcanary/model/stored_weights.hpp"
 #include "kvcanary/model/weights.hpp"
 #include "kvcanary/ops/elementwise.hpp"
 #include "kvcanary/ops/matmul-inl.h"
+#include "kvcanary/ops/rope.hpp"
 #include "kvcanary/ops/thread_pool.hpp"
 
 namespace kvcanary::model {
-
-// Which rows of a segment want logits: a prefill for generation needs only the last, a
-// perplexity pass needs all.
-enum class Logits { Last, All, None };
-
-// Attention recording for a compressor: the last `rows` query rows' probabilities, summed
-// per layer, query head and stored row, into *record (see kv/policy.hpp).
-struct RecordRequest {
-  kv::AttentionRecord* record = nullptr;
-  std::size_t rows = 0;
-  bool query_moments = false;  // also sum the same rows' pre-RoPE queries (kv/policy.hpp, step 1b)
-};
-
-struct Segment {
-  kv::KvCache* cache = nullptr;
-  std::span<const std::int32_t> tokens;
-  Logits logits = Logits::Last;
-  // Usually one request (the segment's policy); a prefill shared by several compressors
-  // records every row count they ask for in the same pass (engine/prefill_share.hpp).
-  std::span<const RecordRequest> records = {};
-};
 
 template <class WT>
 class Transformer {
  public:
   Transformer(ModelConfig config, const std::filesystem::path& model_dir, std::size_t threads = ops::ThreadPool::default_threads())
-      : config_(std::move(config)), weights_(config_, model_dir), rope_(config_), pool_(threads) {}
+      : config_(std::move(config)), dims_(config_), weights_(config_, model_dir), rope_(config_), pool_(threads) {}
 
   const ModelConfig& config() const { return config_; }
   const Weights<WT>& weights() const { return weights_; }
   ops::ThreadPool& pool() { return pool_; }
 
-  kv::KvCache new_cache() const {
-    return kv::KvCache(static_cast<std::size_t>(config_.num_layers), static_cast<std::size_t>(config_.num_kv_heads),
-                       static_cast<std::size_t>(config_.head_dim));
-  }
+  kv::KvCache new_cache() const { return kv::KvCache(dims_.num_layers, dims_.num_kv_heads, dims_.head_dim); }
 
   // Runs every segment's tokens, appends their K/V to the segment caches, and writes the
-  // requested logits rows (segment order, then token order) to `logits` [rows, vocab].
+  // requested logits rows (segment order, then token order) to `logits` (rows, vocab_size).
   void forward(std::span<const Segment> segments, std::vector<float>& logits) {
-    const ModelConfig& c = config_;
-    const std::size_t H = static_cast<std::size_t>(c.hidden_size), D = static_cast<std::size_t>(c.head_dim);
-    const std::size_t NH = static_cast<std::size_t>(c.num_heads), NKV = static_cast<std::size_t>(c.num_kv_heads);
-    const std::size_t Q = NH * D, KV = NKV * D, I = static_cast<std::size_t>(c.intermediate_size);
-    const std::size_t V = static_cast<std::size_t>(c.vocab_size);
+    const RowPlan plan = plan_rows(segments, config_);
+    if (plan.size() == 0) return;
+    rope_.ensure(plan.max_position);
+    Activations& a = activations_;
+    a.fit(plan.size(), dims_);
+    AttentionRecorder recorder(segments, plan, config_);
 
-    // Row bookkeeping: which segment, which position, how many cache rows each sees.
-    std::vector<RowInfo> rows;
-    for (std::size_t s = 0; s < segments.size(); ++s) {
-      const Segment& seg = segments[s];
-      const std::int64_t first = seg.cache->next_position();
-      if (first + static_cast<std::int64_t>(seg.tokens.size()) > c.max_position_embeddings) {
-        fail(c.source, "max_position_embeddings",
-             "input of " + std::to_string(first + static_cast<std::int64_t>(seg.tokens.size())) +
-                 " tokens exceeds the model's position limit of " + std::to_string(c.max_position_embeddings));
-      }
-      for (std::size_t t = 0; t < seg.tokens.size(); ++t) {
-        const std::int32_t id = seg.tokens[t];
-        if (id < 0 || id >= c.vocab_size) fail("<tokens>", "token id", std::to_string(id) + " outside the vocabulary");
-        rows.push_back({s, t, first + static_cast<std::int64_t>(t)});
-      }
-    }
-    const std::size_t R = rows.size();
-    if (R == 0) return;
-    std::int64_t max_pos = 0;
-    for (const auto& r : rows) max_pos = std::max(max_pos, r.position);
-    rope_.ensure(max_pos);
+    embed_tokens(segments, plan, a);  // x = embeddings; xb = RMSNorm(x) for layer 0
 
-    const std::size_t QKV = Q + 2 * KV;
-    const float eps = static_cast<float>(c.rms_norm_eps);
-    Scratch& b = scratch_;
-    b.fit(R, H, QKV, I);
-    float* x = b.x.data();
-    float* xb = b.xb.data();
-    float* qkv = b.qkv.data();
-    float* hb = b.hb.data();
-    float* gu = b.gu.data();
-    std::vector<float>& q = b.q;  // attend() reads q and writes att as [R, NH·D]
-    std::vector<float>& att = b.att;
-    q.resize(R * Q);
-    att.resize(R * Q);
-
-    for (const Segment& seg : segments) {
-      for (const RecordRequest& req : seg.records) {
-        if (!req.record) continue;
-        kv::AttentionRecord& rec = *req.record;
-        rec.rows = std::min(req.rows, seg.tokens.size());
-        rec.num_layers = static_cast<std::size_t>(c.num_layers);
-        rec.num_heads = NH;
-        rec.group = NH / NKV;
-        rec.per_layer_head.assign(rec.num_layers * NH, {});
-        rec.head_dim = D;
-        rec.query_sum.assign(req.query_moments ? rec.num_layers * NH * D : 0, 0.0);
-        rec.query_outer.assign(req.query_moments ? rec.num_layers * NH * D * D : 0, 0.0);
-        rec.rotated_query_energy.assign(rec.num_layers * NH * D, 0.0);
-      }
-    }
-    std::vector<std::size_t> first_row(segments.size(), 0);  // each segment's first row in `rows`
-    for (std::size_t s = 1; s < segments.size(); ++s) first_row[s] = first_row[s - 1] + segments[s - 1].tokens.size();
-
-    // Token embeddings, and the first layer's attention input norm.
-    const std::size_t num_layers = static_cast<std::size_t>(c.num_layers);
-    for_rows(R, [&](std::size_t r0, std::size_t r1) {
-      for (std::size_t r = r0; r < r1; ++r) {
-        weights_.embed_row(static_cast<std::size_t>(segments[rows[r].segment].tokens[rows[r].index]), &x[r * H]);
-        if (num_layers > 0) ops::rmsnorm(&xb[r * H], &x[r * H], weights_.layers[0].input_norm.data(), H, eps);
-      }
-    });
-
-    // Every per-row step below runs across the pool (for_rows) and is fused with its
-    // neighbours so each row is read once per step; a row's arithmetic is the same
-    // whichever thread or batch computes it (batched decode stays bit-identical).
-    for (std::size_t l = 0; l < num_layers; ++l) {
+    for (std::size_t l = 0; l < dims_.num_layers; ++l) {
       const LayerWeights<WT>& L = weights_.layers[l];
-
-      // Q, K, V projections (+ bias for Qwen2), then RoPE at each row's position: queries
-      // rotate out into q, keys rotate in place and are appended from the qkv rows.
-      ops::matmul(xb, R, L.wqkv, L.bqkv.empty() ? nullptr : L.bqkv.data(), qkv, pool_);
-      for_rows(R, [&](std::size_t r0, std::size_t r1) {
-        for (std::size_t r = r0; r < r1; ++r) {
-          rope_.rotate(&q[r * Q], &qkv[r * QKV], NH, rows[r].position);
-          rope_.rotate(&qkv[r * QKV + Q], &qkv[r * QKV + Q], NKV, rows[r].position);
-        }
-      });
-
-      // What the recorded rows' queries tell a policy beyond attention: the moments before
-      // RoPE (still in qkv) when asked, and every channel's energy after RoPE (in q).
-      record_query_statistics(segments, first_row, l, qkv, QKV, q.data());
-
-      // Append this step's keys and values; remember how many rows each head had before,
-      // so token t of a segment sees exactly the rows up to and including its own (causal).
-      std::vector<std::size_t> before(segments.size() * NKV);
-      for (std::size_t s = 0; s < segments.size(); ++s)
-        for (std::size_t h = 0; h < NKV; ++h) before[s * NKV + h] = segments[s].cache->head(l, h).size();
-      for (std::size_t r = 0; r < R; ++r) {
-        kv::KvCache& cache = *segments[rows[r].segment].cache;
-        const float* kr = &qkv[r * QKV + Q];
-        for (std::size_t h = 0; h < NKV; ++h)
-          cache.head(l, h).append(kr + h * D, kr + KV + h * D, static_cast<std::int32_t>(rows[r].position), D);
-      }
-
-      // Scaled dot-product attention, grouped-query: query head h reads KV head h / group.
-      attend(segments, rows, before, l, q, att);
-
-      // Output projection, residual, and the MLP's input norm.
-      ops::matmul(att.data(), R, L.wo, nullptr, xb, pool_);
-      for_rows(R, [&](std::size_t r0, std::size_t r1) {
-        for (std::size_t r = r0; r < r1; ++r) {
-          float* xr = &x[r * H];
-          const float* d = &xb[r * H];
-          for (std::size_t i = 0; i < H; ++i) xr[i] += d[i];
-          ops::rmsnorm(&xb[r * H], xr, L.post_attention_norm.data(), H, eps);
-        }
-      });
-
-      // MLP: SwiGLU → down projection → residual, and the next layer's attention input norm.
-      ops::matmul(xb, R, L.w_gate_up, nullptr, gu, pool_);
-      for_rows(R, [&](std::size_t r0, std::size_t r1) {
-        for (std::size_t r = r0; r < r1; ++r) ops::swiglu(&hb[r * I], &gu[r * 2 * I], &gu[r * 2 * I + I], I);
-      });
-      ops::matmul(hb, R, L.w_down, nullptr, xb, pool_);
-      const float* next_norm = l + 1 < num_layers ? weights_.layers[l + 1].input_norm.data() : nullptr;
-      for_rows(R, [&](std::size_t r0, std::size_t r1) {
-        for (std::size_t r = r0; r < r1; ++r) {
-          float* xr = &x[r * H];
-          const float* d = &xb[r * H];
-          for (std::size_t i = 0; i < H; ++i) xr[i] += d[i];
-          if (next_norm) ops::rmsnorm(&xb[r * H], xr, next_norm, H, eps);
-        }
-      });
+      // Here xb = RMSNorm(x, L.input_norm), left by the step before.
+      attention(segments, plan, l, L, a, recorder);                                  // xb → att
+      ops::matmul(a.att.data(), plan.size(), L.wo, nullptr, a.xb.data(), pool_);    // output projection
+      add_residual_then_norm(plan.size(), a, L.post_attention_norm.data());          // x += xb; xb = RMSNorm(x)
+      mlp(plan.size(), L, a);                                                        // xb → xb
+      add_residual_then_norm(plan.size(), a, next_input_norm(l));                    // x += xb; xb = RMSNorm(x)
     }
 
     for (const Segment& seg : segments) seg.cache->advance(static_cast<std::int64_t>(seg.tokens.size()));
-
-    // Final norm and lm_head, only on the rows whose logits were asked for.
-    std::vector<std::size_t> wanted;
-    for (std::size_t r = 0; r < R; ++r) {
-      const Segment& seg = segments[rows[r].segment];
-      if (seg.logits == Logits::All || (seg.logits == Logits::Last && rows[r].index + 1 == seg.tokens.size()))
-        wanted.push_back(r);
-    }
-    std::vector<float> normed(wanted.size() * H);
-    for (std::size_t w = 0; w < wanted.size(); ++w)
-      ops::rmsnorm(&normed[w * H], &x[wanted[w] * H], weights_.final_norm.data(), H, static_cast<float>(c.rms_norm_eps));
-    logits.resize(wanted.size() * V);
-    ops::matmul(normed.data(), wanted.size(), weights_.lm_head, nullptr, logits.data(), pool_);
+    final_logits(segments, plan, a, logits);
   }
 
  private:
-  struct RowInfo {
-    std::size_t segment;
-    std::size_t index;       // token index within its segment
-    std::int64_t position;   // RoPE position
+  // The config's dimensions as sizes, named as ModelConfig names them.
+  struct Dims {
+    std::size_t num_layers, hidden_size, intermediate_size, vocab_size;
+    std::size_t num_heads, num_kv_heads, head_dim;
+    std::size_t group;      // num_heads / num_kv_heads: query heads per KV head
+    std::size_t q_width;    // num_heads · head_dim
+    std::size_t kv_width;   // num_kv_heads · head_dim
+    std::size_t qkv_width;  // q_width + 2 · kv_width: one row of the fused Q|K|V projection
+    float rms_norm_eps;
+    explicit Dims(const ModelConfig& c)
+        : num_layers(static_cast<std::size_t>(c.num_layers)),
+          hidden_size(static_cast<std::size_t>(c.hidden_size)),
+          intermediate_size(static_cast<std::size_t>(c.intermediate_size)),
+          vocab_size(static_cast<std::size_t>(c.vocab_size)),
+          num_heads(static_cast<std::size_t>(c.num_heads)),
+          num_kv_heads(static_cast<std::size_t>(c.num_kv_heads)),
+          head_dim(static_cast<std::size_t>(c.head_dim)),
+          group(num_kv_heads ? num_heads / num_kv_heads : 1),
+          q_width(num_heads * head_dim),
+          kv_width(num_kv_heads * head_dim),
+          qkv_width(q_width + 2 * kv_width),
+          rms_norm_eps(static_cast<float>(c.rms_norm_eps)) {}
   };
 
-  // The recorded rows' query statistics (kv/policy.hpp, AttentionRecord): Σ q and Σ q qᵀ before
-  // RoPE for a request that asked (step 1b; the upper triangle summed, then mirrored), and
-  // Σ q_c² after RoPE for every request. One job per (request, query head), rows summed in
-  // order (deterministic); a batched decode step's one-row records run inline, where handing
-  // them to the pool would cost more than the sums.
-  void record_query_statistics(std::span<const Segment> segments, const std::vector<std::size_t>& first_row, std::size_t layer,
-                               const float* qkv, std::size_t QKV, const float* rotated) {
-    const std::size_t D = static_cast<std::size_t>(config_.head_dim), NH = static_cast<std::size_t>(config_.num_heads);
-    struct Rows {
-      kv::AttentionRecord* rec;
-      std::size_t begin, end;
-    };
-    std::vector<Rows> work;
-    std::size_t cost = 0;
-    for (std::size_t s = 0; s < segments.size(); ++s)
-      for (const RecordRequest& req : segments[s].records) {
-        if (!req.record || req.record->rows == 0) continue;
-        const std::size_t end = first_row[s] + segments[s].tokens.size();
-        work.push_back({req.record, end - req.record->rows, end});
-        cost += req.record->rows * NH * D * (req.record->has_query_moments() ? D : 1);
-      }
-    const auto job = [&](std::size_t j0, std::size_t j1) {
-      for (std::size_t j = j0; j < j1; ++j) {
-        kv::AttentionRecord& rec = *work[j / NH].rec;
-        const std::size_t h = j % NH, begin = work[j / NH].begin, end = work[j / NH].end;
-        double* energy = &rec.rotated_query_energy[(layer * NH + h) * D];
-        for (std::size_t r = begin; r < end; ++r) {
-          const float* q = &rotated[r * NH * D + h * D];
-          for (std::size_t c = 0; c < D; ++c) energy[c] += static_cast<double>(q[c]) * q[c];
-        }
-        if (!rec.has_query_moments()) continue;
-        double* sum = &rec.query_sum[(layer * NH + h) * D];
-        double* outer = &rec.query_outer[(layer * NH + h) * D * D];
-        for (std::size_t r = begin; r < end; ++r) {
-          const float* q = &qkv[r * QKV + h * D];
-          for (std::size_t i = 0; i < D; ++i) {
-            const double qi = q[i];
-            sum[i] += qi;
-            for (std::size_t k = i; k < D; ++k) outer[i * D + k] += qi * static_cast<double>(q[k]);
-          }
-        }
-        for (std::size_t i = 0; i < D; ++i)
-          for (std::size_t k = 0; k < i; ++k) outer[i * D + k] = outer[k * D + i];
-      }
-    };
-    if (cost >= (std::size_t{1} << 16)) pool_.parallel_for(work.size() * NH, job);
-    else job(0, work.size() * NH);
-  }
-
-  void attend(std::span<const Segment> segments, const std::vector<RowInfo>& rows, const std::vector<std::size_t>& before,
-              std::size_t layer, const std::vector<float>& q, std::vector<float>& out) {
-    const ModelConfig& c = config_;
-    const std::size_t D = static_cast<std::size_t>(c.head_dim), NH = static_cast<std::size_t>(c.num_heads);
-    const std::size_t NKV = static_cast<std::size_t>(c.num_kv_heads), group = NH / NKV;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-    const std::int64_t window = c.sliding_window;
-
-    // Recording for a policy: each chunk of jobs sums the recorded rows' probabilities into its
-    // own buffer per (request, head) it touches, sized to that head's rows — a batched decode
-    // step with many recording lanes allocates only what its jobs fill; the partial sums are
-    // then added in chunk order, so the record does not depend on thread timing.
-    std::vector<kv::AttentionRecord*> slot_record;              // one slot per active request
-    std::vector<std::vector<std::size_t>> seg_slots(segments.size());
-    for (std::size_t s = 0; s < segments.size(); ++s) {
-      for (const RecordRequest& req : segments[s].records) {
-        if (!req.record || req.record->rows == 0) continue;
-        seg_slots[s].push_back(slot_record.size());
-        slot_record.push_back(req.record);
-      }
+  // Activation buffers kept between calls: a 512-token prefill's are ~16 MB, and fresh ones
+  // per call cost page faults and zeroing on the calling thread. x, xb, qkv, gu, hb only grow
+  // (each call uses its first rows); q and att are sized to the call.
+  struct Activations {
+    std::vector<float> x;    // (rows, hidden_size): the residual stream
+    std::vector<float> xb;   // (rows, hidden_size): a block's normed input, then its output
+    std::vector<float> qkv;  // (rows, qkv_width): Q|K|V projections; K rotated in place
+    std::vector<float> q;    // (rows, q_width): rotated queries
+    std::vector<float> att;  // (rows, q_width): attention output, query heads side by side
+    std::vector<float> gu;   // (rows, 2 · intermediate_size): gate | up projections
+    std::vector<float> hb;   // (rows, intermediate_size): silu(gate) ⊙ up
+    void fit(std::size_t rows, const Dims& d) {
+      const auto grow = [](std::vector<float>& v, std::size_t n) {
+        if (v.size() < n) v.resize(n);
+      };
+      grow(x, rows * d.hidden_size);
+      grow(xb, rows * d.hidden_size);
+      grow(qkv, rows * d.qkv_width);
+      grow(gu, rows * 2 * d.intermediate_size);
+      grow(hb, rows * d.intermediate_size);
+      q.resize(rows * d.q_width);
+      att.resize(rows * d.q_width);
     }
-    std::mutex partial_mu;
-    // (slot * NH + head) -> (chunk begin -> partial sums)
-    std::map<std::size_t, std::map<std::size_t, std::vector<float>>> partials;
+  };
 
-    // One job per (row, KV head): the group's query heads read the KV head together, so a
-    // quantized head's dequantized tile serves all of them (kv/cache.hpp).
-    pool_.parallel_for(rows.size() * NKV, [&](std::size_t begin, std::size_t end) {
-      std::vector<float> scores;
-      std::map<std::size_t, std::vector<float>> partial;  // this chunk's, by slot * NH + head
-      for (std::size_t job = begin; job < end; ++job) {
-        const std::size_t r = job / NKV, kvh = job % NKV, h0 = kvh * group;
-        const Segment& seg = segments[rows[r].segment];
-        const kv::HeadStore& store = seg.cache->head(layer, kvh);
-        const std::size_t visible = before[rows[r].segment * NKV + kvh] + rows[r].index + 1;
-        scores.resize(group * visible);
-        store.key_scores(&q[r * NH * D + h0 * D], group, D, visible, scores.data());
-        for (std::size_t g = 0; g < group; ++g) {
-          float* p = &scores[g * visible];
-          for (std::size_t j = 0; j < visible; ++j) {
-            // Sliding window (Mistral): a query sees keys less than `window` positions back.
-            p[j] = window > 0 && rows[r].position - store.positions[j] >= window ? -INFINITY : p[j] * scale;
-          }
-          ops::softmax(p, visible);
-          for (const std::size_t slot : seg_slots[rows[r].segment]) {
-            if (rows[r].index + slot_record[slot]->rows < seg.tokens.size()) continue;
-            std::vector<float>& acc = partial[slot * NH + h0 + g];
-            acc.resize(store.size(), 0.0f);
-            for (std::size_t j = 0; j < visible; ++j) acc[j] += p[j];
-          }
-        }
-        store.value_mix(scores.data(), group, D, visible, &out[r * NH * D + h0 * D]);
-      }
-      if (!partial.empty()) {
-        std::lock_guard lk(partial_mu);
-        for (auto& [key, sums] : partial) partials[key].emplace(begin, std::move(sums));
+  // Token embeddings into x, and layer 0's attention input norm into xb.
+  void embed_tokens(std::span<const Segment> segments, const RowPlan& plan, Activations& a) {
+    const std::size_t H = dims_.hidden_size;
+    for_rows(plan.size(), [&](std::size_t r0, std::size_t r1) {
+      for (std::size_t r = r0; r < r1; ++r) {
+        const BatchRow& row = plan.rows[r];
+        weights_.embed_row(static_cast<std::size_t>(segments[row.segment].tokens[row.index]), &a.x[r * H]);
+        if (dims_.num_layers > 0)
+          ops::rmsnorm(&a.xb[r * H], &a.x[r * H], weights_.layers[0].input_norm.data(), H, dims_.rms_norm_eps);
       }
     });
+  }
 
-    for (std::size_t s = 0; s < segments.size(); ++s) {
-      for (const std::size_t slot : seg_slots[s]) {
-        for (std::size_t h = 0; h < NH; ++h) {
-          auto& mass = slot_record[slot]->per_layer_head[layer * NH + h];
-          mass.assign(segments[s].cache->head(layer, h / group).size(), 0.0f);
-          const auto it = partials.find(slot * NH + h);
-          if (it == partials.end()) continue;
-          for (const auto& [begin, sums] : it->second)
-            for (std::size_t j = 0; j < sums.size(); ++j) mass[j] += sums[j];
-        }
+  // Self-attention of layer l, xb → att: the fused Q|K|V projection (+ biases for Qwen2), RoPE
+  // at each row's position, the new K/V rows appended to each segment's cache, then scaled
+  // dot-product attention against it. What the recorded rows' queries tell a policy beyond
+  // attention (moments before RoPE, channel energy after) is taken between RoPE and the append.
+  void attention(std::span<const Segment> segments, const RowPlan& plan, std::size_t l, const LayerWeights<WT>& L,
+                 Activations& a, AttentionRecorder& recorder) {
+    ops::matmul(a.xb.data(), plan.size(), L.wqkv, L.bqkv.empty() ? nullptr : L.bqkv.data(), a.qkv.data(), pool_);
+    apply_rope(plan, a);
+    recorder.query_statistics(l, a.qkv.data(), dims_.qkv_width, a.q.data(), pool_);
+    const std::vector<std::size_t> stored_before = append_keys_values(segments, plan, l, a);
+    scaled_dot_product_attention(segments, plan, stored_before, l, a, recorder);
+  }
+
+  // RoPE at each row's position: queries rotate out of qkv into q, keys rotate in place.
+  void apply_rope(const RowPlan& plan, Activations& a) {
+    const std::size_t Q = dims_.q_width, QKV = dims_.qkv_width;
+    for_rows(plan.size(), [&](std::size_t r0, std::size_t r1) {
+      for (std::size_t r = r0; r < r1; ++r) {
+        const std::int64_t position = plan.rows[r].position;
+        rope_.rotate(&a.q[r * Q], &a.qkv[r * QKV], dims_.num_heads, position);
+        rope_.rotate(&a.qkv[r * QKV + Q], &a.qkv[r * QKV + Q], dims_.num_kv_heads, position);
       }
+    });
+  }
+
+  // Appends this call's keys and values to the caches. Returns, per (segment, KV head), the rows
+  // stored before: token t of a segment then sees exactly those and its own first t + 1 (causal).
+  std::vector<std::size_t> append_keys_values(std::span<const Segment> segments, const RowPlan& plan, std::size_t l,
+                                              const Activations& a) {
+    const std::size_t NKV = dims_.num_kv_heads, D = dims_.head_dim;
+    std::vector<std::size_t> stored_before(segments.size() * NKV);
+    for (std::size_t s = 0; s < segments.size(); ++s)
+      for (std::size_t h = 0; h < NKV; ++h) stored_before[s * NKV + h] = segments[s].cache->head(l, h).size();
+    for (std::size_t r = 0; r < plan.size(); ++r) {
+      kv::KvCache& cache = *segments[plan.rows[r].segment].cache;
+      const float* k = &a.qkv[r * dims_.qkv_width + dims_.q_width];
+      const float* v = k + dims_.kv_width;
+      for (std::size_t h = 0; h < NKV; ++h)
+        cache.head(l, h).append(k + h * D, v + h * D, static_cast<std::int32_t>(plan.rows[r].position), D);
     }
+    return stored_before;
+  }
+
+  // softmax(q·kᵀ / √head_dim) · v per query head, grouped-query: query head h reads KV head
+  // h / group. One job per (row, KV head), so a quantized head's dequantized tile serves the
+  // whole group (kv/cache.hpp). Mistral's sliding window masks keys `sliding_window` or more
+  // positions back.
+  void scaled_dot_product_attention(std::span<const Segment> segments, const RowPlan& plan,
+                                    const std::vector<std::size_t>& stored_before, std::size_t layer, Activations& a,
+                                    AttentionRecorder& recorder) {
+    const std::size_t D = dims_.head_dim, NH = dims_.num_heads, NKV = dims_.num_kv_heads, group = dims_.group;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+    const std::int64_t window = config_.sliding_window;
+    pool_.parallel_for(plan.size() * NKV, [&](std::size_t begin, std::size_t end) {
+      std::vector<float> scores;  // (group, visible)
+      AttentionRecorder::Chunk recorded;
+      for (std::size_t job = begin; job < end; ++job) {
+        const std::size_t r = job / NKV, kvh = job % NKV, h0 = kvh * group;
+        const BatchRow& row = plan.rows[r];
+        const kv::HeadStore& store = segments[row.segment].cache->head(layer, kvh);
+        const std::size_t visible = stored_before[row.segment * NKV + kvh] + row.index + 1;
+        scores.resize(group * visible);
+        store.key_scores(&a.q[r * NH * D + h0 * D], group, D, visible, scores.data());
+        for (std::size_t g = 0; g < group; ++g) {
+          float* p = &scores[g * visible];
+          for (std::size_t j = 0; j < visible; ++j)
+            p[j] = window > 0 && row.position - store.positions[j] >= window ? -INFINITY : p[j] * scale;
+          ops::softmax(p, visible);
+          recorded.add(recorder, r, h0 + g, p, visible, store.size());
+        }
+        store.value_mix(scores.data(), group, D, visible, &a.att[r * NH * D + h0 * D]);
+      }
+      recorder.submit(begin, std::move(recorded));
+    });
+    recorder.finish_layer(layer);
+  }
+
+  // SwiGLU MLP, xb → xb: down(silu(gate · x) ⊙ (up · x)); gate and up are one fused matmul.
+  void mlp(std::size_t rows, const LayerWeights<WT>& L, Activations& a) {
+    const std::size_t I = dims_.intermediate_size;
+    ops::matmul(a.xb.data(), rows, L.w_gate_up, nullptr, a.gu.data(), pool_);
+    for_rows(rows, [&](std::size_t r0, std::size_t r1) {
+      for (std::size_t r = r0; r < r1; ++r) ops::swiglu(&a.hb[r * I], &a.gu[r * 2 * I], &a.gu[r * 2 * I + I], I);
+    });
+    ops::matmul(a.hb.data(), rows, L.w_down, nullptr, a.xb.data(), pool_);
+  }
+
+  // The residual x += xb, then xb = RMSNorm(x, norm), the next block's input — fused so each
+  // row is read once. `norm` is nullptr after the last layer, whose x goes to final_logits.
+  void add_residual_then_norm(std::size_t rows, Activations& a, const float* norm) {
+    const std::size_t H = dims_.hidden_size;
+    for_rows(rows, [&](std::size_t r0, std::size_t r1) {
+      for (std::size_t r = r0; r < r1; ++r) {
+        float* x = &a.x[r * H];
+        const float* delta = &a.xb[r * H];
+        for (std::size_t i = 0; i < H; ++i) x[i] += delta[i];
+        if (norm) ops::rmsnorm(&a.xb[r * H], x, norm, H, dims_.rms_norm_eps);
+      }
+    });
+  }
+
+  const float* next_input_norm(std::size_t l) const {
+    return l + 1 < dims_.num_layers ? weights_.layers[l + 1].input_norm.data() : nullptr;
+  }
+
+  // The final RMSNorm and lm_head, on the rows whose logits were asked for:
+  // logits (wanted rows, vocab_size).
+  void final_logits(std::span<const Segment> segments, const RowPlan& plan, const Activations& a, std::vector<float>& logits) {
+    const std::size_t H = dims_.hidden_size;
+    std::vector<std::size_t> wanted;
+    for (std::size_t r = 0; r < plan.size(); ++r)
+      if (plan.wants_logits(segments, r)) wanted.push_back(r);
+    std::vector<float> normed(wanted.size() * H);  // (wanted rows, hidden_size)
+    for (std::size_t w = 0; w < wanted.size(); ++w)
+      ops::rmsnorm(&normed[w * H], &a.x[wanted[w] * H], weights_.final_norm.data(), H, dims_.rms_norm_eps);
+    logits.resize(wanted.size() * dims_.vocab_size);
+    ops::matmul(normed.data(), wanted.size(), weights_.lm_head, nullptr, logits.data(), pool_);
   }
 
   // Per-row work goes across the pool once there are enough rows to pay for the hand-off
@@ -355,28 +263,12 @@ class Transformer {
     else fn(0, n);
   }
 
-  // Activation buffers kept between calls: a 512-token prefill's are ~16 MB, and fresh ones
-  // per call cost page faults and zeroing on the calling thread. They only grow; each
-  // call uses the first R rows.
-  struct Scratch {
-    std::vector<float> x, xb, qkv, hb, gu, q, att;
-    void fit(std::size_t R, std::size_t H, std::size_t QKV, std::size_t I) {
-      const auto grow = [](std::vector<float>& v, std::size_t n) {
-        if (v.size() < n) v.resize(n);
-      };
-      grow(x, R * H);
-      grow(xb, R * H);
-      grow(qkv, R * QKV);
-      grow(hb, R * I);
-      grow(gu, R * 2 * I);
-    }
-  };
-
   ModelConfig config_;
+  Dims dims_;
   Weights<WT> weights_;
   ops::Rope rope_;
   ops::ThreadPool pool_;
-  Scratch scratch_;
+  Activations activations_;
 };
 
 }  // namespace kvcanary::model
