@@ -7,6 +7,8 @@ find_dependency(xtensor)
 find_dependency(simdjson)
 find_dependency(tomlplusplus)
 find_dependency(nlohmann_json)
+# zlib reads HumanEval.jsonl.gz (io/gzip_file.hpp).
+find_dependency(ZLIB)
 find_dependency(PkgConfig)
 if(NOT TARGET PkgConfig::PCRE2)
   pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET GLOBAL libpcre2-8)
@@ -20,5 +22,5 @@ function(kvcanary_link_dependencies target)
   target_link_libraries(${target} INTERFACE
     Threads::Threads Eigen3::Eigen xtensor simdjson::simdjson
     tomlplusplus::tomlplusplus nlohmann_json::nlohmann_json PkgConfig::PCRE2
-    PkgConfig::CAIRO)
+    PkgConfig::CAIRO ZLIB::ZLIB)
 endfunction()

@@ -10,6 +10,7 @@
 // Only the four policies below are compiled in; configs/v1.toml is the full, file-based matrix.
 
 #include <kvcanary/kvcanary.hpp>
+#include <kvcanary/task/code_exec.hpp>  // the sandbox HumanEval runs its programs in (opt-in)
 
 #include <cstdio>
 #include <string>
@@ -72,7 +73,7 @@ spans = )" + spans + "\n";
   config.hash = task::prompt_hash(text);  // rows' config_hash (load_sweep_config hashes the file)
 
   auto model = kvcanary::model::ModelDir<float>::load(config.model_dir);
-  run::Sweep<float, Policies, Tasks> sweep(config, model);
+  run::Sweep<float, Policies, Tasks> sweep(config, model, task::run_python);
   const run::SweepSummary s = sweep.run(out, run::Shard{}, run::Progress::style_for(/*asked=*/true));
   std::printf("%zu cells: %zu rows written, %zu already in %s (%.1f s)\n", s.cells_total, s.rows_written, s.rows_skipped,
               out.c_str(), s.wall_seconds);

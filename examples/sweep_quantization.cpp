@@ -12,6 +12,7 @@
 //   CONFIG.toml: tasks[N].type: unknown task type 'bfcl' (known: humaneval, seed_tool_calls, perplexity)
 
 #include <kvcanary/kvcanary.hpp>
+#include <kvcanary/task/code_exec.hpp>  // the sandbox HumanEval runs its programs in (opt-in)
 
 #include <cstdio>
 #include <string>
@@ -34,7 +35,7 @@ int main(int argc, char** argv) try {
   auto model = kvcanary::model::ModelDir<float>::load(
       config.model_dir, config.threads ? config.threads : kvcanary::ops::ThreadPool::default_threads());
 
-  run::Sweep<float, Policies, Tasks> sweep(config, model);  // unknown names fail here, before any cell runs
+  run::Sweep<float, Policies, Tasks> sweep(config, model, task::run_python);  // unknown names fail here, before any cell runs
   const run::SweepSummary s = sweep.run(out, run::Shard{}, run::Progress::style_for(/*asked=*/true));
   std::printf("%zu cells: %zu rows written, %zu already in %s (%.1f s)\n", s.cells_total, s.rows_written, s.rows_skipped,
               out.c_str(), s.wall_seconds);

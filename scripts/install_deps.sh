@@ -8,7 +8,7 @@ packages=(
   python3 python3-pip
   libeigen3-dev libxtensor-dev libxsimd-dev libsimdjson-dev doctest-dev
   libtomlplusplus-dev libpcre2-dev libbenchmark-dev nlohmann-json3-dev
-  libcairo2-dev
+  libcairo2-dev zlib1g-dev
 )
 # --test: also what only the test suite needs. slurm-wlm and munge: tests/scripts/
 # test_slurm_sweep.sh runs examples/slurm_sweep.sh on a real single-node Slurm

@@ -23,6 +23,7 @@
 #include "kvcanary/io/gguf.hpp"
 #include "kvcanary/io/gguf_quants.hpp"
 #include "kvcanary/io/gguf_to_hf.hpp"
+#include "kvcanary/io/gzip_file.hpp"
 #include "kvcanary/io/hf_config.hpp"
 #include "kvcanary/io/json_reader.hpp"
 #include "kvcanary/io/logit_reference.hpp"
@@ -94,7 +95,7 @@
 
 // task: benchmarks and their verdicts: HumanEval, BFCL, tool calls, held-out perplexity
 #include "kvcanary/task/bfcl_task.hpp"
-#include "kvcanary/task/code_exec.hpp"
+#include "kvcanary/task/exec_result.hpp"
 #include "kvcanary/task/heldout_perplexity.hpp"
 #include "kvcanary/task/humaneval.hpp"
 #include "kvcanary/task/humaneval_task.hpp"
@@ -116,3 +117,7 @@
 #include "kvcanary/run/results_file.hpp"
 #include "kvcanary/run/row.hpp"
 #include "kvcanary/run/sweep.hpp"
+
+// Opt-in, not included here: the code sandbox (Linux only: namespaces, cgroups, rlimits). A
+// program that runs HumanEval includes it and passes task::run_python to run::Sweep.
+// opt-in: "kvcanary/task/code_exec.hpp"

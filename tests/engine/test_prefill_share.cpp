@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include "kvcanary/task/code_exec.hpp"
+
 #include <map>
 
 #include "../run/sweep_test_support.hpp"
@@ -148,7 +150,7 @@ TEST_CASE("prefill share: a whole sweep writes the same rows with sharing on and
   auto run_with = [&](const std::string& sweep_key, const std::string& file) {
     std::string toml = test::tiny_sweep_toml(model_dir, extra_policies);
     toml.replace(toml.find("[sweep]\n"), 8, "[sweep]\n" + sweep_key);
-    run::Sweep<float> sweep(run::parse_sweep_config(io::parse_toml_string(toml, "t.toml"), "t.toml", "unused"), m);
+    run::Sweep<float> sweep(run::parse_sweep_config(io::parse_toml_string(toml, "t.toml"), "t.toml", "unused"), m, task::run_python);
     const auto summary = sweep.run(tmp.path / file);
     std::map<std::pair<std::string, std::string>, std::string> rows;
     for (run::Row r : run::read_results(tmp.path / file).rows) {

@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include "kvcanary/task/code_exec.hpp"
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -53,7 +55,7 @@ TEST_CASE("sweep: one row per cell and sample, in the prototype's schema, with m
   test::TempDir tmp;
   const auto model_dir = test::make_tiny_chat_model(tmp.path);
   auto m = model::ModelDir<float>::load(model_dir, 2);
-  run::Sweep<float> sweep(config_from(test::tiny_sweep_toml(model_dir)), m);
+  run::Sweep<float> sweep(config_from(test::tiny_sweep_toml(model_dir)), m, task::run_python);
   // 4 (compressor, budget) pairs × 4 tasks.
   REQUIRE(sweep.cells().size() == 16);
   const auto out = tmp.path / "rows.jsonl";
@@ -115,7 +117,7 @@ TEST_CASE("sweep: interrupted at any row, even mid-line, and resumed, it writes 
   test::TempDir tmp;
   const auto model_dir = test::make_tiny_chat_model(tmp.path);
   auto m = model::ModelDir<float>::load(model_dir, 2);
-  run::Sweep<float> sweep(config_from(test::tiny_sweep_toml(model_dir)), m);
+  run::Sweep<float> sweep(config_from(test::tiny_sweep_toml(model_dir)), m, task::run_python);
   const auto clean_path = tmp.path / "clean.jsonl";
   sweep.run(clean_path);
   std::ifstream in(clean_path, std::ios::binary);
@@ -146,7 +148,7 @@ TEST_CASE("sweep: shards i/N partition the cells, their union is the whole run")
   test::TempDir tmp;
   const auto model_dir = test::make_tiny_chat_model(tmp.path);
   auto m = model::ModelDir<float>::load(model_dir, 2);
-  run::Sweep<float> sweep(config_from(test::tiny_sweep_toml(model_dir)), m);
+  run::Sweep<float> sweep(config_from(test::tiny_sweep_toml(model_dir)), m, task::run_python);
   sweep.run(tmp.path / "all.jsonl");
   std::vector<run::Row> shards;
   std::size_t owned = 0;
@@ -188,7 +190,7 @@ TEST_CASE("sweep: unknown compressor, bad parameter, unknown task type or key fa
   const std::string head = "[model]\ndir = \"x\"\n[data]\ndir = \"" + test::project_data().string() + "\"\n";
   const std::string seed = "[[tasks]]\ntype = \"seed_tool_calls\"\nfile = \"" +
                            (std::filesystem::path(KVCANARY_SOURCE_DIR) / "configs/data/seed_tool_calls.jsonl").string() + "\"\n";
-  auto build = [&](const std::string& text) { run::Sweep<float> s(config_from(head + text, "c.toml"), m); };
+  auto build = [&](const std::string& text) { run::Sweep<float> s(config_from(head + text, "c.toml"), m, task::run_python); };
   CHECK_THROWS_WITH_AS(build("[[compressors]]\nname = \"snapkvv\"\n" + seed), doctest::Contains("unknown compressor 'snapkvv'"), Error);
   CHECK_THROWS_WITH_AS(build("[[compressors]]\nname = \"snapkv\"\nbudgets = [0.5]\nparams = { windw = 8 }\n" + seed),
                        doctest::Contains("c.toml: compressors[0]: windw"), Error);
@@ -224,7 +226,7 @@ TEST_CASE("sweep: prompt_format = native renders BFCL and the seed calls through
                            "[[tasks]]\ntype = \"seed_tool_calls\"\nfile = \"" +
                            (std::filesystem::path(KVCANARY_SOURCE_DIR) / "configs/data/seed_tool_calls.jsonl").string() +
                            "\"\nprompt_format = \"native\"\nlimit = 1\nmax_new_tokens = 2\n";
-  run::Sweep<float> sweep(config_from(toml), m);
+  run::Sweep<float> sweep(config_from(toml), m, task::run_python);
   const auto out = tmp.path / "rows.jsonl";
   sweep.run(out);
   std::map<std::string, std::string> want;  // sample id -> hash of transformers' rendering

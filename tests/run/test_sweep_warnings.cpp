@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include "kvcanary/task/code_exec.hpp"
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -42,7 +44,7 @@ run::SweepConfig config_from(const std::string& text, const std::string& name = 
 }
 
 std::vector<run::Row> run_sweep(model::ModelDir<float>& m, const std::string& toml, const std::filesystem::path& out) {
-  run::Sweep<float> sweep(config_from(toml), m);
+  run::Sweep<float> sweep(config_from(toml), m, task::run_python);
   sweep.run(out);
   return run::read_results(out).rows;
 }

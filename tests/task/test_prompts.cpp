@@ -10,6 +10,7 @@
 #include <string>
 
 #include "../support/resources.hpp"
+#include "kvcanary/task/code_exec.hpp"
 #include "kvcanary/task/prompts.hpp"
 
 using namespace kvcanary;

@@ -11,6 +11,7 @@
 #include "kvcanary/io/config_table.hpp"
 #include "kvcanary/task/bfcl_task.hpp"
 #include "kvcanary/task/heldout_perplexity.hpp"
+#include "kvcanary/task/code_exec.hpp"
 #include "kvcanary/task/humaneval_task.hpp"
 #include "kvcanary/task/seed_tool_task.hpp"
 
@@ -94,7 +95,18 @@ TEST_CASE("task: sample_seed draws the same subset of `limit` samples on every p
 
 TEST_CASE("task: HumanEval — canonical answer passes, a wrong one fails, the fence closing ends generation") {
   if (!test::available(test::project_data("HumanEval.jsonl.gz"))) return;
-  const auto he = build<task::HumanEvalTask>("file = \"" + test::project_data("HumanEval.jsonl.gz").string() + "\"\nlimit = 2\n");
+  const std::string he_toml = "file = \"" + test::project_data("HumanEval.jsonl.gz").string() + "\"\nlimit = 2\n";
+  // Without a sandbox the task refuses to start, naming the field and the way out.
+  try {
+    build<task::HumanEvalTask>(he_toml);
+    FAIL("humaneval built without a program runner");
+  } catch (const std::exception& e) {
+    CHECK(std::string(e.what()).find("type") != std::string::npos);
+    CHECK(std::string(e.what()).find("task/code_exec.hpp") != std::string::npos);
+  }
+  task::TaskContext with_sandbox;
+  with_sandbox.run_program = task::run_python;
+  const auto he = build<task::HumanEvalTask>(he_toml, with_sandbox);
   REQUIRE(he.samples().size() == 2);
   CHECK(he.samples()[0].id == "HumanEval/0");
   CHECK(he.score(0, he.samples()[0].gold).scores.at("functional") == 1);

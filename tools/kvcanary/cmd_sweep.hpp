@@ -20,6 +20,7 @@
 #include "kvcanary/core/writer_lock.hpp"
 #include "kvcanary/run/config.hpp"
 #include "kvcanary/run/sweep.hpp"
+#include "kvcanary/task/code_exec.hpp"
 #include "options.hpp"
 
 namespace kvcanary::cli {
@@ -70,7 +71,7 @@ inline int run_sweep(const Args& args, int argc, char** argv) {
 
   auto go = [&](auto& model) {
     using WT = typename std::decay_t<decltype(model)>::weight_type;
-    run::Sweep<WT> sweep(config, model);
+    run::Sweep<WT> sweep(config, model, task::run_python);
     sweep.set_stop(&stop_signal::flag());
     const auto s = sweep.run(out, shard, run::Progress::style_for(args.has("--progress")), &lock);
     nlohmann::ordered_json j;

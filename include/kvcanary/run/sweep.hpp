@@ -112,7 +112,11 @@ class Sweep {
     std::string cell_id;
   };
 
-  Sweep(SweepConfig config, model::ModelDir<WT>& model) : config_(std::move(config)), model_(model) {
+  // `run_program` runs the generated code of code tasks (HumanEval): task/code_exec.hpp's
+  // run_python, opt-in (the sandbox is Linux only; task/exec_result.hpp). A sweep without one
+  // refuses a humaneval task by name.
+  Sweep(SweepConfig config, model::ModelDir<WT>& model, task::ProgramRunner run_program = {})
+      : config_(std::move(config)), run_program_(std::move(run_program)), model_(model) {
     model_hash_ = model_fingerprint(model_.dir);
     build_policies();  // cheap, so first: a typo fails before any dataset is read
     build_tasks();
@@ -211,7 +215,8 @@ class Sweep {
                           [this]() -> const io::ChatTemplate* {
                             const auto cfg = model_.dir / "tokenizer_config.json";
                             return std::filesystem::exists(cfg) ? &model_.chat_template() : nullptr;
-                          }};
+                          },
+                          run_program_};
     std::set<std::string> names;
     for (const auto& table : config_.task_tables) {
       const std::string type = table.require_string("type");
@@ -512,6 +517,7 @@ class Sweep {
   }
 
   SweepConfig config_;
+  task::ProgramRunner run_program_;  // before the tasks are built (constructor)
   const std::atomic<bool>* stop_ = nullptr;
   model::ModelDir<WT>& model_;
   std::string model_hash_;

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "kvcanary/core/error.hpp"
-#include "kvcanary/task/code_exec.hpp"
+#include "kvcanary/io/gzip_file.hpp"
 
 namespace kvcanary::task {
 
@@ -26,22 +26,7 @@ inline std::string humaneval_program(const HumanEvalProblem& p, const std::strin
 
 inline std::vector<HumanEvalProblem> load_humaneval(const std::filesystem::path& path) {
   const std::string file = path.string();
-  if (!std::filesystem::is_regular_file(path)) fail(file, "", "not found");
-  std::string text;
-  if (path.extension() == ".gz") {
-    // gzip rather than zlib keeps the library free of another link dependency.
-    const std::string gzip = exec_detail::find_on_path("gzip");
-    if (gzip.empty()) fail(file, "", "gzip is not on PATH (needed to read .gz)");
-    int st = 0;
-    text = exec_detail::capture_stdout(gzip, {gzip, "-dc", "--", file}, &st);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) fail(file, "", "gzip -dc failed (corrupt or not gzip)");
-  } else {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (!in) fail(file, "", "cannot read");
-    text = ss.str();
-  }
+  const std::string text = io::read_maybe_gzipped(path);
   std::vector<HumanEvalProblem> out;
   simdjson::dom::parser parser;
   std::size_t line_no = 0, pos = 0;

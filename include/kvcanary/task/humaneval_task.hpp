@@ -1,7 +1,8 @@
 #pragma once
 // HumanEval (Chen et al. 2021) as a functional task: the model is asked for the completed
 // function, the program is built by HumanEval's rule (task/prompts.hpp), and the sandbox runs
-// the problem's tests. functional = pass@1 with greedy decoding (one sample per problem).
+// the problem's tests — the runner the TaskContext carries (task/exec_result.hpp: the sandbox is
+// opt-in). functional = pass@1 with greedy decoding (one sample per problem).
 //
 // Config ([[tasks]] type = "humaneval"): file (default <data>/HumanEval.jsonl.gz), offset,
 // limit, max_new_tokens (384), timeout_s (10), memory_mb (1024), shots (0), distractor_tokens,
@@ -10,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "kvcanary/task/code_exec.hpp"
+#include "kvcanary/task/exec_result.hpp"
 #include "kvcanary/task/humaneval.hpp"
 #include "kvcanary/task/prompts.hpp"
 #include "kvcanary/task/task.hpp"
@@ -22,6 +23,11 @@ struct HumanEvalTask {
 
   static HumanEvalTask from_config(const io::ConfigTable& t, const TaskContext& ctx) {
     HumanEvalTask task;
+    if (!ctx.run_program)
+      t.fail_at("type", "humaneval runs the generated code, and this program has no sandbox: include "
+                        "<kvcanary/task/code_exec.hpp> and pass task::run_python (TaskContext::run_program, or "
+                        "run::Sweep's constructor); the kvcanary CLI does");
+    task.run_program_ = ctx.run_program;
     task.settings_ = CommonTaskSettings::read(t, "humaneval", 384);
     const auto file = data_file(t, ctx, "file", "HumanEval.jsonl.gz");
     task.limits_.timeout_s = t.get_double("timeout_s", 10.0);
@@ -58,7 +64,7 @@ struct HumanEvalTask {
   }
 
   Verdict score(std::size_t i, const std::string& completion) const {
-    const ExecResult r = run_python(humaneval_completion_program(problems_[i], completion), limits_);
+    const ExecResult r = run_program_(humaneval_completion_program(problems_[i], completion), limits_);
     const bool pass = r.status == "pass";
     Verdict v;
     v.scores = {{"functional", pass ? 1.0 : 0.0}, {"pass@1", pass ? 1.0 : 0.0}};
@@ -80,6 +86,7 @@ struct HumanEvalTask {
  private:
   CommonTaskSettings settings_;
   ExecLimits limits_;
+  ProgramRunner run_program_;
   std::vector<HumanEvalProblem> problems_;
   std::vector<TaskSample> samples_;
 };

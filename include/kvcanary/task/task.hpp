@@ -33,6 +33,7 @@
 #include "kvcanary/io/chat_template.hpp"
 #include "kvcanary/io/config_table.hpp"
 #include "kvcanary/io/tokenizer.hpp"
+#include "kvcanary/task/exec_result.hpp"
 #include "kvcanary/task/prompts.hpp"
 
 namespace kvcanary::task {
@@ -69,6 +70,9 @@ struct TaskContext {
   // The model's chat template, loaded on first call (a base model has none: nullptr). Tool-calling
   // tasks read it to choose their default prompt_format.
   std::function<const io::ChatTemplate*()> chat_template{};
+  // Runs a generated program (code tasks only): task/code_exec.hpp's run_python, opt-in because
+  // the sandbox is Linux only. Empty: a code task refuses to start and says so.
+  ProgramRunner run_program{};
 };
 
 template <class T>
