@@ -80,7 +80,8 @@ Fixture make_fixture(std::size_t layers, std::size_t n, std::size_t rows) {
     double* outer = &f.record.query_outer[lh * kHeadDim * kHeadDim];
     for (std::size_t i = 0; i < kHeadDim; ++i) sum[i] = normal(rng);
     for (std::size_t i = 0; i < kHeadDim; ++i)
-      for (std::size_t j = 0; j < kHeadDim; ++j) outer[i * kHeadDim + j] = static_cast<double>(rows) * ((i == j ? 0.5 : 0.0) + sum[i] * sum[j]);
+      for (std::size_t j = 0; j < kHeadDim; ++j)
+        outer[i * kHeadDim + j] = static_cast<double>(rows) * ((i == j ? 0.5 : 0.0) + sum[i] * sum[j]);
     for (std::size_t i = 0; i < kHeadDim; ++i) sum[i] *= static_cast<double>(rows);
   }
   for (auto& m : f.record.per_layer_head) {

@@ -36,7 +36,8 @@ std::size_t bench_threads() {
 
 template <class WT>
 kvcanary::model::Transformer<WT>& model() {
-  static auto m = std::make_unique<kvcanary::model::Transformer<WT>>(kvcanary::io::load_hf_config(model_dir()), model_dir(), bench_threads());
+  static auto m = std::make_unique<kvcanary::model::Transformer<WT>>(kvcanary::io::load_hf_config(model_dir()),
+                                                                     model_dir(), bench_threads());
   return *m;
 }
 
@@ -67,8 +68,11 @@ void BM_StoredMatmul(benchmark::State& state, kvcanary::io::GgmlType type) {
     kvcanary::ops::matmul(x.data(), rows, W, nullptr, y.data(), pool);
     benchmark::DoNotOptimize(y.data());
   }
-  state.counters["weight_GB/s"] = benchmark::Counter(static_cast<double>(state.iterations()) * static_cast<double>(W.bytes()) / 1e9, benchmark::Counter::kIsRate);
-  state.counters["GFLOP/s"] = benchmark::Counter(static_cast<double>(state.iterations()) * 2.0 * static_cast<double>(rows * out * in) / 1e9, benchmark::Counter::kIsRate);
+  state.counters["weight_GB/s"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * static_cast<double>(W.bytes()) / 1e9, benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * 2.0 * static_cast<double>(rows * out * in) / 1e9,
+                         benchmark::Counter::kIsRate);
   state.SetLabel(kvcanary::ops::isa_name(kvcanary::ops::active_isa()));
 }
 
@@ -91,7 +95,8 @@ void BM_Prefill(benchmark::State& state) {
     m.forward(std::span<const kvcanary::model::Segment>(&seg, 1), logits);
     benchmark::DoNotOptimize(logits.data());
   }
-  state.counters["tok/s"] = benchmark::Counter(static_cast<double>(state.iterations() * state.range(0)), benchmark::Counter::kIsRate);
+  state.counters["tok/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * state.range(0)), benchmark::Counter::kIsRate);
   state.counters["weight_MB"] = static_cast<double>(m.weights().matrix_bytes()) / 1e6;
 }
 
@@ -116,27 +121,70 @@ void BM_Decode(benchmark::State& state) {
     state.ResumeTiming();
     for (int s = 0; s < kSteps; ++s) {
       std::vector<kvcanary::model::Segment> step;
-      for (std::size_t b = 0; b < batch; ++b) step.push_back({&caches[b], std::span<const std::int32_t>(&next[b], 1), kvcanary::model::Logits::Last});
+      for (std::size_t b = 0; b < batch; ++b)
+        step.push_back({&caches[b], std::span<const std::int32_t>(&next[b], 1), kvcanary::model::Logits::Last});
       m.forward(step, logits);
       for (std::size_t b = 0; b < batch; ++b)
-        next[b] = kvcanary::engine::argmax(&logits[b * static_cast<std::size_t>(m.config().vocab_size)], static_cast<std::size_t>(m.config().vocab_size));
+        next[b] = kvcanary::engine::argmax(&logits[b * static_cast<std::size_t>(m.config().vocab_size)],
+                                           static_cast<std::size_t>(m.config().vocab_size));
     }
   }
-  state.counters["tok/s"] = benchmark::Counter(static_cast<double>(state.iterations() * kSteps * static_cast<std::int64_t>(batch)), benchmark::Counter::kIsRate);
+  state.counters["tok/s"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * kSteps * static_cast<std::int64_t>(batch)), benchmark::Counter::kIsRate);
   state.counters["weight_MB"] = static_cast<double>(m.weights().matrix_bytes()) / 1e6;
 }
 
 BENCHMARK(BM_Prefill<float>)->Name("prefill/f32")->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
-BENCHMARK(BM_Prefill<kvcanary::bf16_t>)->Name("prefill/bf16")->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
-BENCHMARK(BM_Prefill<kvcanary::f16_t>)->Name("prefill/f16")->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_Prefill<kvcanary::bf16_t>)
+    ->Name("prefill/bf16")
+    ->Arg(512)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2.0);
+BENCHMARK(BM_Prefill<kvcanary::f16_t>)
+    ->Name("prefill/f16")
+    ->Arg(512)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2.0);
 BENCHMARK(BM_Decode<float>)->Name("decode/f32")->Arg(1)->Arg(8)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_Decode<kvcanary::bf16_t>)->Name("decode/bf16")->Arg(1)->Arg(8)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_Decode<kvcanary::f16_t>)->Name("decode/f16")->Arg(1)->Arg(8)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_Prefill<kvcanary::stored_t>)->Name("prefill/stored")->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
-BENCHMARK(BM_Decode<kvcanary::stored_t>)->Name("decode/stored")->Arg(1)->Arg(8)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Decode<kvcanary::bf16_t>)
+    ->Name("decode/bf16")
+    ->Arg(1)
+    ->Arg(8)
+    ->Arg(32)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_Decode<kvcanary::f16_t>)
+    ->Name("decode/f16")
+    ->Arg(1)
+    ->Arg(8)
+    ->Arg(32)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_Prefill<kvcanary::stored_t>)
+    ->Name("prefill/stored")
+    ->Arg(512)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2.0);
+BENCHMARK(BM_Decode<kvcanary::stored_t>)
+    ->Name("decode/stored")
+    ->Arg(1)
+    ->Arg(8)
+    ->Arg(32)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
-#define KVC_STORED_BENCH(T) \
-  BENCHMARK_CAPTURE(BM_StoredMatmul, T, kvcanary::io::GgmlType::T)->Name("matmul/stored/" #T)->Arg(1)->Arg(8)->Arg(32)->Arg(512)->Unit(benchmark::kMicrosecond)->UseRealTime()
+#define KVC_STORED_BENCH(T)                                        \
+  BENCHMARK_CAPTURE(BM_StoredMatmul, T, kvcanary::io::GgmlType::T) \
+      ->Name("matmul/stored/" #T)                                  \
+      ->Arg(1)                                                     \
+      ->Arg(8)                                                     \
+      ->Arg(32)                                                    \
+      ->Arg(512)                                                   \
+      ->Unit(benchmark::kMicrosecond)                              \
+      ->UseRealTime()
 KVC_STORED_BENCH(Q4_0);
 KVC_STORED_BENCH(Q4_1);
 KVC_STORED_BENCH(Q5_0);

@@ -62,7 +62,8 @@ void BM_FmaPeak(benchmark::State& state) {
     benchmark::DoNotOptimize(sink.data());
   }
   const double flops = 2.0 * 8 * 10 * static_cast<double>(kIters) * static_cast<double>(threads);
-  state.counters["GFLOPS"] = benchmark::Counter(flops * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+  state.counters["GFLOPS"] =
+      benchmark::Counter(flops * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_FmaPeak)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 

@@ -58,20 +58,23 @@ const kv::KvCache& synthetic() {
 template <class P>
 P make(unsigned arg) {
   if constexpr (std::is_same_v<P, kv::CacheTypeQuant>)
-    return kv::CacheTypeQuant::create(kv::kCacheTypes[arg].name, kv::PolicyOptions(1.0, kv::Mode::Decode), ModelConfig{});
+    return kv::CacheTypeQuant::create(kv::kCacheTypes[arg].name, kv::PolicyOptions(1.0, kv::Mode::Decode),
+                                      ModelConfig{});
   else
     return P::create(kv::PolicyOptions(1.0, kv::Mode::Decode, {{"bits", std::to_string(arg)}}), ModelConfig{});
 }
 
 template <class P>
 void label(benchmark::State& state) {
-  if constexpr (std::is_same_v<P, kv::CacheTypeQuant>) state.SetLabel(std::string(kv::kCacheTypes[state.range(0)].name));
+  if constexpr (std::is_same_v<P, kv::CacheTypeQuant>)
+    state.SetLabel(std::string(kv::kCacheTypes[state.range(0)].name));
 }
 
 std::size_t quantized_values(const kv::KvCache& c) {
   std::size_t n = 0;
   for (std::size_t l = 0; l < kLayers; ++l)
-    for (std::size_t h = 0; h < kHeads; ++h) n += (c.head(l, h).packed_keys.rows + c.head(l, h).packed_values.rows) * kDim;
+    for (std::size_t h = 0; h < kHeads; ++h)
+      n += (c.head(l, h).packed_keys.rows + c.head(l, h).packed_values.rows) * kDim;
   return n;
 }
 
@@ -145,8 +148,10 @@ void BM_Attend(benchmark::State& state) {
         benchmark::DoNotOptimize(out.data());
       }
   }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kLayers * kHeads * kTokens * 2 * kDim * sizeof(float)));
-  state.counters["resident_MB"] = static_cast<double>(cache.resident_bytes()) / 1e6;  // what the process holds for this cache
+  state.SetBytesProcessed(
+      static_cast<std::int64_t>(state.iterations() * kLayers * kHeads * kTokens * 2 * kDim * sizeof(float)));
+  state.counters["resident_MB"] =
+      static_cast<double>(cache.resident_bytes()) / 1e6;  // what the process holds for this cache
 }
 
 BENCHMARK(BM_Quantize<kv::AbsmaxQuant>)->Arg(8)->Arg(4)->Arg(2)->Unit(benchmark::kMillisecond);

@@ -5,9 +5,11 @@
 //   build/bin/examples/sweep_eviction [CONFIG.toml] [OUT.jsonl] [REPORT_DIR]      (from the repository root)
 //
 // The two lists below are all this program compiles: the engine is instantiated for these six
-// policies (snapkv_rolling: kvcanary 0.2's snapkv decode mode, which the config pins) and the cell loop for these three tasks, nothing else. A config naming a compressor
-// outside the list (kivi, say) stops before anything runs, with the registry's error
-//   CONFIG.toml: compressors[N]: compressor: unknown compressor 'kivi' (known: full, streamingllm, snapkv, snapkv_rolling, h2o, tova)
+// policies (snapkv_rolling: kvcanary 0.2's snapkv decode mode, which the config pins) and the cell loop for these three
+// tasks, nothing else. A config naming a compressor outside the list (kivi, say) stops before anything runs, with the
+// registry's error
+//   CONFIG.toml: compressors[N]: compressor: unknown compressor 'kivi' (known: full, streamingllm, snapkv,
+//   snapkv_rolling, h2o, tova)
 // and a task type outside it (bfcl) with
 //   CONFIG.toml: tasks[N].type: unknown task type 'bfcl' (known: humaneval, seed_tool_calls, perplexity)
 
@@ -35,10 +37,11 @@ int main(int argc, char** argv) try {
   auto model = kvcanary::model::ModelDir<float>::load(
       config.model_dir, config.threads ? config.threads : kvcanary::ops::ThreadPool::default_threads());
 
-  run::Sweep<float, Policies, Tasks> sweep(config, model, task::run_python);  // unknown names fail here, before any cell runs
+  run::Sweep<float, Policies, Tasks> sweep(config, model,
+                                           task::run_python);  // unknown names fail here, before any cell runs
   const run::SweepSummary s = sweep.run(out, run::Shard{}, run::Progress::style_for(/*asked=*/true));
-  std::printf("%zu cells: %zu rows written, %zu already in %s (%.1f s)\n", s.cells_total, s.rows_written, s.rows_skipped,
-              out.c_str(), s.wall_seconds);
+  std::printf("%zu cells: %zu rows written, %zu already in %s (%.1f s)\n", s.cells_total, s.rows_written,
+              s.rows_skipped, out.c_str(), s.wall_seconds);
 
   const run::ReportFiles files = run::write_report(run::read_results(out).rows, report_dir);
   std::printf("report: %s\n", files.markdown.c_str());

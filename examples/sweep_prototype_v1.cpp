@@ -75,8 +75,8 @@ spans = )" + spans + "\n";
   auto model = kvcanary::model::ModelDir<float>::load(config.model_dir);
   run::Sweep<float, Policies, Tasks> sweep(config, model, task::run_python);
   const run::SweepSummary s = sweep.run(out, run::Shard{}, run::Progress::style_for(/*asked=*/true));
-  std::printf("%zu cells: %zu rows written, %zu already in %s (%.1f s)\n", s.cells_total, s.rows_written, s.rows_skipped,
-              out.c_str(), s.wall_seconds);
+  std::printf("%zu cells: %zu rows written, %zu already in %s (%.1f s)\n", s.cells_total, s.rows_written,
+              s.rows_skipped, out.c_str(), s.wall_seconds);
 
   const run::ReportFiles files = run::write_report(run::read_results(out).rows, report_dir);
   std::printf("report: %s\n", files.markdown.c_str());

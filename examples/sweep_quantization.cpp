@@ -35,10 +35,11 @@ int main(int argc, char** argv) try {
   auto model = kvcanary::model::ModelDir<float>::load(
       config.model_dir, config.threads ? config.threads : kvcanary::ops::ThreadPool::default_threads());
 
-  run::Sweep<float, Policies, Tasks> sweep(config, model, task::run_python);  // unknown names fail here, before any cell runs
+  run::Sweep<float, Policies, Tasks> sweep(config, model,
+                                           task::run_python);  // unknown names fail here, before any cell runs
   const run::SweepSummary s = sweep.run(out, run::Shard{}, run::Progress::style_for(/*asked=*/true));
-  std::printf("%zu cells: %zu rows written, %zu already in %s (%.1f s)\n", s.cells_total, s.rows_written, s.rows_skipped,
-              out.c_str(), s.wall_seconds);
+  std::printf("%zu cells: %zu rows written, %zu already in %s (%.1f s)\n", s.cells_total, s.rows_written,
+              s.rows_skipped, out.c_str(), s.wall_seconds);
 
   const run::ReportFiles files = run::write_report(run::read_results(out).rows, report_dir);
   std::printf("report: %s\n", files.markdown.c_str());

@@ -32,7 +32,8 @@ namespace kvcanary::fuzz {
 struct ScratchDir {  // removed with its files when the fuzzer exits
   std::filesystem::path path;
   ScratchDir() {
-    const std::filesystem::path base = std::filesystem::exists("/dev/shm") ? "/dev/shm" : std::filesystem::temp_directory_path();
+    const std::filesystem::path base =
+        std::filesystem::exists("/dev/shm") ? "/dev/shm" : std::filesystem::temp_directory_path();
     path = base / ("kvcanary-fuzz-" + std::to_string(::getpid()));
     std::filesystem::create_directories(path);
   }
@@ -60,10 +61,8 @@ template <class F>
 void expect_error_or_success(F&& f) {
   try {
     f();
-  } catch (const kvcanary::Error&) {
-  }
+  } catch (const kvcanary::Error&) {}
 }
-
 
 // The safetensors header (8-byte length + JSON) and the offsets it declares.
 inline void safetensors_header(const std::uint8_t* data, std::size_t size) {
@@ -122,7 +121,7 @@ inline void result_row(const std::uint8_t* data, std::size_t size) {
   kvcanary::fuzz::expect_error_or_success([&] {
     const auto row = kvcanary::run::row_from_json_line(line, "fuzz:1");
     const std::string again = kvcanary::run::to_json_line(row);
-    if (again.find('\n') != std::string::npos) std::abort();  // a row must stay one line
+    if (again.find('\n') != std::string::npos) std::abort();   // a row must stay one line
     (void)kvcanary::run::row_from_json_line(again, "fuzz:2");  // what we write, we read
   });
   const auto path = kvcanary::fuzz::write_scratch("results.jsonl", data, size);
@@ -137,8 +136,9 @@ inline void result_row(const std::uint8_t* data, std::size_t size) {
 inline void sweep_config(const std::uint8_t* data, std::size_t size) {
   const auto path = kvcanary::fuzz::write_scratch("sweep.toml", data, size);
   kvcanary::fuzz::expect_error_or_success([&] { (void)kvcanary::run::load_sweep_config(path, "/nonexistent/model"); });
-  kvcanary::fuzz::expect_error_or_success(
-      [&] { (void)kvcanary::run::parse_shard(std::string(reinterpret_cast<const char*>(data), std::min<std::size_t>(size, 64))); });
+  kvcanary::fuzz::expect_error_or_success([&] {
+    (void)kvcanary::run::parse_shard(std::string(reinterpret_cast<const char*>(data), std::min<std::size_t>(size, 64)));
+  });
 }
 
 // The function of a target, by the target's name (fuzz_<name>); nullptr when unknown.

@@ -10,12 +10,13 @@ packages=(
   libtomlplusplus-dev libpcre2-dev libbenchmark-dev nlohmann-json3-dev
   libcairo2-dev zlib1g-dev
 )
-# --test: also what only the test suite needs. slurm-wlm and munge: tests/scripts/
+# --test: also what only the test suite needs. clang-format: tests/scripts/test_format.sh.
+# slurm-wlm and munge: tests/scripts/
 # test_slurm_sweep.sh runs examples/slurm_sweep.sh on a real single-node Slurm
 # (scripts/slurm/start_local.sh); installed here so that CI runs it rather than skipping.
 case ${1:-} in
   "") ;;
-  --test) packages+=(slurm-wlm munge) ;;
+  --test) packages+=(slurm-wlm munge clang-format) ;;
   *) echo "[install_deps] error: unknown option '$1' (usage: install_deps.sh [--test])" >&2; exit 2 ;;
 esac
 

@@ -105,9 +105,11 @@ TEST_CASE("cli: commands on a tiny model print their documented formats") {
   CHECK(listed.exit_code == 0);
   CHECK(listed.out.find("full") != std::string::npos);
 
-  auto under = run_cli("ppl " + M + " --compressor full --context 20 --text-file " + quote((s.path / "text.txt").string()));
+  auto under =
+      run_cli("ppl " + M + " --compressor full --context 20 --text-file " + quote((s.path / "text.txt").string()));
   REQUIRE_MESSAGE(under.exit_code == 0, under.err);
-  CHECK(under.out.find("\"scored\": 24, \"context\": 20, \"compressor\": \"full\", \"kv_fraction\": 1.000000") != std::string::npos);
+  CHECK(under.out.find("\"scored\": 24, \"context\": 20, \"compressor\": \"full\", \"kv_fraction\": 1.000000") !=
+        std::string::npos);
 
   // bf16 weights run through the same commands.
   auto bf = run_cli("generate " + M + " --dtype bf16 --prompt hi --max-new-tokens 2");
@@ -120,37 +122,41 @@ TEST_CASE("cli: every registered compressor generates and scores in both modes, 
   const fs::path model = tiny_model(s.path / "m", "llama_head_dim");
   std::ofstream(s.path / "text.txt") << std::string(120, 'a') + " the end of a long and repetitive text";
   std::size_t policies = 0;
-  kvcanary::kv::for_each_policy([&](std::string_view listed, std::string_view, const auto&, const kvcanary::kv::PolicyFacts& facts) {
-    ++policies;
-    const std::string_view name = listed == "EVICTION+QUANTIZER" ? "h2o+q4_0" : listed;  // the composition, by an example
-    for (const char* mode : {"prompt", "decode"}) {
-      if (!facts.decode_allowed && std::string_view(mode) == "decode") {
-        // A prompt-only policy (snapkv, as its paper) refuses decode mode: one clear error, exit 2.
-        expect_bad_input(run_cli("generate --model " + quote(model.string()) + " --prompt hi --compressor " + std::string(name) +
-                                 " --mode decode"),
-                         {"mode", "prompt-only"});
-        continue;
-      }
-      // budget 0.5: half the rows for eviction, 8 bits for quantization; a small KIVI residual
-      // so that this short text gets quantized at all.
-      std::string opts = " --compressor " + std::string(name) + " --budget 0.5 --mode " + mode;
-      if (name == "kivi") opts += " --param residual=32";
-      auto gen = run_cli("generate --model " + quote(model.string()) + " --prompt " + quote(std::string(80, 'x')) +
-                         " --max-new-tokens 6" + opts);
-      CHECK_MESSAGE(gen.exit_code == 0, name << " " << mode << ": " << gen.err);
-      CHECK_MESSAGE(gen.err.find("of the fp16 KV bytes") != std::string::npos, gen.err);
-      auto ppl = run_cli("ppl --model " + quote(model.string()) + " --text-file " + quote((s.path / "text.txt").string()) +
-                         " --context 100" + opts);
-      REQUIRE_MESSAGE(ppl.exit_code == 0, name << " " << mode << ": " << ppl.err);
-      simdjson::dom::parser parser;
-      simdjson::dom::element doc;
-      REQUIRE_FALSE(parser.parse(ppl.out).get(doc));
-      const double fraction = doc["kv_fraction"].get_double().value();
-      if (name == "full") CHECK(fraction == 1.0);
-      else CHECK_MESSAGE(fraction < 0.95, name << " " << mode << " kept " << fraction);
-      CHECK(doc["ppl"].get_double().value() > 1.0);
-    }
-  });
+  kvcanary::kv::for_each_policy(
+      [&](std::string_view listed, std::string_view, const auto&, const kvcanary::kv::PolicyFacts& facts) {
+        ++policies;
+        const std::string_view name =
+            listed == "EVICTION+QUANTIZER" ? "h2o+q4_0" : listed;  // the composition, by an example
+        for (const char* mode : {"prompt", "decode"}) {
+          if (!facts.decode_allowed && std::string_view(mode) == "decode") {
+            // A prompt-only policy (snapkv, as its paper) refuses decode mode: one clear error, exit 2.
+            expect_bad_input(run_cli("generate --model " + quote(model.string()) + " --prompt hi --compressor " +
+                                     std::string(name) + " --mode decode"),
+                             {"mode", "prompt-only"});
+            continue;
+          }
+          // budget 0.5: half the rows for eviction, 8 bits for quantization; a small KIVI residual
+          // so that this short text gets quantized at all.
+          std::string opts = " --compressor " + std::string(name) + " --budget 0.5 --mode " + mode;
+          if (name == "kivi") opts += " --param residual=32";
+          auto gen = run_cli("generate --model " + quote(model.string()) + " --prompt " + quote(std::string(80, 'x')) +
+                             " --max-new-tokens 6" + opts);
+          CHECK_MESSAGE(gen.exit_code == 0, name << " " << mode << ": " << gen.err);
+          CHECK_MESSAGE(gen.err.find("of the fp16 KV bytes") != std::string::npos, gen.err);
+          auto ppl = run_cli("ppl --model " + quote(model.string()) + " --text-file " +
+                             quote((s.path / "text.txt").string()) + " --context 100" + opts);
+          REQUIRE_MESSAGE(ppl.exit_code == 0, name << " " << mode << ": " << ppl.err);
+          simdjson::dom::parser parser;
+          simdjson::dom::element doc;
+          REQUIRE_FALSE(parser.parse(ppl.out).get(doc));
+          const double fraction = doc["kv_fraction"].get_double().value();
+          if (name == "full")
+            CHECK(fraction == 1.0);
+          else
+            CHECK_MESSAGE(fraction < 0.95, name << " " << mode << " kept " << fraction);
+          CHECK(doc["ppl"].get_double().value() > 1.0);
+        }
+      });
   CHECK(policies == 28);  // 17 policies + 10 cache types + the composition
 }
 
@@ -211,7 +217,8 @@ TEST_CASE("cli: bad input → one clear error naming the file and field, exit 2"
     expect_bad_input(run_cli(M + "--budget half"), {"--budget", "not a number"});
     expect_bad_input(run_cli(M + "--mode sometimes"), {"--mode", "prompt, decode"});
     expect_bad_input(run_cli(M + "--param window"), {"--param", "NAME=VALUE"});
-    expect_bad_input(run_cli(M + "--compressor full --param window=4"), {"window", "not a parameter of compressor 'full'"});
+    expect_bad_input(run_cli(M + "--compressor full --param window=4"),
+                     {"window", "not a parameter of compressor 'full'"});
   }
   SUBCASE("ppl of a missing text file") {
     const fs::path m = tiny_model(s.path / "m");
@@ -238,26 +245,30 @@ TEST_CASE("cli: exec runs a program in the sandbox, toolcheck scores a BFCL answ
   const std::string A = quote((bfcl / "possible_answer/BFCL_v4_simple_python.json").string());
   std::ofstream(s.path / "right.txt") << "Sure:\n```python\ncalculate_triangle_area(base=10, height=5)\n```";
   std::ofstream(s.path / "wrong.txt") << "calculate_triangle_area(base=10, height=6)";
-  auto right = run_cli("toolcheck --question " + Q + " --answer " + A + " --id simple_python_0 --output-file " + quote((s.path / "right.txt").string()));
+  auto right = run_cli("toolcheck --question " + Q + " --answer " + A + " --id simple_python_0 --output-file " +
+                       quote((s.path / "right.txt").string()));
   REQUIRE_MESSAGE(right.exit_code == 0, right.err);
   CHECK_MESSAGE(right.out.find("\"ast_valid\": true") != std::string::npos, right.out);
-  auto wrong = run_cli("toolcheck --question " + Q + " --answer " + A + " --id simple_python_0 --output-file " + quote((s.path / "wrong.txt").string()));
+  auto wrong = run_cli("toolcheck --question " + Q + " --answer " + A + " --id simple_python_0 --output-file " +
+                       quote((s.path / "wrong.txt").string()));
   REQUIRE(wrong.exit_code == 0);
   CHECK_MESSAGE(wrong.out.find("\"ast_valid\": false") != std::string::npos, wrong.out);
-  expect_bad_input(run_cli("toolcheck --question " + Q + " --answer " + A + " --id nosuch --output-file " + quote((s.path / "right.txt").string())),
+  expect_bad_input(run_cli("toolcheck --question " + Q + " --answer " + A + " --id nosuch --output-file " +
+                           quote((s.path / "right.txt").string())),
                    {"nosuch"});
   // The native format reads <tool_call> blocks only: the fenced Python call is not one.
-  std::ofstream(s.path / "native.txt") << "<tool_call>\n{\"name\": \"calculate_triangle_area\", \"arguments\": {\"base\": 10, \"height\": 5}}\n</tool_call>";
-  auto native = run_cli("toolcheck --prompt-format native --question " + Q + " --answer " + A + " --id simple_python_0 --output-file " +
-                        quote((s.path / "native.txt").string()));
+  std::ofstream(s.path / "native.txt") << "<tool_call>\n{\"name\": \"calculate_triangle_area\", \"arguments\": "
+                                          "{\"base\": 10, \"height\": 5}}\n</tool_call>";
+  auto native = run_cli("toolcheck --prompt-format native --question " + Q + " --answer " + A +
+                        " --id simple_python_0 --output-file " + quote((s.path / "native.txt").string()));
   REQUIRE_MESSAGE(native.exit_code == 0, native.err);
   CHECK_MESSAGE(native.out.find("\"ast_valid\": true") != std::string::npos, native.out);
-  auto not_native = run_cli("toolcheck --prompt-format native --question " + Q + " --answer " + A + " --id simple_python_0 --output-file " +
-                            quote((s.path / "right.txt").string()));
+  auto not_native = run_cli("toolcheck --prompt-format native --question " + Q + " --answer " + A +
+                            " --id simple_python_0 --output-file " + quote((s.path / "right.txt").string()));
   REQUIRE(not_native.exit_code == 0);
   CHECK_MESSAGE(not_native.out.find("\"calls_parsed\": 0") != std::string::npos, not_native.out);
-  expect_bad_input(run_cli("toolcheck --prompt-format fc --question " + Q + " --answer " + A + " --id simple_python_0 --output-file " +
-                           quote((s.path / "right.txt").string())),
+  expect_bad_input(run_cli("toolcheck --prompt-format fc --question " + Q + " --answer " + A +
+                           " --id simple_python_0 --output-file " + quote((s.path / "right.txt").string())),
                    {"--prompt-format"});
 }
 

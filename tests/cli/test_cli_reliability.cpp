@@ -41,7 +41,8 @@ const std::map<std::string, std::vector<std::string>>& interface() {
     return v;
   };
   static const std::map<std::string, std::vector<std::string>> m = {
-      {"generate", cat({text, {"--chat", "--system", "--max-new-tokens", "--stop", "--show-ids", "--prompt"}, model, compress})},
+      {"generate",
+       cat({text, {"--chat", "--system", "--max-new-tokens", "--stop", "--show-ids", "--prompt"}, model, compress})},
       {"ppl", cat({text, {"--window", "--stride", "--context"}, model, compress})},
       {"compressors", {}},
       {"tokenize", cat({text, {"--model"}})},
@@ -103,7 +104,8 @@ TEST_CASE("cli help: `kvcanary CMD --help` on every subcommand: usage and every 
           std::getline(help, next);
           entry += next;
         }
-        CHECK_MESSAGE((entry.find("(default: ") != std::string::npos || entry.find("required") != std::string::npos), entry);
+        CHECK_MESSAGE((entry.find("(default: ") != std::string::npos || entry.find("required") != std::string::npos),
+                      entry);
       }
       const std::size_t aliases = (cmd == "generate" || cmd == "toolcheck") ? 1 : 0;  // shown as "[also --prompt]"
       CHECK(option_lines + aliases == options.size());
@@ -174,7 +176,9 @@ TEST_CASE("cli: --text and --text-file wherever text is read give the same resul
   CHECK(missing.err.find((s.path / "absent.txt").string() + ": --text-file: cannot open") != std::string::npos);
 }
 
-TEST_CASE("cli sweep: one writer per results file — a second sweep and a merge are refused at once, the first's rows stay whole") {
+TEST_CASE(
+    "cli sweep: one writer per results file — a second sweep and a merge are refused at once, the first's rows stay "
+    "whole") {
   kvcanary::test::TempDir tmp;
   const auto model_dir = kvcanary::test::make_tiny_chat_model(tmp.path);
   const auto config = tmp.path / "seed.toml";
@@ -182,7 +186,8 @@ TEST_CASE("cli sweep: one writer per results file — a second sweep and a merge
   const fs::path out = tmp.path / "r.jsonl";
   const std::string o = out.string();
 
-  const pid_t first = kvcanary::test::spawn_cli({"sweep", config.string(), "--out", o}, tmp.path / "first.out", tmp.path / "first.err");
+  const pid_t first =
+      kvcanary::test::spawn_cli({"sweep", config.string(), "--out", o}, tmp.path / "first.out", tmp.path / "first.err");
   // Wait until the first sweep is mid-run: it holds the lock and has written a row.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (kvcanary::run::read_results(out).rows.empty() && std::chrono::steady_clock::now() < deadline && alive(first))
@@ -197,11 +202,14 @@ TEST_CASE("cli sweep: one writer per results file — a second sweep and a merge
   CHECK(second.exit_code == 2);
   CHECK(second.out.empty());
   CHECK(lines(second.err) == 1);
-  CHECK_MESSAGE(second.err.find(o + ": is being written by another kvcanary process (pid " + std::to_string(first) + ",") != std::string::npos,
+  CHECK_MESSAGE(second.err.find(o + ": is being written by another kvcanary process (pid " + std::to_string(first) +
+                                ",") != std::string::npos,
                 second.err);
   for (const auto* m : {&merge_from, &merge_onto}) {
     CHECK(m->exit_code == 2);
-    CHECK_MESSAGE(m->err.find(o + ": is being written by another kvcanary process (pid " + std::to_string(first)) != std::string::npos, m->err);
+    CHECK_MESSAGE(m->err.find(o + ": is being written by another kvcanary process (pid " + std::to_string(first)) !=
+                      std::string::npos,
+                  m->err);
   }
   CHECK_FALSE(fs::exists(tmp.path / "m.jsonl"));  // nothing written by the refused merge
   CHECK(first_still_running);

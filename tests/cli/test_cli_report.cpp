@@ -91,7 +91,8 @@ TEST_CASE("cli report: two shard files → RESULTS.md, divergence.svg, divergenc
 
 TEST_CASE("cli report: the prototype's rows report too") {
   kvcanary::test::TempDir dir;
-  const Run r = run_cli("report " + fixture("prototype.jsonl") + " --out " + quote(dir.path.string()) + " --bootstrap 100");
+  const Run r =
+      run_cli("report " + fixture("prototype.jsonl") + " --out " + quote(dir.path.string()) + " --bootstrap 100");
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   const std::string md = slurp(dir.path / "RESULTS.md");
   // pass@1 2/3 → 1/3, perplexity (mean of the rows') 30 → 31.5: SDS 0.5 / 0.05 = 10.
@@ -116,7 +117,8 @@ TEST_CASE("cli report: bad input names the file, exits 2") {
 TEST_CASE("cli merge: shards joined, duplicates once, sorted, same bytes whatever the order") {
   kvcanary::test::TempDir dir;
   const fs::path ab = dir.path / "ab.jsonl", ba = dir.path / "sub" / "ba.jsonl";
-  const Run r = run_cli("merge --out " + quote(ab.string()) + " " + fixture("shard_a.jsonl") + " " + fixture("shard_b.jsonl"));
+  const Run r =
+      run_cli("merge --out " + quote(ab.string()) + " " + fixture("shard_a.jsonl") + " " + fixture("shard_b.jsonl"));
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   CHECK(r.out.find("\"rows\":12") != std::string::npos);
   CHECK(r.out.find("\"duplicates\":1") != std::string::npos);
@@ -124,12 +126,15 @@ TEST_CASE("cli merge: shards joined, duplicates once, sorted, same bytes whateve
   REQUIRE(merged.size() == 12);
   // Sorted by (cell_id, sample_id): the full cells come before snapkv's.
   CHECK(merged.front().find("\"cell_id\":\"tiny-llama|full|1.0|code\",\"sample_id\":\"he0\"") != std::string::npos);
-  CHECK(merged.back().find("\"cell_id\":\"tiny-llama|snapkv|0.5|wikitext2\",\"sample_id\":\"doc1\"") != std::string::npos);
-  const Run r2 = run_cli("merge " + fixture("shard_b.jsonl") + " " + fixture("shard_a.jsonl") + " --out " + quote(ba.string()));
+  CHECK(merged.back().find("\"cell_id\":\"tiny-llama|snapkv|0.5|wikitext2\",\"sample_id\":\"doc1\"") !=
+        std::string::npos);
+  const Run r2 =
+      run_cli("merge " + fixture("shard_b.jsonl") + " " + fixture("shard_a.jsonl") + " --out " + quote(ba.string()));
   REQUIRE_MESSAGE(r2.exit_code == 0, r2.err);
   CHECK(slurp(ba) == slurp(ab));
   // The merged file reports like its shards.
-  const Run rep = run_cli("report " + quote(ab.string()) + " --out " + quote((dir.path / "rep").string()) + " --bootstrap 50");
+  const Run rep =
+      run_cli("report " + quote(ab.string()) + " --out " + quote((dir.path / "rep").string()) + " --bootstrap 50");
   CHECK_MESSAGE(rep.exit_code == 0, rep.err);
   CHECK(rep.out.find("\"rows\":12") != std::string::npos);
 }
@@ -137,14 +142,16 @@ TEST_CASE("cli merge: shards joined, duplicates once, sorted, same bytes whateve
 TEST_CASE("cli merge: a conflict names both files, exits 2 and writes nothing") {
   kvcanary::test::TempDir dir;
   const fs::path out = dir.path / "merged.jsonl";
-  expect_bad_input(run_cli("merge --out " + quote(out.string()) + " " + fixture("shard_a.jsonl") + " " + fixture("shard_conflict.jsonl")),
+  expect_bad_input(run_cli("merge --out " + quote(out.string()) + " " + fixture("shard_a.jsonl") + " " +
+                           fixture("shard_conflict.jsonl")),
                    {"shard_a.jsonl", "shard_conflict.jsonl", "he1"});
   CHECK_FALSE(fs::exists(out));
   CHECK(fs::is_empty(dir.path));  // no temporary file left behind either
 
   // An existing output is left untouched by a failed merge.
   std::ofstream(out) << "previous\n";
-  expect_bad_input(run_cli("merge --out " + quote(out.string()) + " " + fixture("shard_a.jsonl") + " " + fixture("shard_conflict.jsonl")),
+  expect_bad_input(run_cli("merge --out " + quote(out.string()) + " " + fixture("shard_a.jsonl") + " " +
+                           fixture("shard_conflict.jsonl")),
                    {"shard_conflict.jsonl"});
   CHECK(slurp(out) == "previous\n");
 

@@ -56,7 +56,8 @@ TEST_CASE("atomic_file: writes, replaces, and leaves no temporary file") {
   CHECK(others(p.parent_path(), {"out.txt"}).empty());
 }
 
-TEST_CASE("atomic_file: a writer killed mid-file leaves the old file whole, its temporary is removed by the next writer") {
+TEST_CASE(
+    "atomic_file: a writer killed mid-file leaves the old file whole, its temporary is removed by the next writer") {
   kvcanary::test::TempDir dir;
   const fs::path p = dir.path / "merged.jsonl";
   kvcanary::write_file_atomically(p, "old\n");
@@ -78,13 +79,15 @@ TEST_CASE("atomic_file: a writer killed mid-file leaves the old file whole, its 
   ::close(ready[0]);
   ::close(ready[1]);
   CHECK(slurp(p) == "old\n");
-  CHECK(others(dir.path, {"merged.jsonl"}).rfind(".merged.jsonl.partial-" + std::to_string(pid) + "-", 0) == 0);  // its temporary only
+  CHECK(others(dir.path, {"merged.jsonl"}).rfind(".merged.jsonl.partial-" + std::to_string(pid) + "-", 0) ==
+        0);  // its temporary only
   kvcanary::write_file_atomically(p, "new\n");
   CHECK(slurp(p) == "new\n");
   CHECK(others(dir.path, {"merged.jsonl"}).empty());
 }
 
-TEST_CASE("atomic_file: a full filesystem (ENOSPC on a 64 KiB tmpfs) is an Error naming the file, the old file stays whole") {
+TEST_CASE(
+    "atomic_file: a full filesystem (ENOSPC on a 64 KiB tmpfs) is an Error naming the file, the old file stays whole") {
   if (!kvcanary::test::can_mount()) {
     MESSAGE("skipped: mounting a small tmpfs needs root and a mount namespace");
     return;
@@ -100,10 +103,9 @@ TEST_CASE("atomic_file: a full filesystem (ENOSPC on a 64 KiB tmpfs) is an Error
     try {
       kvcanary::write_file_atomically(p, std::string(1 << 20, 'x'));
       out = "no error";
-    } catch (const kvcanary::Error& e) {
-      out = std::string("Error: ") + e.what() + "\nfile=" + e.file();
-    }
-    return out + "\nkept=" + std::to_string(slurp(p) == "the previous report\n") + " others=[" + others(dir.path, {"RESULTS.md"}) + "]";
+    } catch (const kvcanary::Error& e) { out = std::string("Error: ") + e.what() + "\nfile=" + e.file(); }
+    return out + "\nkept=" + std::to_string(slurp(p) == "the previous report\n") + " others=[" +
+           others(dir.path, {"RESULTS.md"}) + "]";
   });
   REQUIRE(msg != "setup failed");
   CHECK(msg.rfind("Error: " + p.string() + ": cannot write: No space left on device", 0) == 0);
@@ -125,9 +127,7 @@ TEST_CASE("atomic_file: the report on a full filesystem fails clearly and leaves
     try {
       kvcanary::run::write_report(std::vector<kvcanary::run::Row>{}, dir.path / "report");
       out = "no error";
-    } catch (const kvcanary::Error& e) {
-      out = std::string("Error: ") + e.what();
-    }
+    } catch (const kvcanary::Error& e) { out = std::string("Error: ") + e.what(); }
     std::string partial;
     for (const auto& e : fs::recursive_directory_iterator(dir.path))
       if (e.path().filename().string().find(".partial-") != std::string::npos) partial += e.path().string() + " ";

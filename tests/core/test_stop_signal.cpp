@@ -54,10 +54,10 @@ TEST_CASE("stop_signal: a second signal inside a row write waits for the row, th
     ::raise(SIGINT);
     {
       RowWriteGuard row;
-      ::raise(SIGINT);                            // held off: the row is being written
-      (void)!::write(fds[1], "whole-row", 9);      // the rest of the row still gets out
-    }                                             // exits here, the row complete
-    (void)!::write(fds[1], "-after", 6);          // never reached
+      ::raise(SIGINT);                         // held off: the row is being written
+      (void)!::write(fds[1], "whole-row", 9);  // the rest of the row still gets out
+    }                                          // exits here, the row complete
+    (void)!::write(fds[1], "-after", 6);       // never reached
     return 0;
   });
   ::close(fds[1]);

@@ -25,7 +25,8 @@ TEST_CASE("writer_lock: a second writer is refused with the file and the holder'
   std::optional<WriterLock> first(std::in_place, out);
   CHECK(fs::exists(dir.path / "r.jsonl.lock"));
   // A second writer in the same process is refused too (flock excludes open file descriptions).
-  const std::string refusal = out.string() + ": is being written by another kvcanary process (pid " + std::to_string(::getpid()) + ",";
+  const std::string refusal =
+      out.string() + ": is being written by another kvcanary process (pid " + std::to_string(::getpid()) + ",";
   CHECK_THROWS_WITH_AS(WriterLock{out}, doctest::Contains(refusal.c_str()), kvcanary::Error);
   first.reset();
   CHECK_FALSE(fs::exists(dir.path / "r.jsonl.lock"));  // removed by its holder

@@ -16,7 +16,8 @@ TEST_CASE("agreement: KL of softmaxes — 0 for identical rows, the closed form 
   // p = softmax(0, 0) = (1/2, 1/2), q = softmax(0, ln 3) = (1/4, 3/4):
   // KL = 1/2 ln(2) + 1/2 ln(2/3).
   const std::vector<float> p = {0.0f, 0.0f}, q = {0.0f, static_cast<float>(std::log(3.0))};
-  CHECK(engine::kl_of_logits(p.data(), q.data(), 2) == doctest::Approx(0.5 * std::log(2.0) + 0.5 * std::log(2.0 / 3.0)).epsilon(1e-6));
+  CHECK(engine::kl_of_logits(p.data(), q.data(), 2) ==
+        doctest::Approx(0.5 * std::log(2.0) + 0.5 * std::log(2.0 / 3.0)).epsilon(1e-6));
   // Logits are defined up to a constant.
   std::vector<float> shifted = a;
   for (float& v : shifted) v += 4.0f;

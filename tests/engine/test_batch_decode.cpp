@@ -26,7 +26,7 @@ std::vector<engine::DecodeJob> some_jobs() {
   for (std::size_t j = 0; j < 6; ++j) {
     engine::DecodeJob job;
     job.prompt = tokens(20 + 7 * j, j);
-    job.generate = j % 3 != 2;                    // jobs 2 and 5 only score
+    job.generate = j % 3 != 2;                               // jobs 2 and 5 only score
     if (j % 3 != 1) job.forced = tokens(5 + 3 * j, j + 50);  // jobs 1 and 4 only generate
     jobs.push_back(job);
   }
@@ -89,9 +89,12 @@ TEST_CASE("batch decode: compressed caches in decode mode agree too (eviction, r
   const auto dir = test::test_data("tiny/llama_gqa_untied");
   const auto config = io::load_hf_config(dir);
   model::Transformer<float> m(config, dir, 2);
-  check_against_references(m, kv::StreamingLlm::create(kv::PolicyOptions(0.5, kv::Mode::Decode, {{"sinks", "2"}}), config));
+  check_against_references(
+      m, kv::StreamingLlm::create(kv::PolicyOptions(0.5, kv::Mode::Decode, {{"sinks", "2"}}), config));
   check_against_references(m, kv::H2o::create(kv::PolicyOptions(0.5, kv::Mode::Decode), config));
-  check_against_references(m, kv::KiviQuant::create(kv::PolicyOptions(0.25, kv::Mode::Decode, {{"residual", "32"}, {"group", "32"}}), config));
+  check_against_references(
+      m,
+      kv::KiviQuant::create(kv::PolicyOptions(0.25, kv::Mode::Decode, {{"residual", "32"}, {"group", "32"}}), config));
 }
 
 TEST_CASE("batch decode: a stop condition ends generation with finish_reason stop") {
@@ -108,7 +111,8 @@ TEST_CASE("batch decode: a stop condition ends generation with finish_reason sto
   CHECK(r[0].generation.finish_reason == "stop");
 }
 
-TEST_CASE("batch decode: a raised stop flag admits nothing more and drops the jobs in flight, finished jobs are unchanged") {
+TEST_CASE(
+    "batch decode: a raised stop flag admits nothing more and drops the jobs in flight, finished jobs are unchanged") {
   const auto dir = test::test_data("tiny/llama_gqa_untied");
   model::Transformer<float> m(io::load_hf_config(dir), dir, 1);
   const auto jobs = some_jobs();

@@ -35,7 +35,7 @@ std::vector<engine::DecodeJob> jobs_with_references(model::Transformer<float>& m
   for (std::size_t j = 0; j < 5; ++j) {
     engine::DecodeJob job;
     job.prompt = tokens(24 + 9 * j, j);
-    job.generate = j != 3;                      // job 3 only scores
+    job.generate = j != 3;  // job 3 only scores
     if (j % 2 == 0) job.forced = tokens(6 + j, j + 40);
     if (j == 1) job.question_tokens = 7;
     jobs.push_back(job);
@@ -51,7 +51,8 @@ std::vector<engine::DecodeJob> jobs_with_references(model::Transformer<float>& m
 }
 
 bool same(const engine::Agreement& a, const engine::Agreement& b) {
-  return a.positions == b.positions && a.agreed == b.agreed && a.first_mismatch == b.first_mismatch && a.kl_sum == b.kl_sum;
+  return a.positions == b.positions && a.agreed == b.agreed && a.first_mismatch == b.first_mismatch &&
+         a.kl_sum == b.kl_sum;
 }
 
 }  // namespace
@@ -81,7 +82,9 @@ TEST_CASE("batch decode agreement: under the full cache, top-1 agreement 1, KL 0
   CHECK(o[0].agreement.kl_sum == 0.0);
 }
 
-TEST_CASE("batch decode agreement: a compressor that changes the output disagrees first where its own greedy generation departs") {
+TEST_CASE(
+    "batch decode agreement: a compressor that changes the output disagrees first where its own greedy generation "
+    "departs") {
   const auto dir = test::test_data("tiny/llama_gqa_untied");
   const auto config = io::load_hf_config(dir);
   model::Transformer<float> m(config, dir, 2);
@@ -96,7 +99,8 @@ TEST_CASE("batch decode agreement: a compressor that changes the output disagree
       engine::GenerateOptions opt = options();
       opt.question_tokens = {jobs[j].question_tokens};
       const std::vector<std::vector<std::int32_t>> prompt = {jobs[j].prompt};
-      const auto own = engine::generate_greedy(m, std::span<const std::vector<std::int32_t>>(prompt), opt, {}, policy)[0].tokens;
+      const auto own =
+          engine::generate_greedy(m, std::span<const std::vector<std::int32_t>>(prompt), opt, {}, policy)[0].tokens;
       REQUIRE(own.size() == ref.size());
       std::size_t d = 0;
       while (d < ref.size() && own[d] == ref[d]) ++d;
@@ -117,7 +121,8 @@ TEST_CASE("batch decode agreement: a compressor that changes the output disagree
   check_policy(kv::H2o::create(kv::PolicyOptions(0.25, kv::Mode::Decode), config));
 }
 
-TEST_CASE("batch decode agreement: the mean KL equals a recomputation from a full pass and a compressed step-by-step pass") {
+TEST_CASE(
+    "batch decode agreement: the mean KL equals a recomputation from a full pass and a compressed step-by-step pass") {
   const auto dir = test::test_data("tiny/llama_gqa_untied");
   const auto config = io::load_hf_config(dir);
   model::Transformer<float> m(config, dir, 2);

@@ -11,7 +11,8 @@ using namespace kvcanary;
 
 namespace {
 struct Tiny {
-  model::Transformer<float> m{io::load_hf_config(test::test_data("tiny/llama_tied_mha")), test::test_data("tiny/llama_tied_mha"), 1};
+  model::Transformer<float> m{io::load_hf_config(test::test_data("tiny/llama_tied_mha")),
+                              test::test_data("tiny/llama_tied_mha"), 1};
   io::Tokenizer tok = io::Tokenizer::from_file(test::test_data("tiny/byte_tokenizer.json"));
 };
 }  // namespace
@@ -32,7 +33,8 @@ TEST_CASE("generate: length limit, EOS and stop strings end a sequence as transf
     std::size_t first = 0;
     while (free_run.tokens[first] != free_run.tokens[5]) ++first;
     CHECK(g.finish_reason == "eos");
-    CHECK(g.tokens == std::vector<std::int32_t>(free_run.tokens.begin(), free_run.tokens.begin() + static_cast<std::ptrdiff_t>(first + 1)));
+    CHECK(g.tokens == std::vector<std::int32_t>(free_run.tokens.begin(),
+                                                free_run.tokens.begin() + static_cast<std::ptrdiff_t>(first + 1)));
   }
   SUBCASE("a stop string stops once the continuation contains it") {
     // A detokenizer that spells ids as "id," makes the expected stopping point exact.

@@ -29,7 +29,8 @@ TEST_CASE("perplexity: chunked scoring equals one pass, log-probs match log-soft
   const auto chunked = engine::score_tokens(m, ids, 1, 7);
   REQUIRE(whole.n_scored == 39);
   REQUIRE(chunked.n_scored == 39);
-  for (std::size_t i = 0; i < whole.logprobs.size(); ++i) CHECK(chunked.logprobs[i] == doctest::Approx(whole.logprobs[i]).epsilon(1e-6));
+  for (std::size_t i = 0; i < whole.logprobs.size(); ++i)
+    CHECK(chunked.logprobs[i] == doctest::Approx(whole.logprobs[i]).epsilon(1e-6));
 
   // log p(ids[5] | ids[0..4]) from the logits of a 5-token prefill.
   kv::KvCache cache = m.new_cache();
@@ -38,7 +39,8 @@ TEST_CASE("perplexity: chunked scoring equals one pass, log-probs match log-soft
   m.forward(std::span<const model::Segment>(&seg, 1), logits);
   double z = 0;
   for (float l : logits) z += std::exp(static_cast<double>(l));
-  CHECK(whole.logprobs[4] == doctest::Approx(static_cast<double>(logits[static_cast<std::size_t>(ids[5])]) - std::log(z)).epsilon(1e-6));
+  CHECK(whole.logprobs[4] ==
+        doctest::Approx(static_cast<double>(logits[static_cast<std::size_t>(ids[5])]) - std::log(z)).epsilon(1e-6));
   CHECK(whole.perplexity() == doctest::Approx(std::exp(whole.nll_sum / 39.0)));
 }
 

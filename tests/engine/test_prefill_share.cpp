@@ -98,11 +98,13 @@ TEST_CASE("prefill share: jobs through one shared prefill equal jobs prefilled a
   const auto h2o = kv::H2o::create(kv::PolicyOptions(0.5, kv::Mode::Decode), config);
   const auto tova = kv::Tova::create(kv::PolicyOptions(0.5, kv::Mode::Decode), config);
   const auto stream = kv::StreamingLlm::create(kv::PolicyOptions(0.5, kv::Mode::Decode, {{"sinks", "2"}}), config);
-  const auto kivi = kv::KiviQuant::create(kv::PolicyOptions(0.25, kv::Mode::Decode, {{"residual", "32"}, {"group", "32"}}), config);
+  const auto kivi =
+      kv::KiviQuant::create(kv::PolicyOptions(0.25, kv::Mode::Decode, {{"residual", "32"}, {"group", "32"}}), config);
 
   // The share is told every row count these policies ask for, so one pass per prompt serves all.
   engine::PrefillShare share([&](std::size_t n) {
-    return std::vector<std::size_t>{snap.attention_rows(kv::StepKind::Prefill, n), h2o.attention_rows(kv::StepKind::Prefill, n),
+    return std::vector<std::size_t>{snap.attention_rows(kv::StepKind::Prefill, n),
+                                    h2o.attention_rows(kv::StepKind::Prefill, n),
                                     tova.attention_rows(kv::StepKind::Prefill, n)};
   });
   check_shared_equals_alone(m, share, kv::FullCache{});
@@ -125,7 +127,8 @@ TEST_CASE("prefill share: jobs through one shared prefill equal jobs prefilled a
   SUBCASE("a policy that wants the prefill's query moments, through a share that records them") {
     const auto ea = kv::ExpectedAttention::create(kv::PolicyOptions(0.5, kv::Mode::Prompt), config);
     engine::PrefillShare with_moments(
-        [&](std::size_t n) { return std::vector<std::size_t>{ea.attention_rows(kv::StepKind::Prefill, n)}; }, std::size_t{2} << 30, true);
+        [&](std::size_t n) { return std::vector<std::size_t>{ea.attention_rows(kv::StepKind::Prefill, n)}; },
+        std::size_t{2} << 30, true);
     check_shared_equals_alone(m, with_moments, ea);
     CHECK(with_moments.misses() == prompts);
   }
@@ -150,7 +153,8 @@ TEST_CASE("prefill share: a whole sweep writes the same rows with sharing on and
   auto run_with = [&](const std::string& sweep_key, const std::string& file) {
     std::string toml = test::tiny_sweep_toml(model_dir, extra_policies);
     toml.replace(toml.find("[sweep]\n"), 8, "[sweep]\n" + sweep_key);
-    run::Sweep<float> sweep(run::parse_sweep_config(io::parse_toml_string(toml, "t.toml"), "t.toml", "unused"), m, task::run_python);
+    run::Sweep<float> sweep(run::parse_sweep_config(io::parse_toml_string(toml, "t.toml"), "t.toml", "unused"), m,
+                            task::run_python);
     const auto summary = sweep.run(tmp.path / file);
     std::map<std::pair<std::string, std::string>, std::string> rows;
     for (run::Row r : run::read_results(tmp.path / file).rows) {

@@ -20,7 +20,8 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Tiny {
-  model::Transformer<float> m{io::load_hf_config(test::test_data("tiny/qwen2_bias")), test::test_data("tiny/qwen2_bias"), 1};
+  model::Transformer<float> m{io::load_hf_config(test::test_data("tiny/qwen2_bias")),
+                              test::test_data("tiny/qwen2_bias"), 1};
   io::Tokenizer tok = io::Tokenizer::from_file(test::test_data("tiny/byte_tokenizer.json"));
 };
 
@@ -65,10 +66,10 @@ fs::path write_self_reference(Tiny& t, const fs::path& dir, const std::vector<st
     auto greedy = engine::generate_greedy(t.m, std::span<const std::vector<std::int32_t>>(in), opt)[0].tokens;
     const float* last = &logits[(ids.size() - 1) * V];
     plant(k, top1, greedy);
-    js << (k ? "," : "") << "{\"name\":\"p" << k << "\",\"kind\":\"prose\",\"text\":\"" << texts[k] << "\",\"ids\":" << list(ids)
-       << ",\"hf_top1\":" << list(top1) << ",\"hf_top1_logit\":" << list(top1_logit) << ",\"hf_top1_margin\":" << list(margin)
-       << ",\"hf_greedy_ids\":" << list(greedy) << ",\"hf_last_logits_top20\":[[" << top1.back() << "," << last[top1.back()]
-       << "]]}";
+    js << (k ? "," : "") << "{\"name\":\"p" << k << "\",\"kind\":\"prose\",\"text\":\"" << texts[k]
+       << "\",\"ids\":" << list(ids) << ",\"hf_top1\":" << list(top1) << ",\"hf_top1_logit\":" << list(top1_logit)
+       << ",\"hf_top1_margin\":" << list(margin) << ",\"hf_greedy_ids\":" << list(greedy)
+       << ",\"hf_last_logits_top20\":[[" << top1.back() << "," << last[top1.back()] << "]]}";
   }
   js << "]}\n";
   const fs::path path = dir / "reference.json";
@@ -88,7 +89,8 @@ TEST_CASE("reference check: the model against its own outputs agrees at every po
   REQUIRE(ref.prompts.size() == 3);
   const auto a = engine::check_against_reference(t.m, ref, [&](const std::string& s) { return t.tok.encode(s); });
   CHECK(a.prompts == 3);
-  CHECK(a.positions == t.tok.encode(kTexts[0]).size() + t.tok.encode(kTexts[1]).size() + t.tok.encode(kTexts[2]).size());
+  CHECK(a.positions ==
+        t.tok.encode(kTexts[0]).size() + t.tok.encode(kTexts[1]).size() + t.tok.encode(kTexts[2]).size());
   CHECK(a.top1_equal == a.positions);
   CHECK(a.greedy_identical == 3);
   CHECK(a.tokenizer_equal == 3);
@@ -103,8 +105,8 @@ TEST_CASE("reference check: planted top-1 and greedy differences are counted whe
   test::TempDir dir;
   const std::int32_t vocab = t.m.config().vocab_size;
   const auto path = write_self_reference(t, dir.path, kTexts, [&](std::size_t k, auto& top1, auto& greedy) {
-    if (k == 1) top1[2] = (top1[2] + 1) % vocab;       // one teacher-forced position
-    if (k == 2) greedy[7] = (greedy[7] + 1) % vocab;   // the continuation from token 7
+    if (k == 1) top1[2] = (top1[2] + 1) % vocab;      // one teacher-forced position
+    if (k == 2) greedy[7] = (greedy[7] + 1) % vocab;  // the continuation from token 7
   });
   const auto a = engine::check_against_reference(t.m, io::read_logit_reference(path, "hf_"), nullptr);
   CHECK(a.top1_equal == a.positions - 1);
@@ -125,9 +127,7 @@ TEST_CASE("reference check: a malformed reference names the file and the field")
   auto message = [](const fs::path& p, const std::string& source) -> std::string {
     try {
       io::read_logit_reference(p, source);
-    } catch (const Error& e) {
-      return e.what();
-    }
+    } catch (const Error& e) { return e.what(); }
     return "";
   };
   const auto ok_prompt = std::string("{\"name\":\"a\",\"text\":\"x\",\"ids\":[1,2],\"hf_top1\":[3,4]}");

@@ -60,7 +60,8 @@ void check_family(const std::string& name, ChatFamily family, const std::string&
 // values, so int vs float survives), tools, add_generation_prompt, rendered.
 void check_qwen_coder(const std::string& size, ChatFamily family) {
   namespace task = kvcanary::task;
-  const ChatTemplate t = ChatTemplate::from_tokenizer_config(kChat / ("qwen2.5-coder-" + size + ".tokenizer_config.json"));
+  const ChatTemplate t =
+      ChatTemplate::from_tokenizer_config(kChat / ("qwen2.5-coder-" + size + ".tokenizer_config.json"));
   CHECK(t.family() == family);
   CHECK(t.supports_tools());
   std::ifstream in(kChat / ("qwen2.5-coder-" + size + ".goldens.jsonl"), std::ios::binary);
@@ -93,8 +94,8 @@ void check_qwen_coder(const std::string& size, ChatFamily family) {
   CHECK(n >= 100);
   CHECK(with_tools >= 50);
   CHECK(with_calls >= 20);
-  MESSAGE("Qwen2.5-Coder-" << size << " (" << t.family_name() << "): rendered identical " << same << "/" << n
-                           << " (" << with_tools << " with tools)");
+  MESSAGE("Qwen2.5-Coder-" << size << " (" << t.family_name() << "): rendered identical " << same << "/" << n << " ("
+                           << with_tools << " with tools)");
 }
 
 void write(const fs::path& p, const std::string& s) {
@@ -164,9 +165,9 @@ TEST_CASE("chat template: rendered SmolLM2 prompt tokenizes to HF's ids, special
   const ChatTemplate smol = ChatTemplate::from_tokenizer_config(kChat / "smollm2.tokenizer_config.json");
   const std::vector<ChatMessage> msgs{{"user", "hi"}};
   // HF tokenizers on the same rendered text.
-  const std::vector<std::int32_t> want{1,    9690, 198,   2683, 359,  253,  5356, 5646, 11173, 3365, 3511,
-                                       308,  34519, 28,   7018, 411,  407,  19712, 8182, 2,    198,  1,
-                                       4093, 198,  6004,  2,    198,  1,    520,  9531, 198};
+  const std::vector<std::int32_t> want{1,    9690,  198,  2683, 359, 253, 5356,  5646, 11173, 3365, 3511,
+                                       308,  34519, 28,   7018, 411, 407, 19712, 8182, 2,     198,  1,
+                                       4093, 198,   6004, 2,    198, 1,   520,   9531, 198};
   CHECK(tok.encode(smol.render(msgs, true)) == want);
 }
 
@@ -216,10 +217,13 @@ TEST_CASE("chat template: errors name the file and the field") {
   }
   SUBCASE("named templates pick \"default\"") {
     const fs::path p = dir / "named.json";
-    write(p, std::string(R"({"eos_token": {"content": "<|im_end|>"}, "chat_template": [{"name": "tool_use", "template": "x"}, {"name": "default", "template": ")") +
-                 "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\\\n' + message['content'] + "
-                 "'<|im_end|>' + '\\\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\\\n' "
-                 "}}{% endif %}\"}]}");
+    write(
+        p,
+        std::string(
+            R"({"eos_token": {"content": "<|im_end|>"}, "chat_template": [{"name": "tool_use", "template": "x"}, {"name": "default", "template": ")") +
+            "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\\\n' + message['content'] + "
+            "'<|im_end|>' + '\\\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\\\n' "
+            "}}{% endif %}\"}]}");
     const ChatTemplate t = ChatTemplate::from_tokenizer_config(p);
     CHECK(t.family() == ChatFamily::ChatML);
     CHECK(t.eos_token() == "<|im_end|>");

@@ -182,8 +182,8 @@ TEST_CASE("gguf to hf: output directory is replaced atomically or not at all") {
     opt.overwrite = true;
     io::convert_gguf_to_hf(data_dir() / "tiny_llama.gguf", out, opt);
     CHECK_FALSE(fs::exists(out / "marker"));
-    for (const char* f : {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
-                          "tokenizer_config.json"})
+    for (const char* f :
+         {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"})
       CHECK(fs::exists(out / f));
   }
   SUBCASE("partial directories of dead conversions are removed, never reused") {
@@ -225,9 +225,7 @@ TEST_CASE("gguf to hf: unsupported metadata names the key") {
   try {
     io::convert_gguf_to_hf(dir.path / "pre.gguf", dir.path / "out");
     FAIL("expected error");
-  } catch (const Error& e) {
-    CHECK(e.field() == "tokenizer.ggml.pre");
-  }
+  } catch (const Error& e) { CHECK(e.field() == "tokenizer.ggml.pre"); }
   CHECK_FALSE(fs::exists(dir.path / "out"));
 }
 
@@ -239,18 +237,14 @@ TEST_CASE("gguf to hf: a metadata string that is not UTF-8 names its key") {
   try {
     io::convert_gguf_to_hf(dir.path / "utf8.gguf", dir.path / "out");
     FAIL("expected error");
-  } catch (const Error& e) {
-    CHECK(e.field() == "tokenizer.chat_template");
-  }
+  } catch (const Error& e) { CHECK(e.field() == "tokenizer.chat_template"); }
   b = read_bytes(data_dir() / "tiny_llama.gguf");
   b[find_bytes(b, "<|im_end|>") + 1] = 0xC3;  // a lead byte followed by ASCII
   write_bytes(dir.path / "utf8tok.gguf", b);
   try {
     io::convert_gguf_to_hf(dir.path / "utf8tok.gguf", dir.path / "out");
     FAIL("expected error");
-  } catch (const Error& e) {
-    CHECK(e.field() == "tokenizer.ggml.tokens[2]");
-  }
+  } catch (const Error& e) { CHECK(e.field() == "tokenizer.ggml.tokens[2]"); }
   CHECK_FALSE(fs::exists(dir.path / "out"));
 }
 

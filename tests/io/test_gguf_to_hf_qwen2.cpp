@@ -175,7 +175,8 @@ TEST_CASE("gguf to hf qwen2: Qwen2.5-Coder 0.5B and 1.5B, every tensor bit-ident
   };
   int checked = 0;
   std::string absent;
-  for (const Real& r : {Real{"qwen2.5-coder-0.5b-instruct", 24, 896, false}, Real{"qwen2.5-coder-1.5b-instruct", 28, 1536, false}}) {
+  for (const Real& r :
+       {Real{"qwen2.5-coder-0.5b-instruct", 24, 896, false}, Real{"qwen2.5-coder-1.5b-instruct", 28, 1536, false}}) {
     const std::string name = r.name;
     CAPTURE(name);
     const fs::path dir = src / "models" / r.name;
@@ -204,6 +205,8 @@ TEST_CASE("gguf to hf qwen2: Qwen2.5-Coder 0.5B and 1.5B, every tensor bit-ident
     ++checked;
   }
   // ctest reports a test that prints "skipped: " as skipped: only when nothing was checked.
-  if (!checked) MESSAGE("skipped: ", absent, " absent (scripts/fetch_model.sh NAME converts them)");
-  else if (!absent.empty()) MESSAGE("not checked (absent): ", absent);
+  if (!checked)
+    MESSAGE("skipped: ", absent, " absent (scripts/fetch_model.sh NAME converts them)");
+  else if (!absent.empty())
+    MESSAGE("not checked (absent): ", absent);
 }

@@ -26,9 +26,7 @@ void write_gz(const std::filesystem::path& p, const std::string& text) {
 std::string error_of(const std::filesystem::path& p) {
   try {
     io::read_maybe_gzipped(p);
-  } catch (const std::exception& e) {
-    return e.what();
-  }
+  } catch (const std::exception& e) { return e.what(); }
   return "";
 }
 }  // namespace

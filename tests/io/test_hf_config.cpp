@@ -44,7 +44,11 @@ TEST_CASE("config.json: the tiny goldens' configs parse with the right fields") 
 
 TEST_CASE("config.json: eos lists, Mistral sliding window, legacy rope_scaling.type") {
   test::TempDir root;
-  auto c = io::load_hf_config(dir_with_config(root, std::string(R"({"architectures":["MistralForCausalLM"],"sliding_window":16,"eos_token_id":[2,7],"rope_scaling":{"type":"linear","factor":4},)") + kBase + "}"));
+  auto c = io::load_hf_config(dir_with_config(
+      root,
+      std::string(
+          R"({"architectures":["MistralForCausalLM"],"sliding_window":16,"eos_token_id":[2,7],"rope_scaling":{"type":"linear","factor":4},)") +
+          kBase + "}"));
   CHECK(c.sliding_window == 16);
   CHECK(c.eos_token_ids == std::vector<std::int32_t>{2, 7});
   CHECK(c.rope_scaling.factor == 4.0);
@@ -64,10 +68,17 @@ TEST_CASE("config.json: bad input names the file and the field") {
     }
   };
   expect(std::string(R"({"architectures":["GPT2LMHeadModel"],)") + kBase + "}", "architectures");
-  expect(std::string(R"({"architectures":["LlamaForCausalLM"],"num_key_value_heads":3,)") + R"("hidden_size":64,"intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":4,"vocab_size":256})", "num_key_value_heads");
+  expect(
+      std::string(R"({"architectures":["LlamaForCausalLM"],"num_key_value_heads":3,)") +
+          R"("hidden_size":64,"intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":4,"vocab_size":256})",
+      "num_key_value_heads");
   expect(R"({"architectures":["LlamaForCausalLM"],"hidden_size":64})", "vocab_size: required field missing");
-  expect(std::string(R"({"architectures":["LlamaForCausalLM"],"rope_scaling":{"rope_type":"yarn","factor":2},)") + kBase + "}", "rope_scaling.rope_type");
-  expect(std::string(R"({"architectures":["LlamaForCausalLM"],"hidden_size":"big",)") + R"("intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":4,"vocab_size":256})", "hidden_size: expected an integer");
+  expect(std::string(R"({"architectures":["LlamaForCausalLM"],"rope_scaling":{"rope_type":"yarn","factor":2},)") +
+             kBase + "}",
+         "rope_scaling.rope_type");
+  expect(std::string(R"({"architectures":["LlamaForCausalLM"],"hidden_size":"big",)") +
+             R"("intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":4,"vocab_size":256})",
+         "hidden_size: expected an integer");
   expect(R"({"architectures":["LlamaForCausalLM"], )", "malformed JSON");
   CHECK_THROWS_WITH_AS(io::load_hf_config("/nonexistent-dir"), doctest::Contains("cannot open"), Error);
 }

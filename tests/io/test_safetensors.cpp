@@ -20,7 +20,8 @@ namespace {
 using test::TempDir;
 
 // A safetensors file from a JSON header and a data buffer, exactly as given.
-fs::path write_file(const fs::path& dir, const std::string& header, const std::string& data, const std::string& name = "model.safetensors") {
+fs::path write_file(const fs::path& dir, const std::string& header, const std::string& data,
+                    const std::string& name = "model.safetensors") {
   const fs::path p = dir / name;
   std::ofstream f(p, std::ios::binary);
   std::uint64_t n = header.size();
@@ -73,8 +74,10 @@ TEST_CASE("safetensors: reads F32, F16 and BF16 tensors in place") {
 
 TEST_CASE("safetensors: sharded model via model.safetensors.index.json") {
   TempDir d;
-  write_file(d.path, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", floats({7}), "model-00001-of-00002.safetensors");
-  write_file(d.path, R"({"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", floats({8, 9}), "model-00002-of-00002.safetensors");
+  write_file(d.path, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", floats({7}),
+             "model-00001-of-00002.safetensors");
+  write_file(d.path, R"({"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", floats({8, 9}),
+             "model-00002-of-00002.safetensors");
   std::ofstream(d.path / "model.safetensors.index.json")
       << R"({"metadata":{},"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors"}})";
   auto m = io::SafetensorsModel::open(d.path);
@@ -87,7 +90,8 @@ TEST_CASE("safetensors: sharded model via model.safetensors.index.json") {
 TEST_CASE("safetensors: bad input is refused naming the file and field") {
   TempDir d;
   SUBCASE("missing file") {
-    CHECK_THROWS_WITH_AS(io::SafetensorsFile::open(d.path / "nope.safetensors"), doctest::Contains("cannot open"), Error);
+    CHECK_THROWS_WITH_AS(io::SafetensorsFile::open(d.path / "nope.safetensors"), doctest::Contains("cannot open"),
+                         Error);
   }
   SUBCASE("shorter than the length prefix") {
     const fs::path p = d.path / "short.safetensors";
@@ -100,25 +104,31 @@ TEST_CASE("safetensors: bad input is refused naming the file and field") {
     expect_error(p, "header length");
   }
   SUBCASE("truncated: data shorter than the offsets") {
-    const fs::path p = write_file(d.path, R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", floats({1, 2, 3, 4}));
+    const fs::path p =
+        write_file(d.path, R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", floats({1, 2, 3, 4}));
     fs::resize_file(p, fs::file_size(p) - 4);
     expect_error(p, "a.data_offsets");
   }
   SUBCASE("malformed JSON") { expect_error(write_file(d.path, R"({"a":{"dtype":)", ""), "malformed JSON"); }
   SUBCASE("unknown dtype") {
-    expect_error(write_file(d.path, R"({"a":{"dtype":"F7","shape":[1],"data_offsets":[0,4]}})", floats({1})), "a.dtype");
+    expect_error(write_file(d.path, R"({"a":{"dtype":"F7","shape":[1],"data_offsets":[0,4]}})", floats({1})),
+                 "a.dtype");
   }
   SUBCASE("shape × dtype ≠ byte length") {
-    expect_error(write_file(d.path, R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", floats({1})), "a.data_offsets");
+    expect_error(write_file(d.path, R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", floats({1})),
+                 "a.data_offsets");
   }
   SUBCASE("negative dimension") {
-    expect_error(write_file(d.path, R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", floats({1})), "a.shape");
+    expect_error(write_file(d.path, R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", floats({1})),
+                 "a.shape");
   }
   SUBCASE("overlapping tensors") {
-    expect_error(write_file(d.path,
-                            R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
-                            floats({1, 2, 3})),
-                 "overlap");
+    expect_error(
+        write_file(
+            d.path,
+            R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+            floats({1, 2, 3})),
+        "overlap");
   }
   SUBCASE("corrupt bytes: random garbage") {
     const fs::path p = d.path / "garbage.safetensors";

@@ -107,13 +107,13 @@ void check_fixture(const std::string& name) {
     same += ids == r.ids;
     same_special += ids_sp == r.ids_with_special;
     same_decode += dec == r.decoded;
-    CHECK_MESSAGE(ids == r.ids, name << ": text " << std::quoted(r.text) << " got " << show(ids) << " want "
-                                     << show(r.ids));
+    CHECK_MESSAGE(ids == r.ids,
+                  name << ": text " << std::quoted(r.text) << " got " << show(ids) << " want " << show(r.ids));
     CHECK_MESSAGE(ids_sp == r.ids_with_special, name << ": with special, text " << std::quoted(r.text));
     CHECK_MESSAGE(dec == r.decoded, name << ": decode of " << std::quoted(r.text));
   }
-  MESSAGE(name << ": ids identical " << same << "/" << rows.size() << ", with special tokens " << same_special
-               << "/" << rows.size() << ", decode identical " << same_decode << "/" << rows.size());
+  MESSAGE(name << ": ids identical " << same << "/" << rows.size() << ", with special tokens " << same_special << "/"
+               << rows.size() << ", decode identical " << same_decode << "/" << rows.size());
 }
 
 }  // namespace
@@ -248,12 +248,12 @@ TEST_CASE("tokenizer: byte-level map and UTF-8 repair") {
 
 TEST_CASE("tokenizer: NFC composes, reorders and leaves exclusions decomposed") {
   using kvcanary::io::nfc;
-  CHECK(nfc("cafe\xCC\x81") == "caf\xC3\xA9");                      // e + U+0301 -> é
+  CHECK(nfc("cafe\xCC\x81") == "caf\xC3\xA9");                           // e + U+0301 -> é
   CHECK(nfc("\xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8") == "\xEA\xB0\x81");  // Hangul L V T -> 각
-  CHECK(nfc("\xE2\x84\xAB") == "\xC3\x85");                          // U+212B Angstrom -> Å
-  CHECK(nfc("\xE0\xA5\x98") == "\xE0\xA4\x95\xE0\xA4\xBC");          // U+0958: composition exclusion
-  CHECK(nfc("a\xCC\xA3\xCC\x87") == "\xE1\xBA\xA1\xCC\x87");         // a + dot below + dot above
-  CHECK(nfc("a\xCC\x87\xCC\xA3") == "\xE1\xBA\xA1\xCC\x87");         // reordered first
+  CHECK(nfc("\xE2\x84\xAB") == "\xC3\x85");                              // U+212B Angstrom -> Å
+  CHECK(nfc("\xE0\xA5\x98") == "\xE0\xA4\x95\xE0\xA4\xBC");              // U+0958: composition exclusion
+  CHECK(nfc("a\xCC\xA3\xCC\x87") == "\xE1\xBA\xA1\xCC\x87");             // a + dot below + dot above
+  CHECK(nfc("a\xCC\x87\xCC\xA3") == "\xE1\xBA\xA1\xCC\x87");             // reordered first
   CHECK(nfc("plain ascii") == "plain ascii");
 }
 
@@ -298,8 +298,7 @@ void expect_load_error(const std::string& json, const std::string& field, const 
   fs::remove(p);
 }
 
-const char* kMinimalModel =
-    R"("model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]})";
+const char* kMinimalModel = R"("model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]})";
 
 }  // namespace
 
@@ -324,23 +323,26 @@ TEST_CASE("tokenizer: bad tokenizer.json files are Errors naming the file and th
                       "pre_tokenizer.type", "Metaspace");
   }
   SUBCASE("unknown pre_tokenizer inside a Sequence") {
-    expect_load_error(std::string("{") + kMinimalModel +
-                          R"(, "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "ByteLevel"}, {"type": "Whitespace"}]}})",
-                      "pre_tokenizer.pretokenizers[1].type", "Whitespace");
+    expect_load_error(
+        std::string("{") + kMinimalModel +
+            R"(, "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "ByteLevel"}, {"type": "Whitespace"}]}})",
+        "pre_tokenizer.pretokenizers[1].type", "Whitespace");
   }
   SUBCASE("bad Split regex") {
-    expect_load_error(std::string("{") + kMinimalModel +
-                          R"(, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(unclosed"}, "behavior": "Isolated", "invert": false}})",
-                      "pre_tokenizer.pattern", "cannot compile");
+    expect_load_error(
+        std::string("{") + kMinimalModel +
+            R"(, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(unclosed"}, "behavior": "Isolated", "invert": false}})",
+        "pre_tokenizer.pattern", "cannot compile");
   }
   SUBCASE("unknown Split behaviour") {
-    expect_load_error(std::string("{") + kMinimalModel +
-                          R"(, "pre_tokenizer": {"type": "Split", "pattern": {"String": " "}, "behavior": "Sideways"}})",
-                      "pre_tokenizer.behavior", "Sideways");
+    expect_load_error(
+        std::string("{") + kMinimalModel +
+            R"(, "pre_tokenizer": {"type": "Split", "pattern": {"String": " "}, "behavior": "Sideways"}})",
+        "pre_tokenizer.behavior", "Sideways");
   }
   SUBCASE("unknown normalizer") {
-    expect_load_error(std::string("{") + kMinimalModel + R"(, "normalizer": {"type": "Lowercase"}})",
-                      "normalizer.type", "Lowercase");
+    expect_load_error(std::string("{") + kMinimalModel + R"(, "normalizer": {"type": "Lowercase"}})", "normalizer.type",
+                      "Lowercase");
   }
   SUBCASE("unknown decoder") {
     expect_load_error(std::string("{") + kMinimalModel + R"(, "decoder": {"type": "WordPiece"}})", "decoder.type",

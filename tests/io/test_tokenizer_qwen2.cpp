@@ -85,8 +85,7 @@ TEST_CASE("tokenizer: Qwen2.5-Coder ids identical to HF tokenizers on 5,000+ str
       CHECK_MESSAGE(ids == want, "text " << std::quoted(text));
       ++explicit_rows;
     }
-    const std::string decoded =
-        doc["decoded"].get(v) == simdjson::SUCCESS ? std::string(v.get_string().value()) : text;
+    const std::string decoded = doc["decoded"].get(v) == simdjson::SUCCESS ? std::string(v.get_string().value()) : text;
     const bool dec_ok = tok.decode(ids) == decoded;
     CHECK_MESSAGE(dec_ok, "decode of " << std::quoted(text));
     ++rows;

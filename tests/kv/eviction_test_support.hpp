@@ -22,7 +22,8 @@
 namespace kvcanary::test::eviction {
 
 inline model::Transformer<float>& tiny() {
-  static model::Transformer<float> m(io::load_hf_config(test_data("tiny/llama_gqa_untied")), test_data("tiny/llama_gqa_untied"), 2);
+  static model::Transformer<float> m(io::load_hf_config(test_data("tiny/llama_gqa_untied")),
+                                     test_data("tiny/llama_gqa_untied"), 2);
   return m;
 }
 
@@ -59,14 +60,17 @@ inline engine::GenerateOptions no_eos(std::size_t n) {
 // kvcanary ≤ 0.2's meaning, and keep testing it; the `fixed` capacity has its own checks
 // (check_decode_fixed_capacity, tests/kv/test_eviction_semantics.cpp).
 template <class P>
-P make(double budget, kv::Mode mode, std::map<std::string, std::string> params = {}, kv::Capacity capacity = kv::Capacity::Seen) {
+P make(double budget, kv::Mode mode, std::map<std::string, std::string> params = {},
+       kv::Capacity capacity = kv::Capacity::Seen) {
   return P::create(kv::PolicyOptions(budget, mode, std::move(params), "options", capacity), tiny().config());
 }
 
 template <class P>
 constexpr bool decode_allowed() {
-  if constexpr (requires { P::prompt_only_because; }) return false;
-  else return true;
+  if constexpr (requires { P::prompt_only_because; })
+    return false;
+  else
+    return true;
 }
 
 // Budget 1: same tokens, same cache bits and positions, same measured bytes as `full` — in
@@ -140,7 +144,8 @@ struct Checked {
     const long allowed = static_cast<long>(kv::eviction::budget_rows(budget, c.tokens_seen()));
     long worst = -1000000;
     for (std::size_t l = 0; l < c.layers(); ++l)
-      for (std::size_t h = 0; h < c.kv_heads(); ++h) worst = std::max(worst, static_cast<long>(c.head(l, h).size()) - allowed);
+      for (std::size_t h = 0; h < c.kv_heads(); ++h)
+        worst = std::max(worst, static_cast<long>(c.head(l, h).size()) - allowed);
     excess->add(worst);
   }
   std::size_t stored_bytes(const kv::KvCache& c) const { return inner.stored_bytes(c); }
@@ -206,8 +211,10 @@ void check_decode_fixed_capacity(double budget, std::map<std::string, std::strin
 // `context_rows(layer)`, when given, replaces C for policies whose layers keep different counts;
 // `per_layer_total`: heads keep different counts (adakv), only their sum is kv_heads · C.
 template <class P>
-void check_context_scope_keeps_question(double budget, std::map<std::string, std::string> params = {}, std::size_t floor = 0,
-                                        std::function<std::size_t(std::size_t)> context_rows = {}, bool per_layer_total = false) {
+void check_context_scope_keeps_question(double budget, std::map<std::string, std::string> params = {},
+                                        std::size_t floor = 0,
+                                        std::function<std::size_t(std::size_t)> context_rows = {},
+                                        bool per_layer_total = false) {
   auto& m = tiny();
   const std::vector<std::vector<std::int32_t>> one = {prompts()[0]};
   std::vector<kv::KvCache> ref, caches;
@@ -217,8 +224,9 @@ void check_context_scope_keeps_question(double budget, std::map<std::string, std
   engine::generate_greedy(m, one, opt, {}, make<P>(budget, kv::Mode::Prompt, params, kv::Capacity::Fixed), &caches);
   const std::size_t D = caches[0].head_dim();
   for (std::size_t l = 0; l < caches[0].layers(); ++l) {
-    const std::size_t layer_C =
-        context_rows ? context_rows(l) : std::min<std::size_t>(30, std::max(kv::eviction::budget_rows(budget, 30), floor));
+    const std::size_t layer_C = context_rows
+                                    ? context_rows(l)
+                                    : std::min<std::size_t>(30, std::max(kv::eviction::budget_rows(budget, 30), floor));
     std::size_t layer_rows = 0;
     for (std::size_t h = 0; h < caches[0].kv_heads(); ++h) {
       const auto& s = caches[0].head(l, h);
@@ -229,8 +237,10 @@ void check_context_scope_keeps_question(double budget, std::map<std::string, std
       for (std::size_t r = C; r + 1 < s.size(); ++r) CHECK(s.positions[r + 1] == s.positions[r] + 1);
       if (l == 0) {
         const auto& f = ref[0].head(0, h);
-        const std::vector<float> got(s.values.begin() + static_cast<std::ptrdiff_t>(C * D), s.values.begin() + static_cast<std::ptrdiff_t>((C + 10) * D));
-        const std::vector<float> want(f.values.begin() + static_cast<std::ptrdiff_t>(30 * D), f.values.begin() + static_cast<std::ptrdiff_t>(40 * D));
+        const std::vector<float> got(s.values.begin() + static_cast<std::ptrdiff_t>(C * D),
+                                     s.values.begin() + static_cast<std::ptrdiff_t>((C + 10) * D));
+        const std::vector<float> want(f.values.begin() + static_cast<std::ptrdiff_t>(30 * D),
+                                      f.values.begin() + static_cast<std::ptrdiff_t>(40 * D));
         CHECK(got == want);
       }
     }

@@ -22,16 +22,16 @@ namespace kvcanary::test {
 
 // Logits [ids.size(), vocab] with `policy` compressing the cache after every chunk.
 template <class WT, class Policy>
-std::vector<float> logits_under(model::Transformer<WT>& m, std::span<const std::int32_t> ids, Policy policy, std::size_t chunk,
-                                std::size_t* bytes = nullptr, std::size_t* full_bytes = nullptr) {
+std::vector<float> logits_under(model::Transformer<WT>& m, std::span<const std::int32_t> ids, Policy policy,
+                                std::size_t chunk, std::size_t* bytes = nullptr, std::size_t* full_bytes = nullptr) {
   kv::KvCache cache = m.new_cache();
   std::vector<float> all, step;
   Policy* p = &policy;
   for (std::size_t begin = 0; begin < ids.size(); begin += chunk) {
     const std::size_t end = std::min(begin + chunk, ids.size());
     std::vector<model::Segment> seg = {{&cache, ids.subspan(begin, end - begin), model::Logits::All}};
-    engine::forward_with_policies(m, seg, std::span<Policy* const>(&p, 1), begin == 0 ? kv::StepKind::Prefill : kv::StepKind::Decode,
-                                 step);
+    engine::forward_with_policies(m, seg, std::span<Policy* const>(&p, 1),
+                                  begin == 0 ? kv::StepKind::Prefill : kv::StepKind::Decode, step);
     all.insert(all.end(), step.begin(), step.end());
   }
   if (bytes) *bytes = policy.stored_bytes(cache);

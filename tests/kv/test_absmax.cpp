@@ -83,7 +83,8 @@ TEST_CASE("absmax: stored bytes = packed codes + two fp16 scales per layer + fp1
   append_rows(c, 10, 1);
   AbsmaxQuant p = make(8, kv::Mode::Prompt);
   p.after_step(c, {}, kv::StepKind::Prefill);
-  CHECK(static_cast<double>(p.stored_bytes(c)) / static_cast<double>(kv::full_cache_bytes(c)) == doctest::Approx(5128.0 / 10240.0));
+  CHECK(static_cast<double>(p.stored_bytes(c)) / static_cast<double>(kv::full_cache_bytes(c)) ==
+        doctest::Approx(5128.0 / 10240.0));
 }
 
 TEST_CASE("absmax: quantized rows live only as codes, one scale per layer across heads, error ≤ s/2") {
@@ -115,7 +116,8 @@ TEST_CASE("absmax: quantized rows live only as codes, one scale per layer across
   }
 }
 
-TEST_CASE("absmax: a value beyond the range grows the scale, stored rows are re-quantized from their dequantized values") {
+TEST_CASE(
+    "absmax: a value beyond the range grows the scale, stored rows are re-quantized from their dequantized values") {
   kv::KvCache c(1, 2, 64);
   append_rows(c, 8, 9, 0.5f);
   const kv::KvCache original = c;
@@ -140,7 +142,8 @@ TEST_CASE("absmax: a value beyond the range grows the scale, stored rows are re-
   CHECK(from_state(p, c, 0, 1, true) == keys1);
   for (std::size_t i = 0; i < before.size(); ++i)
     REQUIRE(std::abs(keys1[i] - original.head(0, 1).keys[i]) <= (s1 + s2) / 2 * (1 + 1e-6f));
-  CHECK(std::abs(c.head(0, 0).materialize_keys(64)[8 * 64 + 3] - 40.0f) <= s2 / 2);  // the new maximum itself never clips
+  CHECK(std::abs(c.head(0, 0).materialize_keys(64)[8 * 64 + 3] - 40.0f) <=
+        s2 / 2);  // the new maximum itself never clips
 
   // A token inside the range leaves the scale and the stored rows alone.
   const std::vector<float> settled = keys1;
@@ -155,7 +158,8 @@ TEST_CASE("absmax: options, identity, and prompt mode leaves generated tokens al
   ModelConfig cfg;
   auto p = AbsmaxQuant::create(kv::PolicyOptions(0.25, kv::Mode::Prompt), cfg);
   CHECK(p.identity() == "absmax(bits=4,mode=prompt)");
-  CHECK(AbsmaxQuant::create(kv::PolicyOptions(0.3, kv::Mode::Decode, {{"bits", "2"}}), cfg).identity() == "absmax(bits=2,mode=decode)");
+  CHECK(AbsmaxQuant::create(kv::PolicyOptions(0.3, kv::Mode::Decode, {{"bits", "2"}}), cfg).identity() ==
+        "absmax(bits=2,mode=decode)");
   CHECK_THROWS_AS(AbsmaxQuant::create(kv::PolicyOptions(0.5, kv::Mode::Prompt, {{"group", "32"}}), cfg), Error);
   CHECK_THROWS_AS(AbsmaxQuant::create(kv::PolicyOptions(0.3, kv::Mode::Prompt), cfg), Error);
 
@@ -179,7 +183,8 @@ TEST_CASE("absmax: on the tiny model, fewer bits move the logits further from fu
   int i = 0;
   for (unsigned bits : {8u, 4u, 2u}) {
     d[i] = test::max_abs_diff(test::logits_under(m, ids, make(bits, kv::Mode::Decode), 8), full);
-    MESSAGE("tiny llama_gqa_untied, 96 tokens in chunks of 8: absmax " << bits << "-bit max |Δlogit| vs full = " << d[i]);
+    MESSAGE("tiny llama_gqa_untied, 96 tokens in chunks of 8: absmax " << bits
+                                                                       << "-bit max |Δlogit| vs full = " << d[i]);
     ++i;
   }
   CHECK(d[0] > 0.0f);
@@ -198,10 +203,11 @@ TEST_CASE("absmax: SmolLM2 perplexity of the reference paragraph, full vs absmax
   int i = 0;
   for (unsigned bits : {8u, 4u, 2u}) {
     std::size_t bytes = 0, full_bytes = 0;
-    ppl[i] = test::perplexity_of(test::logits_under(m, ids, make(bits, kv::Mode::Decode), 32, &bytes, &full_bytes), ids, V);
-    MESSAGE("smollm2 paragraph (298 tokens, 32-token chunks) ppl: full " << ppl_full << ", absmax" << bits << " " << ppl[i]
-                                                                          << ", measured fraction "
-                                                                          << static_cast<double>(bytes) / static_cast<double>(full_bytes));
+    ppl[i] =
+        test::perplexity_of(test::logits_under(m, ids, make(bits, kv::Mode::Decode), 32, &bytes, &full_bytes), ids, V);
+    MESSAGE("smollm2 paragraph (298 tokens, 32-token chunks) ppl: full "
+            << ppl_full << ", absmax" << bits << " " << ppl[i] << ", measured fraction "
+            << static_cast<double>(bytes) / static_cast<double>(full_bytes));
     ++i;
   }
   CHECK(std::abs(ppl[0] - ppl_full) / ppl_full < 0.02);

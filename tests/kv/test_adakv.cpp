@@ -28,8 +28,10 @@ TEST_CASE("adakv: kept rows per head equal the goldens, heads differ, bytes are 
         cache.head(0, h).append(&keys[h][r * d], v.data(), static_cast<std::int32_t>(r), d);
       }
     cache.advance(static_cast<std::int64_t>(n));
-    auto p = kv::AdaKv::create(kv::PolicyOptions(budget, kv::Mode::Prompt, {{"scorer", "keydiff"}, {"alpha", kv::eviction::format_number(alpha)}}),
-                               ModelConfig{});
+    auto p =
+        kv::AdaKv::create(kv::PolicyOptions(budget, kv::Mode::Prompt,
+                                            {{"scorer", "keydiff"}, {"alpha", kv::eviction::format_number(alpha)}}),
+                          ModelConfig{});
     CHECK(p.attention_rows(kv::StepKind::Prefill, n) == 0);
     p.after_step(cache, {}, kv::StepKind::Prefill);
     const std::size_t C = kv::eviction::budget_rows(budget, static_cast<std::int64_t>(n));
@@ -45,7 +47,8 @@ TEST_CASE("adakv: kept rows per head equal the goldens, heads differ, bytes are 
     }
     CHECK(rows == keys.size() * C);
     CHECK(p.stored_bytes(cache) == kv::fp16_kv_bytes(keys.size() * C, d));
-    CHECK(cache.resident_bytes() == keys.size() * C * (2 * d * sizeof(float) + sizeof(std::int32_t)));  // really evicted
+    CHECK(cache.resident_bytes() ==
+          keys.size() * C * (2 * d * sizeof(float) + sizeof(std::int32_t)));  // really evicted
     ++cases;
   }
   CHECK(cases == 3);
@@ -55,7 +58,8 @@ TEST_CASE("adakv: heads hold different row counts on the tiny model, identity, p
   auto p = kv::AdaKv::create(kv::PolicyOptions(0.25, std::nullopt, {{"window", "4"}}), test::eviction::tiny().config());
   CHECK(p.identity() == "adakv(budget=0.25,mode=prompt,capacity=fixed,scorer=snapkv,alpha=0.2,window=4,kernel=7)");
   std::vector<kv::KvCache> caches;
-  const auto g = engine::generate_greedy(test::eviction::tiny(), std::span(&test::eviction::prompts()[0], 1), test::eviction::no_eos(1), {}, p, &caches);
+  const auto g = engine::generate_greedy(test::eviction::tiny(), std::span(&test::eviction::prompts()[0], 1),
+                                         test::eviction::no_eos(1), {}, p, &caches);
   std::size_t total = 0;
   bool differ = false;
   for (std::size_t l = 0; l < caches[0].layers(); ++l)
@@ -66,7 +70,8 @@ TEST_CASE("adakv: heads hold different row counts on the tiny model, identity, p
   CHECK(differ);
   CHECK(total == caches[0].layers() * caches[0].kv_heads() * 10);  // C = ceil(0.25 · 40)
   CHECK(g[0].kv_bytes_end == kv::fp16_kv_bytes(total, caches[0].head_dim()));
-  CHECK_THROWS_WITH_AS(kv::AdaKv::create(kv::PolicyOptions(0.5, kv::Mode::Decode), ModelConfig{}), doctest::Contains("prompt-only"), Error);
+  CHECK_THROWS_WITH_AS(kv::AdaKv::create(kv::PolicyOptions(0.5, kv::Mode::Decode), ModelConfig{}),
+                       doctest::Contains("prompt-only"), Error);
   CHECK_THROWS_WITH_AS(kv::AdaKv::create(kv::PolicyOptions(0.5, kv::Mode::Prompt, {{"scorer", "h2o"}}), ModelConfig{}),
                        doctest::Contains("scorer"), Error);
 }

@@ -25,7 +25,8 @@ TEST_CASE("any policy: mixed-compressor batches give each job what its own polic
       Mixed{kv::FullCache{}},
       Mixed{kv::StreamingLlm::create(kv::PolicyOptions(0.5, kv::Mode::Decode, {{"sinks", "2"}}), config)},
       Mixed{kv::H2o::create(kv::PolicyOptions(0.5, kv::Mode::Decode), config)},
-      Mixed{kv::KiviQuant::create(kv::PolicyOptions(0.25, kv::Mode::Decode, {{"residual", "32"}, {"group", "32"}}), config)},
+      Mixed{kv::KiviQuant::create(kv::PolicyOptions(0.25, kv::Mode::Decode, {{"residual", "32"}, {"group", "32"}}),
+                                  config)},
       Mixed{kv::SnapKv::create(kv::PolicyOptions(0.5, kv::Mode::Prompt, {{"window", "4"}}), config)}};
 
   std::vector<engine::DecodeJob> jobs;
@@ -42,7 +43,8 @@ TEST_CASE("any policy: mixed-compressor batches give each job what its own polic
   opt.eos_ids = {-1};
   engine::BatchOptions b;
   b.max_lanes = 7;  // refilled as lanes finish: every step mixes policies
-  const auto mixed = engine::run_jobs_each(m, std::span<const engine::DecodeJob>(jobs), std::span<const Mixed>(policies), opt, {}, b);
+  const auto mixed =
+      engine::run_jobs_each(m, std::span<const engine::DecodeJob>(jobs), std::span<const Mixed>(policies), opt, {}, b);
   for (std::size_t j = 0; j < jobs.size(); ++j) {
     CAPTURE(j);
     CAPTURE(policies[j].identity());
@@ -55,6 +57,7 @@ TEST_CASE("any policy: mixed-compressor batches give each job what its own polic
         },
         policies[j].policy);
   }
-  CHECK_THROWS_AS(engine::run_jobs_each(m, std::span<const engine::DecodeJob>(jobs), std::span<const Mixed>(policies).first(3), opt),
+  CHECK_THROWS_AS(engine::run_jobs_each(m, std::span<const engine::DecodeJob>(jobs),
+                                        std::span<const Mixed>(policies).first(3), opt),
                   Error);
 }

@@ -46,7 +46,8 @@ TEST_CASE("base scorer: the first allowed kind is the default, others refused by
   const auto s = parse({{"scorer", "snapkv"}, {"window", "4"}, {"kernel", "3"}});
   CHECK(s.kind == Kind::SnapKv);
   CHECK(s.window_part() == ",window=4,kernel=3");
-  CHECK_THROWS_WITH_AS(parse({{"scorer", "observed_attention"}}), doctest::Contains("not one of keydiff, snapkv, knorm"), Error);
+  CHECK_THROWS_WITH_AS(parse({{"scorer", "observed_attention"}}),
+                       doctest::Contains("not one of keydiff, snapkv, knorm"), Error);
   CHECK_THROWS_WITH_AS(parse({{"scorer", "snapkv"}, {"kernel", "4"}}), doctest::Contains("kernel"), Error);
   const auto docs = kv::BaseScorer::parameters(kAllowed);
   REQUIRE(docs.size() == 3);

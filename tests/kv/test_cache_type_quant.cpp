@@ -45,7 +45,8 @@ auto make(std::string_view name, const kv::PolicyOptions& o, F&& f) {
   return kv::with_policy(name, o, ModelConfig{}, std::forward<F>(f));
 }
 
-kv::CacheTypeQuant cache_type(std::string_view name, kv::Mode mode = kv::Mode::Decode, std::map<std::string, std::string> p = {}) {
+kv::CacheTypeQuant cache_type(std::string_view name, kv::Mode mode = kv::Mode::Decode,
+                              std::map<std::string, std::string> p = {}) {
   return kv::CacheTypeQuant::create(name, opts(1.0, mode, std::move(p)), ModelConfig{});
 }
 
@@ -66,9 +67,7 @@ kv::KvCache unpacked_copy(const kv::KvCache& c) {
 std::string field_of(std::string_view name, std::map<std::string, std::string> p, double budget = 0.5) {
   try {
     make(name, opts(budget, kv::Mode::Prompt, std::move(p)), [](auto) {});  // prompt: snapkv is prompt-only
-  } catch (const Error& e) {
-    return e.field();
-  }
+  } catch (const Error& e) { return e.field(); }
   return "";
 }
 
@@ -116,8 +115,16 @@ TEST_CASE("cache_type: resident and measured bytes equal the hand count per type
     const char* name;
     std::size_t row_bytes, scale_bytes;
   };
-  for (const Want w : {Want{"q8_0", 68, 0}, {"q4_0", 36, 0}, {"q4_1", 40, 0}, {"q5_0", 44, 0}, {"q5_1", 48, 0}, {"iq4_nl", 36, 0},
-                       {"fp8_e4m3", 64, 16}, {"fp8_e5m2", 64, 16}, {"nvfp4", 36, 16}, {"mxfp4", 34, 0}}) {
+  for (const Want w : {Want{"q8_0", 68, 0},
+                       {"q4_0", 36, 0},
+                       {"q4_1", 40, 0},
+                       {"q5_0", 44, 0},
+                       {"q5_1", 48, 0},
+                       {"iq4_nl", 36, 0},
+                       {"fp8_e4m3", 64, 16},
+                       {"fp8_e5m2", 64, 16},
+                       {"nvfp4", 36, 16},
+                       {"mxfp4", 34, 0}}) {
     CAPTURE(w.name);
     kv::KvCache c(2, 2, 64);
     append_rows(c, 10, 7);
@@ -145,7 +152,8 @@ TEST_CASE("cache_type: resident and measured bytes equal the hand count per type
   CHECK(p.identity() == "q8_0(k=q8_0,v=q4_0,mode=decode)");
 }
 
-TEST_CASE("cache_type: per-tensor scale — 1 by default, calibrated per layer from the prompt with scale=amax, then fixed") {
+TEST_CASE(
+    "cache_type: per-tensor scale — 1 by default, calibrated per layer from the prompt with scale=amax, then fixed") {
   kv::KvCache c(2, 1, 32);
   append_rows(c, 8, 3);
   auto p = cache_type("fp8_e4m3", kv::Mode::Decode, {{"scale", "amax"}});
@@ -182,9 +190,7 @@ TEST_CASE("cache_type: bad parameters name their field") {
   try {
     p.after_step(c, {}, kv::StepKind::Prefill);
     FAIL("expected an error");
-  } catch (const Error& e) {
-    CHECK(e.field() == "head_dim");
-  }
+  } catch (const Error& e) { CHECK(e.field() == "head_dim"); }
   auto nv = cache_type("nvfp4");
   CHECK_NOTHROW(nv.after_step(c, {}, kv::StepKind::Prefill));  // blocks of 16 fit
 }
@@ -193,8 +199,10 @@ TEST_CASE("compose: eviction then a quantizer — kept rows × bytes per row, id
   CHECK(kv::has_policy("snapkv+q4_0"));
   CHECK(kv::has_policy("q4_0"));
   CHECK_FALSE(kv::has_policy("q4_2"));
-  auto built = make("knorm + q4_0", opts(0.25, kv::Mode::Prompt, {{"window", "2"}, {"v", "q8_0"}}), [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
-  CHECK(built.identity() == "knorm(budget=0.25,mode=prompt,capacity=seen,window=2,skip_layers=0)+q4_0(k=q4_0,v=q8_0,mode=prompt)");
+  auto built = make("knorm + q4_0", opts(0.25, kv::Mode::Prompt, {{"window", "2"}, {"v", "q8_0"}}),
+                    [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
+  CHECK(built.identity() ==
+        "knorm(budget=0.25,mode=prompt,capacity=seen,window=2,skip_layers=0)+q4_0(k=q4_0,v=q8_0,mode=prompt)");
   kv::KvCache c(2, 2, 64);
   append_rows(c, 40, 5);
   built.after_step(c, {}, kv::StepKind::Prefill);
@@ -207,15 +215,16 @@ TEST_CASE("compose: eviction then a quantizer — kept rows × bytes per row, id
   built.after_step(c, {}, kv::StepKind::Decode);
   CHECK(built.stored_bytes(c) == 4 * 10 * (36 + 68) + 4 * 4 * 256);
 
-  CHECK(field_of("snapkv+q4_0", {{"bits", "4"}}) == "bits");       // neither part has `bits`
-  CHECK(field_of("snapkv+kivi", {}) == "bits");                     // kivi needs bits under composition
+  CHECK(field_of("snapkv+q4_0", {{"bits", "4"}}) == "bits");  // neither part has `bits`
+  CHECK(field_of("snapkv+kivi", {}) == "bits");               // kivi needs bits under composition
   CHECK(field_of("snapkv+kivi", {{"bits", "4"}, {"window", "4"}}) == "");
   CHECK(field_of("q4_0+snapkv", {}) == "compressor");
   CHECK(field_of("snapkv+h2o", {}) == "compressor");
   CHECK(field_of("snapkv+q4_0+q8_0", {}) == "compressor");
 }
 
-TEST_CASE("compose: decode mode evicts coded rows with their codes, KIVI keys refuse, StreamingLLM re-encodes shifted keys") {
+TEST_CASE(
+    "compose: decode mode evicts coded rows with their codes, KIVI keys refuse, StreamingLLM re-encodes shifted keys") {
   kv::KvCache c(1, 2, 64);
   append_rows(c, 20, 9);
   auto p = make("random+q5_1", opts(0.5, kv::Mode::Decode), [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
@@ -235,7 +244,8 @@ TEST_CASE("compose: decode mode evicts coded rows with their codes, KIVI keys re
     const auto it = std::find(pos_before.begin(), pos_before.end(), s.positions[r]);
     if (it == pos_before.end()) continue;  // a new row
     const std::size_t old = static_cast<std::size_t>(it - pos_before.begin());
-    CHECK(std::equal(after.begin() + static_cast<std::ptrdiff_t>(r * 64), after.begin() + static_cast<std::ptrdiff_t>((r + 1) * 64),
+    CHECK(std::equal(after.begin() + static_cast<std::ptrdiff_t>(r * 64),
+                     after.begin() + static_cast<std::ptrdiff_t>((r + 1) * 64),
                      before.begin() + static_cast<std::ptrdiff_t>(old * 64)));
   }
 
@@ -268,12 +278,13 @@ TEST_CASE("compose: decode mode evicts coded rows with their codes, KIVI keys re
 }
 
 TEST_CASE("compose: a prompt-only press asked for decode mode runs on the prefill, and the quantizer codes every row") {
-  auto p = make("chunkkv+q8_0", opts(0.5, kv::Mode::Decode, {{"scorer", "knorm"}}), [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
+  auto p = make("chunkkv+q8_0", opts(0.5, kv::Mode::Decode, {{"scorer", "knorm"}}),
+                [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
   CHECK(p.mode() == kv::Mode::Decode);
   const std::string id = p.identity();
   CAPTURE(id);
   CHECK(id.rfind("chunkkv(", 0) == 0);
-  CHECK(id.find("mode=prompt") < id.find('+'));               // the press: its paper's mode
+  CHECK(id.find("mode=prompt") < id.find('+'));                            // the press: its paper's mode
   CHECK(id.find("q8_0(k=q8_0,v=q8_0,mode=decode)") != std::string::npos);  // the cache type: every row
   kv::KvCache c(1, 2, 64);
   append_rows(c, 40, 21);
@@ -300,15 +311,18 @@ TEST_CASE("compose: a prompt-only press asked for decode mode runs on the prefil
 
   // The same press in prompt mode leaves generated rows in full precision, as before; and a
   // policy that can run every step still evicts every step under decode.
-  auto prompt = make("chunkkv+q8_0", opts(0.5, kv::Mode::Prompt, {{"scorer", "knorm"}}), [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
+  auto prompt = make("chunkkv+q8_0", opts(0.5, kv::Mode::Prompt, {{"scorer", "knorm"}}),
+                     [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
   CHECK(prompt.mode() == kv::Mode::Prompt);
   CHECK(prompt.identity().find("mode=decode") == std::string::npos);
-  auto every_step = make("knorm+q8_0", opts(0.5, kv::Mode::Decode), [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
+  auto every_step =
+      make("knorm+q8_0", opts(0.5, kv::Mode::Decode), [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
   CHECK(every_step.identity().find("mode=prompt") == std::string::npos);
 }
 
 TEST_CASE("kivi: separate K and V bit widths") {
-  auto p = kv::KiviQuant::create(opts(1.0, kv::Mode::Decode, {{"k_bits", "4"}, {"v_bits", "2"}, {"residual", "32"}}), ModelConfig{});
+  auto p = kv::KiviQuant::create(opts(1.0, kv::Mode::Decode, {{"k_bits", "4"}, {"v_bits", "2"}, {"residual", "32"}}),
+                                 ModelConfig{});
   CHECK(p.identity() == "kivi(k_bits=4,v_bits=2,group=32,residual=32,mode=decode)");
   kv::KvCache c(1, 1, 64);
   append_rows(c, 64, 2);
@@ -321,6 +335,7 @@ TEST_CASE("kivi: separate K and V bit widths") {
   auto q = kv::KiviQuant::create(opts(0.125, kv::Mode::Decode, {{"k_bits", "4"}}), ModelConfig{});
   CHECK(q.k_bits == 4);
   CHECK(q.v_bits == 2);
-  CHECK(kv::KiviQuant::create(opts(0.25, kv::Mode::Decode), ModelConfig{}).identity() == "kivi(bits=4,group=32,residual=128,mode=decode)");
+  CHECK(kv::KiviQuant::create(opts(0.25, kv::Mode::Decode), ModelConfig{}).identity() ==
+        "kivi(bits=4,group=32,residual=128,mode=decode)");
   CHECK(field_of("kivi", {{"k_bits", "3"}, {"v_bits", "2"}}) == "k_bits");
 }

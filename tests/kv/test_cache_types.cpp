@@ -42,8 +42,8 @@ std::vector<float> stream(std::size_t n, std::uint64_t seed) {
         continue;
       }
       const int e = eb - static_cast<int>((u >> 23) % 8);
-      const std::uint32_t bits = static_cast<std::uint32_t>((u >> 63) << 31) | (static_cast<std::uint32_t>(e + 127) << 23) |
-                                 static_cast<std::uint32_t>(u & 0x7FFFFF);
+      const std::uint32_t bits = static_cast<std::uint32_t>((u >> 63) << 31) |
+                                 (static_cast<std::uint32_t>(e + 127) << 23) | static_cast<std::uint32_t>(u & 0x7FFFFF);
       out[b * 32 + j] = std::bit_cast<float>(bits);
     }
   }
@@ -52,7 +52,8 @@ std::vector<float> stream(std::size_t n, std::uint64_t seed) {
 
 std::vector<std::uint32_t> edge_bits(const test::JsonFile& f) {
   std::vector<std::uint32_t> out;
-  for (auto v : f.root["edge_bits"].get_array()) out.push_back(static_cast<std::uint32_t>(std::stoul(std::string(v.get_string().value()), nullptr, 16)));
+  for (auto v : f.root["edge_bits"].get_array())
+    out.push_back(static_cast<std::uint32_t>(std::stoul(std::string(v.get_string().value()), nullptr, 16)));
   return out;
 }
 
@@ -88,7 +89,8 @@ bool in_block_domain(const std::vector<float>& b, kv::CacheType t) {
     amax = std::max(amax, std::abs(static_cast<double>(x)));
     negative_zero |= std::signbit(x);
   }
-  const bool ambiguous = t == kv::CacheType::Q4_0 || t == kv::CacheType::Q4_1 || t == kv::CacheType::Q5_0 || t == kv::CacheType::Q5_1;
+  const bool ambiguous =
+      t == kv::CacheType::Q4_0 || t == kv::CacheType::Q4_1 || t == kv::CacheType::Q5_0 || t == kv::CacheType::Q5_1;
   if (ambiguous && amax == 0.0 && negative_zero) return false;
   return amax <= 65504.0 && (amax == 0.0 || amax >= std::ldexp(1.0, -100));
 }
@@ -108,7 +110,8 @@ std::string fnv1a(const std::uint8_t* p, std::size_t n) {
 
 std::string values_digest(std::vector<float> v) {
   std::vector<std::uint32_t> bits(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) bits[i] = std::isnan(v[i]) ? 0x7FC00000u : std::bit_cast<std::uint32_t>(v[i]);
+  for (std::size_t i = 0; i < v.size(); ++i)
+    bits[i] = std::isnan(v[i]) ? 0x7FC00000u : std::bit_cast<std::uint32_t>(v[i]);
   return fnv1a(reinterpret_cast<const std::uint8_t*>(bits.data()), bits.size() * 4);
 }
 
@@ -158,7 +161,8 @@ TEST_CASE("cache types: codes and values equal gguf-py / ml_dtypes over 2^20 see
 
     std::vector<float> edges;
     for (const auto& b : blocks)
-      if (kv::info(*t).block == 1 || in_block_domain(b, *t)) edges.insert(edges.end(), b.begin(), b.end());  // fp8 takes every value
+      if (kv::info(*t).block == 1 || in_block_domain(b, *t))
+        edges.insert(edges.end(), b.begin(), b.end());  // fp8 takes every value
     CHECK(edges.size() / 32 == static_cast<std::size_t>(c["edge_blocks"].get_int64().value()));
     const Encoded e = encode(*t, edges, scale);
     CHECK(fnv1a(e.codes.data(), e.codes.size()) == std::string(c["edge_codes"].get_string().value()));
@@ -229,9 +233,16 @@ TEST_CASE("cache types: bytes per row are ggml's block sizes (bits per value inc
     kv::CacheType t;
     double bits;
   };
-  for (const Want w : {Want{kv::CacheType::Q8_0, 8.5}, {kv::CacheType::Q4_0, 4.5}, {kv::CacheType::Q4_1, 5.0}, {kv::CacheType::Q5_0, 5.5},
-                       {kv::CacheType::Q5_1, 6.0}, {kv::CacheType::IQ4_NL, 4.5}, {kv::CacheType::FP8_E4M3, 8.0},
-                       {kv::CacheType::FP8_E5M2, 8.0}, {kv::CacheType::NVFP4, 4.5}, {kv::CacheType::MXFP4, 4.25}})
+  for (const Want w : {Want{kv::CacheType::Q8_0, 8.5},
+                       {kv::CacheType::Q4_0, 4.5},
+                       {kv::CacheType::Q4_1, 5.0},
+                       {kv::CacheType::Q5_0, 5.5},
+                       {kv::CacheType::Q5_1, 6.0},
+                       {kv::CacheType::IQ4_NL, 4.5},
+                       {kv::CacheType::FP8_E4M3, 8.0},
+                       {kv::CacheType::FP8_E5M2, 8.0},
+                       {kv::CacheType::NVFP4, 4.5},
+                       {kv::CacheType::MXFP4, 4.25}})
     CHECK(static_cast<double>(kv::cache_type_row_bytes(w.t, 128)) * 8.0 / 128.0 == w.bits);
   CHECK_THROWS_AS(kv::require_row_fits(kv::CacheType::Q4_0, 48), Error);
   CHECK_NOTHROW(kv::require_row_fits(kv::CacheType::NVFP4, 48));

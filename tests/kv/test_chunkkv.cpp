@@ -28,7 +28,8 @@ TEST_CASE("chunkkv: kept rows equal the goldens, the same rows in every head of 
         cache.head(0, h).append(&keys[h][r * d], v.data(), static_cast<std::int32_t>(r), d);
       }
     cache.advance(static_cast<std::int64_t>(n));
-    auto p = kv::ChunkKv::create(kv::PolicyOptions(budget, kv::Mode::Prompt, {{"chunk_length", std::to_string(chunk)}}), ModelConfig{});
+    auto p = kv::ChunkKv::create(kv::PolicyOptions(budget, kv::Mode::Prompt, {{"chunk_length", std::to_string(chunk)}}),
+                                 ModelConfig{});
     p.after_step(cache, {}, kv::StepKind::Prefill);
     const auto want = int_list(c["kept"]);
     for (std::size_t h = 0; h < keys.size(); ++h) {
@@ -46,7 +47,9 @@ TEST_CASE("chunkkv: kept rows equal the goldens, the same rows in every head of 
 TEST_CASE("chunkkv: identity, prompt only, scorer checked") {
   CHECK(kv::ChunkKv::create(kv::PolicyOptions(0.5, std::nullopt), ModelConfig{}).identity() ==
         "chunkkv(budget=0.5,mode=prompt,capacity=fixed,chunk_length=20,scorer=keydiff)");
-  CHECK_THROWS_WITH_AS(kv::ChunkKv::create(kv::PolicyOptions(0.5, kv::Mode::Decode), ModelConfig{}), doctest::Contains("prompt-only"), Error);
-  CHECK_THROWS_WITH_AS(kv::ChunkKv::create(kv::PolicyOptions(0.5, kv::Mode::Prompt, {{"scorer", "h2o"}}), ModelConfig{}),
-                       doctest::Contains("scorer"), Error);
+  CHECK_THROWS_WITH_AS(kv::ChunkKv::create(kv::PolicyOptions(0.5, kv::Mode::Decode), ModelConfig{}),
+                       doctest::Contains("prompt-only"), Error);
+  CHECK_THROWS_WITH_AS(
+      kv::ChunkKv::create(kv::PolicyOptions(0.5, kv::Mode::Prompt, {{"scorer", "h2o"}}), ModelConfig{}),
+      doctest::Contains("scorer"), Error);
 }

@@ -30,7 +30,8 @@ struct Prefilled {
 
 // The tiny model with head_dim 32: the llama.cpp cache types code whole 32-value blocks per row.
 model::Transformer<float>& tiny32() {
-  static model::Transformer<float> m(io::load_hf_config(test::test_data("tiny/llama3_rope")), test::test_data("tiny/llama3_rope"), 2);
+  static model::Transformer<float> m(io::load_hf_config(test::test_data("tiny/llama3_rope")),
+                                     test::test_data("tiny/llama3_rope"), 2);
   return m;
 }
 
@@ -47,7 +48,8 @@ Prefilled prefill(model::Transformer<float>& m, std::size_t policy_rows) {
 }
 
 template <class P>
-kv::CompressionSignals signals_of(const P& policy, kv::KvCache* compressed_out = nullptr, Prefilled* prefilled_out = nullptr,
+kv::CompressionSignals signals_of(const P& policy, kv::KvCache* compressed_out = nullptr,
+                                  Prefilled* prefilled_out = nullptr,
                                   model::Transformer<float>& m = test::eviction::tiny()) {
   const std::size_t n = test::eviction::prompts()[0].size();
   Prefilled p = prefill(m, policy.attention_rows(kv::StepKind::Prefill, n));
@@ -83,7 +85,8 @@ TEST_CASE("compression signals: the full cache evicts nothing and reconstructs e
   CHECK(*s.kv_rel_error_v == 0.0);
 }
 
-TEST_CASE("compression signals: StreamingLLM's evicted mass is the last query's mass between the sinks and the window") {
+TEST_CASE(
+    "compression signals: StreamingLLM's evicted mass is the last query's mass between the sinks and the window") {
   const auto& config = test::eviction::tiny().config();
   // 40 rows, budget 0.5 (fixed capacity): sinks 0..3 and the newest 16 (24..39) stay.
   const auto policy = kv::StreamingLlm::create(kv::PolicyOptions(0.5, kv::Mode::Prompt, {{"sinks", "4"}}), config);
@@ -142,7 +145,8 @@ TEST_CASE("compression signals: reconstruction error of the cache types, K and V
         const auto k = compressed.head(l, h).materialize_keys(D);
         const auto& ref = p.cache.head(l, h).keys;
         REQUIRE(k.size() == ref.size());
-        for (std::size_t i = 0; i < k.size(); ++i) dk += (double(k[i]) - ref[i]) * (double(k[i]) - ref[i]), nk += double(ref[i]) * ref[i];
+        for (std::size_t i = 0; i < k.size(); ++i)
+          dk += (double(k[i]) - ref[i]) * (double(k[i]) - ref[i]), nk += double(ref[i]) * ref[i];
       }
     CHECK(*s.kv_rel_error_k == doctest::Approx(std::sqrt(dk / nk)).epsilon(1e-9));
     return s;
@@ -155,9 +159,11 @@ TEST_CASE("compression signals: reconstruction error of the cache types, K and V
   CHECK(*q4.kv_rel_error_v > *q8.kv_rel_error_v);
 }
 
-TEST_CASE("compression signals: EVICTION+QUANTIZER reports the eviction's mass and the quantizer's error on the kept rows") {
+TEST_CASE(
+    "compression signals: EVICTION+QUANTIZER reports the eviction's mass and the quantizer's error on the kept rows") {
   const auto& config = tiny32().config();
-  const auto composed = kv::Composed::create("streamingllm+q8_0", kv::PolicyOptions(0.5, kv::Mode::Prompt, {{"sinks", "4"}}), config);
+  const auto composed =
+      kv::Composed::create("streamingllm+q8_0", kv::PolicyOptions(0.5, kv::Mode::Prompt, {{"sinks", "4"}}), config);
   const auto alone = kv::StreamingLlm::create(kv::PolicyOptions(0.5, kv::Mode::Prompt, {{"sinks", "4"}}), config);
   const auto s = signals_of(composed, nullptr, nullptr, tiny32());
   REQUIRE(s.evicted_attention.has_value());
@@ -168,8 +174,9 @@ TEST_CASE("compression signals: EVICTION+QUANTIZER reports the eviction's mass a
   CHECK(*s.kv_rel_error_v > 0.0);
   CHECK(*s.kv_rel_error_v < 0.02);
   // Through AnyPolicyOf, as the sweep holds it: the same numbers.
-  const auto any = kv::with_policy_from<kv::AllPolicies>("streamingllm+q8_0", kv::PolicyOptions(0.5, kv::Mode::Prompt, {{"sinks", "4"}}),
-                                                         config, [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
+  const auto any = kv::with_policy_from<kv::AllPolicies>(
+      "streamingllm+q8_0", kv::PolicyOptions(0.5, kv::Mode::Prompt, {{"sinks", "4"}}), config,
+      [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
   const auto via_any = signals_of(any, nullptr, nullptr, tiny32());
   CHECK(via_any.evicted_attention == s.evicted_attention);
   CHECK(via_any.kv_rel_error_k == s.kv_rel_error_k);

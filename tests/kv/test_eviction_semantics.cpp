@@ -43,12 +43,15 @@ TEST_CASE("eviction semantics: knorm") { check_semantics<kv::KNorm>(); }
 TEST_CASE("eviction semantics: random") { check_semantics<kv::RandomEviction>(); }
 TEST_CASE("eviction semantics: keydiff") { check_semantics<kv::KeyDiff>(); }
 TEST_CASE("eviction semantics: observed_attention (prompt only)") { check_semantics<kv::ObservedAttention>(); }
-TEST_CASE("eviction semantics: expected_attention (prompt only, 4 sinks kept)") { check_semantics<kv::ExpectedAttention>({}, 4); }
+TEST_CASE("eviction semantics: expected_attention (prompt only, 4 sinks kept)") {
+  check_semantics<kv::ExpectedAttention>({}, 4);
+}
 TEST_CASE("eviction semantics: pyramidkv (prompt only)") {
   check_semantics<kv::PyramidKv>();  // window 32 > C/beta: every layer falls back to C
   // window 2, beta 2, C = 8 of the 30 context rows: layer 0 keeps 12, layer 1 keeps 4.
   check_budget_one_is_full<kv::PyramidKv>({{"window", "2"}, {"beta", "2"}});
-  check_context_scope_keeps_question<kv::PyramidKv>(0.25, {{"window", "2"}, {"beta", "2"}}, 0, [](std::size_t l) { return l == 0 ? 12u : 4u; });
+  check_context_scope_keeps_question<kv::PyramidKv>(0.25, {{"window", "2"}, {"beta", "2"}}, 0,
+                                                    [](std::size_t l) { return l == 0 ? 12u : 4u; });
 }
 
 TEST_CASE("eviction semantics: adakv (prompt only, heads keep different counts, each layer kv_heads x C)") {
@@ -74,8 +77,9 @@ TEST_CASE("eviction semantics: every eviction policy of the registry is covered 
   // A new eviction policy must be added above: this list is EvictionPolicies' names.
   std::vector<std::string> names;
   std::apply([&](auto... tag) { (names.emplace_back(decltype(tag)::name), ...); }, kv::EvictionPolicies{});
-  CHECK(names == std::vector<std::string>{"streamingllm", "snapkv", "snapkv_rolling", "h2o", "tova", "knorm", "random", "keydiff",
-                                          "observed_attention", "expected_attention", "pyramidkv", "adakv", "chunkkv"});
+  CHECK(names == std::vector<std::string>{"streamingllm", "snapkv", "snapkv_rolling", "h2o", "tova", "knorm", "random",
+                                          "keydiff", "observed_attention", "expected_attention", "pyramidkv", "adakv",
+                                          "chunkkv"});
 }
 
 TEST_CASE("capacity: fixed is C = ceil(budget · prompt) frozen at the prefill, seen grows, identity names it") {

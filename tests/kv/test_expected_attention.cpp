@@ -28,7 +28,8 @@ void add_moments(const std::vector<float>& q, std::size_t rows, std::size_t d, d
 
 }  // namespace
 
-TEST_CASE("expected_attention: scores and kept rows equal the numpy goldens (GQA groups, sinks, ties to the lowest row)") {
+TEST_CASE(
+    "expected_attention: scores and kept rows equal the numpy goldens (GQA groups, sinks, ties to the lowest row)") {
   JsonFile g(test_data("kv/eviction_goldens.json"));
   int cases = 0;
   for (auto c : g.root["expected_attention"].get_array()) {
@@ -38,7 +39,8 @@ TEST_CASE("expected_attention: scores and kept rows equal the numpy goldens (GQA
     const auto group = static_cast<std::size_t>(c["group"].get_int64().value());
     const auto n_sink = static_cast<std::size_t>(c["n_sink"].get_int64().value());
     const auto n_future = c["n_future_positions"].get_int64().value();
-    const bool use_cov = c["use_covariance"].get_int64().value() == 1, use_vnorm = c["use_vnorm"].get_int64().value() == 1;
+    const bool use_cov = c["use_covariance"].get_int64().value() == 1,
+               use_vnorm = c["use_vnorm"].get_int64().value() == 1;
     const double eps = c["epsilon"].get_double().value(), budget = c["budget"].get_double().value();
     const ModelConfig config = eviction::one_layer_shape(heads, heads / group, d, c["rope_theta"].get_double().value());
     CAPTURE(n);
@@ -60,27 +62,33 @@ TEST_CASE("expected_attention: scores and kept rows equal the numpy goldens (GQA
     }
     REQUIRE(h == heads);
 
-    const auto policy = kv::ExpectedAttention::create(
-        kv::PolicyOptions(budget, kv::Mode::Prompt,
-                          {{"n_future_positions", std::to_string(n_future)}, {"n_sink", std::to_string(n_sink)},
-                           {"use_covariance", use_cov ? "1" : "0"}, {"use_vnorm", use_vnorm ? "1" : "0"}, {"epsilon", std::to_string(eps)}}),
-        config);
+    const auto policy =
+        kv::ExpectedAttention::create(kv::PolicyOptions(budget, kv::Mode::Prompt,
+                                                        {{"n_future_positions", std::to_string(n_future)},
+                                                         {"n_sink", std::to_string(n_sink)},
+                                                         {"use_covariance", use_cov ? "1" : "0"},
+                                                         {"use_vnorm", use_vnorm ? "1" : "0"},
+                                                         {"epsilon", std::to_string(eps)}}),
+                                      config);
     kv::KvCache cache(1, heads / group, d);
     std::vector<std::vector<float>> keys, values;
     for (auto k : c["keys"].get_array()) keys.push_back(float_list(k));
     for (auto v : c["values"].get_array()) values.push_back(float_list(v));
     for (std::size_t kvh = 0; kvh < keys.size(); ++kvh)
-      for (std::size_t r = 0; r < n; ++r) cache.head(0, kvh).append(&keys[kvh][r * d], &values[kvh][r * d], static_cast<std::int32_t>(r), d);
+      for (std::size_t r = 0; r < n; ++r)
+        cache.head(0, kvh).append(&keys[kvh][r * d], &values[kvh][r * d], static_cast<std::int32_t>(r), d);
     cache.advance(static_cast<std::int64_t>(n));
 
-    const auto rotation = kv::ExpectedAttention::mean_rotation(policy.inv_freq, static_cast<std::int64_t>(n), static_cast<std::size_t>(n_future));
+    const auto rotation = kv::ExpectedAttention::mean_rotation(policy.inv_freq, static_cast<std::int64_t>(n),
+                                                               static_cast<std::size_t>(n_future));
     std::size_t kvh = 0;
     for (auto want_scores : c["scores"].get_array()) {
       CAPTURE(kvh);
       std::vector<kv::FutureQueries> fq;
       for (std::size_t gq = 0; gq < group; ++gq)
         fq.push_back(kv::ExpectedAttention::future_queries(record.sum_of_queries(0, kvh * group + gq),
-                                                           record.outer_of_queries(0, kvh * group + gq), record.rows, d, rotation, use_cov));
+                                                           record.outer_of_queries(0, kvh * group + gq), record.rows, d,
+                                                           rotation, use_cov));
       const auto got = kv::ExpectedAttention::scores(keys[kvh], values[kvh], n, d, fq, n_sink, use_vnorm, eps);
       const auto want = float_list(want_scores);
       REQUIRE(got.size() == want.size());
@@ -145,11 +153,13 @@ TEST_CASE("expected_attention: the forward pass's query moments are the rows' pr
         const double* q = last.sum_of_queries(l, h);
         const double* qq = last.outer_of_queries(l, h);
         for (std::size_t i = 0; i < D; ++i)
-          for (std::size_t j = 0; j < D; ++j) CHECK(qq[i * D + j] == doctest::Approx(q[i] * q[j]).epsilon(1e-12).scale(1.0));
+          for (std::size_t j = 0; j < D; ++j)
+            CHECK(qq[i * D + j] == doctest::Approx(q[i] * q[j]).epsilon(1e-12).scale(1.0));
         std::vector<float> qr(q, q + D);
         rope.apply(qr.data(), 1, static_cast<std::int64_t>(n - 1));
         // The post-RoPE channel energy every record carries (ThinK's) is this row's squares.
-        for (std::size_t i = 0; i < D; ++i) CHECK(last.query_energy(l, h)[i] == doctest::Approx(double(qr[i]) * qr[i]).epsilon(1e-12));
+        for (std::size_t i = 0; i < D; ++i)
+          CHECK(last.query_energy(l, h)[i] == doctest::Approx(double(qr[i]) * qr[i]).epsilon(1e-12));
         const kv::HeadStore& store = c_last.head(l, h / group);
         const std::vector<float> keys = store.materialize_keys(D);
         std::vector<double> p(store.size());
@@ -162,7 +172,8 @@ TEST_CASE("expected_attention: the forward pass's query moments are the rows' pr
         for (double& x : p) total += (x = std::exp(x - mx));
         const auto& mass = last.mass(l, h);
         REQUIRE(mass.size() == p.size());
-        for (std::size_t j = 0; j < p.size(); ++j) CHECK(mass[j] == doctest::Approx(p[j] / total).epsilon(1e-4).scale(1e-6));
+        for (std::size_t j = 0; j < p.size(); ++j)
+          CHECK(mass[j] == doctest::Approx(p[j] / total).epsilon(1e-4).scale(1e-6));
       }
   }
 }
@@ -170,7 +181,9 @@ TEST_CASE("expected_attention: the forward pass's query moments are the rows' pr
 TEST_CASE("expected_attention: prompt only, options, identity, and a record without moments is an error") {
   const ModelConfig config = eviction::one_layer_shape(4, 2, 8, 10000.0);
   const auto p = kv::ExpectedAttention::create(kv::PolicyOptions(0.5, std::nullopt), config);
-  CHECK(p.identity() == "expected_attention(budget=0.5,mode=prompt,capacity=fixed,n_future_positions=512,n_sink=4,use_covariance=1,use_vnorm=1,epsilon=0)");
+  CHECK(p.identity() ==
+        "expected_attention(budget=0.5,mode=prompt,capacity=fixed,n_future_positions=512,n_sink=4,use_covariance=1,use_"
+        "vnorm=1,epsilon=0)");
   CHECK(p.attention_rows(kv::StepKind::Prefill, 40) == 36);
   CHECK(p.attention_rows(kv::StepKind::Prefill, 4) == 0);
   CHECK(p.attention_rows(kv::StepKind::Decode, 1) == 0);
@@ -179,14 +192,17 @@ TEST_CASE("expected_attention: prompt only, options, identity, and a record with
   CHECK_FALSE(kv::wants_query_moments(kv::FullCache{}, kv::StepKind::Prefill));
   CHECK(p.inv_freq == ops::rope_inverse_frequencies(config));
 
-  CHECK_THROWS_WITH_AS(kv::ExpectedAttention::create(kv::PolicyOptions(0.5, kv::Mode::Decode), config), doctest::Contains("prompt-only"),
-                       Error);
-  CHECK_THROWS_WITH_AS(kv::ExpectedAttention::create(kv::PolicyOptions(0.5, kv::Mode::Prompt, {{"use_covariance", "2"}}), config),
-                       doctest::Contains("use_covariance"), Error);
-  CHECK_THROWS_WITH_AS(kv::ExpectedAttention::create(kv::PolicyOptions(0.5, kv::Mode::Prompt, {{"epsilon", "-1"}}), config),
-                       doctest::Contains("epsilon"), Error);
-  CHECK_THROWS_WITH_AS(kv::ExpectedAttention::create(kv::PolicyOptions(0.5, kv::Mode::Prompt, {{"window", "8"}}), config),
-                       doctest::Contains("window"), Error);
+  CHECK_THROWS_WITH_AS(kv::ExpectedAttention::create(kv::PolicyOptions(0.5, kv::Mode::Decode), config),
+                       doctest::Contains("prompt-only"), Error);
+  CHECK_THROWS_WITH_AS(
+      kv::ExpectedAttention::create(kv::PolicyOptions(0.5, kv::Mode::Prompt, {{"use_covariance", "2"}}), config),
+      doctest::Contains("use_covariance"), Error);
+  CHECK_THROWS_WITH_AS(
+      kv::ExpectedAttention::create(kv::PolicyOptions(0.5, kv::Mode::Prompt, {{"epsilon", "-1"}}), config),
+      doctest::Contains("epsilon"), Error);
+  CHECK_THROWS_WITH_AS(
+      kv::ExpectedAttention::create(kv::PolicyOptions(0.5, kv::Mode::Prompt, {{"window", "8"}}), config),
+      doctest::Contains("window"), Error);
 
   kv::KvCache cache(1, 2, 8);
   std::vector<float> row(8, 1.0f);
@@ -199,5 +215,6 @@ TEST_CASE("expected_attention: prompt only, options, identity, and a record with
   no_moments.num_heads = 4;
   no_moments.group = 2;
   kv::ExpectedAttention q = p;
-  CHECK_THROWS_WITH_AS(q.after_step(cache, no_moments, kv::StepKind::Prefill), doctest::Contains("query moments"), Error);
+  CHECK_THROWS_WITH_AS(q.after_step(cache, no_moments, kv::StepKind::Prefill), doctest::Contains("query moments"),
+                       Error);
 }

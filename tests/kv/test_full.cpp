@@ -53,7 +53,8 @@ TEST_CASE("full: generation under the full policy is bit-identical to the plain 
     // Budget accounting: everything stored, fp16 units.
     CHECK(gens[b].kv_fraction_end == 1.0);
     CHECK(gens[b].kv_fraction_peak == 1.0);
-    CHECK(gens[b].kv_bytes_end == (kPrompts[b].size() + 9) * 2 * 2 * 16 * 2 * 2);  // rows·layers·kv_heads·head_dim·(K,V)·fp16
+    CHECK(gens[b].kv_bytes_end ==
+          (kPrompts[b].size() + 9) * 2 * 2 * 16 * 2 * 2);  // rows·layers·kv_heads·head_dim·(K,V)·fp16
   }
 }
 
@@ -81,5 +82,6 @@ TEST_CASE("attention record: probabilities of every recorded query sum to one, l
       CHECK(mass.back() > 0.0f);
     }
   const auto group = rec.kv_head_mass(0, 0);
-  CHECK(std::accumulate(group.begin(), group.end(), 0.0) == doctest::Approx(4.0 * static_cast<double>(rec.group)).epsilon(1e-5));
+  CHECK(std::accumulate(group.begin(), group.end(), 0.0) ==
+        doctest::Approx(4.0 * static_cast<double>(rec.group)).epsilon(1e-5));
 }

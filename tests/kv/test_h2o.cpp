@@ -11,12 +11,15 @@ using kv::H2o;
 
 namespace {
 using Ints = std::vector<int>;
-kv::AttentionRecord one(std::size_t rows, std::vector<float> m) { return synthetic_record(rows, 1, 1, 1, {std::move(m)}); }
+kv::AttentionRecord one(std::size_t rows, std::vector<float> m) {
+  return synthetic_record(rows, 1, 1, 1, {std::move(m)});
+}
 }  // namespace
 
 TEST_CASE("h2o: identity string and parameters") {
   CHECK(make<H2o>(0.25, kv::Mode::Prompt).identity() == "h2o(budget=0.25,mode=prompt,capacity=seen,recent_ratio=0.5)");
-  CHECK(make<H2o>(0.1, kv::Mode::Decode, {{"recent_ratio", "0.25"}}).identity() == "h2o(budget=0.1,mode=decode,capacity=seen,recent_ratio=0.25)");
+  CHECK(make<H2o>(0.1, kv::Mode::Decode, {{"recent_ratio", "0.25"}}).identity() ==
+        "h2o(budget=0.1,mode=decode,capacity=seen,recent_ratio=0.25)");
   CHECK_THROWS(make<H2o>(0.5, kv::Mode::Prompt, {{"recent_ratio", "1.5"}}));
   CHECK_THROWS(make<H2o>(0.5, kv::Mode::Prompt, {{"heavy", "0.5"}}));
   // Every prefill query is recorded; a decode step's query only in decode mode.
@@ -94,7 +97,8 @@ TEST_CASE("h2o: decode mode stays within ceil(budget x tokens_seen) after every 
 }
 
 TEST_CASE("h2o: byte accounting") {
-  auto g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<H2o>(0.25, kv::Mode::Prompt));
+  auto g =
+      engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<H2o>(0.25, kv::Mode::Prompt));
   check_bytes(g[0], 19, 19.0 / 49.0);
   g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<H2o>(0.25, kv::Mode::Decode));
   check_bytes(g[0], 13, decode_peak(0.25));

@@ -36,11 +36,11 @@ void append_rows(kv::KvCache& c, std::size_t n, unsigned seed) {
 }
 
 KiviQuant make(unsigned bits, std::size_t group, std::size_t residual, kv::Mode mode) {
-  return KiviQuant::create(kv::PolicyOptions(1.0, mode,
-                                             {{"bits", std::to_string(bits)},
-                                              {"group", std::to_string(group)},
-                                              {"residual", std::to_string(residual)}}),
-                           ModelConfig{});
+  return KiviQuant::create(
+      kv::PolicyOptions(
+          1.0, mode,
+          {{"bits", std::to_string(bits)}, {"group", std::to_string(group)}, {"residual", std::to_string(residual)}}),
+      ModelConfig{});
 }
 
 model::Transformer<float>& tiny() {
@@ -63,7 +63,8 @@ TEST_CASE("kivi: keys are quantized ⌊n/R⌋·R at a time in whole groups, valu
   for (std::size_t n = 101; n <= 128; ++n) {
     append_rows(c, 1, static_cast<unsigned>(n));
     p.after_step(c, {}, kv::StepKind::Decode);
-    CHECK(c.head(0, 0).packed_keys.rows == (n < 128 ? 64u : 128u));  // the key residual fills to R, then leaves as R/G groups
+    CHECK(c.head(0, 0).packed_keys.rows ==
+          (n < 128 ? 64u : 128u));  // the key residual fills to R, then leaves as R/G groups
     CHECK(c.head(0, 0).packed_values.rows == n - 64);
   }
   // Chunked prefill ends in the same state as one prefill of the same tokens.
@@ -74,7 +75,8 @@ TEST_CASE("kivi: keys are quantized ⌊n/R⌋·R at a time in whole groups, valu
   a.after_step(whole, {}, kv::StepKind::Prefill);
   for (std::size_t t = 0; t < 150; t += 50) {
     for (std::size_t i = t; i < t + 50; ++i)
-      chunked.head(0, 0).append(&source.head(0, 0).keys[i * 64], &source.head(0, 0).values[i * 64], static_cast<std::int32_t>(i), 64);
+      chunked.head(0, 0).append(&source.head(0, 0).keys[i * 64], &source.head(0, 0).values[i * 64],
+                                static_cast<std::int32_t>(i), 64);
     chunked.advance(50);
     b.after_step(chunked, {}, kv::StepKind::Prefill);
   }
@@ -111,7 +113,8 @@ TEST_CASE("kivi: stored bytes = codes + fp16 scale/zero per group + fp16 residua
     const std::size_t want = 4 * (keys + values);
     CHECK(p.stored_bytes(c) == want);
     MESSAGE("kivi " << bits << "-bit, G 32, R 64, 200 tokens, head_dim 64: " << p.stored_bytes(c) << " bytes = "
-                    << static_cast<double>(p.stored_bytes(c)) / static_cast<double>(kv::full_cache_bytes(c)) << " of fp16");
+                    << static_cast<double>(p.stored_bytes(c)) / static_cast<double>(kv::full_cache_bytes(c))
+                    << " of fp16");
   }
   // G = 128 on head_dim 64: value groups are the whole row (one pair per token); R = 128.
   kv::KvCache c(1, 1, 64);
@@ -167,14 +170,13 @@ TEST_CASE("kivi: quantized rows live only as codes, they dequantize per group wi
 
 TEST_CASE("kivi: options, identity, errors naming the field") {
   ModelConfig cfg;
-  CHECK(KiviQuant::create(kv::PolicyOptions(0.125, kv::Mode::Decode), cfg).identity() == "kivi(bits=2,group=32,residual=128,mode=decode)");
+  CHECK(KiviQuant::create(kv::PolicyOptions(0.125, kv::Mode::Decode), cfg).identity() ==
+        "kivi(bits=2,group=32,residual=128,mode=decode)");
   CHECK(make(8, 64, 192, kv::Mode::Prompt).identity() == "kivi(bits=8,group=64,residual=192,mode=prompt)");
   auto field_of = [&](std::map<std::string, std::string> params, double budget = 0.5) {
     try {
       KiviQuant::create(kv::PolicyOptions(budget, kv::Mode::Decode, std::move(params)), cfg);
-    } catch (const Error& e) {
-      return e.field();
-    }
+    } catch (const Error& e) { return e.field(); }
     return std::string("no error");
   };
   CHECK(field_of({{"group", "16"}}) == "group");
@@ -200,7 +202,8 @@ TEST_CASE("kivi: through generate_greedy on the tiny model, the measured budget 
   const std::size_t per_head = (64 * 4 + 2 * 16 * 4 + 5 * 32) + (37 * 4 + 37 * 4 + 32 * 32);
   CHECK(gens[0].kv_bytes_end == 4 * per_head);
   CHECK(gens[0].kv_full_bytes_end == 69 * 16 * 2 * 2 * 4);
-  MESSAGE("tiny, kivi 2-bit G32 R32 after 69 tokens: measured fraction " << gens[0].kv_fraction_end << ", peak " << gens[0].kv_fraction_peak);
+  MESSAGE("tiny, kivi 2-bit G32 R32 after 69 tokens: measured fraction " << gens[0].kv_fraction_end << ", peak "
+                                                                         << gens[0].kv_fraction_peak);
 }
 
 TEST_CASE("kivi: on the tiny model, fewer bits move the logits further from full") {
@@ -212,7 +215,8 @@ TEST_CASE("kivi: on the tiny model, fewer bits move the logits further from full
   int i = 0;
   for (unsigned bits : {8u, 4u, 2u}) {
     d[i] = test::max_abs_diff(test::logits_under(m, ids, make(bits, 32, 32, kv::Mode::Decode), 8), full);
-    MESSAGE("tiny llama_gqa_untied, 160 tokens in chunks of 8: kivi " << bits << "-bit (G 32, R 32) max |Δlogit| vs full = " << d[i]);
+    MESSAGE("tiny llama_gqa_untied, 160 tokens in chunks of 8: kivi "
+            << bits << "-bit (G 32, R 32) max |Δlogit| vs full = " << d[i]);
     ++i;
   }
   CHECK(d[0] > 0.0f);
@@ -220,7 +224,8 @@ TEST_CASE("kivi: on the tiny model, fewer bits move the logits further from full
   CHECK(d[1] < d[2]);
 }
 
-TEST_CASE("kivi: SmolLM2 teacher-forced logits at int8 stay near full, kivi2 perplexity worse than full, kivi8 and kivi4") {
+TEST_CASE(
+    "kivi: SmolLM2 teacher-forced logits at int8 stay near full, kivi2 perplexity worse than full, kivi8 and kivi4") {
   if (!test::smollm2_available()) return;
   const auto t0 = std::chrono::steady_clock::now();
   auto& m = test::smollm2_quant();
@@ -237,7 +242,8 @@ TEST_CASE("kivi: SmolLM2 teacher-forced logits at int8 stay near full, kivi2 per
     const auto full = test::logits_under(m, ids, kv::FullCache{}, 16);
     const float d8 = test::max_abs_diff(test::logits_under(m, ids, make(8, 32, 32, kv::Mode::Decode), 16), full);
     const float d2 = test::max_abs_diff(test::logits_under(m, ids, make(2, 32, 32, kv::Mode::Decode), 16), full);
-    MESSAGE("smollm2 " << name << " (" << ids.size() << " tokens): max |Δlogit| vs full, kivi8 " << d8 << ", kivi2 " << d2);
+    MESSAGE("smollm2 " << name << " (" << ids.size() << " tokens): max |Δlogit| vs full, kivi8 " << d8 << ", kivi2 "
+                       << d2);
     worst8 = std::max(worst8, d8);
     worst2 = std::max(worst2, d2);
   }
@@ -251,16 +257,19 @@ TEST_CASE("kivi: SmolLM2 teacher-forced logits at int8 stay near full, kivi2 per
   int i = 0;
   for (unsigned bits : {8u, 4u, 2u}) {
     std::size_t bytes = 0, full_bytes = 0;
-    ppl[i] = test::perplexity_of(test::logits_under(m, ids, make(bits, 32, 128, kv::Mode::Decode), 32, &bytes, &full_bytes), ids, V);
+    ppl[i] = test::perplexity_of(
+        test::logits_under(m, ids, make(bits, 32, 128, kv::Mode::Decode), 32, &bytes, &full_bytes), ids, V);
     MESSAGE("smollm2 paragraph ppl: full " << ppl_full << ", kivi" << bits << " (G 32, R 128, decode) " << ppl[i]
-                                           << ", measured fraction " << static_cast<double>(bytes) / static_cast<double>(full_bytes));
+                                           << ", measured fraction "
+                                           << static_cast<double>(bytes) / static_cast<double>(full_bytes));
     ++i;
   }
   CHECK(std::abs(ppl[0] - ppl_full) / ppl_full < 0.01);
   CHECK(ppl[2] > ppl[1]);
   CHECK(ppl[2] > ppl_full);
   CHECK(ppl[2] > ppl[0]);
-  MESSAGE("kivi real-model test took " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s");
+  MESSAGE("kivi real-model test took " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
+                                       << " s");
 }
 
 TEST_CASE("kivi and absmax: a cleared and refilled cache starts the packed state afresh") {
@@ -286,5 +295,6 @@ TEST_CASE("kivi and absmax: a cleared and refilled cache starts the packed state
   CHECK(ck.head(0, 0).packed_keys.rows == 32);
   CHECK(k.stored_bytes(ck) == k2.stored_bytes(ck2));
   CHECK(a.stored_bytes(ca) == a2.stored_bytes(ca2));
-  CHECK(ca.head(0, 0).materialize_keys(64) == ca2.head(0, 0).materialize_keys(64));  // the old scale is gone with the rows
+  CHECK(ca.head(0, 0).materialize_keys(64) ==
+        ca2.head(0, 0).materialize_keys(64));  // the old scale is gone with the rows
 }

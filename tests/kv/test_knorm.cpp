@@ -27,7 +27,8 @@ kv::KvCache normed_cache(std::size_t layers = 1) {
 }  // namespace
 
 TEST_CASE("knorm: identity string and parameters") {
-  CHECK(make<KNorm>(0.25, kv::Mode::Prompt).identity() == "knorm(budget=0.25,mode=prompt,capacity=seen,window=0,skip_layers=0)");
+  CHECK(make<KNorm>(0.25, kv::Mode::Prompt).identity() ==
+        "knorm(budget=0.25,mode=prompt,capacity=seen,window=0,skip_layers=0)");
   CHECK(make<KNorm>(0.5, kv::Mode::Decode, {{"window", "4"}, {"skip_layers", "2"}}).identity() ==
         "knorm(budget=0.5,mode=decode,capacity=seen,window=4,skip_layers=2)");
   CHECK_THROWS(make<KNorm>(0.5, kv::Mode::Prompt, {{"recent", "4"}}));
@@ -61,12 +62,13 @@ TEST_CASE("knorm: decode mode stays within ceil(budget x tokens_seen) after ever
 }
 
 TEST_CASE("knorm: byte accounting") {
-  auto g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<KNorm>(0.25, kv::Mode::Prompt));
+  auto g =
+      engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<KNorm>(0.25, kv::Mode::Prompt));
   check_bytes(g[0], 19, 19.0 / 49.0);
   g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<KNorm>(0.25, kv::Mode::Decode));
   check_bytes(g[0], 13, decode_peak(0.25));
   // skip_layers=1: layer 0 keeps all 49 rows, layer 1 keeps 13 → bytes of (49 + 13)/2 rows per head.
   g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {},
-                             make<KNorm>(0.25, kv::Mode::Decode, {{"skip_layers", "1"}}));
+                              make<KNorm>(0.25, kv::Mode::Decode, {{"skip_layers", "1"}}));
   CHECK(g[0].kv_bytes_end == (49 + 13) * 2 * 16 * 2 * 2);
 }

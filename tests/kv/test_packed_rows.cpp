@@ -56,14 +56,15 @@ float reference_value(const kv::PackedRows& p, std::size_t r, std::size_t d, std
 }
 
 kv::KiviQuant kivi(unsigned bits, std::size_t group, std::size_t residual) {
-  return kv::KiviQuant::create(kv::PolicyOptions(1.0, kv::Mode::Decode,
-                                                 {{"bits", std::to_string(bits)},
-                                                  {"group", std::to_string(group)},
-                                                  {"residual", std::to_string(residual)}}),
-                               ModelConfig{});
+  return kv::KiviQuant::create(
+      kv::PolicyOptions(
+          1.0, kv::Mode::Decode,
+          {{"bits", std::to_string(bits)}, {"group", std::to_string(group)}, {"residual", std::to_string(residual)}}),
+      ModelConfig{});
 }
 kv::AbsmaxQuant absmax(unsigned bits) {
-  return kv::AbsmaxQuant::create(kv::PolicyOptions(1.0, kv::Mode::Decode, {{"bits", std::to_string(bits)}}), ModelConfig{});
+  return kv::AbsmaxQuant::create(kv::PolicyOptions(1.0, kv::Mode::Decode, {{"bits", std::to_string(bits)}}),
+                                 ModelConfig{});
 }
 
 // The same head with every row in fp32 (packed rows dequantized): what the cache held before
@@ -95,8 +96,8 @@ TEST_CASE("packed rows: the tile kernel dequantizes bit for bit as quantizer.hpp
       append_rows(k, 77, bits + 1);
       absmax(bits).after_step(a, {}, kv::StepKind::Prefill);
       kivi(bits, 32, 32).after_step(k, {}, kv::StepKind::Prefill);
-      const kv::PackedRows* stores[] = {&a.head(0, 0).packed_keys, &a.head(0, 0).packed_values, &k.head(0, 0).packed_keys,
-                                        &k.head(0, 0).packed_values};
+      const kv::PackedRows* stores[] = {&a.head(0, 0).packed_keys, &a.head(0, 0).packed_values,
+                                        &k.head(0, 0).packed_keys, &k.head(0, 0).packed_values};
       for (const kv::PackedRows* p : stores) {
         REQUIRE(p->rows > 0);
         // From an offset inside a row group, as attention's tiles start.
@@ -112,7 +113,8 @@ TEST_CASE("packed rows: the tile kernel dequantizes bit for bit as quantizer.hpp
   }
 }
 
-TEST_CASE("packed rows: key_scores and value_mix over packed + fp32 rows equal the fp32 kernels over the materialized head") {
+TEST_CASE(
+    "packed rows: key_scores and value_mix over packed + fp32 rows equal the fp32 kernels over the materialized head") {
   constexpr std::size_t D = 64, nq = 3;
   for (unsigned bits : {8u, 4u, 2u}) {
     kv::KvCache c(1, 1, D);
@@ -135,7 +137,8 @@ TEST_CASE("packed rows: key_scores and value_mix over packed + fp32 rows equal t
       p[0] = 0.0f;  // a zero probability is skipped by both paths
       std::vector<float> mixed(nq * D), want_mix(nq * D);
       s.value_mix(p.data(), nq, D, count, mixed.data());
-      for (std::size_t g = 0; g < nq; ++g) ops::weighted_sum(&want_mix[g * D], &p[g * count], plain.values.data(), D, count);
+      for (std::size_t g = 0; g < nq; ++g)
+        ops::weighted_sum(&want_mix[g * D], &p[g * count], plain.values.data(), D, count);
       CHECK(mixed == want_mix);
     }
   }
@@ -168,7 +171,8 @@ TEST_CASE("packed rows: the forward pass over a quantized cache gives the logits
   }
 }
 
-TEST_CASE("packed rows: the process holds codes, not fp32, for quantized rows, and eviction refuses KIVI's grouped keys") {
+TEST_CASE(
+    "packed rows: the process holds codes, not fp32, for quantized rows, and eviction refuses KIVI's grouped keys") {
   constexpr std::size_t D = 64;
   kv::KvCache c(2, 3, D);
   append_rows(c, 512, 3);
@@ -180,7 +184,8 @@ TEST_CASE("packed rows: the process holds codes, not fp32, for quantized rows, a
   // Resident: the budget's bytes with the residual at fp32 instead of fp16, plus positions.
   const std::size_t residual_rows = 2 * 3 * (0 /*keys: 512 = 4R*/ + 128 /*values*/);
   CHECK(q.resident_bytes() == p.stored_bytes(q) + residual_rows * D * 2 + 2 * 3 * 512 * 4);
-  MESSAGE("512 tokens × 2 layers × 3 heads × 64: fp32 cache " << fp32 << " B, kivi 2-bit " << q.resident_bytes() << " B resident");
+  MESSAGE("512 tokens × 2 layers × 3 heads × 64: fp32 cache " << fp32 << " B, kivi 2-bit " << q.resident_bytes()
+                                                              << " B resident");
   CHECK(q.resident_bytes() * 4 < fp32);
 
   const std::vector<std::size_t> rows = {0, 1, 2};

@@ -20,7 +20,8 @@ namespace {
 
 // head_dim 32 (llama.cpp's block formats need a multiple of 32), 2 query heads per KV head.
 model::Transformer<float>& tiny() {
-  static model::Transformer<float> m(io::load_hf_config(test::test_data("tiny/llama3_rope")), test::test_data("tiny/llama3_rope"), 2);
+  static model::Transformer<float> m(io::load_hf_config(test::test_data("tiny/llama3_rope")),
+                                     test::test_data("tiny/llama3_rope"), 2);
   return m;
 }
 

@@ -23,7 +23,8 @@ TEST_CASE("pyramidkv: layer budgets equal KVPress's get_layer_budget (numpy gold
     const auto L = static_cast<std::size_t>(c["layers"].get_int64().value());
     const double beta = c["beta"].get_double().value();
     const auto want = int_list(c["k"]);
-    for (std::size_t l = 0; l < L; ++l) CHECK(kv::PyramidKv::layer_budget(l, L, C, n, w, beta) == static_cast<std::size_t>(want[l]));
+    for (std::size_t l = 0; l < L; ++l)
+      CHECK(kv::PyramidKv::layer_budget(l, L, C, n, w, beta) == static_cast<std::size_t>(want[l]));
     ++cases;
   }
   CHECK(cases == 7);
@@ -41,7 +42,8 @@ TEST_CASE("pyramidkv: kept rows per layer and head equal the goldens, bytes are 
   const std::map<std::string, std::string> params = {{"window", std::to_string(c["window"].get_int64().value())},
                                                      {"kernel", std::to_string(c["kernel"].get_int64().value())},
                                                      {"beta", std::to_string(c["beta"].get_double().value())}};
-  auto p = kv::PyramidKv::create(kv::PolicyOptions(c["budget"].get_double().value(), kv::Mode::Prompt, params), ModelConfig{});
+  auto p = kv::PyramidKv::create(kv::PolicyOptions(c["budget"].get_double().value(), kv::Mode::Prompt, params),
+                                 ModelConfig{});
   auto cache = synthetic_cache(L, kvh, 4, n);
   p.after_step(cache, synthetic_record(2, L, kvh * group, group, masses), kv::StepKind::Prefill);
   std::size_t i = 0, rows = 0;
@@ -61,5 +63,6 @@ TEST_CASE("pyramidkv: kept rows per layer and head equal the goldens, bytes are 
 TEST_CASE("pyramidkv: prompt only, identity") {
   CHECK(kv::PyramidKv::create(kv::PolicyOptions(0.5, std::nullopt), ModelConfig{}).identity() ==
         "pyramidkv(budget=0.5,mode=prompt,capacity=fixed,window=32,kernel=7,beta=20)");
-  CHECK_THROWS_WITH_AS(kv::PyramidKv::create(kv::PolicyOptions(0.5, kv::Mode::Decode), ModelConfig{}), doctest::Contains("prompt-only"), Error);
+  CHECK_THROWS_WITH_AS(kv::PyramidKv::create(kv::PolicyOptions(0.5, kv::Mode::Decode), ModelConfig{}),
+                       doctest::Contains("prompt-only"), Error);
 }

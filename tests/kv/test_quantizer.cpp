@@ -41,15 +41,16 @@ TEST_CASE("quantizer: fp32→fp16 is round-to-nearest-even and the outward round
       CHECK(quant::to_f16(mid).bits == ((b & 1u) ? b + 1 : b));
     }
   }
-  CHECK(checked == 65536 - 2046);  // every pattern but the NaNs
+  CHECK(checked == 65536 - 2046);                  // every pattern but the NaNs
   CHECK(quant::to_f16(65520.0f).bits == 0x7c00u);  // rounds to inf
   CHECK(quant::to_f16(65519.0f).bits == 0x7bffu);
-  CHECK(quant::to_f16(std::ldexp(1.0f, -25)).bits == 0u);       // tie between 0 and 2^-24: even
+  CHECK(quant::to_f16(std::ldexp(1.0f, -25)).bits == 0u);  // tie between 0 and 2^-24: even
   CHECK(quant::to_f16(std::ldexp(1.5f, -25)).bits == 1u);
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> e(-30.0f, 15.0f);
   for (int i = 0; i < 20000; ++i) {
-    const float x = std::ldexp(1.0f + static_cast<float>(i % 1000) / 1000.0f, static_cast<int>(e(rng))) * (i % 2 ? -1.0f : 1.0f);
+    const float x =
+        std::ldexp(1.0f + static_cast<float>(i % 1000) / 1000.0f, static_cast<int>(e(rng))) * (i % 2 ? -1.0f : 1.0f);
     const f16_t up = quant::to_f16_up(x), down = quant::to_f16_down(x);
     CHECK(up.bits == quant::to_f16_up_portable(x).bits);  // the F16C path (when built with it) agrees
     CHECK(down.bits == quant::to_f16_down_portable(x).bits);
@@ -132,7 +133,8 @@ TEST_CASE("quantizer: asymmetric per-channel and per-token error is at most s/2 
     std::vector<std::uint8_t> codes(G * D);
     std::vector<quant::AsymParams> params(D);
     std::vector<float> back(G * D), lo(D), hi(D), sd(D), zd(D);
-    quant::asym_quantize_channels(x.data(), G, D, bits, codes.data(), params.data(), lo.data(), hi.data(), sd.data(), zd.data());
+    quant::asym_quantize_channels(x.data(), G, D, bits, codes.data(), params.data(), lo.data(), hi.data(), sd.data(),
+                                  zd.data());
     quant::asym_dequantize_channels(codes.data(), G, D, params.data(), back.data(), sd.data(), zd.data());
     for (std::size_t t = 0; t < G; ++t)
       for (std::size_t d = 0; d < D; ++d) {
@@ -145,7 +147,8 @@ TEST_CASE("quantizer: asymmetric per-channel and per-token error is at most s/2 
       std::vector<quant::AsymParams> tp((D + gv - 1) / gv);
       quant::asym_quantize_token(x.data(), D, gv, bits, codes.data(), tp.data());
       quant::asym_dequantize_token(codes.data(), D, gv, tp.data(), back.data());
-      for (std::size_t d = 0; d < D; ++d) REQUIRE(std::abs(x[d] - back[d]) <= to_float(tp[d / gv].scale) / 2 + slack(x[d]));
+      for (std::size_t d = 0; d < D; ++d)
+        REQUIRE(std::abs(x[d] - back[d]) <= to_float(tp[d / gv].scale) / 2 + slack(x[d]));
     }
   }
 }
@@ -179,9 +182,7 @@ TEST_CASE("quantizer: budget → bits as the prototype mapped it, anything else 
   auto field_of = [](const PolicyOptions& o) {
     try {
       quant::bits_from_options(o, "q");
-    } catch (const Error& e) {
-      return e.field();
-    }
+    } catch (const Error& e) { return e.field(); }
     return std::string("no error");
   };
   CHECK(field_of(PolicyOptions(0.3, Mode::Prompt)) == "bits");

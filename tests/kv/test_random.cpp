@@ -10,8 +10,10 @@ using namespace kvcanary::test::eviction;
 using kv::RandomEviction;
 
 TEST_CASE("random: identity string and parameters") {
-  CHECK(make<RandomEviction>(0.25, kv::Mode::Prompt).identity() == "random(budget=0.25,mode=prompt,capacity=seen,seed=0)");
-  CHECK(make<RandomEviction>(0.5, kv::Mode::Decode, {{"seed", "7"}}).identity() == "random(budget=0.5,mode=decode,capacity=seen,seed=7)");
+  CHECK(make<RandomEviction>(0.25, kv::Mode::Prompt).identity() ==
+        "random(budget=0.25,mode=prompt,capacity=seen,seed=0)");
+  CHECK(make<RandomEviction>(0.5, kv::Mode::Decode, {{"seed", "7"}}).identity() ==
+        "random(budget=0.5,mode=decode,capacity=seen,seed=7)");
   CHECK_THROWS(make<RandomEviction>(0.5, kv::Mode::Prompt, {{"seed", "x"}}));
 }
 
@@ -33,7 +35,8 @@ TEST_CASE("random: seeded, deterministic, per head, uniform") {
   const int draws = 4000;
   for (int s = 0; s < draws; ++s)
     for (int r : run(static_cast<std::uint64_t>(s), 0)) ++count[static_cast<std::size_t>(r)];
-  for (int r = 0; r < 10; ++r) CHECK(static_cast<double>(count[static_cast<std::size_t>(r)]) / draws == doctest::Approx(0.3).epsilon(0.08));
+  for (int r = 0; r < 10; ++r)
+    CHECK(static_cast<double>(count[static_cast<std::size_t>(r)]) / draws == doctest::Approx(0.3).epsilon(0.08));
 }
 
 TEST_CASE("random: decode mode stays within ceil(budget x tokens_seen) after every step") {
@@ -41,8 +44,10 @@ TEST_CASE("random: decode mode stays within ceil(budget x tokens_seen) after eve
 }
 
 TEST_CASE("random: byte accounting") {
-  auto g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<RandomEviction>(0.25, kv::Mode::Prompt));
+  auto g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {},
+                                   make<RandomEviction>(0.25, kv::Mode::Prompt));
   check_bytes(g[0], 19, 19.0 / 49.0);
-  g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<RandomEviction>(0.25, kv::Mode::Decode));
+  g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {},
+                              make<RandomEviction>(0.25, kv::Mode::Decode));
   check_bytes(g[0], 13, decode_peak(0.25));
 }

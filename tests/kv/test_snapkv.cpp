@@ -17,7 +17,8 @@ using Ints = std::vector<int>;
 }
 
 TEST_CASE("snapkv: identity string and parameters") {
-  CHECK(make<SnapKv>(0.25, kv::Mode::Prompt).identity() == "snapkv(budget=0.25,mode=prompt,capacity=seen,window=32,kernel=7)");
+  CHECK(make<SnapKv>(0.25, kv::Mode::Prompt).identity() ==
+        "snapkv(budget=0.25,mode=prompt,capacity=seen,window=32,kernel=7)");
   CHECK(make<SnapKvRolling>(0.1, kv::Mode::Decode, {{"window", "8"}, {"kernel", "5"}}).identity() ==
         "snapkv_rolling(budget=0.1,mode=decode,capacity=seen,window=8,kernel=5)");
   CHECK_THROWS_WITH_AS(make<SnapKv>(0.5, kv::Mode::Decode), doctest::Contains("prompt-only"), Error);
@@ -55,7 +56,7 @@ TEST_CASE("snapkv: pooling changes the selection, GQA groups vote together, ties
     auto p = make<SnapKv>(0.5, kv::Mode::Prompt, {{"window", "2"}, {"kernel", "1"}});
     kv::KvCache c = synthetic_cache(1, 1, 16, 10);
     p.after_step(c, rec, kv::StepKind::Prefill);
-    CHECK(kept_rows(c, 0, 0) == Ints{2, 5, 7, 8, 9});  // raw top-3: .9, .5, .4
+    CHECK(kept_rows(c, 0, 0) == Ints{2, 5, 7, 8, 9});                            // raw top-3: .9, .5, .4
     CHECK(positions(c.head(0, 0)) == std::vector<std::int32_t>{2, 5, 7, 8, 9});  // no re-positioning
   }
   {
@@ -137,9 +138,9 @@ TEST_CASE("snapkv_rolling: decode mode stays within ceil(budget x tokens_seen) a
 
 TEST_CASE("snapkv: byte accounting") {
   auto g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {},
-                                  make<SnapKv>(0.25, kv::Mode::Prompt, {{"window", "8"}}));
+                                   make<SnapKv>(0.25, kv::Mode::Prompt, {{"window", "8"}}));
   check_bytes(g[0], 19, 19.0 / 49.0);  // 10 after the prefill (8 window + 2 voted) + 9 appended
   g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {},
-                             make<SnapKvRolling>(0.25, kv::Mode::Decode, {{"window", "8"}}));
+                              make<SnapKvRolling>(0.25, kv::Mode::Decode, {{"window", "8"}}));
   check_bytes(g[0], 13, decode_peak(0.25));
 }

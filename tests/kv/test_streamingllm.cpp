@@ -39,8 +39,8 @@ std::vector<float> query(std::size_t d, std::int64_t pos, ops::Rope& rope) {
 // For every layer and KV head, the scores of a query at the next position against the stored
 // keys, and against the original pre-RoPE keys (from `reference`, rotated to text index
 // `text_index[i]`) rotated afresh to cache slot i. Returns the largest difference.
-double worst_score_gap(const kv::KvCache& cache, const kv::KvCache& reference, const std::vector<std::int64_t>& text_index,
-                       std::size_t layers) {
+double worst_score_gap(const kv::KvCache& cache, const kv::KvCache& reference,
+                       const std::vector<std::int64_t>& text_index, std::size_t layers) {
   const auto& cfg = tiny().config();
   const auto inv = ops::rope_inverse_frequencies(cfg);
   ops::Rope rope(cfg);
@@ -53,7 +53,8 @@ double worst_score_gap(const kv::KvCache& cache, const kv::KvCache& reference, c
       REQUIRE(s.size() == text_index.size());
       for (std::size_t i = 0; i < s.size(); ++i) {
         CHECK(s.positions[i] == static_cast<std::int32_t>(i));
-        auto ref = unrotate(&reference.head(l, h).keys[static_cast<std::size_t>(text_index[i]) * D], D, text_index[i], inv);
+        auto ref =
+            unrotate(&reference.head(l, h).keys[static_cast<std::size_t>(text_index[i]) * D], D, text_index[i], inv);
         rope.apply(ref.data(), 1, static_cast<std::int64_t>(i));
         double a = 0, b = 0;
         for (std::size_t d = 0; d < D; ++d) {
@@ -69,8 +70,10 @@ double worst_score_gap(const kv::KvCache& cache, const kv::KvCache& reference, c
 }  // namespace
 
 TEST_CASE("streamingllm: identity string and parameters") {
-  CHECK(make<StreamingLlm>(0.25, kv::Mode::Prompt).identity() == "streamingllm(budget=0.25,mode=prompt,capacity=seen,sinks=4)");
-  CHECK(make<StreamingLlm>(0.5, kv::Mode::Decode, {{"sinks", "2"}}).identity() == "streamingllm(budget=0.5,mode=decode,capacity=seen,sinks=2)");
+  CHECK(make<StreamingLlm>(0.25, kv::Mode::Prompt).identity() ==
+        "streamingllm(budget=0.25,mode=prompt,capacity=seen,sinks=4)");
+  CHECK(make<StreamingLlm>(0.5, kv::Mode::Decode, {{"sinks", "2"}}).identity() ==
+        "streamingllm(budget=0.5,mode=decode,capacity=seen,sinks=2)");
   CHECK_THROWS(make<StreamingLlm>(0.5, kv::Mode::Decode, {{"sink", "2"}}));
   CHECK_THROWS(make<StreamingLlm>(0.5, kv::Mode::Decode, {{"sinks", "-1"}}));
 }
@@ -136,7 +139,8 @@ TEST_CASE("streamingllm: re-rotated keys score like original keys placed at cont
   // re-rotated up to ~40 times. Layer 0's pre-RoPE keys depend only on the token, so a plain
   // forward over the same 79 tokens gives the reference.
   std::vector<kv::KvCache> caches;
-  const auto gens = engine::generate_greedy(m, std::span(&prompt, 1), no_eos(40), {}, make<StreamingLlm>(0.25, kv::Mode::Decode), &caches);
+  const auto gens = engine::generate_greedy(m, std::span(&prompt, 1), no_eos(40), {},
+                                            make<StreamingLlm>(0.25, kv::Mode::Decode), &caches);
   std::vector<std::int32_t> fed = prompt;
   fed.insert(fed.end(), gens[0].tokens.begin(), gens[0].tokens.end() - 1);
   REQUIRE(fed.size() == 79);
@@ -145,7 +149,8 @@ TEST_CASE("streamingllm: re-rotated keys score like original keys placed at cont
   m.forward(std::span<const model::Segment>(&as, 1), logits);
   const std::size_t n = kv::eviction::budget_rows(0.25, 79);  // 20
   std::vector<std::int64_t> text_index;
-  for (std::size_t i = 0; i < n; ++i) text_index.push_back(i < 4 ? static_cast<std::int64_t>(i) : static_cast<std::int64_t>(79 - (n - i)));
+  for (std::size_t i = 0; i < n; ++i)
+    text_index.push_back(i < 4 ? static_cast<std::int64_t>(i) : static_cast<std::int64_t>(79 - (n - i)));
   CHECK(caches[0].next_position() == static_cast<std::int64_t>(n));
   const double drift = worst_score_gap(caches[0], all, text_index, 1);
   MESSAGE("decode mode, 40 steps: max |q.k - q.k_ref| (layer 0) = " << drift);
@@ -159,9 +164,11 @@ TEST_CASE("streamingllm: decode mode stays within ceil(budget x tokens_seen) aft
 
 TEST_CASE("streamingllm: byte accounting") {
   // Prompt mode: 10 rows after the prefill, then the 9 fed-back tokens are appended.
-  auto g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<StreamingLlm>(0.25, kv::Mode::Prompt));
+  auto g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {},
+                                   make<StreamingLlm>(0.25, kv::Mode::Prompt));
   check_bytes(g[0], 19, 19.0 / 49.0);
   // Decode mode: ceil(0.25·49) = 13 rows at the end.
-  g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<StreamingLlm>(0.25, kv::Mode::Decode));
+  g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {},
+                              make<StreamingLlm>(0.25, kv::Mode::Decode));
   check_bytes(g[0], 13, decode_peak(0.25));
 }

@@ -54,13 +54,15 @@ TEST_CASE("think: channel scores and pruned channels equal the numpy goldens (GQ
     for (auto q : c["window_queries"].get_array()) {
       const auto qs = float_list(q);
       for (std::size_t r = 0; r < w; ++r)
-        for (std::size_t ch = 0; ch < d; ++ch) record.rotated_query_energy[h * d + ch] += static_cast<double>(qs[r * d + ch]) * qs[r * d + ch];
+        for (std::size_t ch = 0; ch < d; ++ch)
+          record.rotated_query_energy[h * d + ch] += static_cast<double>(qs[r * d + ch]) * qs[r * d + ch];
       ++h;
     }
     REQUIRE(h == heads);
 
     auto p = kv::Think::create(kv::PolicyOptions(1.0, kv::Mode::Prompt,
-                                                 {{"window", std::to_string(window)}, {"key_channel_ratio", kv::eviction::format_number(ratio)}}),
+                                                 {{"window", std::to_string(window)},
+                                                  {"key_channel_ratio", kv::eviction::format_number(ratio)}}),
                                eviction::one_layer_shape(heads, heads / group, d));
     CHECK(p.attention_rows(kv::StepKind::Prefill, n) == w);
     kv::KvCache cache(1, heads / group, d);
@@ -68,7 +70,8 @@ TEST_CASE("think: channel scores and pruned channels equal the numpy goldens (GQ
     for (auto k : c["keys"].get_array()) keys.push_back(float_list(k));
     std::vector<float> v(d, 1.0f);
     for (std::size_t kvh = 0; kvh < keys.size(); ++kvh)
-      for (std::size_t r = 0; r < n; ++r) cache.head(0, kvh).append(&keys[kvh][r * d], v.data(), static_cast<std::int32_t>(r), d);
+      for (std::size_t r = 0; r < n; ++r)
+        cache.head(0, kvh).append(&keys[kvh][r * d], v.data(), static_cast<std::int32_t>(r), d);
     cache.advance(static_cast<std::int64_t>(n));
 
     std::vector<std::vector<std::size_t>> zero_before;  // channels already 0 in every key (the tie case)
@@ -157,7 +160,8 @@ TEST_CASE("think: options, identity, prompt only") {
   CHECK(kv::Think::create(kv::PolicyOptions(0.3, kv::Mode::Prompt, {{"key_channel_ratio", "0.5"}}), c).ratio == 0.5);
   CHECK_FALSE(kv::capacity_of(p).has_value());
   CHECK_THROWS_WITH_AS(kv::Think::create(kv::PolicyOptions(0.4, std::nullopt), c), doctest::Contains("budget"), Error);
-  CHECK_THROWS_WITH_AS(kv::Think::create(kv::PolicyOptions(0.75, kv::Mode::Decode), c), doctest::Contains("prompt-only"), Error);
+  CHECK_THROWS_WITH_AS(kv::Think::create(kv::PolicyOptions(0.75, kv::Mode::Decode), c),
+                       doctest::Contains("prompt-only"), Error);
   CHECK_THROWS_WITH_AS(kv::Think::create(kv::PolicyOptions(0.75, kv::Mode::Prompt, {{"key_channel_ratio", "1.5"}}), c),
                        doctest::Contains("key_channel_ratio"), Error);
 }

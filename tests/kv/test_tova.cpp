@@ -18,7 +18,8 @@ const std::vector<float> h2 = {.5f, 0, .3f, 0, 0, .2f}, h3 = {.4f, 0, .4f, 0, .1
 
 TEST_CASE("tova: identity string and parameters") {
   CHECK(make<Tova>(0.25, kv::Mode::Prompt).identity() == "tova(budget=0.25,mode=prompt,capacity=seen,scope=layer)");
-  CHECK(make<Tova>(0.5, kv::Mode::Decode, {{"scope", "head"}}).identity() == "tova(budget=0.5,mode=decode,capacity=seen,scope=head)");
+  CHECK(make<Tova>(0.5, kv::Mode::Decode, {{"scope", "head"}}).identity() ==
+        "tova(budget=0.5,mode=decode,capacity=seen,scope=head)");
   CHECK_THROWS(make<Tova>(0.5, kv::Mode::Prompt, {{"scope", "group"}}));
   CHECK_THROWS(make<Tova>(0.5, kv::Mode::Prompt, {{"window", "4"}}));
   CHECK(make<Tova>(0.5, kv::Mode::Prompt).attention_rows(kv::StepKind::Prefill, 100) == 1);
@@ -78,7 +79,8 @@ TEST_CASE("tova: decode mode stays within ceil(budget x tokens_seen) after every
 }
 
 TEST_CASE("tova: byte accounting") {
-  auto g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<Tova>(0.25, kv::Mode::Prompt));
+  auto g =
+      engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<Tova>(0.25, kv::Mode::Prompt));
   check_bytes(g[0], 19, 19.0 / 49.0);
   g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {}, make<Tova>(0.25, kv::Mode::Decode));
   check_bytes(g[0], 13, decode_peak(0.25));

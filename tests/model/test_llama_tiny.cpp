@@ -82,9 +82,7 @@ TEST_CASE("forward pass matches HF transformers on tiny models (fp32)") {
   std::size_t cases = 0;
   for (const auto& entry : fs::directory_iterator(root)) {
     if (!fs::exists(entry.path() / "golden.json")) continue;
-    SUBCASE(entry.path().filename().string().c_str()) {
-      check_case<float>(entry.path(), entry.path() / "golden.json");
-    }
+    SUBCASE(entry.path().filename().string().c_str()) { check_case<float>(entry.path(), entry.path() / "golden.json"); }
     ++cases;
   }
   CHECK(cases >= 7);
@@ -97,9 +95,13 @@ TEST_CASE("bf16 weights: fp32, bf16 and f16 weight paths match HF on bf16-rounde
     const fs::path dir = entry.path() / "model_bf16";
     if (!fs::exists(dir / "golden.json")) continue;
     SUBCASE((entry.path().filename().string() + "/bf16").c_str()) { check_case<bf16_t>(dir, dir / "golden.json"); }
-    SUBCASE((entry.path().filename().string() + "/bf16-as-fp32").c_str()) { check_case<float>(dir, dir / "golden.json"); }
+    SUBCASE((entry.path().filename().string() + "/bf16-as-fp32").c_str()) {
+      check_case<float>(dir, dir / "golden.json");
+    }
     // bf16 values (8-bit mantissa) are f16 values too, bar the tiniest: the f16 path must match.
-    SUBCASE((entry.path().filename().string() + "/bf16-as-f16").c_str()) { check_case<f16_t>(dir, dir / "golden.json"); }
+    SUBCASE((entry.path().filename().string() + "/bf16-as-f16").c_str()) {
+      check_case<f16_t>(dir, dir / "golden.json");
+    }
     ++cases;
   }
   CHECK(cases >= 1);
@@ -109,7 +111,8 @@ TEST_CASE("batched decode of independent sequences is bit-identical to decoding 
   const fs::path dir = test::test_data("tiny/llama_gqa_untied");
   auto config = io::load_hf_config(dir);
   model::Transformer<float> m(config, dir, 2);
-  const std::vector<std::vector<std::int32_t>> prompts = {{5, 17, 99, 3}, {200, 1, 45}, {7, 7, 7, 7, 7, 7, 8}, {42}, {9, 8}};
+  const std::vector<std::vector<std::int32_t>> prompts = {
+      {5, 17, 99, 3}, {200, 1, 45}, {7, 7, 7, 7, 7, 7, 8}, {42}, {9, 8}};
   engine::GenerateOptions opt;
   opt.max_new_tokens = 12;
   opt.eos_ids = {-1};  // run to the length limit

@@ -58,7 +58,7 @@ name = "x"
   CHECK(c.model_dir == fs::path("/proj/models/qwen2.5-coder-0.5b-instruct"));
   CHECK(c.model_label == "qwen2.5-coder-0.5b-instruct");
   const auto d = kvcanary::run::parse_sweep_config(
-      kvcanary::io::parse_toml_string("[[compressors]]\nname = \"full\"\n[[tasks]]\nname = \"x\"\n", "u.toml"), "u.toml",
-      "/proj/models/smollm2-135m-instruct");
+      kvcanary::io::parse_toml_string("[[compressors]]\nname = \"full\"\n[[tasks]]\nname = \"x\"\n", "u.toml"),
+      "u.toml", "/proj/models/smollm2-135m-instruct");
   CHECK(d.model_dir == fs::path("/proj/models/smollm2-135m-instruct"));
 }

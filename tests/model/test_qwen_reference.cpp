@@ -47,7 +47,8 @@ TEST_CASE("qwen2.5-coder-0.5b: logits and greedy continuations match transformer
   CHECK(hf.greedy_identical >= 18);
   CHECK(hf.meets_gate());
 
-  const auto numpy = engine::check_against_reference(*m.transformer, io::read_logit_reference(ref_path, "numpy_"), nullptr);
+  const auto numpy =
+      engine::check_against_reference(*m.transformer, io::read_logit_reference(ref_path, "numpy_"), nullptr);
   print("numpy float64", numpy);
   CHECK(numpy.top1_rate() >= 0.99);
 

@@ -70,8 +70,10 @@ TEST_CASE("smollm2: teacher-forced top-1, tokenizer ids and greedy continuations
   for (const auto& p : prompts) {
     auto top20 = (*prompt_json)["last_logits_top20"];
     ++prompt_json;
-    if (m.tokenizer.encode(p.text) == p.ids) ++tokenizer_equal;
-    else MESSAGE("tokenizer differs on prompt " << p.name);
+    if (m.tokenizer.encode(p.text) == p.ids)
+      ++tokenizer_equal;
+    else
+      MESSAGE("tokenizer differs on prompt " << p.name);
     kv::KvCache cache = m.transformer->new_cache();
     const model::Segment seg{&cache, p.ids, model::Logits::All};
     m.transformer->forward(std::span<const model::Segment>(&seg, 1), logits);
@@ -95,7 +97,8 @@ TEST_CASE("smollm2: teacher-forced top-1, tokenizer ids and greedy continuations
     }
   }
   const double rate = static_cast<double>(agree) / static_cast<double>(positions);
-  MESSAGE("top-1 agreement " << agree << "/" << positions << " = " << rate * 100 << " % (non-tie positions " << agree_clear << "/" << clear << ")");
+  MESSAGE("top-1 agreement " << agree << "/" << positions << " = " << rate * 100 << " % (non-tie positions "
+                             << agree_clear << "/" << clear << ")");
   CHECK(rate >= 0.99);
   MESSAGE("max |Δlogit| over the reference's top-20 at each prompt's last position: " << worst_logit);
   CHECK(worst_logit <= 1e-3f);
@@ -134,6 +137,7 @@ TEST_CASE("smollm2: perplexity of the reference paragraph within 1 % of transfor
   const auto scores = engine::score_tokens(*m.transformer, ids);
   CHECK(scores.n_scored == static_cast<std::size_t>(ppl_ref["n_scored"].get_int64().value()));
   const double rel = std::abs(scores.perplexity() - want) / want;
-  MESSAGE("perplexity " << scores.perplexity() << " vs transformers " << want << " (relative difference " << rel * 100 << " %)");
+  MESSAGE("perplexity " << scores.perplexity() << " vs transformers " << want << " (relative difference " << rel * 100
+                        << " %)");
   CHECK(rel <= 0.01);
 }

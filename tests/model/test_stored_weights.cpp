@@ -24,7 +24,8 @@ namespace {
 
 std::vector<std::int32_t> ids(std::size_t n, std::size_t salt, std::int64_t vocab) {
   std::vector<std::int32_t> v(n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::int32_t>((3 + i * 37 + i * i + salt * 101) % static_cast<std::size_t>(vocab));
+  for (std::size_t i = 0; i < n; ++i)
+    v[i] = static_cast<std::int32_t>((3 + i * 37 + i * i + salt * 101) % static_cast<std::size_t>(vocab));
   return v;
 }
 
@@ -79,7 +80,8 @@ void check_model(const std::string& gguf_name) {
 
   // Batched = alone, bit for bit: three prompts of different lengths in one forward call
   // (prefill), then a decode step of all three together.
-  std::vector<std::vector<std::int32_t>> prompts = {ids(5, 2, config.vocab_size), ids(17, 3, config.vocab_size), ids(1, 4, config.vocab_size)};
+  std::vector<std::vector<std::int32_t>> prompts = {ids(5, 2, config.vocab_size), ids(17, 3, config.vocab_size),
+                                                    ids(1, 4, config.vocab_size)};
   std::vector<kv::KvCache> caches;
   for (std::size_t i = 0; i < prompts.size(); ++i) caches.push_back(st.new_cache());
   std::vector<model::Segment> segs;
@@ -88,7 +90,8 @@ void check_model(const std::string& gguf_name) {
   st.forward(segs, batched);
   const std::int32_t next[3] = {7, 11, 13};
   std::vector<model::Segment> step;
-  for (std::size_t i = 0; i < prompts.size(); ++i) step.push_back({&caches[i], std::span<const std::int32_t>(&next[i], 1), model::Logits::Last});
+  for (std::size_t i = 0; i < prompts.size(); ++i)
+    step.push_back({&caches[i], std::span<const std::int32_t>(&next[i], 1), model::Logits::Last});
   std::vector<float> batched_step;
   st.forward(step, batched_step);
   for (std::size_t i = 0; i < prompts.size(); ++i) {
@@ -120,7 +123,8 @@ TEST_CASE("stored weights: a directory without model.gguf, or with another model
   io::convert_gguf_to_hf(test::test_data("gguf") / "tiny_llama.gguf", dir);
   const auto config = io::load_hf_config(dir);
   fs::remove(dir / "model.gguf");
-  CHECK_THROWS_WITH_AS(model::Transformer<stored_t>(config, dir, 1), doctest::Contains("model.gguf: --dtype stored reads the GGUF"), Error);
+  CHECK_THROWS_WITH_AS(model::Transformer<stored_t>(config, dir, 1),
+                       doctest::Contains("model.gguf: --dtype stored reads the GGUF"), Error);
   fs::create_symlink(fs::absolute(test::test_data("gguf") / "tiny_qwen2.gguf"), dir / "model.gguf");
   CHECK_THROWS_WITH_AS(model::Transformer<stored_t>(config, dir, 1),
                        doctest::Contains("hidden_size: 256 in the GGUF but 64 in"), Error);
@@ -155,8 +159,9 @@ TEST_CASE("stored weights: qwen2.5-coder-0.5b equals the fp32 path on the refere
     positions += toks.size();
     ++prompts;
   }
-  MESSAGE("qwen2.5-coder-0.5b stored vs fp32: " << prompts << " prompts, " << positions << " positions, max |dlogit| = " << worst
-                                                << " (all " << V << " logits), top-1 identical " << top1 << "/" << positions);
+  MESSAGE("qwen2.5-coder-0.5b stored vs fp32: " << prompts << " prompts, " << positions
+                                                << " positions, max |dlogit| = " << worst << " (all " << V
+                                                << " logits), top-1 identical " << top1 << "/" << positions);
   CHECK(prompts >= 20);
   CHECK(worst <= 1e-3f);
   CHECK(top1 == positions);

@@ -84,7 +84,8 @@ TEST_CASE("swiglu agrees with a double-precision reference, saturated gates incl
     ops::swiglu(out.data(), g.data(), u.data(), n);
     for (std::size_t i = 0; i < n; ++i) {
       const double gd = g[i], want = gd / (1.0 + std::exp(-gd)) * u[i];
-      REQUIRE_MESSAGE(std::fabs(out[i] - want) <= 1e-6 * std::fabs(want) + 1e-30, "n=" << n << " i=" << i << " g=" << g[i]);
+      REQUIRE_MESSAGE(std::fabs(out[i] - want) <= 1e-6 * std::fabs(want) + 1e-30,
+                      "n=" << n << " i=" << i << " g=" << g[i]);
     }
     ops::swiglu(g.data(), u.data(), n);  // in place over the gate
     CHECK(std::memcmp(g.data(), out.data(), n * sizeof(float)) == 0);

@@ -162,12 +162,14 @@ TEST_CASE_TEMPLATE("matmul: every ISA path gives the same bits", WT, float, bf16
   using kvcanary::ops::Isa;
   using kvcanary::ops::ScopedIsaCap;
   if (kvcanary::ops::cpu_isa() != Isa::Avx512) {
-    MESSAGE("skipped: this CPU has no AVX-512 (" << kvcanary::ops::isa_name(kvcanary::ops::cpu_isa()) << "): one path only");
+    MESSAGE("skipped: this CPU has no AVX-512 (" << kvcanary::ops::isa_name(kvcanary::ops::cpu_isa())
+                                                 << "): one path only");
     return;
   }
   for (std::size_t threads : {1, 2}) {
     ThreadPool pool(threads);
-    for (const auto& [out, in] : {std::pair<std::size_t, std::size_t>{37, 29}, {241, 131}, {896, 64}, {16, 1}, {1, 3}}) {
+    for (const auto& [out, in] :
+         {std::pair<std::size_t, std::size_t>{37, 29}, {241, 131}, {896, 64}, {16, 1}, {1, 3}}) {
       const auto c = make_case<WT>(out, in, true, static_cast<unsigned>(3 * out + in));
       for (std::size_t rows : {1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 32, 49, 65}) {
         const auto x = random_x(rows, in, static_cast<unsigned>(rows));

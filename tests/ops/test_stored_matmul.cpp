@@ -32,8 +32,13 @@ std::vector<std::uint8_t> random_rows(GgmlType type, std::size_t rows, std::size
   };
   std::vector<std::size_t> halves;  // offsets of the f16 fields in a block
   switch (type) {
-    case GgmlType::Q4_0: case GgmlType::Q5_0: case GgmlType::Q8_0: halves = {0}; break;
-    case GgmlType::Q4_1: case GgmlType::Q5_1: case GgmlType::Q4_K: case GgmlType::Q5_K: halves = {0, 2}; break;
+    case GgmlType::Q4_0:
+    case GgmlType::Q5_0:
+    case GgmlType::Q8_0: halves = {0}; break;
+    case GgmlType::Q4_1:
+    case GgmlType::Q5_1:
+    case GgmlType::Q4_K:
+    case GgmlType::Q5_K: halves = {0, 2}; break;
     case GgmlType::Q2_K: halves = {80, 82}; break;
     case GgmlType::Q3_K: halves = {108}; break;
     case GgmlType::Q6_K: halves = {208}; break;
@@ -49,12 +54,14 @@ std::vector<std::uint8_t> random_rows(GgmlType type, std::size_t rows, std::size
     default: FAIL("no generator for this type");
   }
   for (std::size_t k = 0; k < nb; ++k)
-    for (std::size_t h : halves) put_f16(k * tr->type_size + h, h == 0 || halves.size() == 1 ? scale(rng) : -scale(rng) * 4);
+    for (std::size_t h : halves)
+      put_f16(k * tr->type_size + h, h == 0 || halves.size() == 1 ? scale(rng) : -scale(rng) * 4);
   return b;
 }
 
-const GgmlType kTypes[] = {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K,
-                           GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q5_K, GgmlType::F32, GgmlType::F16};
+const GgmlType kTypes[] = {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q8_0,
+                           GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q5_1, GgmlType::Q2_K,
+                           GgmlType::Q3_K, GgmlType::Q5_K, GgmlType::F32,  GgmlType::F16};
 
 std::vector<ops::Isa> isas_present() {
   std::vector<ops::Isa> v{ops::Isa::Scalar};

@@ -16,7 +16,8 @@ namespace kvcanary::test {
 
 // `tiny`: which tiny model (tests/data/tiny/); llama3_rope has head_dim 32, a whole block of the
 // llama.cpp cache types per row.
-inline std::filesystem::path make_tiny_chat_model(const std::filesystem::path& root, const std::string& tiny = "llama_gqa_untied") {
+inline std::filesystem::path make_tiny_chat_model(const std::filesystem::path& root,
+                                                  const std::string& tiny = "llama_gqa_untied") {
   namespace fs = std::filesystem;
   const fs::path dir = root / "tiny-chat";
   fs::create_directories(dir);
@@ -38,8 +39,8 @@ inline bool sweep_data_available() {
 
 // A small matrix over every task type and three policy families.
 inline std::string tiny_sweep_toml(const std::filesystem::path& model, const std::string& extra = "") {
-  return "[sweep]\nbatch = 5\n\n[model]\ndir = \"" + model.string() + "\"\nlabel = \"tiny\"\nthreads = 2\n\n[data]\ndir = \"" +
-         project_data().string() + "\"\n\n" +
+  return "[sweep]\nbatch = 5\n\n[model]\ndir = \"" + model.string() +
+         "\"\nlabel = \"tiny\"\nthreads = 2\n\n[data]\ndir = \"" + project_data().string() + "\"\n\n" +
          "[[compressors]]\nname = \"full\"\n\n"
          "[[compressors]]\nname = \"streamingllm\"\nbudgets = [0.5, 0.25]\nmode = \"decode\"\n\n"
          "[[compressors]]\nname = \"kivi\"\nbudgets = [0.125]\nparams = { residual = 32 }\n\n"
@@ -48,12 +49,14 @@ inline std::string tiny_sweep_toml(const std::filesystem::path& model, const std
          "[[tasks]]\ntype = \"seed_tool_calls\"\nfile = \"" +
          (std::filesystem::path(KVCANARY_SOURCE_DIR) / "configs/data/seed_tool_calls.jsonl").string() +
          "\"\nlimit = 4\nmax_new_tokens = 8\ndistractor_tokens = 40\n\n"
-         "[[tasks]]\ntype = \"perplexity\"\nspans = 3\ncontext = 60\ncontinuation = 12\n" + extra;
+         "[[tasks]]\ntype = \"perplexity\"\nspans = 3\ncontext = 60\ncontinuation = 12\n" +
+         extra;
 }
 
 // A matrix that needs nothing from data/: the committed seed tool-call set (no distractors)
 // under four policies. Small batches make many engine steps, so a signal lands between them.
-inline std::string seed_sweep_toml(const std::filesystem::path& model, int limit = 12, int max_new_tokens = 16, int batch = 3) {
+inline std::string seed_sweep_toml(const std::filesystem::path& model, int limit = 12, int max_new_tokens = 16,
+                                   int batch = 3) {
   return "[sweep]\nbatch = " + std::to_string(batch) + "\n\n[model]\ndir = \"" + model.string() +
          "\"\nlabel = \"tiny\"\nthreads = 1\n\n"
          "[[compressors]]\nname = \"full\"\n\n"

@@ -15,8 +15,8 @@ namespace {
 
 const std::string kModel = "m";
 
-Row functional_row(const std::string& method, double budget, const std::string& task, const std::string& id, double pass,
-                   double gold_nll, double measured = -1) {
+Row functional_row(const std::string& method, double budget, const std::string& task, const std::string& id,
+                   double pass, double gold_nll, double measured = -1) {
   Row r;
   r.model = kModel;
   r.method = method;
@@ -48,7 +48,8 @@ Row ppl_row(const std::string& method, double budget, const std::string& id, dou
 
 // Perplexity rows whose pooled perplexity is exactly `ppl` (every document the same NLL).
 void add_ppl(std::vector<Row>& rows, const std::string& method, double budget, double ppl, int docs = 4) {
-  for (int i = 0; i < docs; ++i) rows.push_back(ppl_row(method, budget, "doc" + std::to_string(i), std::log(ppl) * 100, 100));
+  for (int i = 0; i < docs; ++i)
+    rows.push_back(ppl_row(method, budget, "doc" + std::to_string(i), std::log(ppl) * 100, 100));
 }
 
 // A functional cell with the given verdicts (ids s0, s1, ...) and gold NLLs.
@@ -197,13 +198,14 @@ TEST_CASE("run metrics: the chart's two ratios get paired bootstrap intervals") 
   add_func(rows, "full", 1.0, "code", all);
   add_func(rows, "snapkv", 0.5, "code", half);
   add_func(rows, "full", 1.0, "half", same);
-  add_func(rows, "knorm", 0.5, "half", same);      // the same verdicts as full, sample by sample
+  add_func(rows, "knorm", 0.5, "half", same);  // the same verdicts as full, sample by sample
   add_func(rows, "full", 1.0, "none", std::vector<int>(20, 0));
   add_func(rows, "snapkv", 0.5, "none", std::vector<int>(20, 0));
   add_ppl(rows, "full", 1.0, 10.0);
   add_ppl(rows, "snapkv", 0.5, 11.0);
   // knorm: documents at ppl 10 and 12.1 alternately, so its perplexity ratio varies by resample.
-  for (int i = 0; i < 4; ++i) rows.push_back(ppl_row("knorm", 0.5, "doc" + std::to_string(i), std::log(i % 2 ? 12.1 : 10.0) * 100, 100));
+  for (int i = 0; i < 4; ++i)
+    rows.push_back(ppl_row("knorm", 0.5, "doc" + std::to_string(i), std::log(i % 2 ? 12.1 : 10.0) * 100, 100));
   const Analysis a = analyze(rows);
 
   // 50 of 100 kept: the ratio is 0.5 and its interval the binomial one, about ±0.1.
@@ -306,9 +308,9 @@ TEST_CASE("run metrics: does perplexity warn — AUROC over samples passing unde
 
 TEST_CASE("run metrics: pooled SDS is the mean of the task accuracies against one perplexity") {
   std::vector<Row> rows;
-  add_func(rows, "full", 1.0, "code", {1, 1, 1, 1, 0});                 // 0.8
-  add_func(rows, "full", 1.0, "tools", {1, 1, 1, 0, 0, 0, 0, 0, 0, 0});  // 0.3 (a different size)
-  add_func(rows, "streamingllm", 0.5, "code", {1, 1, 0, 0, 0});          // 0.4
+  add_func(rows, "full", 1.0, "code", {1, 1, 1, 1, 0});                          // 0.8
+  add_func(rows, "full", 1.0, "tools", {1, 1, 1, 0, 0, 0, 0, 0, 0, 0});          // 0.3 (a different size)
+  add_func(rows, "streamingllm", 0.5, "code", {1, 1, 0, 0, 0});                  // 0.4
   add_func(rows, "streamingllm", 0.5, "tools", {1, 0, 0, 0, 0, 0, 0, 0, 0, 0});  // 0.1
   add_ppl(rows, "full", 1.0, 10.0);
   add_ppl(rows, "streamingllm", 0.5, 12.0);

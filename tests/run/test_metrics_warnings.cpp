@@ -65,11 +65,11 @@ TEST_CASE("run metrics warnings: a planted perfect signal has AUROC 1, a reverse
   for (int i = 0; i < 8; ++i) {
     const bool flip = i < 3;
     rows.push_back(row("snapkv", 0.5, "code", "s" + std::to_string(i), flip ? 0 : 1,
-                       {{"agree_top1", flip ? 0.3 + 0.01 * i : 0.9 + 0.01 * i},    // lower on flips: warns (perfect)
-                        {"first_disagree", flip ? 2.0 + i : 40.0 + i},               // earlier on flips: warns (perfect)
-                        {"kl_full", flip ? 0.01 : 0.5 + 0.1 * i},                    // lower on flips: reversed
+                       {{"agree_top1", flip ? 0.3 + 0.01 * i : 0.9 + 0.01 * i},  // lower on flips: warns (perfect)
+                        {"first_disagree", flip ? 2.0 + i : 40.0 + i},           // earlier on flips: warns (perfect)
+                        {"kl_full", flip ? 0.01 : 0.5 + 0.1 * i},                // lower on flips: reversed
                         {"agree_positions", 64},
-                        {"evicted_attention", 0.25}}));                              // constant: chance
+                        {"evicted_attention", 0.25}}));  // constant: chance
   }
   add_ppl(rows, "full", 1.0, 10.0);
   add_ppl(rows, "snapkv", 0.5, 10.5);
@@ -108,8 +108,10 @@ TEST_CASE("run metrics warnings: held-out perplexity ranks flips only across cel
   std::vector<Row> rows;
   for (int i = 0; i < 6; ++i) rows.push_back(row("full", 1.0, "code", "s" + std::to_string(i), 1));
   // kivi: perplexity rose 20 %, every sample flips; h2o: perplexity flat, nothing flips.
-  for (int i = 0; i < 6; ++i) rows.push_back(row("kivi", 0.25, "code", "s" + std::to_string(i), 0, {{"kv_rel_error_k", 0.2}}));
-  for (int i = 0; i < 6; ++i) rows.push_back(row("h2o", 0.5, "code", "s" + std::to_string(i), 1, {{"evicted_attention", 0.1}}));
+  for (int i = 0; i < 6; ++i)
+    rows.push_back(row("kivi", 0.25, "code", "s" + std::to_string(i), 0, {{"kv_rel_error_k", 0.2}}));
+  for (int i = 0; i < 6; ++i)
+    rows.push_back(row("h2o", 0.5, "code", "s" + std::to_string(i), 1, {{"evicted_attention", 0.1}}));
   add_ppl(rows, "full", 1.0, 10.0);
   add_ppl(rows, "kivi", 0.25, 12.0);
   add_ppl(rows, "h2o", 0.5, 10.0);

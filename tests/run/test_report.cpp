@@ -113,7 +113,8 @@ TEST_CASE("run report: RESULTS.md, divergence.svg and divergence.png from a synt
   // The flips have the larger gold-NLL rise: AUROC 1 with counts (snapkv@0.5 code: 4 of 8 flip).
   CHECK(md.find("1.00 [1.00, 1.00] (4/8) | 10 |") != std::string::npos);
   // gold ppl = exp(mean gold_nll) = exp((10 + 2 * 0.5 + 0.45) / 10) = exp(1.145) = 3.14.
-  CHECK(md.find("| full | 1.0 | 100.0% | 0.800 | 10.00 | 3.14 | +0.0% | +0.0% | reference | – | 10 |") != std::string::npos);
+  CHECK(md.find("| full | 1.0 | 100.0% | 0.800 | 10.00 | 3.14 | +0.0% | +0.0% | reference | – | 10 |") !=
+        std::string::npos);
   CHECK(md.find("## How to read this") != std::string::npos);
   CHECK(md.find("](divergence.png)") != std::string::npos);
 
@@ -183,7 +184,9 @@ TEST_CASE("run report: each table lists the full cache, then the most silent fai
   CHECK(md.find("0 (no loss)", t_k50) != std::string::npos);
 }
 
-TEST_CASE("run report: the divergence lines carry bootstrap bands, and silence.svg/.png put each cell of a task on one panel") {
+TEST_CASE(
+    "run report: the divergence lines carry bootstrap bands, and silence.svg/.png put each cell of a task on one "
+    "panel") {
   kvcanary::test::TempDir dir;
   const Analysis a = analyze(fixture());
   const ReportFiles files = write_report(a, dir.path / "report");

@@ -88,9 +88,7 @@ TEST_CASE("results_file: a torn last line is ignored by the reader and cut by th
   kvcanary::test::TempDir dir;
   const auto path = dir.path / "results.jsonl";
   const std::string complete = line(0) + line(1);
-  SUBCASE("no newline: the write was cut inside the row") {
-    write_file(path, complete + line(2).substr(0, 37));
-  }
+  SUBCASE("no newline: the write was cut inside the row") { write_file(path, complete + line(2).substr(0, 37)); }
   SUBCASE("no newline: the row is complete but its newline is missing") {
     const std::string l = line(2);
     write_file(path, complete + l.substr(0, l.size() - 1));
@@ -177,9 +175,7 @@ TEST_CASE("results_file: a full filesystem (ENOSPC on a 64 KiB tmpfs) raises an 
         ++written;
       }
       out = "no error";
-    } catch (const kvcanary::Error& e) {
-      out = std::string("Error: ") + e.what() + "\nfile=" + e.file();
-    }
+    } catch (const kvcanary::Error& e) { out = std::string("Error: ") + e.what() + "\nfile=" + e.file(); }
     // Still inside the namespace: what a resumed run would read from the full disk.
     const auto c = read_results(path);
     std::string expect;
@@ -215,9 +211,7 @@ TEST_CASE("results_file: a read-only output directory is a clear Error and exist
         RowWriter w(p);
         w.append(make_row(1));
         r += "no error;";
-      } catch (const kvcanary::Error& e) {
-        r += std::string("Error: ") + e.what() + " file=" + e.file() + ";";
-      }
+      } catch (const kvcanary::Error& e) { r += std::string("Error: ") + e.what() + " file=" + e.file() + ";"; }
     }
     return r + " rows=" + std::to_string(read_results(path).rows.size());
   };

@@ -25,9 +25,9 @@ void check_prototype_schema(const std::string& line) {
   const auto j = nlohmann::ordered_json::parse(line);
   REQUIRE(j.is_object());
   const std::vector<std::pair<std::string, std::string>> schema = {
-      {"model", "string"},       {"method", "string"},     {"budget", "float"},        {"task", "string"},
-      {"cell_id", "string"},     {"sample_id", "string"},  {"scores", "object"},       {"raw_output", "string"},
-      {"n_tokens", "integer"},   {"latency_s", "float"},   {"kv_bytes_retained", "float"}};
+      {"model", "string"},     {"method", "string"},    {"budget", "float"},           {"task", "string"},
+      {"cell_id", "string"},   {"sample_id", "string"}, {"scores", "object"},          {"raw_output", "string"},
+      {"n_tokens", "integer"}, {"latency_s", "float"},  {"kv_bytes_retained", "float"}};
   REQUIRE(j.size() >= schema.size());
   auto it = j.begin();
   for (const auto& [key, type] : schema) {
@@ -114,7 +114,7 @@ TEST_CASE("run row: Row → line → Row keeps every field") {
   CHECK(back.finish_reason == r.finish_reason);
   CHECK(back.output_tokens.empty());
   CHECK(line.find("output_tokens") == std::string::npos);  // absent unless set (the full cache's rows)
-  CHECK(to_json_line(back) == line);  // and writes the same line again
+  CHECK(to_json_line(back) == line);                       // and writes the same line again
 
   // The full cache's rows carry their generated token ids.
   Row f = r;

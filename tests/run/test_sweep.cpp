@@ -50,7 +50,8 @@ std::string first_difference(const std::map<std::pair<std::string, std::string>,
 
 }  // namespace
 
-TEST_CASE("sweep: one row per cell and sample, in the prototype's schema, with measured budgets and paired gold scores") {
+TEST_CASE(
+    "sweep: one row per cell and sample, in the prototype's schema, with measured budgets and paired gold scores") {
   if (!test::sweep_data_available()) return;
   test::TempDir tmp;
   const auto model_dir = test::make_tiny_chat_model(tmp.path);
@@ -128,10 +129,10 @@ TEST_CASE("sweep: interrupted at any row, even mid-line, and resumed, it writes 
   std::vector<std::size_t> cuts;
   std::size_t nl = 0;
   for (int k = 0; k < 3; ++k) nl = clean.find('\n', nl) + 1;
-  cuts.push_back(nl);                   // 3 whole rows
-  cuts.push_back(nl + 17);              // 3 rows + a torn fourth
-  cuts.push_back(clean.size() / 2);     // somewhere in the middle
-  cuts.push_back(clean.size() - 5);     // the last row torn
+  cuts.push_back(nl);                // 3 whole rows
+  cuts.push_back(nl + 17);           // 3 rows + a torn fourth
+  cuts.push_back(clean.size() / 2);  // somewhere in the middle
+  cuts.push_back(clean.size() - 5);  // the last row torn
   for (std::size_t cut : cuts) {
     CAPTURE(cut);
     const auto path = tmp.path / ("resumed-" + std::to_string(cut) + ".jsonl");
@@ -167,14 +168,22 @@ TEST_CASE("sweep: shards i/N partition the cells, their union is the whole run")
 
 TEST_CASE("sweep config: bad input is one error naming the file and the key") {
   const std::string base = "[[compressors]]\nname = \"full\"\n[[tasks]]\ntype = \"seed_tool_calls\"\n";
-  CHECK_THROWS_WITH_AS(config_from(base + "[sweep]\nbatchh = 3\n", "c.toml"), doctest::Contains("c.toml: sweep.batchh: unknown key"), Error);
-  CHECK_THROWS_WITH_AS(config_from("[[compressors]]\nname = \"snapkv\"\nbudgets = [0.5, 1.5]\n[[tasks]]\ntype = \"x\"\n", "c.toml"),
-                       doctest::Contains("c.toml: compressors[0].budgets[1]: must be in (0, 1]"), Error);
-  CHECK_THROWS_WITH_AS(config_from("[[tasks]]\ntype = \"x\"\n", "c.toml"), doctest::Contains("no [[compressors]]"), Error);
-  CHECK_THROWS_WITH_AS(config_from(base + "[[compressors]]\nname = \"full\"\n", "c.toml"), doctest::Contains("compressors[1].label"), Error);
-  CHECK_THROWS_WITH_AS(config_from(base + "[model]\ndtype = \"f8\"\n", "c.toml"), doctest::Contains("c.toml: model.dtype: must be f32, bf16, f16 or stored"), Error);
-  CHECK_THROWS_WITH_AS(io::parse_toml_string("[[compressors]\nname=1", "c.toml"), doctest::Contains("c.toml: line 1"), Error);
-  const auto ok = config_from(base + "[[compressors]]\nname = \"kivi\"\nlabel = \"kivi-r32\"\nbudgets = [0.25, 0.125]\nmode = \"decode\"\nparams = { residual = 32, group = 64 }\n");
+  CHECK_THROWS_WITH_AS(config_from(base + "[sweep]\nbatchh = 3\n", "c.toml"),
+                       doctest::Contains("c.toml: sweep.batchh: unknown key"), Error);
+  CHECK_THROWS_WITH_AS(
+      config_from("[[compressors]]\nname = \"snapkv\"\nbudgets = [0.5, 1.5]\n[[tasks]]\ntype = \"x\"\n", "c.toml"),
+      doctest::Contains("c.toml: compressors[0].budgets[1]: must be in (0, 1]"), Error);
+  CHECK_THROWS_WITH_AS(config_from("[[tasks]]\ntype = \"x\"\n", "c.toml"), doctest::Contains("no [[compressors]]"),
+                       Error);
+  CHECK_THROWS_WITH_AS(config_from(base + "[[compressors]]\nname = \"full\"\n", "c.toml"),
+                       doctest::Contains("compressors[1].label"), Error);
+  CHECK_THROWS_WITH_AS(config_from(base + "[model]\ndtype = \"f8\"\n", "c.toml"),
+                       doctest::Contains("c.toml: model.dtype: must be f32, bf16, f16 or stored"), Error);
+  CHECK_THROWS_WITH_AS(io::parse_toml_string("[[compressors]\nname=1", "c.toml"), doctest::Contains("c.toml: line 1"),
+                       Error);
+  const auto ok = config_from(base +
+                              "[[compressors]]\nname = \"kivi\"\nlabel = \"kivi-r32\"\nbudgets = [0.25, 0.125]\nmode = "
+                              "\"decode\"\nparams = { residual = 32, group = 64 }\n");
   REQUIRE(ok.compressors.size() == 2);
   CHECK(ok.compressors[1].label == "kivi-r32");
   CHECK(ok.compressors[1].mode == kv::Mode::Decode);
@@ -188,14 +197,20 @@ TEST_CASE("sweep: unknown compressor, bad parameter, unknown task type or key fa
   const auto model_dir = test::make_tiny_chat_model(tmp.path);
   auto m = model::ModelDir<float>::load(model_dir, 1);
   const std::string head = "[model]\ndir = \"x\"\n[data]\ndir = \"" + test::project_data().string() + "\"\n";
-  const std::string seed = "[[tasks]]\ntype = \"seed_tool_calls\"\nfile = \"" +
-                           (std::filesystem::path(KVCANARY_SOURCE_DIR) / "configs/data/seed_tool_calls.jsonl").string() + "\"\n";
-  auto build = [&](const std::string& text) { run::Sweep<float> s(config_from(head + text, "c.toml"), m, task::run_python); };
-  CHECK_THROWS_WITH_AS(build("[[compressors]]\nname = \"snapkvv\"\n" + seed), doctest::Contains("unknown compressor 'snapkvv'"), Error);
+  const std::string seed =
+      "[[tasks]]\ntype = \"seed_tool_calls\"\nfile = \"" +
+      (std::filesystem::path(KVCANARY_SOURCE_DIR) / "configs/data/seed_tool_calls.jsonl").string() + "\"\n";
+  auto build = [&](const std::string& text) {
+    run::Sweep<float> s(config_from(head + text, "c.toml"), m, task::run_python);
+  };
+  CHECK_THROWS_WITH_AS(build("[[compressors]]\nname = \"snapkvv\"\n" + seed),
+                       doctest::Contains("unknown compressor 'snapkvv'"), Error);
   CHECK_THROWS_WITH_AS(build("[[compressors]]\nname = \"snapkv\"\nbudgets = [0.5]\nparams = { windw = 8 }\n" + seed),
                        doctest::Contains("c.toml: compressors[0]: windw"), Error);
-  CHECK_THROWS_WITH_AS(build("[[compressors]]\nname = \"full\"\n[[tasks]]\ntype = \"mbpp\"\n"), doctest::Contains("c.toml: tasks[0].type: unknown task type 'mbpp'"), Error);
-  CHECK_THROWS_WITH_AS(build("[[compressors]]\nname = \"full\"\n" + seed + "limt = 3\n"), doctest::Contains("c.toml: tasks[0].limt: unknown key"), Error);
+  CHECK_THROWS_WITH_AS(build("[[compressors]]\nname = \"full\"\n[[tasks]]\ntype = \"mbpp\"\n"),
+                       doctest::Contains("c.toml: tasks[0].type: unknown task type 'mbpp'"), Error);
+  CHECK_THROWS_WITH_AS(build("[[compressors]]\nname = \"full\"\n" + seed + "limt = 3\n"),
+                       doctest::Contains("c.toml: tasks[0].limt: unknown key"), Error);
   CHECK_THROWS_WITH_AS(build("[[compressors]]\nname = \"full\"\n[[tasks]]\ntype = \"bfcl\"\ncategory = \"simple\"\n"),
                        doctest::Contains("tasks[0].category"), Error);
   // Semantics: snapkv is prompt-only; scope context cannot go with decode mode; bad values.
@@ -218,14 +233,15 @@ TEST_CASE("sweep: prompt_format = native renders BFCL and the seed calls through
   std::filesystem::copy_file(test::test_data("chat/qwen2.5-coder-1.5b.tokenizer_config.json"),
                              model_dir / "tokenizer_config.json", std::filesystem::copy_options::overwrite_existing);
   auto m = model::ModelDir<float>::load(model_dir, 2);
-  const std::string toml = "[model]\ndir = \"" + model_dir.string() + "\"\nlabel = \"tiny\"\nthreads = 2\n\n[data]\ndir = \"" +
-                           test::test_data("").string() + "\"\n\n[[compressors]]\nname = \"full\"\n\n" +
-                           "[[tasks]]\ntype = \"bfcl\"\ncategory = \"parallel\"\nquestions = \"" +
-                           test::test_data("toolcall/bfcl_native_questions.jsonl").string() + "\"\nanswers = \"" +
-                           test::test_data("toolcall/bfcl_native_answers.jsonl").string() + "\"\nprompt_format = \"native\"\nmax_new_tokens = 2\n\n" +
-                           "[[tasks]]\ntype = \"seed_tool_calls\"\nfile = \"" +
-                           (std::filesystem::path(KVCANARY_SOURCE_DIR) / "configs/data/seed_tool_calls.jsonl").string() +
-                           "\"\nprompt_format = \"native\"\nlimit = 1\nmax_new_tokens = 2\n";
+  const std::string toml =
+      "[model]\ndir = \"" + model_dir.string() + "\"\nlabel = \"tiny\"\nthreads = 2\n\n[data]\ndir = \"" +
+      test::test_data("").string() + "\"\n\n[[compressors]]\nname = \"full\"\n\n" +
+      "[[tasks]]\ntype = \"bfcl\"\ncategory = \"parallel\"\nquestions = \"" +
+      test::test_data("toolcall/bfcl_native_questions.jsonl").string() + "\"\nanswers = \"" +
+      test::test_data("toolcall/bfcl_native_answers.jsonl").string() +
+      "\"\nprompt_format = \"native\"\nmax_new_tokens = 2\n\n" + "[[tasks]]\ntype = \"seed_tool_calls\"\nfile = \"" +
+      (std::filesystem::path(KVCANARY_SOURCE_DIR) / "configs/data/seed_tool_calls.jsonl").string() +
+      "\"\nprompt_format = \"native\"\nlimit = 1\nmax_new_tokens = 2\n";
   run::Sweep<float> sweep(config_from(toml), m, task::run_python);
   const auto out = tmp.path / "rows.jsonl";
   sweep.run(out);
@@ -237,7 +253,8 @@ TEST_CASE("sweep: prompt_format = native renders BFCL and the seed calls through
     want[g->find("id")->s] = task::prompt_hash(g->find("prompt_1.5b")->s);
   }
   // The seed sample, rendered by hand from the prototype's "Tool available: get_weather(city: string)".
-  const std::vector<io::ChatMessage> seed_msgs{{"user", "Make the function call that gets the current weather for Paris."}};
+  const std::vector<io::ChatMessage> seed_msgs{
+      {"user", "Make the function call that gets the current weather for Paris."}};
   const std::vector<std::string> seed_tools{
       "{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"parameters\": {\"type\": \"object\", "
       "\"properties\": {\"city\": {\"type\": \"string\"}}, \"required\": [\"city\"]}}}"};

@@ -28,7 +28,8 @@ pid_t spawn_sweep(const std::filesystem::path& config, const std::filesystem::pa
     std::FILE* null = std::fopen("/dev/null", "w");
     ::dup2(fileno(null), 1);
     ::dup2(fileno(null), 2);
-    ::execl(KVCANARY_CLI_PATH, KVCANARY_CLI_PATH, "sweep", config.c_str(), "--out", out.c_str(), static_cast<char*>(nullptr));
+    ::execl(KVCANARY_CLI_PATH, KVCANARY_CLI_PATH, "sweep", config.c_str(), "--out", out.c_str(),
+            static_cast<char*>(nullptr));
     ::_exit(127);
   }
   return pid;
@@ -40,7 +41,8 @@ int wait_exit(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
-std::map<std::pair<std::string, std::string>, std::string> by_key(const std::vector<run::Row>& rows, std::size_t& duplicates) {
+std::map<std::pair<std::string, std::string>, std::string> by_key(const std::vector<run::Row>& rows,
+                                                                  std::size_t& duplicates) {
   std::map<std::pair<std::string, std::string>, std::string> out;
   for (run::Row r : rows) {
     r.latency_s = 0;
@@ -76,14 +78,17 @@ TEST_CASE("sweep kill -9: 20 kills at spread moments, each resumed — the rows 
   int kills = 0, killed_mid_run = 0, completed_early = 0;
   std::size_t torn_seen = 0;
   for (; kills < 20; ++kills) {
-    const double missing = 1.0 - static_cast<double>(run::read_results(resumed).rows.size()) / static_cast<double>(reference.size());
+    const double missing =
+        1.0 - static_cast<double>(run::read_results(resumed).rows.size()) / static_cast<double>(reference.size());
     const double moment = unit(rng) * (0.1 + run_s * missing);
     const pid_t pid = spawn_sweep(config, resumed);
     std::this_thread::sleep_for(std::chrono::duration<double>(moment));
     ::kill(pid, SIGKILL);
     const int code = wait_exit(pid);
-    if (code == -SIGKILL) ++killed_mid_run;
-    else ++completed_early;  // it finished before the kill landed: the next runs only resume
+    if (code == -SIGKILL)
+      ++killed_mid_run;
+    else
+      ++completed_early;  // it finished before the kill landed: the next runs only resume
     if (run::read_results(resumed).torn_tail) ++torn_seen;
   }
   REQUIRE(wait_exit(spawn_sweep(config, resumed)) == 0);  // the final resume completes the matrix
@@ -93,8 +98,8 @@ TEST_CASE("sweep kill -9: 20 kills at spread moments, each resumed — the rows 
   const auto final_rows = by_key(contents.rows, duplicates);
   CHECK(duplicates == 0);
   CHECK(final_rows == reference);
-  MESSAGE("kill -9: " << kills << " kills (" << killed_mid_run << " mid-run, " << completed_early << " after completion), "
-                      << torn_seen << " left a torn last line; clean run " << run_s << " s; final rows " << contents.rows.size()
-                      << " = uninterrupted " << reference.size());
+  MESSAGE("kill -9: " << kills << " kills (" << killed_mid_run << " mid-run, " << completed_early
+                      << " after completion), " << torn_seen << " left a torn last line; clean run " << run_s
+                      << " s; final rows " << contents.rows.size() << " = uninterrupted " << reference.size());
   CHECK(killed_mid_run >= 10);
 }

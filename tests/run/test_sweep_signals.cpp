@@ -28,7 +28,8 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-std::map<std::pair<std::string, std::string>, std::string> by_key(const std::vector<run::Row>& rows, std::size_t& duplicates) {
+std::map<std::pair<std::string, std::string>, std::string> by_key(const std::vector<run::Row>& rows,
+                                                                  std::size_t& duplicates) {
   std::map<std::pair<std::string, std::string>, std::string> out;
   for (run::Row r : rows) {
     r.latency_s = 0;
@@ -67,7 +68,9 @@ Stopped interrupt_at(pid_t pid, double moment, std::initializer_list<int> signal
 
 }  // namespace
 
-TEST_CASE("sweep signals: SIGINT/SIGTERM at 20 seeded moments, each resumed by the printed command — rows equal an uninterrupted run's") {
+TEST_CASE(
+    "sweep signals: SIGINT/SIGTERM at 20 seeded moments, each resumed by the printed command — rows equal an "
+    "uninterrupted run's") {
   test::TempDir tmp;
   const auto model_dir = test::make_tiny_chat_model(tmp.path);
   const auto config = tmp.path / "seed.toml";
@@ -84,14 +87,16 @@ TEST_CASE("sweep signals: SIGINT/SIGTERM at 20 seeded moments, each resumed by t
 
   const auto resumed = tmp.path / "resumed.jsonl";
   const std::vector<std::string> args = {"sweep", config.string(), "--out", resumed.string()};
-  const std::string expected_command = std::string(KVCANARY_CLI_PATH) + " sweep " + config.string() + " --out " + resumed.string();
+  const std::string expected_command =
+      std::string(KVCANARY_CLI_PATH) + " sweep " + config.string() + " --out " + resumed.string();
   std::mt19937_64 rng(20261201);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   int stopped = 0, finished_first = 0, before_handler = 0;
   double slowest_stop = 0;
   for (int i = 0; i < 20; ++i) {
     const int sig = i % 2 ? SIGTERM : SIGINT;
-    const double missing = 1.0 - static_cast<double>(run::read_results(resumed).rows.size()) / static_cast<double>(reference.size());
+    const double missing =
+        1.0 - static_cast<double>(run::read_results(resumed).rows.size()) / static_cast<double>(reference.size());
     const double moment = unit(rng) * (0.05 + run_s * missing);
     const auto err = tmp.path / ("err" + std::to_string(i));
     const Stopped s = interrupt_at(test::spawn_cli(args, {}, err), moment, {sig});
@@ -122,9 +127,10 @@ TEST_CASE("sweep signals: SIGINT/SIGTERM at 20 seeded moments, each resumed by t
   const auto final_rows = by_key(contents.rows, duplicates);
   CHECK(duplicates == 0);
   CHECK(final_rows == reference);
-  MESSAGE("signals: 20 (" << stopped << " stopped a run, " << finished_first << " came after it finished, " << before_handler
-                          << " before the handler); slowest stop " << slowest_stop << " s; clean run " << run_s << " s; final rows "
-                          << contents.rows.size() << " = uninterrupted " << reference.size());
+  MESSAGE("signals: 20 (" << stopped << " stopped a run, " << finished_first << " came after it finished, "
+                          << before_handler << " before the handler); slowest stop " << slowest_stop << " s; clean run "
+                          << run_s << " s; final rows " << contents.rows.size() << " = uninterrupted "
+                          << reference.size());
   CHECK(stopped >= 10);
 }
 

@@ -51,7 +51,8 @@ std::vector<run::Row> run_sweep(model::ModelDir<float>& m, const std::string& to
 
 // Every field but the timing and the config's hash (the configs compared differ in their text),
 // by (cell, sample); `drop_signals` erases the signal scores first.
-std::map<std::pair<std::string, std::string>, std::string> by_key(std::vector<run::Row> rows, bool drop_signals = false) {
+std::map<std::pair<std::string, std::string>, std::string> by_key(std::vector<run::Row> rows,
+                                                                  bool drop_signals = false) {
   std::map<std::pair<std::string, std::string>, std::string> out;
   for (run::Row& r : rows) {
     r.latency_s = 0;
@@ -134,16 +135,20 @@ TEST_CASE("sweep warnings: compressed rows carry the signals their compressor ha
   CHECK(departed > 0);  // some compressor changed some output, so the checks above are not vacuous
 }
 
-TEST_CASE("sweep warnings: bit-identical batched or not, shared prefill or not, interrupted and resumed, and off leaves the rest unchanged") {
+TEST_CASE(
+    "sweep warnings: bit-identical batched or not, shared prefill or not, interrupted and resumed, and off leaves the "
+    "rest unchanged") {
   test::TempDir tmp;
   const auto model_dir = test::make_tiny_chat_model(tmp.path, "llama3_rope");  // head_dim 32: q4_0 blocks
   auto m = model::ModelDir<float>::load(model_dir, 1);
   const auto clean_path = tmp.path / "clean.jsonl";
   const auto reference = by_key(run_sweep(m, warnings_toml(model_dir, "warning_signals = true"), clean_path));
   REQUIRE(reference.size() == 25);
-  const auto unbatched = by_key(run_sweep(m, warnings_toml(model_dir, "warning_signals = true", 1), tmp.path / "b1.jsonl"));
+  const auto unbatched =
+      by_key(run_sweep(m, warnings_toml(model_dir, "warning_signals = true", 1), tmp.path / "b1.jsonl"));
   CHECK_MESSAGE(unbatched == reference, first_difference(unbatched, reference));
-  const auto unshared = by_key(run_sweep(m, warnings_toml(model_dir, "warning_signals = true\nshare_prefill_mb = 0"), tmp.path / "noshare.jsonl"));
+  const auto unshared = by_key(run_sweep(m, warnings_toml(model_dir, "warning_signals = true\nshare_prefill_mb = 0"),
+                                         tmp.path / "noshare.jsonl"));
   CHECK_MESSAGE(unshared == reference, first_difference(unshared, reference));
 
   // Interrupted after a few rows (the last one torn), resumed: the full rows are then on disk
@@ -206,11 +211,13 @@ TEST_CASE("sweep warnings: a resumed sweep takes the references from the full ce
   CHECK(compressed == 20);
 }
 
-TEST_CASE("sweep warnings: the option is declared with its default, a malformed value is one error naming file and key") {
+TEST_CASE(
+    "sweep warnings: the option is declared with its default, a malformed value is one error naming file and key") {
   const std::string base = "[[compressors]]\nname = \"full\"\n[[tasks]]\ntype = \"seed_tool_calls\"\n";
   CHECK_FALSE(config_from(base).warning_signals);
   CHECK(config_from("[sweep]\nwarning_signals = true\n" + base).warning_signals);
-  CHECK_THROWS_WITH_AS(config_from("[sweep]\nwarning_signals = \"yes\"\n" + base, "c.toml"), doctest::Contains("c.toml: sweep.warning_signals: must be true or false"),
-                       Error);
-  CHECK_THROWS_WITH_AS(config_from("[sweep]\nwarning_signals = 1\n" + base, "c.toml"), doctest::Contains("c.toml: sweep.warning_signals"), Error);
+  CHECK_THROWS_WITH_AS(config_from("[sweep]\nwarning_signals = \"yes\"\n" + base, "c.toml"),
+                       doctest::Contains("c.toml: sweep.warning_signals: must be true or false"), Error);
+  CHECK_THROWS_WITH_AS(config_from("[sweep]\nwarning_signals = 1\n" + base, "c.toml"),
+                       doctest::Contains("c.toml: sweep.warning_signals"), Error);
 }

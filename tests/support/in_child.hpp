@@ -28,9 +28,7 @@ inline std::string in_child(const std::function<std::string()>& body) {
     std::string msg;
     try {
       msg = body();
-    } catch (const kvcanary::Error& e) {
-      msg = std::string("Error: ") + e.what() + "\nfile=" + e.file();
-    } catch (...) {
+    } catch (const kvcanary::Error& e) { msg = std::string("Error: ") + e.what() + "\nfile=" + e.file(); } catch (...) {
       ::_exit(3);
     }
     (void)!::write(fds[1], msg.data(), msg.size());
@@ -49,7 +47,8 @@ inline std::string in_child(const std::function<std::string()>& body) {
 
 // Whether a child may mount a tmpfs in a private mount namespace (root with CAP_SYS_ADMIN).
 inline bool can_mount() {
-  static const bool ok = ::geteuid() == 0 && in_child([] { return ::unshare(CLONE_NEWNS) == 0 ? "yes" : "no"; }) == "yes";
+  static const bool ok =
+      ::geteuid() == 0 && in_child([] { return ::unshare(CLONE_NEWNS) == 0 ? "yes" : "no"; }) == "yes";
   return ok;
 }
 

@@ -35,6 +35,8 @@ inline std::vector<float> float_list(simdjson::dom::element e) {
   return out;
 }
 
-inline std::filesystem::path test_data(const std::string& rel) { return std::filesystem::path(KVCANARY_TEST_DATA_DIR) / rel; }
+inline std::filesystem::path test_data(const std::string& rel) {
+  return std::filesystem::path(KVCANARY_TEST_DATA_DIR) / rel;
+}
 
 }  // namespace kvcanary::test

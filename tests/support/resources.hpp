@@ -24,7 +24,10 @@ inline std::filesystem::path project_data(const std::string& rel = "") {
 
 inline bool available(const std::filesystem::path& p) {
   if (std::filesystem::exists(p)) return true;
-  if (std::getenv("CI")) FAIL("CI run without " << p.string() << " (scripts/test.sh fetches the model and the data: bash scripts/fetch_model.sh && bash scripts/fetch_data.sh)");
+  if (std::getenv("CI"))
+    FAIL("CI run without " << p.string()
+                           << " (scripts/test.sh fetches the model and the data: bash scripts/fetch_model.sh && bash "
+                              "scripts/fetch_data.sh)");
   MESSAGE("skipped: " << p.string() << " absent");
   return false;
 }

@@ -10,9 +10,11 @@
 
 namespace kvcanary::test {
 
-inline std::vector<std::int32_t> synthetic_tokens(std::size_t n, std::size_t salt, std::size_t stride = 37, std::size_t salt_stride = 101) {
+inline std::vector<std::int32_t> synthetic_tokens(std::size_t n, std::size_t salt, std::size_t stride = 37,
+                                                  std::size_t salt_stride = 101) {
   std::vector<std::int32_t> ids(n);
-  for (std::size_t i = 0; i < n; ++i) ids[i] = static_cast<std::int32_t>(3 + (i * stride + i * i + salt * salt_stride) % 250);
+  for (std::size_t i = 0; i < n; ++i)
+    ids[i] = static_cast<std::int32_t>(3 + (i * stride + i * i + salt * salt_stride) % 250);
   return ids;
 }
 

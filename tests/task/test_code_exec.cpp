@@ -95,7 +95,8 @@ TEST_CASE("code_exec: each outcome gets its own verdict") {
     CHECK(again.status == "timeout");
     CHECK(again.attempts >= 1);
     CHECK(again.attempts <= 1 + retrying.starved_retries);
-    if (again.attempts <= retrying.starved_retries) CHECK(again.cpu_seconds >= 0.5);  // stopped early: it was not starved
+    if (again.attempts <= retrying.starved_retries)
+      CHECK(again.cpu_seconds >= 0.5);  // stopped early: it was not starved
   }
   SUBCASE("timeout: sleeping (no CPU) is caught by the wall clock, after the starved-timeout retries") {
     ExecLimits limits = quick(1);
@@ -210,8 +211,8 @@ TEST_CASE("code_exec: the environment is cleared") {
 
 TEST_CASE("code_exec: an output flood is capped and does not hang") {
   const auto t0 = std::chrono::steady_clock::now();
-  const ExecResult r = run_python("import sys\nsys.stdout.write('x' * (50 << 20))\nprint('end', file=sys.stderr)\n",
-                                  quick(10));
+  const ExecResult r =
+      run_python("import sys\nsys.stdout.write('x' * (50 << 20))\nprint('end', file=sys.stderr)\n", quick(10));
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   CHECK(r.status == "pass");
   CHECK(r.stdout_bytes == (50u << 20));
@@ -234,11 +235,13 @@ TEST_CASE("code_exec: no network when the network namespace is in force") {
   const int port = ntohs(addr.sin_port);
   const ExecResult r = run_python(
       "import socket\n"
-      "for host, port in [('127.0.0.1', " + std::to_string(port) + "), ('8.8.8.8', 53)]:\n"
-      "    try:\n"
-      "        socket.create_connection((host, port), timeout=1).close(); print('connected', host)\n"
-      "    except OSError as e:\n"
-      "        print('blocked', host)\n",
+      "for host, port in [('127.0.0.1', " +
+          std::to_string(port) +
+          "), ('8.8.8.8', 53)]:\n"
+          "    try:\n"
+          "        socket.create_connection((host, port), timeout=1).close(); print('connected', host)\n"
+          "    except OSError as e:\n"
+          "        print('blocked', host)\n",
       quick());
   ::close(srv);
   REQUIRE(r.status == "pass");
@@ -275,8 +278,7 @@ TEST_CASE("code_exec: run_exec prints one JSON line and returns 0 whatever the v
   int rc = -1;
   try {
     rc = kvcanary::cli::run_exec(4, argv);
-  } catch (...) {
-  }
+  } catch (...) {}
   std::fflush(stdout);
   ::dup2(saved, 1);
   ::close(saved);
@@ -295,16 +297,12 @@ TEST_CASE("code_exec: run_exec prints one JSON line and returns 0 whatever the v
   try {
     kvcanary::cli::run_exec(4, argv2);
     FAIL("expected kvcanary::Error");
-  } catch (const kvcanary::Error& e) {
-    CHECK(e.field() == "--timeout");
-  }
+  } catch (const kvcanary::Error& e) { CHECK(e.field() == "--timeout"); }
   char* argv3[] = {a0.data(), nullptr};
   try {
     kvcanary::cli::run_exec(1, argv3);
     FAIL("expected kvcanary::Error");
-  } catch (const kvcanary::Error& e) {
-    CHECK(e.field() == "FILE.py");
-  }
+  } catch (const kvcanary::Error& e) { CHECK(e.field() == "FILE.py"); }
   std::filesystem::remove_all(dir);
 }
 
@@ -336,8 +334,10 @@ TEST_CASE("code_exec_humaneval: canonical solutions pass, a wrong body per probl
   auto worker = [&] {
     for (std::size_t i; (i = next++) < 2 * problems.size();) {
       const auto& p = problems[i / 2];
-      if (i % 2 == 0) canonical[i / 2] = run_python(kvcanary::task::humaneval_program(p, p.canonical_solution), ExecLimits{});
-      else wrong[i / 2] = run_python(kvcanary::task::humaneval_program(p, "    return None\n"), ExecLimits{});
+      if (i % 2 == 0)
+        canonical[i / 2] = run_python(kvcanary::task::humaneval_program(p, p.canonical_solution), ExecLimits{});
+      else
+        wrong[i / 2] = run_python(kvcanary::task::humaneval_program(p, "    return None\n"), ExecLimits{});
     }
   };
   std::thread t1(worker), t2(worker);
@@ -346,10 +346,14 @@ TEST_CASE("code_exec_humaneval: canonical solutions pass, a wrong body per probl
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   int passed = 0, caught = 0, as_fail = 0, as_error = 0;
   for (std::size_t i = 0; i < problems.size(); ++i) {
-    if (canonical[i].status == "pass") ++passed;
-    else MESSAGE(problems[i].task_id << " canonical: " << canonical[i].status << "\n" << canonical[i].stderr_tail);
-    if (wrong[i].status != "pass") ++caught;
-    else MESSAGE(problems[i].task_id << " `return None` passed");
+    if (canonical[i].status == "pass")
+      ++passed;
+    else
+      MESSAGE(problems[i].task_id << " canonical: " << canonical[i].status << "\n" << canonical[i].stderr_tail);
+    if (wrong[i].status != "pass")
+      ++caught;
+    else
+      MESSAGE(problems[i].task_id << " `return None` passed");
     as_fail += wrong[i].status == "fail";
     as_error += wrong[i].status == "error";
   }

@@ -61,8 +61,10 @@ TEST_CASE("native tool calls: <tool_call> blocks parsed as BFCL parses an FC mod
   }
   SUBCASE("several blocks (parallel calls), text around them ignored") {
     const auto r = task::parse_native_tool_calls(
-        "Sure!\n<tool_call>\n{\"name\": \"spotify.play\", \"arguments\": {\"artist\": \"Taylor Swift\", \"duration\": 20}}\n"
-        "</tool_call>\n<tool_call>\n{\"name\": \"spotify.play\", \"arguments\": {\"artist\": \"Maroon 5\", \"duration\": 15}}\n"
+        "Sure!\n<tool_call>\n{\"name\": \"spotify.play\", \"arguments\": {\"artist\": \"Taylor Swift\", \"duration\": "
+        "20}}\n"
+        "</tool_call>\n<tool_call>\n{\"name\": \"spotify.play\", \"arguments\": {\"artist\": \"Maroon 5\", "
+        "\"duration\": 15}}\n"
         "</tool_call>\nAnything else?");
     REQUIRE(r.calls.size() == 2);
     CHECK(r.calls[0].args.find("artist")->s == "Taylor Swift");
@@ -76,13 +78,15 @@ TEST_CASE("native tool calls: <tool_call> blocks parsed as BFCL parses an FC mod
     CHECK(r.calls[0].name == "g");
   }
   SUBCASE("only malformed JSON: no call, not JSON") {
-    const auto r = task::parse_native_tool_calls("<tool_call>\n{\"name\": \"f\", \"arguments\": {'a': 1}}\n</tool_call>");
+    const auto r =
+        task::parse_native_tool_calls("<tool_call>\n{\"name\": \"f\", \"arguments\": {'a': 1}}\n</tool_call>");
     CHECK(r.calls.empty());
     CHECK_FALSE(r.json_valid);
   }
   SUBCASE("a block still open when the output ends (truncated) is no call") {
     const auto r = task::parse_native_tool_calls(
-        "<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n</tool_call>\n<tool_call>\n{\"name\": \"g\", \"arguments\": {\"x\": 1}}");
+        "<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n</tool_call>\n<tool_call>\n{\"name\": \"g\", "
+        "\"arguments\": {\"x\": 1}}");
     REQUIRE(r.calls.size() == 1);
     CHECK(r.calls[0].name == "f");
   }
@@ -91,7 +95,8 @@ TEST_CASE("native tool calls: <tool_call> blocks parsed as BFCL parses an FC mod
         "<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n</tool_call>\n<tool_call>\n[1, 2]\n</tool_call>");
     CHECK(r.calls.empty());
     CHECK(r.json_valid);
-    CHECK(task::parse_native_tool_calls("<tool_call>\n{\"name\": \"f\", \"arguments\": \"{}\"}\n</tool_call>").calls.empty());
+    CHECK(task::parse_native_tool_calls("<tool_call>\n{\"name\": \"f\", \"arguments\": \"{}\"}\n</tool_call>")
+              .calls.empty());
   }
   SUBCASE("the block's newlines are part of the format; a bare JSON call is not a native call") {
     CHECK(task::parse_native_tool_calls("<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>").calls.empty());
@@ -146,11 +151,13 @@ TEST_CASE("native tool calls: a BFCL entry renders through the Qwen2.5-Coder tem
   CHECK(t.score(0, "[calculate_triangle_area(base=10, height=5)]").scores.at("functional") == 0);
 
   SUBCASE("the 0.5B GGUF's template (Qwen2.5-Instruct's) renders the same entry as transformers does") {
-    const io::ChatTemplate t05 = io::ChatTemplate::from_tokenizer_config(kData / "chat/qwen2.5-coder-0.5b.tokenizer_config.json");
+    const io::ChatTemplate t05 =
+        io::ChatTemplate::from_tokenizer_config(kData / "chat/qwen2.5-coder-0.5b.tokenizer_config.json");
     const auto t2 = build<task::BfclTask>(bfcl_toml("prompt_format = \"native\"\n"), context_with(&t05));
     std::ifstream g2(kData / "toolcall/bfcl_native_prompts.jsonl");
     REQUIRE(std::getline(g2, line));
-    CHECK(t05.render(t2.samples()[0].messages, true, t2.samples()[0].tools) == task::parse_json(line)->find("prompt_0.5b")->s);
+    CHECK(t05.render(t2.samples()[0].messages, true, t2.samples()[0].tools) ==
+          task::parse_json(line)->find("prompt_0.5b")->s);
   }
   SUBCASE("prompt_format = \"text\" keeps the current prompt: our system prompt, no tools") {
     const auto text = build<task::BfclTask>(bfcl_toml("prompt_format = \"text\"\n"), context_with(&tmpl));
@@ -164,51 +171,61 @@ TEST_CASE("native tool calls: a BFCL entry renders through the Qwen2.5-Coder tem
     const auto& m = shot.samples()[0].messages;
     REQUIRE(m.size() == 3);
     std::vector<io::ChatMessage> as_calls = m;
-    as_calls[1] = {"assistant", "", {{"spotify.play", "{\"artist\": \"Taylor Swift\", \"duration\": 20}"},
-                                     {"spotify.play", "{\"artist\": \"Maroon 5\", \"duration\": 15}"}}};
+    as_calls[1] = {"assistant",
+                   "",
+                   {{"spotify.play", "{\"artist\": \"Taylor Swift\", \"duration\": 20}"},
+                    {"spotify.play", "{\"artist\": \"Maroon 5\", \"duration\": 15}"}}};
     CHECK(tmpl.render(m, true, shot.samples()[0].tools) == tmpl.render(as_calls, true, shot.samples()[0].tools));
   }
 }
 
 TEST_CASE("native tool calls: prompt_format default and errors") {
   const io::ChatTemplate smol = io::ChatTemplate::from_tokenizer_config(kData / "chat/smollm2.tokenizer_config.json");
-  const io::ChatTemplate qwen = io::ChatTemplate::from_tokenizer_config(kData / "chat/qwen2.5-coder-0.5b.tokenizer_config.json");
+  const io::ChatTemplate qwen =
+      io::ChatTemplate::from_tokenizer_config(kData / "chat/qwen2.5-coder-0.5b.tokenizer_config.json");
   // The default is the text format, also where the template renders tools (measured: Qwen2.5-Coder-0.5B
   // answers the native prompt in a ```json fence, docs/RESULTS.md).
   CHECK(build<task::BfclTask>(bfcl_toml(), context_with(&qwen)).prompt_format() == task::PromptFormat::Text);
   CHECK(build<task::BfclTask>(bfcl_toml("prompt_format = \"native\"\n"), context_with(&qwen)).prompt_format() ==
         task::PromptFormat::Native);
   CHECK(build<task::BfclTask>(bfcl_toml(), context_with(&smol)).prompt_format() == task::PromptFormat::Text);
-  CHECK(build<task::BfclTask>(bfcl_toml(), task::TaskContext{kData, nullptr, {}}).prompt_format() == task::PromptFormat::Text);
-  CHECK_THROWS_WITH_AS(build<task::BfclTask>(bfcl_toml("prompt_format = \"native\"\n"), context_with(&smol)),
-                       doctest::Contains("t.toml: tasks[0].prompt_format: native needs a chat template that renders tools"),
-                       Error);
+  CHECK(build<task::BfclTask>(bfcl_toml(), task::TaskContext{kData, nullptr, {}}).prompt_format() ==
+        task::PromptFormat::Text);
+  CHECK_THROWS_WITH_AS(
+      build<task::BfclTask>(bfcl_toml("prompt_format = \"native\"\n"), context_with(&smol)),
+      doctest::Contains("t.toml: tasks[0].prompt_format: native needs a chat template that renders tools"), Error);
   CHECK_THROWS_WITH_AS(build<task::BfclTask>(bfcl_toml("prompt_format = \"fc\"\n"), context_with(&qwen)),
                        doctest::Contains("tasks[0].prompt_format: must be native or text"), Error);
-  CHECK_THROWS_WITH_AS(build<task::BfclTask>(bfcl_toml("prompt_format = \"native\"\nformat = \"json\"\n"), context_with(&qwen)),
-                       doctest::Contains("tasks[0].format: applies to prompt_format = \"text\" only"), Error);
-  CHECK(build<task::BfclTask>(bfcl_toml("prompt_format = \"text\"\nformat = \"json\"\n"), context_with(&qwen)).prompt_format() ==
-        task::PromptFormat::Text);
+  CHECK_THROWS_WITH_AS(
+      build<task::BfclTask>(bfcl_toml("prompt_format = \"native\"\nformat = \"json\"\n"), context_with(&qwen)),
+      doctest::Contains("tasks[0].format: applies to prompt_format = \"text\" only"), Error);
+  CHECK(build<task::BfclTask>(bfcl_toml("prompt_format = \"text\"\nformat = \"json\"\n"), context_with(&qwen))
+            .prompt_format() == task::PromptFormat::Text);
 }
 
 TEST_CASE("native tool calls: the prototype's tool calls as template tools") {
-  const io::ChatTemplate qwen = io::ChatTemplate::from_tokenizer_config(kData / "chat/qwen2.5-coder-1.5b.tokenizer_config.json");
-  const auto t = build<task::SeedToolTask>("file = \"" + kSeed.string() + "\"\nprompt_format = \"native\"\n", context_with(&qwen));
+  const io::ChatTemplate qwen =
+      io::ChatTemplate::from_tokenizer_config(kData / "chat/qwen2.5-coder-1.5b.tokenizer_config.json");
+  const auto t =
+      build<task::SeedToolTask>("file = \"" + kSeed.string() + "\"\nprompt_format = \"native\"\n", context_with(&qwen));
   CHECK(t.prompt_format() == task::PromptFormat::Native);
   REQUIRE(t.samples().size() == 12);
   const auto& s = t.samples()[3];  // convert_currency(amount: number, from: string, to: string)
   REQUIRE(s.messages.size() == 1);
   CHECK(s.messages[0].content == "Make the function call to convert 100 USD to EUR.");
   REQUIRE(s.tools.size() == 1);
-  CHECK(s.tools[0] ==
-        "{\"type\": \"function\", \"function\": {\"name\": \"convert_currency\", \"parameters\": {\"type\": \"object\", "
-        "\"properties\": {\"amount\": {\"type\": \"number\"}, \"from\": {\"type\": \"string\"}, \"to\": {\"type\": "
-        "\"string\"}}, \"required\": [\"amount\", \"from\", \"to\"]}}}");
-  CHECK(s.gold == "<tool_call>\n{\"name\": \"convert_currency\", \"arguments\": {\"amount\": 100, \"from\": \"USD\", "
-                  "\"to\": \"EUR\"}}\n</tool_call>");
+  CHECK(
+      s.tools[0] ==
+      "{\"type\": \"function\", \"function\": {\"name\": \"convert_currency\", \"parameters\": {\"type\": \"object\", "
+      "\"properties\": {\"amount\": {\"type\": \"number\"}, \"from\": {\"type\": \"string\"}, \"to\": {\"type\": "
+      "\"string\"}}, \"required\": [\"amount\", \"from\", \"to\"]}}}");
+  CHECK(s.gold ==
+        "<tool_call>\n{\"name\": \"convert_currency\", \"arguments\": {\"amount\": 100, \"from\": \"USD\", "
+        "\"to\": \"EUR\"}}\n</tool_call>");
   const std::string prompt = qwen.render(s.messages, true, s.tools);
   CHECK(prompt.find("<tools>\n" + s.tools[0] + "\n</tools>") != std::string::npos);
-  CHECK(prompt.ends_with("<|im_start|>user\nMake the function call to convert 100 USD to EUR.<|im_end|>\n<|im_start|>assistant\n"));
+  CHECK(prompt.ends_with(
+      "<|im_start|>user\nMake the function call to convert 100 USD to EUR.<|im_end|>\n<|im_start|>assistant\n"));
   for (std::size_t i = 0; i < t.samples().size(); ++i) {
     const auto v = t.score(i, t.samples()[i].gold);
     CHECK(v.scores.at("functional") == 1);
@@ -216,7 +233,8 @@ TEST_CASE("native tool calls: the prototype's tool calls as template tools") {
   }
   // The prototype's bare-JSON answer is not the native format.
   CHECK(t.score(3, "{\"name\": \"convert_currency\", \"arguments\": {}}").scores.at("functional") == 0);
-  const auto text = build<task::SeedToolTask>("file = \"" + kSeed.string() + "\"\nprompt_format = \"text\"\n", context_with(&qwen));
+  const auto text =
+      build<task::SeedToolTask>("file = \"" + kSeed.string() + "\"\nprompt_format = \"text\"\n", context_with(&qwen));
   CHECK(text.samples()[3].messages[0].content.starts_with("Tool available: convert_currency("));
   CHECK(text.samples()[3].tools.empty());
 }
@@ -233,8 +251,10 @@ TEST_CASE("native tool calls: every BFCL entry of the five categories renders as
     want[g->find("id")->s] = {g->find("0.5b")->s, g->find("1.5b")->s};
   }
   REQUIRE(want.size() >= 1200);
-  const io::ChatTemplate t05 = io::ChatTemplate::from_tokenizer_config(kData / "chat/qwen2.5-coder-0.5b.tokenizer_config.json");
-  const io::ChatTemplate t15 = io::ChatTemplate::from_tokenizer_config(kData / "chat/qwen2.5-coder-1.5b.tokenizer_config.json");
+  const io::ChatTemplate t05 =
+      io::ChatTemplate::from_tokenizer_config(kData / "chat/qwen2.5-coder-0.5b.tokenizer_config.json");
+  const io::ChatTemplate t15 =
+      io::ChatTemplate::from_tokenizer_config(kData / "chat/qwen2.5-coder-1.5b.tokenizer_config.json");
   std::size_t n = 0, same = 0, gold_agree = 0;
   for (const std::string category : {"simple_python", "multiple", "parallel", "parallel_multiple", "live_simple"}) {
     const std::string toml = "category = \"" + category + "\"\n";
@@ -263,7 +283,7 @@ TEST_CASE("native tool calls: every BFCL entry of the five categories renders as
       ++n;
     }
   }
-  MESSAGE("BFCL native prompts identical to transformers' on " << same << "/" << n
-                                                               << " entries (both templates); gold verdicts native = text on "
-                                                               << gold_agree << "/" << n);
+  MESSAGE("BFCL native prompts identical to transformers' on "
+          << same << "/" << n << " entries (both templates); gold verdicts native = text on " << gold_agree << "/"
+          << n);
 }

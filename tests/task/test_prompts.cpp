@@ -102,7 +102,8 @@ TEST_CASE("prompt humaneval: hand-written completions in the sandbox") {
   CHECK(exec_status(humaneval_completion_program(p2, "```python\n    return number % 1.0\n```")) == "pass");
 
   // Full function that calls the helper defined in the prompt (is_palindrome).
-  const std::string helper_user = "```python\ndef make_palindrome(string: str) -> str:\n" + p10.canonical_solution + "```";
+  const std::string helper_user =
+      "```python\ndef make_palindrome(string: str) -> str:\n" + p10.canonical_solution + "```";
   CHECK(exec_status(humaneval_completion_program(p10, helper_user)) == "pass");
 
   // Prose only: not a program.
@@ -218,7 +219,8 @@ TEST_CASE("prompt distractor and rendered snapshots with the SmolLM2 template") 
       CHECK(s.starts_with("<|im_start|>system\nYou are an expert in composing functions."));
       CHECK(!has(s, "named SmolLM"));  // our system turn replaces the default one
       CHECK(has(s, "[func_name1(param_name1=value1"));
-      CHECK(has(s, "<|im_end|>\n<|im_start|>user\n" + qs[0].question.items[0].items[0].find("content")->s + "<|im_end|>\n"));
+      CHECK(has(
+          s, "<|im_end|>\n<|im_start|>user\n" + qs[0].question.items[0].items[0].find("content")->s + "<|im_end|>\n"));
       CHECK(s.ends_with("<|im_start|>assistant\n"));
       CHECK(s == tmpl.render(bfcl_messages(qs[0], ToolFormat::Python), true));
 

@@ -67,12 +67,14 @@ std::vector<pid_t> marked_processes(const std::string& marker) {
     const std::string base = std::string("/proc/") + e->d_name;
     std::string stat = slurp(base + "/stat");
     const auto paren = stat.rfind(')');
-    if (stat.empty() || (paren != std::string::npos && paren + 2 < stat.size() && (stat[paren + 2] == 'Z' || stat[paren + 2] == 'X')))
+    if (stat.empty() ||
+        (paren != std::string::npos && paren + 2 < stat.size() && (stat[paren + 2] == 'Z' || stat[paren + 2] == 'X')))
       continue;
     std::string cmdline = slurp(base + "/cmdline");
     std::error_code ec;
     const std::string cwd = std::filesystem::read_symlink(base + "/cwd", ec).string();
-    if (cmdline.find(marker) != std::string::npos || cwd.find(marker) != std::string::npos) out.push_back(static_cast<pid_t>(pid));
+    if (cmdline.find(marker) != std::string::npos || cwd.find(marker) != std::string::npos)
+      out.push_back(static_cast<pid_t>(pid));
   }
   ::closedir(d);
   return out;
@@ -125,9 +127,7 @@ Shielded run_shielded(const std::string& program, const ExecLimits& l) {
     try {
       const ExecResult r = run_python(program, l);
       msg = r.status + '\0' + r.stderr_tail + '\0' + r.isolation;
-    } catch (const std::exception& e) {
-      msg = std::string("exception") + '\0' + e.what() + '\0';
-    }
+    } catch (const std::exception& e) { msg = std::string("exception") + '\0' + e.what() + '\0'; }
     std::size_t done = 0;
     while (done < msg.size()) {
       const ssize_t n = ::write(fds[1], msg.data() + done, msg.size() - done);
@@ -169,7 +169,8 @@ TEST_CASE("sandbox_hostile: a stopped program (SIGSTOP to itself) is a timeout")
 
 TEST_CASE("sandbox_hostile: fork bomb is contained and leaves no process") {
   if (!has_pids_cgroup() && ::geteuid() == 0 && !own_uid()) {
-    MESSAGE("skipped: root harness without a pids cgroup or an own uid would let a fork bomb loose: " << probe_isolation());
+    MESSAGE(
+        "skipped: root harness without a pids cgroup or an own uid would let a fork bomb loose: " << probe_isolation());
     return;
   }
   const std::string m = make_marker();
@@ -178,12 +179,14 @@ TEST_CASE("sandbox_hostile: fork bomb is contained and leaves no process") {
   const auto t0 = std::chrono::steady_clock::now();
   const ExecResult r = run_python(
       "import os\n"
-      "os.mkdir('" + m + "'); os.chdir('" + m + "')\n"
-      "while True:\n"
-      "    try:\n"
-      "        os.fork()\n"
-      "    except OSError:\n"
-      "        pass\n",
+      "os.mkdir('" +
+          m + "'); os.chdir('" + m +
+          "')\n"
+          "while True:\n"
+          "    try:\n"
+          "        os.fork()\n"
+          "    except OSError:\n"
+          "        pass\n",
       l);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   CHECK((r.status == "timeout" || r.status == "error" || r.status == "crash"));
@@ -208,8 +211,8 @@ TEST_CASE("sandbox_hostile: deep recursion is an error, or a crash when the limi
   // CPython >= 3.11 keeps Python-to-Python calls off the C stack, so the recursion goes through
   // a C slot (__call__) to overflow the C stack: SIGSEGV. Another version may run out of memory
   // or hit the limit instead.
-  const ExecResult raised =
-      run_python("import sys\nsys.setrecursionlimit(10 ** 7)\ndef f(n):\n    return f.__call__(n + 1)\nf(0)\n", limits(10));
+  const ExecResult raised = run_python(
+      "import sys\nsys.setrecursionlimit(10 ** 7)\ndef f(n):\n    return f.__call__(n + 1)\nf(0)\n", limits(10));
   CHECK((raised.status == "crash" || raised.status == "oom" || raised.status == "error"));
   MESSAGE("recursion with the limit raised: " << raised.status << " (signal " << raised.signal << ")");
 }
@@ -236,7 +239,8 @@ TEST_CASE("sandbox_hostile: network access fails: loopback, outside address, DNS
   sockaddr_un ua{};
   ua.sun_family = AF_UNIX;
   std::memcpy(ua.sun_path + 1, abstract_name.data(), abstract_name.size());
-  REQUIRE(::bind(usrv, reinterpret_cast<sockaddr*>(&ua), static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + abstract_name.size())) == 0);
+  REQUIRE(::bind(usrv, reinterpret_cast<sockaddr*>(&ua),
+                 static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + abstract_name.size())) == 0);
   REQUIRE(::listen(usrv, 4) == 0);
 
   const ExecResult r = run_python(
@@ -246,17 +250,21 @@ TEST_CASE("sandbox_hostile: network access fails: loopback, outside address, DNS
       "        f(); print(name, 'OPEN')\n"
       "    except OSError as e:\n"
       "        print(name, 'blocked')\n"
-      "attempt('loopback', lambda: socket.create_connection(('127.0.0.1', " + std::to_string(port) + "), timeout=1).close())\n"
-      "attempt('outside-tcp', lambda: socket.create_connection(('1.1.1.1', 443), timeout=1).close())\n"
-      "def udp():\n"
-      "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)\n"
-      "    s.sendto(b'x', ('8.8.8.8', 53)); s.recv(10)\n"
-      "attempt('outside-udp', udp)\n"
-      "attempt('dns', lambda: socket.getaddrinfo('example.com', 80))\n"
-      "def unix():\n"
-      "    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.settimeout(1)\n"
-      "    s.connect('\\0" + abstract_name + "')\n"
-      "attempt('abstract-unix', unix)\n",
+      "attempt('loopback', lambda: socket.create_connection(('127.0.0.1', " +
+          std::to_string(port) +
+          "), timeout=1).close())\n"
+          "attempt('outside-tcp', lambda: socket.create_connection(('1.1.1.1', 443), timeout=1).close())\n"
+          "def udp():\n"
+          "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)\n"
+          "    s.sendto(b'x', ('8.8.8.8', 53)); s.recv(10)\n"
+          "attempt('outside-udp', udp)\n"
+          "attempt('dns', lambda: socket.getaddrinfo('example.com', 80))\n"
+          "def unix():\n"
+          "    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.settimeout(1)\n"
+          "    s.connect('\\0" +
+          abstract_name +
+          "')\n"
+          "attempt('abstract-unix', unix)\n",
       limits(10));
   sockaddr_storage peer{};
   socklen_t plen = sizeof peer;
@@ -268,7 +276,8 @@ TEST_CASE("sandbox_hostile: network access fails: loopback, outside address, DNS
   ::close(srv);
   ::close(usrv);
   CHECK(r.status == "pass");
-  CHECK(r.stdout_tail == "loopback blocked\noutside-tcp blocked\noutside-udp blocked\ndns blocked\nabstract-unix blocked\n");
+  CHECK(r.stdout_tail ==
+        "loopback blocked\noutside-tcp blocked\noutside-udp blocked\ndns blocked\nabstract-unix blocked\n");
   CHECK(got_tcp < 0);
   CHECK(got_unix < 0);
   CHECK(r.isolation.find("netns: private") != std::string::npos);
@@ -277,14 +286,16 @@ TEST_CASE("sandbox_hostile: network access fails: loopback, outside address, DNS
 TEST_CASE("sandbox_hostile: writes outside the working directory fail and leave nothing") {
   kvcanary::test::TempDir own;  // a directory of the harness's, as a results directory would be
   const std::string m = make_marker();
-  const std::vector<std::filesystem::path> targets = {own.path / (m + "-file"), std::filesystem::temp_directory_path() / (m + "-tmp"),
-                                                      std::filesystem::path("/dev/shm") / (m + "-shm"),
-                                                      std::filesystem::path("/var/tmp") / (m + "-vartmp")};
+  const std::vector<std::filesystem::path> targets = {
+      own.path / (m + "-file"), std::filesystem::temp_directory_path() / (m + "-tmp"),
+      std::filesystem::path("/dev/shm") / (m + "-shm"), std::filesystem::path("/var/tmp") / (m + "-vartmp")};
   std::string program = "import os\nopen('inside.txt', 'w').write('ok'); print('inside ok')\n";
   for (const auto& t : targets)
-    program += "try:\n    open('" + t.string() + "', 'w').write('x'); print('WROTE')\nexcept OSError:\n    print('refused')\n";
+    program +=
+        "try:\n    open('" + t.string() + "', 'w').write('x'); print('WROTE')\nexcept OSError:\n    print('refused')\n";
   // The working directory's parent, by a relative path.
-  program += "try:\n    open('../" + m + "-rel', 'w').write('x'); print('WROTE')\nexcept OSError:\n    print('refused')\n";
+  program +=
+      "try:\n    open('../" + m + "-rel', 'w').write('x'); print('WROTE')\nexcept OSError:\n    print('refused')\n";
   const ExecResult r = run_python(program, limits());
   CHECK(r.status == "pass");
   const bool harness_dir_written = std::filesystem::exists(targets[0]);
@@ -299,10 +310,12 @@ TEST_CASE("sandbox_hostile: writes outside the working directory fail and leave 
     CHECK(written == 0);
   } else if (own_uid()) {  // no mount namespace: only permissions protect, world-writable dirs do not
     CHECK_FALSE(harness_dir_written);
-    MESSAGE("no read-only filesystem here (" << probe_isolation() << "): " << written
-                                             << " files written to world-writable directories were removed by the test");
+    MESSAGE("no read-only filesystem here ("
+            << probe_isolation() << "): " << written
+            << " files written to world-writable directories were removed by the test");
   } else {
-    MESSAGE("no filesystem isolation here (" << probe_isolation() << "): " << written << " files written outside were removed by the test");
+    MESSAGE("no filesystem isolation here (" << probe_isolation() << "): " << written
+                                             << " files written outside were removed by the test");
   }
 }
 
@@ -334,7 +347,8 @@ TEST_CASE("sandbox_hostile: a full working directory is contained (tmpfs cap or 
 
 TEST_CASE("sandbox_hostile: the harness's private files and environment are not readable") {
   if (!own_uid()) {
-    MESSAGE("skipped: the program runs as the harness's own user here, so it can read what the harness can: " << probe_isolation());
+    MESSAGE("skipped: the program runs as the harness's own user here, so it can read what the harness can: "
+            << probe_isolation());
     return;
   }
   kvcanary::test::TempDir own;
@@ -344,11 +358,13 @@ TEST_CASE("sandbox_hostile: the harness's private files and environment are not 
   ::setenv("KVCANARY_HOSTILE_SECRET", "s3cr3t", 1);
   const ExecResult r = run_python(
       "import os\n"
-      "for p in ['" + secret.string() + "', '/proc/%d/environ' % os.getppid(), '/proc/%d/mem' % os.getppid()]:\n"
-      "    try:\n"
-      "        print('READ', open(p, 'rb').read(64))\n"
-      "    except OSError as e:\n"
-      "        print('refused')\n",
+      "for p in ['" +
+          secret.string() +
+          "', '/proc/%d/environ' % os.getppid(), '/proc/%d/mem' % os.getppid()]:\n"
+          "    try:\n"
+          "        print('READ', open(p, 'rb').read(64))\n"
+          "    except OSError as e:\n"
+          "        print('refused')\n",
       limits());
   ::unsetenv("KVCANARY_HOSTILE_SECRET");
   CHECK(r.status == "pass");
@@ -386,18 +402,20 @@ TEST_CASE("sandbox_hostile: a daemon (double fork + setsid) does not outlive the
       "if os.fork() == 0:\n"
       "    os.setsid()\n"
       "    if os.fork() == 0:\n"
-      "        os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(60)', '" + m + "'])\n"
-      "    os._exit(0)\n"
-      "os.wait()\n"
-      "print('parent done')\n",
+      "        os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(60)', '" +
+          m +
+          "'])\n"
+          "    os._exit(0)\n"
+          "os.wait()\n"
+          "print('parent done')\n",
       limits());
   CHECK(r.status == "pass");
   CHECK(r.seconds < 4.0);
   if (has_pids_cgroup()) {
     CHECK(survivors(m) == 0);
   } else {  // setsid() left the process group, and nothing else tracks it
-    MESSAGE("no pids cgroup here: a daemon escapes the process-group kill (known limitation); " << survivors(m)
-                                                                                                  << " killed by the test");
+    MESSAGE("no pids cgroup here: a daemon escapes the process-group kill (known limitation); "
+            << survivors(m) << " killed by the test");
   }
 }
 
@@ -417,9 +435,11 @@ TEST_CASE("sandbox_hostile: a daemon that leaves its cgroup first does not outli
       "if os.fork() == 0:\n"
       "    os.setsid()\n"
       "    if os.fork() == 0:\n"
-      "        os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(60)', '" + m + "'])\n"
-      "    os._exit(0)\n"
-      "os.wait()\n",
+      "        os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(60)', '" +
+          m +
+          "'])\n"
+          "    os._exit(0)\n"
+          "os.wait()\n",
       limits());
   CHECK(r.status == "pass");
   CHECK(r.stdout_tail.find("MOVED") == std::string::npos);
@@ -434,8 +454,10 @@ TEST_CASE("sandbox_hostile: killing its parent does not kill the harness") {
     CHECK(s.status == "error");
     CHECK(s.stderr_tail.find("PermissionError") != std::string::npos);
   } else {
-    MESSAGE("the program shares the harness's uid here and can signal it (known limitation of a non-root harness); parent died: "
-            << s.parent_died);
+    MESSAGE(
+        "the program shares the harness's uid here and can signal it (known limitation of a non-root harness); parent "
+        "died: "
+        << s.parent_died);
   }
 }
 
@@ -482,7 +504,8 @@ TEST_CASE("sandbox_hostile: a harness killed with SIGKILL mid-run takes the prog
   const pid_t shield = ::fork();
   REQUIRE(shield >= 0);
   if (shield == 0) {
-    run_python("import os, sys\nos.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(30)', '" + m + "'])\n",
+    run_python("import os, sys\nos.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(30)', '" + m +
+                   "'])\n",
                limits(20));
     ::_exit(0);
   }
@@ -498,4 +521,3 @@ TEST_CASE("sandbox_hostile: a harness killed with SIGKILL mid-run takes the prog
   // harness's working directory and cgroup stay behind (docs/RELIABILITY.md).
   CHECK(survivors(m) == 0);
 }
-

@@ -52,8 +52,10 @@ TEST_CASE("task: seed tool calls score as the prototype did, k-shot examples are
   CHECK(m[3].content == zero.samples()[1].gold);
   CHECK(m[4].content == zero.samples()[11].messages[0].content);
   for (const auto& msg : m) CHECK(msg.content != two.samples()[1].gold);
-  CHECK_THROWS_WITH_AS(build<task::SeedToolTask>("file = \"" + kSeed.string() + "\"\nshot = 1\n"), doctest::Contains("t.toml: tasks[0].shot: unknown key"), Error);
-  CHECK_THROWS_WITH_AS(build<task::SeedToolTask>("file = \"/nonexistent.jsonl\"\n"), doctest::Contains("tasks[0].file"), Error);
+  CHECK_THROWS_WITH_AS(build<task::SeedToolTask>("file = \"" + kSeed.string() + "\"\nshot = 1\n"),
+                       doctest::Contains("t.toml: tasks[0].shot: unknown key"), Error);
+  CHECK_THROWS_WITH_AS(build<task::SeedToolTask>("file = \"/nonexistent.jsonl\"\n"), doctest::Contains("tasks[0].file"),
+                       Error);
 }
 
 TEST_CASE("task: sample_seed draws the same subset of `limit` samples on every platform, in dataset order") {
@@ -71,8 +73,10 @@ TEST_CASE("task: sample_seed draws the same subset of `limit` samples on every p
   s.sample_seed = 1;
   const auto hundred = s.indices(400);
   REQUIRE(hundred.size() == 100);
-  CHECK(std::vector<std::size_t>(hundred.begin(), hundred.begin() + 10) == std::vector<std::size_t>{4, 13, 14, 22, 24, 28, 29, 30, 33, 42});
-  CHECK(std::adjacent_find(hundred.begin(), hundred.end(), std::greater_equal<>()) == hundred.end());  // ascending, distinct
+  CHECK(std::vector<std::size_t>(hundred.begin(), hundred.begin() + 10) ==
+        std::vector<std::size_t>{4, 13, 14, 22, 24, 28, 29, 30, 33, 42});
+  CHECK(std::adjacent_find(hundred.begin(), hundred.end(), std::greater_equal<>()) ==
+        hundred.end());         // ascending, distinct
   CHECK(hundred.back() > 300);  // spread over the file, not its head
   s.limit = 0;
   CHECK(s.indices(5) == std::vector<std::size_t>{0, 1, 2, 3, 4});  // all of them, whatever the seed

@@ -32,7 +32,9 @@ bool same_call(const ToolCall& a, const ToolCall& b) { return a.name == b.name &
 }  // namespace
 
 TEST_CASE("toolcall parse: JSON object with prose and fences") {
-  auto r = parse_tool_calls("Sure! Here is the call:\n```json\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n```\nLet me know.");
+  auto r = parse_tool_calls(
+      "Sure! Here is the call:\n```json\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n```\nLet "
+      "me know.");
   REQUIRE(r.calls.size() == 1);
   CHECK(r.json_valid);
   CHECK(r.calls[0].name == "get_weather");
@@ -56,12 +58,14 @@ TEST_CASE("toolcall parse: several calls, lists, Hermes tags") {
   REQUIRE(l.calls.size() == 2);
   CHECK(l.calls[1].name == "b");
 
-  auto h = parse_tool_calls("<tool_call>\n{\"name\": \"a\", \"arguments\": {\"x\": 1}}\n</tool_call>\n"
-                            "<tool_call>\n{\"name\": \"b\", \"arguments\": {\"y\": \"\\u00e9\\ud83d\\ude00\"}}\n</tool_call>");
+  auto h = parse_tool_calls(
+      "<tool_call>\n{\"name\": \"a\", \"arguments\": {\"x\": 1}}\n</tool_call>\n"
+      "<tool_call>\n{\"name\": \"b\", \"arguments\": {\"y\": \"\\u00e9\\ud83d\\ude00\"}}\n</tool_call>");
   REQUIRE(h.calls.size() == 2);
   CHECK(h.calls[1].args.find("y")->s == "\xc3\xa9\xf0\x9f\x98\x80");
 
-  auto two = parse_tool_calls("First {\"name\": \"a\", \"arguments\": {}} and then {\"name\": \"b\", \"arguments\": {}}.");
+  auto two =
+      parse_tool_calls("First {\"name\": \"a\", \"arguments\": {}} and then {\"name\": \"b\", \"arguments\": {}}.");
   REQUIRE(two.calls.size() == 2);
 
   // JSON that is not call-shaped is valid JSON but no call.
@@ -71,7 +75,8 @@ TEST_CASE("toolcall parse: several calls, lists, Hermes tags") {
 }
 
 TEST_CASE("toolcall parse: Python call syntax") {
-  auto r = parse_tool_calls("```python\n[math.factorial(number=5), spotify.play(artist='Taylor Swift', duration=20)]\n```");
+  auto r =
+      parse_tool_calls("```python\n[math.factorial(number=5), spotify.play(artist='Taylor Swift', duration=20)]\n```");
   REQUIRE(r.calls.size() == 2);
   CHECK_FALSE(r.json_valid);
   CHECK(r.calls[0].name == "math.factorial");
@@ -102,8 +107,9 @@ TEST_CASE("toolcall parse: Python call syntax") {
 }
 
 TEST_CASE("toolcall parse: malformed JSON is no call and not json_valid") {
-  for (const char* bad : {R"({"name": "f", "arguments": {"a": 1,}})", R"({'name': 'f'})", R"({"name": "f" "arguments": {}})",
-                          R"({"name": "f", "arguments": {"a": tru}})", "no call here", ""}) {
+  for (const char* bad :
+       {R"({"name": "f", "arguments": {"a": 1,}})", R"({'name': 'f'})", R"({"name": "f" "arguments": {}})",
+        R"({"name": "f", "arguments": {"a": tru}})", "no call here", ""}) {
     auto r = parse_tool_calls(bad);
     CHECK_MESSAGE(r.calls.empty(), bad);
     CHECK_MESSAGE(!r.json_valid, bad);
@@ -113,9 +119,11 @@ TEST_CASE("toolcall parse: malformed JSON is no call and not json_valid") {
 TEST_CASE("toolcall parse: truncated output never crashes and never fakes a call") {
   const std::vector<std::string> outputs = {
       R"(Here you go: {"name": "convert_currency", "arguments": {"amount": 100, "from": "USD", "to": "EUR", "x": [1.5, {"d": null}]}} done)",
-      "<tool_call>\n{\"name\": \"play_song\", \"arguments\": {\"title\": \"Imagine\", \"artist\": \"John Lennon\"}}\n</tool_call>",
+      "<tool_call>\n{\"name\": \"play_song\", \"arguments\": {\"title\": \"Imagine\", \"artist\": \"John "
+      "Lennon\"}}\n</tool_call>",
       R"([{"name": "a", "arguments": {"n": 12}}, {"name": "b", "arguments": {"s": "x\"y"}}])",
-      "```python\n[spotify.play(artist='Taylor Swift', duration=20), spotify.play(artist=\"Maroon 5\", duration=15.25, tags=['a', ('b', -1)], o={'k': True})]\n```",
+      "```python\n[spotify.play(artist='Taylor Swift', duration=20), spotify.play(artist=\"Maroon 5\", duration=15.25, "
+      "tags=['a', ('b', -1)], o={'k': True})]\n```",
       "set_timer(minutes=100)",
   };
   int prefixes = 0;
@@ -147,14 +155,19 @@ TEST_CASE("toolcall value: Python equality and rendering") {
 
 TEST_CASE("toolcall score: BFCL rules on hand-made cases") {
   const Value doc = [] {
-    auto r = parse_tool_calls(R"({"name": "d", "arguments": {"name": "calc.area", "parameters": {"type": "dict", "properties": {
+    auto r = parse_tool_calls(
+        R"({"name": "d", "arguments": {"name": "calc.area", "parameters": {"type": "dict", "properties": {
         "base": {"type": "integer"}, "unit": {"type": "string"}, "scale": {"type": "float"},
         "tags": {"type": "array", "items": {"type": "string"}}, "opts": {"type": "dict"}}, "required": ["base"]}}})");
     return r.calls.at(0).args;
   }();
   const std::vector<GoldCall> gold = {{"calc.area", parse_tool_calls(R"({"name": "g", "arguments": {
-      "base": [10], "unit": ["cm", ""], "scale": [2.0, ""], "tags": [["Big One"], ""], "opts": [{"mode": ["fast"], "n": [1, ""]}, ""]}})").calls.at(0).args}};
-  auto check = [&](const char* out) { return ast_check(BfclCategory::simple, {doc}, parse_tool_calls(out).calls, gold); };
+      "base": [10], "unit": ["cm", ""], "scale": [2.0, ""], "tags": [["Big One"], ""], "opts": [{"mode": ["fast"], "n": [1, ""]}, ""]}})")
+                                                        .calls.at(0)
+                                                        .args}};
+  auto check = [&](const char* out) {
+    return ast_check(BfclCategory::simple, {doc}, parse_tool_calls(out).calls, gold);
+  };
   CHECK(check("calc.area(base=10)").valid);
   CHECK(check("calc.area(base=10, unit=' C.M ', scale=2, tags=['big_one'], opts={'mode': 'FAST'})").valid);
   CHECK(check("calc_area(base=10)").error_type == "simple_function_checker:wrong_func_name");
@@ -183,7 +196,10 @@ TEST_CASE("toolcall BFCL: every ground truth passes and verdicts equal bfcl-eval
   const fs::path golden = fs::path(KVCANARY_TEST_DATA_DIR) / "toolcall/bfcl_verdicts.jsonl";
   if (!have(dir)) return;
   REQUIRE(fs::exists(golden));
-  struct Entry { const BfclQuestion* q; const BfclAnswer* a; };
+  struct Entry {
+    const BfclQuestion* q;
+    const BfclAnswer* a;
+  };
   std::map<std::string, std::vector<BfclQuestion>> questions;
   std::map<std::string, std::vector<BfclAnswer>> answers;
   std::map<std::pair<std::string, std::string>, Entry> by_id;
@@ -215,10 +231,11 @@ TEST_CASE("toolcall BFCL: every ground truth passes and verdicts equal bfcl-eval
     const bool same_type = v.valid == want && (want || v.error_type == row.find("error_type")->s);
     agree_type[cat].first += same_type;
     if (!same_type && type_examples.size() < 8)
-      type_examples += "\n  " + cat + " " + id + " " + kind + ": ours " + v.error_type + ", bfcl " + row.find("error_type")->s;
+      type_examples +=
+          "\n  " + cat + " " + id + " " + kind + ": ours " + v.error_type + ", bfcl " + row.find("error_type")->s;
     if (kind == "ground_truth") bfcl_gt_valid[{cat, id}] = want;
     CHECK_MESSAGE(v.valid == want, cat << " " << id << " " << kind << ": " << row.find("output")->s << " ours "
-                                        << v.error_type << " bfcl " << row.find("error_type")->s);
+                                       << v.error_type << " bfcl " << row.find("error_type")->s);
   });
 
   // Ground truth rendered here (not by the script) passes wherever it passes under BFCL.
@@ -227,16 +244,18 @@ TEST_CASE("toolcall BFCL: every ground truth passes and verdicts equal bfcl-eval
     for (const auto& a : answers[c]) {
       const Entry& e = by_id.at({c, a.id});
       const std::string out = render_gold_python(a.ground_truth, e.q->functions);
-      const AstVerdict v = ast_check(bfcl_category_from_name(c), e.q->functions, parse_tool_calls(out).calls, a.ground_truth);
+      const AstVerdict v =
+          ast_check(bfcl_category_from_name(c), e.q->functions, parse_tool_calls(out).calls, a.ground_truth);
       gt_pass[c].second++;
       gt_pass[c].first += v.valid;
       CHECK_MESSAGE(v.valid == bfcl_gt_valid.at({c, a.id}), c << " " << a.id << ": " << out << " -> " << v.error_type);
     }
   if (!type_examples.empty()) MESSAGE("error_type differences (verdicts agree):" << type_examples);
   for (const auto& c : cats)
-    MESSAGE(c << ": ground truth passes " << gt_pass[c].first << "/" << gt_pass[c].second << "; verdicts equal to bfcl-eval on ground truth "
-              << agree_gt[c].first << "/" << agree_gt[c].second << ", on perturbed outputs " << agree[c].first << "/"
-              << agree[c].second << "; same error_type " << agree_type[c].first << "/" << agree_type[c].second);
+    MESSAGE(c << ": ground truth passes " << gt_pass[c].first << "/" << gt_pass[c].second
+              << "; verdicts equal to bfcl-eval on ground truth " << agree_gt[c].first << "/" << agree_gt[c].second
+              << ", on perturbed outputs " << agree[c].first << "/" << agree[c].second << "; same error_type "
+              << agree_type[c].first << "/" << agree_type[c].second);
 }
 
 TEST_CASE("toolcall seed samples: gold scores 1/1/1, perturbations as hand-worked") {
@@ -245,7 +264,8 @@ TEST_CASE("toolcall seed samples: gold scores 1/1/1, perturbations as hand-worke
   const auto seeds = load_seed_samples(path);
   REQUIRE(seeds.size() == 12);
   for (const auto& s : seeds) {
-    const std::string gold_json = to_json(Value::object({{"name", S(s.gold.name.c_str())}, {"arguments", s.gold.args}}));
+    const std::string gold_json =
+        to_json(Value::object({{"name", S(s.gold.name.c_str())}, {"arguments", s.gold.args}}));
     auto sc = score_single_call(parse_tool_calls(gold_json), s.gold);
     CHECK_MESSAGE((sc.json_valid && sc.func_correct && sc.arg_match), s.id);
     // Same call wrapped in prose and a fence, and as Python syntax: still 1/1/1 and 0/1/1.
@@ -261,23 +281,37 @@ TEST_CASE("toolcall seed samples: gold scores 1/1/1, perturbations as hand-worke
     CHECK((!sc.json_valid && !sc.func_correct && !sc.arg_match));
   }
   auto find = [&](const char* id) -> const SeedSample& {
-    for (const auto& s : seeds) if (s.id == id) return s;
+    for (const auto& s : seeds)
+      if (s.id == id) return s;
     FAIL("no seed " << id);
     return seeds[0];
   };
-  struct Case { const char* id; const char* output; bool j, f, a; };
+  struct Case {
+    const char* id;
+    const char* output;
+    bool j, f, a;
+  };
   const Case cases[] = {
-      {"weather_paris", R"({"name": "get_weather", "arguments": {"city": "paris"}})", true, true, false},  // case-sensitive
+      {"weather_paris", R"({"name": "get_weather", "arguments": {"city": "paris"}})", true, true,
+       false},  // case-sensitive
       {"weather_paris", R"({"name": "get_forecast", "arguments": {"city": "Paris"}})", true, false, false},
       {"weather_paris", R"({"name": "get_weather", "arguments": {"city": "Paris", "units": "C"}})", true, true, false},
       {"weather_paris", R"({"name": "get_weather", "arguments": {"city": "Paris"})", false, false, false},  // truncated
-      {"convert_currency", R"({"name": "convert_currency", "arguments": {"amount": 100.0, "from": "USD", "to": "EUR"}})", true, true, true},
-      {"convert_currency", R"({"name": "convert_currency", "arguments": {"amount": "100", "from": "USD", "to": "EUR"}})", true, true, false},
-      {"convert_currency", R"({"name": "convert_currency", "arguments": {"to": "EUR", "from": "USD", "amount": 100}})", true, true, true},
-      {"set_timer", R"({"name": "set_timer", "arguments": {"minutes": 10}} {"name": "set_timer", "arguments": {"minutes": 5}})", true, true, true},
-      {"create_user", R"({"name": "create_user", "arguments": {"username": "bob", "admin": 0}})", true, true, false},  // bool is not 0
+      {"convert_currency",
+       R"({"name": "convert_currency", "arguments": {"amount": 100.0, "from": "USD", "to": "EUR"}})", true, true, true},
+      {"convert_currency",
+       R"({"name": "convert_currency", "arguments": {"amount": "100", "from": "USD", "to": "EUR"}})", true, true,
+       false},
+      {"convert_currency", R"({"name": "convert_currency", "arguments": {"to": "EUR", "from": "USD", "amount": 100}})",
+       true, true, true},
+      {"set_timer",
+       R"({"name": "set_timer", "arguments": {"minutes": 10}} {"name": "set_timer", "arguments": {"minutes": 5}})",
+       true, true, true},
+      {"create_user", R"({"name": "create_user", "arguments": {"username": "bob", "admin": 0}})", true, true,
+       false},  // bool is not 0
       {"create_user", R"({"name": "create_user", "arguments": {"username": "bob"}})", true, true, false},
-      {"send_email", R"({"name": "send_email", "arguments": {"to": "alice@example.com", "subject": "Hello"}, "id": 1})", true, true, true},
+      {"send_email", R"({"name": "send_email", "arguments": {"to": "alice@example.com", "subject": "Hello"}, "id": 1})",
+       true, true, true},
       {"stock_price", "The ticker is AAPL.", false, false, false},
   };
   for (const auto& c : cases) {
@@ -292,9 +326,15 @@ TEST_CASE("toolcall loaders and toolcheck name the file and field on bad input")
   const fs::path tmp = fs::temp_directory_path() / "kvcanary_toolcall_test";
   fs::create_directories(tmp);
   {
-    std::ofstream(tmp / "q.jsonl") << R"({"id": "x", "question": [], "function": [{"name": "f", "parameters": {"type": "dict", "properties": {"a": {"type": "integer"}}, "required": ["a"]}}]})" << "\n";
-    std::ofstream(tmp / "a.jsonl") << R"({"id": "x", "ground_truth": [{"f": {"a": [1]}}]})" << "\n";
-    std::ofstream(tmp / "bad.jsonl") << R"({"id": "x", "ground_truth": [{"f": {"a": [1]}}]})" << "\n" << R"({"id": "y", "ground_truth": [{"f": {"a": 1}}]})" << "\n";
+    std::ofstream(tmp / "q.jsonl")
+        << R"({"id": "x", "question": [], "function": [{"name": "f", "parameters": {"type": "dict", "properties": {"a": {"type": "integer"}}, "required": ["a"]}}]})"
+        << "\n";
+    std::ofstream(tmp / "a.jsonl") << R"({"id": "x", "ground_truth": [{"f": {"a": [1]}}]})"
+                                   << "\n";
+    std::ofstream(tmp / "bad.jsonl") << R"({"id": "x", "ground_truth": [{"f": {"a": [1]}}]})"
+                                     << "\n"
+                                     << R"({"id": "y", "ground_truth": [{"f": {"a": 1}}]})"
+                                     << "\n";
     std::ofstream(tmp / "broken.jsonl") << "{\"id\": \n";
     std::ofstream(tmp / "out.txt") << "f(a=1)";
   }
@@ -305,8 +345,10 @@ TEST_CASE("toolcall loaders and toolcheck name the file and field on bad input")
   } catch (const kvcanary::Error& e) {
     CHECK(std::string(e.what()).find("bad.jsonl: line 2: ground_truth[0]: f: a") != std::string::npos);
   }
-  CHECK_THROWS_WITH_AS(load_bfcl_questions(tmp / "broken.jsonl"), doctest::Contains("broken.jsonl: line 1"), kvcanary::Error);
-  CHECK_THROWS_WITH_AS(load_bfcl_questions(tmp / "a.jsonl"), doctest::Contains("line 1: function: missing"), kvcanary::Error);
+  CHECK_THROWS_WITH_AS(load_bfcl_questions(tmp / "broken.jsonl"), doctest::Contains("broken.jsonl: line 1"),
+                       kvcanary::Error);
+  CHECK_THROWS_WITH_AS(load_bfcl_questions(tmp / "a.jsonl"), doctest::Contains("line 1: function: missing"),
+                       kvcanary::Error);
 
   std::vector<std::string> argv_s = {"toolcheck", "--question", q, "--answer", a, "--id", "x", "--output-file", o};
   std::vector<char*> argv;
@@ -315,6 +357,7 @@ TEST_CASE("toolcall loaders and toolcheck name the file and field on bad input")
   argv_s[6] = "nope";
   argv.clear();
   for (auto& s : argv_s) argv.push_back(s.data());
-  CHECK_THROWS_WITH_AS(kvcanary::cli::run_toolcheck(int(argv.size()), argv.data()), doctest::Contains("q.jsonl: id"), kvcanary::Error);
+  CHECK_THROWS_WITH_AS(kvcanary::cli::run_toolcheck(int(argv.size()), argv.data()), doctest::Contains("q.jsonl: id"),
+                       kvcanary::Error);
   fs::remove_all(tmp);
 }

@@ -24,20 +24,20 @@
 namespace kvcanary::cli {
 
 struct Option {
-  std::string name;           // "--out"
-  std::string value;          // "FILE" for an option with a value; empty for a switch
-  std::string default_text;   // shown as "(default: ...)"; "required" shows "(required)"
+  std::string name;          // "--out"
+  std::string value;         // "FILE" for an option with a value; empty for a switch
+  std::string default_text;  // shown as "(default: ...)"; "required" shows "(required)"
   std::string help;
-  bool repeatable = false;    // may be given several times; every value is kept (else the last wins)
-  std::string alias = {};     // an older spelling accepted for the same option
+  bool repeatable = false;  // may be given several times; every value is kept (else the last wins)
+  std::string alias = {};   // an older spelling accepted for the same option
 };
 
 struct Command {
   std::string name;
-  std::string positional;          // e.g. "CONFIG.toml", "RESULTS.jsonl [MORE.jsonl...]"; "" = none
+  std::string positional;  // e.g. "CONFIG.toml", "RESULTS.jsonl [MORE.jsonl...]"; "" = none
   std::size_t min_positional = 0, max_positional = 0;
-  std::string summary;             // one line, for `kvcanary --help`
-  std::string description;         // the paragraph under the usage line
+  std::string summary;      // one line, for `kvcanary --help`
+  std::string description;  // the paragraph under the usage line
   std::vector<Option> options;
 };
 
@@ -58,11 +58,15 @@ inline std::string help_text(const Command& c) {
   s += "\noptions:\n";
   for (const Option& o : c.options) {
     std::string head = "  " + o.name + (o.value.empty() ? "" : " " + o.value);
-    if (head.size() < 32) head.resize(32, ' ');
-    else head += "\n" + std::string(32, ' ');
+    if (head.size() < 32)
+      head.resize(32, ' ');
+    else
+      head += "\n" + std::string(32, ' ');
     std::string tail = o.help;
-    if (o.default_text == "required") tail += " (required)";
-    else if (!o.default_text.empty()) tail += " (default: " + o.default_text + ")";
+    if (o.default_text == "required")
+      tail += " (required)";
+    else if (!o.default_text.empty())
+      tail += " (default: " + o.default_text + ")";
     if (o.repeatable) tail += " [repeatable]";
     if (!o.alias.empty()) tail += " [also " + o.alias + "]";
     s += head + tail + "\n";
@@ -89,8 +93,10 @@ class Args {
       std::string a = argv[i];
       if (a.rfind("--", 0) != 0) {
         if (positional_.size() >= cmd.max_positional)
-          fail("command line", a, cmd.max_positional ? "unexpected argument (" + cmd.name + " takes " + cmd.positional + ")"
-                                                     : "unexpected argument (" + cmd.name + " takes only options; see kvcanary " + cmd.name + " --help)");
+          fail("command line", a,
+               cmd.max_positional
+                   ? "unexpected argument (" + cmd.name + " takes " + cmd.positional + ")"
+                   : "unexpected argument (" + cmd.name + " takes only options; see kvcanary " + cmd.name + " --help)");
         positional_.push_back(a);
         continue;
       }
@@ -101,7 +107,8 @@ class Args {
         a = a.substr(0, eq);
       }
       const auto it = by_name.find(a);
-      if (it == by_name.end()) fail("command line", a, "unknown option (kvcanary " + cmd.name + " --help lists the options)");
+      if (it == by_name.end())
+        fail("command line", a, "unknown option (kvcanary " + cmd.name + " --help lists the options)");
       const Option& o = *it->second;
       if (o.value.empty()) {
         if (eq != std::string::npos) fail("command line", a, "takes no value");
@@ -115,7 +122,8 @@ class Args {
       values_[o.name].push_back(value);
     }
     if (positional_.size() < cmd.min_positional)
-      fail("command line", cmd.positional, "is required (usage: kvcanary " + cmd.name + " " + cmd.positional + " [options])");
+      fail("command line", cmd.positional,
+           "is required (usage: kvcanary " + cmd.name + " " + cmd.positional + " [options])");
     for (const Option& o : cmd.options)
       if (o.default_text == "required" && !values_.count(o.name)) fail("command line", o.name, "is required");
   }

@@ -13,7 +13,11 @@
 namespace kvcanary::cli {
 
 inline const Command& convert_gguf_command() {
-  static const Command c{"convert-gguf", "", 0, 0, "write a HF model directory from a llama-architecture GGUF",
+  static const Command c{"convert-gguf",
+                         "",
+                         0,
+                         0,
+                         "write a HF model directory from a llama-architecture GGUF",
                          "Writes config.json, generation_config.json, model.safetensors, tokenizer.json and\n"
                          "tokenizer_config.json to DIR, atomically (a temporary directory renamed into place).",
                          {{"--gguf", "FILE", "required", "the GGUF file"},
@@ -26,9 +30,12 @@ inline const Command& convert_gguf_command() {
 inline int run_convert_gguf(const Args& args) {
   const std::string gguf = args.get("--gguf"), out = args.get("--out"), dtype = args.get("--dtype", "f32");
   io::ConvertOptions opt;
-  if (dtype == "f32") opt.dtype = io::HfDtype::F32;
-  else if (dtype == "bf16") opt.dtype = io::HfDtype::BF16;
-  else fail("command line", "--dtype", "must be f32 or bf16, not '" + dtype + "'");
+  if (dtype == "f32")
+    opt.dtype = io::HfDtype::F32;
+  else if (dtype == "bf16")
+    opt.dtype = io::HfDtype::BF16;
+  else
+    fail("command line", "--dtype", "must be f32 or bf16, not '" + dtype + "'");
   opt.overwrite = args.has("--force");
   opt.progress = [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
   io::convert_gguf_to_hf(gguf, out, opt);

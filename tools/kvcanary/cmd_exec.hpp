@@ -19,10 +19,16 @@
 namespace kvcanary::cli {
 
 inline const Command& exec_command() {
-  static const Command c{"exec", "FILE.py", 1, 1, "run a Python program in the sandbox, verdict as JSON",
+  static const Command c{"exec",
+                         "FILE.py",
+                         1,
+                         1,
+                         "run a Python program in the sandbox, verdict as JSON",
                          "Runs FILE.py in the code-execution sandbox and prints\n"
-                         "{\"status\", \"exit_code\", \"seconds\", \"stderr_tail\", \"signal\", \"isolation\"}; exit 0 whatever the verdict.",
-                         {{"--timeout", "S", std::to_string(static_cast<int>(task::ExecLimits{}.timeout_s)), "wall-clock limit in seconds, in (0, 86400]"}}};
+                         "{\"status\", \"exit_code\", \"seconds\", \"stderr_tail\", \"signal\", \"isolation\"}; exit 0 "
+                         "whatever the verdict.",
+                         {{"--timeout", "S", std::to_string(static_cast<int>(task::ExecLimits{}.timeout_s)),
+                           "wall-clock limit in seconds, in (0, 86400]"}}};
   return c;
 }
 
@@ -42,8 +48,9 @@ inline int run_exec(const Args& args) {
   std::ostringstream ss;
   ss << in.rdbuf();
   const task::ExecResult r = task::run_python(ss.str(), limits);
-  const nlohmann::ordered_json j = {{"status", r.status},   {"exit_code", r.exit_code},     {"seconds", r.seconds},
-                            {"stderr_tail", r.stderr_tail}, {"signal", r.signal}, {"isolation", r.isolation}};
+  const nlohmann::ordered_json j = {{"status", r.status},   {"exit_code", r.exit_code},
+                                    {"seconds", r.seconds}, {"stderr_tail", r.stderr_tail},
+                                    {"signal", r.signal},   {"isolation", r.isolation}};
   // A program may print invalid UTF-8; the line must still be valid JSON.
   const std::string line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
   std::fwrite(line.data(), 1, line.size(), stdout);

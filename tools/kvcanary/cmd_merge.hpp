@@ -76,19 +76,24 @@ inline void write_results_atomically(const std::filesystem::path& path, const st
 }
 
 inline const Command& merge_command() {
-  static const Command c{"merge", "SHARD.jsonl [MORE.jsonl...]", 1, kMany,
-                         "join shard files: duplicates once, conflicting rows an error, sorted, written atomically",
-                         "Joins the shards of a sweep into one results file: a row present in several shards is kept once when\n"
-                         "the copies agree, a disagreement is an error naming both files; rows sorted by (cell_id, sample_id);\n"
-                         "written to a temporary file and renamed into place. Refused while a sweep or another merge writes\n"
-                         "--out or any of the shards (each writer holds FILE.lock).",
-                         {{"--out", "FILE", "required", "the merged results file"}}};
+  static const Command c{
+      "merge",
+      "SHARD.jsonl [MORE.jsonl...]",
+      1,
+      kMany,
+      "join shard files: duplicates once, conflicting rows an error, sorted, written atomically",
+      "Joins the shards of a sweep into one results file: a row present in several shards is kept once when\n"
+      "the copies agree, a disagreement is an error naming both files; rows sorted by (cell_id, sample_id);\n"
+      "written to a temporary file and renamed into place. Refused while a sweep or another merge writes\n"
+      "--out or any of the shards (each writer holds FILE.lock).",
+      {{"--out", "FILE", "required", "the merged results file"}}};
   return c;
 }
 
 // Every file involved is locked for the merge's duration: --out (one writer at a time) and each
 // shard (a shard a sweep is still appending to would be merged half-done).
-inline std::vector<std::unique_ptr<WriterLock>> lock_for_merge(const std::string& out, const std::vector<std::string>& shards) {
+inline std::vector<std::unique_ptr<WriterLock>> lock_for_merge(const std::string& out,
+                                                               const std::vector<std::string>& shards) {
   std::vector<std::unique_ptr<WriterLock>> locks;
   std::set<std::filesystem::path> seen;
   auto lock = [&](const std::string& f, WriterLock::Use use) {

@@ -27,21 +27,27 @@ namespace kvcanary::cli {
 
 inline const Command& sweep_command() {
   static const Command c{
-      "sweep", "CONFIG.toml", 1, 1, "run a compressors x budgets x tasks matrix, one JSON row per (cell, sample)",
+      "sweep",
+      "CONFIG.toml",
+      1,
+      1,
+      "run a compressors x budgets x tasks matrix, one JSON row per (cell, sample)",
       "Runs the config's matrix, appending one JSON row per (cell, sample) to --out; rerun with the same --out\n"
       "to resume (docs/SWEEPS.md). One writer per file: a second sweep or a merge on --out is refused (exit 2).\n"
       "Ctrl-C/SIGTERM stop after the steps in flight with only whole rows written, print the command that\n"
       "resumes, and exit 130/143; a second Ctrl-C quits at once.",
       {{"--out", "FILE", "required", "the results file (JSONL), created or resumed"},
        {"--shard", "i/N", "0/1", "run only the cells k with k % N == i"},
-       {"--progress", "", "off", "redraw a progress line on stderr (else a line every [sweep] progress_every_s when stderr is not a terminal)"},
+       {"--progress", "", "off",
+        "redraw a progress line on stderr (else a line every [sweep] progress_every_s when stderr is not a terminal)"},
        {"--threads", "N", "[model] threads of the config, else all cores", "worker threads"}}};
   return c;
 }
 
 // A word the shell reads back as itself.
 inline std::string shell_quote(const std::string& s) {
-  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%_+=:,./-") == std::string::npos)
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%_+=:,./-") ==
+                        std::string::npos)
     return s;
   std::string q = "'";
   for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);

@@ -20,10 +20,15 @@
 namespace kvcanary::cli {
 
 inline const Command& tokenize_command() {
-  static const Command c{"tokenize", "", 0, 0, "token ids of a text, space-separated",
-                         "Prints the token ids of the text (UTF-8, used as is: no special tokens added) on one line, as HF\n"
-                         "Tokenizer.encode(text, add_special_tokens=False) on the model's tokenizer.json.",
-                         options_of({text_options("the text to tokenize"), {model_options()[0]}})};
+  static const Command c{
+      "tokenize",
+      "",
+      0,
+      0,
+      "token ids of a text, space-separated",
+      "Prints the token ids of the text (UTF-8, used as is: no special tokens added) on one line, as HF\n"
+      "Tokenizer.encode(text, add_special_tokens=False) on the model's tokenizer.json.",
+      options_of({text_options("the text to tokenize"), {model_options()[0]}})};
   return c;
 }
 

@@ -19,15 +19,21 @@ inline const Command& toolcheck_command() {
   static const Command c = [] {
     auto text = text_options("the model's output");
     text[1].alias = "--output-file";  // its name before the flags were unified
-    return Command{"toolcheck", "", 0, 0, "score a model's tool-call output against BFCL's possible answers",
-                   "Scores one model output for one BFCL entry and prints the sub-scores as one JSON line. The category\n"
-                   "(simple/multiple/parallel/parallel_multiple) comes from the question file's name.",
-                   options_of({{{"--question", "Q.jsonl", "required", "BFCL question file"},
-                                {"--answer", "A.jsonl", "required", "BFCL possible-answer file"},
-                                {"--id", "ID", "required", "the entry to score"},
-                                {"--prompt-format", "native|text", "text",
-                                 "native: the output's <tool_call> blocks, as BFCL reads an FC model's; text: calls in free text"}},
-                               text})};
+    return Command{
+        "toolcheck",
+        "",
+        0,
+        0,
+        "score a model's tool-call output against BFCL's possible answers",
+        "Scores one model output for one BFCL entry and prints the sub-scores as one JSON line. The category\n"
+        "(simple/multiple/parallel/parallel_multiple) comes from the question file's name.",
+        options_of(
+            {{{"--question", "Q.jsonl", "required", "BFCL question file"},
+              {"--answer", "A.jsonl", "required", "BFCL possible-answer file"},
+              {"--id", "ID", "required", "the entry to score"},
+              {"--prompt-format", "native|text", "text",
+               "native: the output's <tool_call> blocks, as BFCL reads an FC model's; text: calls in free text"}},
+             text})};
   }();
   return c;
 }
@@ -43,15 +49,24 @@ inline int run_toolcheck(const Args& args) {
   const auto questions = load_bfcl_questions(qpath);
   const auto answers = load_bfcl_answers(apath);
   const BfclQuestion* q = nullptr;
-  for (const auto& x : questions) if (x.id == id) { q = &x; break; }
+  for (const auto& x : questions)
+    if (x.id == id) {
+      q = &x;
+      break;
+    }
   if (!q) fail(qpath, "id", "no entry with id '" + id + "'");
   const BfclAnswer* a = nullptr;
-  for (const auto& x : answers) if (x.id == id) { a = &x; break; }
+  for (const auto& x : answers)
+    if (x.id == id) {
+      a = &x;
+      break;
+    }
   if (!a) fail(apath, "id", "no entry with id '" + id + "'");
 
   const std::string output = read_text_input(args, /*utf8_only=*/false).text;
   const std::string format = args.get("--prompt-format", "text");
-  if (format != "text" && format != "native") fail("command line", "--prompt-format", "must be native or text, not '" + format + "'");
+  if (format != "text" && format != "native")
+    fail("command line", "--prompt-format", "must be native or text, not '" + format + "'");
   const ParseResult parsed = format == "native" ? parse_native_tool_calls(output) : parse_tool_calls(output);
 
   const BfclCategory cat = bfcl_category_from_name(std::filesystem::path(qpath).filename().string());

@@ -47,12 +47,15 @@ const std::vector<Subcommand>& subcommands() {
 }
 
 std::string usage() {
-  std::string s = "usage: kvcanary COMMAND [options]    (kvcanary COMMAND --help: its options and defaults)\n\ncommands:\n";
+  std::string s =
+      "usage: kvcanary COMMAND [options]    (kvcanary COMMAND --help: its options and defaults)\n\ncommands:\n";
   for (const auto& sc : subcommands()) {
     const Command& c = sc.spec();
     std::string head = "  " + c.name + (c.positional.empty() ? "" : " " + c.positional);
-    if (head.size() < 36) head.resize(36, ' ');
-    else head += "\n" + std::string(36, ' ');
+    if (head.size() < 36)
+      head.resize(36, ' ');
+    else
+      head += "\n" + std::string(36, ' ');
     s += head + c.summary + "\n";
   }
   return s;

@@ -26,7 +26,9 @@ inline std::filesystem::path models_root() { return std::filesystem::path(KVCANA
 
 // A --model / $KVCANARY_MODEL value: a directory, or a model name such as
 // qwen2.5-coder-0.5b-instruct (-> <project root>/models/qwen2.5-coder-0.5b-instruct).
-inline std::string resolve_model_arg(const std::string& spec) { return model::resolve_model_dir(spec, models_root()).string(); }
+inline std::string resolve_model_arg(const std::string& spec) {
+  return model::resolve_model_dir(spec, models_root()).string();
+}
 
 inline std::string default_model_dir() {
   if (const char* env = std::getenv("KVCANARY_MODEL")) return resolve_model_arg(env);
@@ -34,7 +36,9 @@ inline std::string default_model_dir() {
 }
 
 // The model directory a command runs: --model (a path or a model name), else the default.
-inline std::string model_dir_arg(const Args& args) { return resolve_model_arg(args.get("--model", default_model_dir())); }
+inline std::string model_dir_arg(const Args& args) {
+  return resolve_model_arg(args.get("--model", default_model_dir()));
+}
 
 inline std::vector<Option> model_options() {
   return {
@@ -50,7 +54,8 @@ inline std::vector<Option> compression_options() {
   return {
       {"--compressor", "NAME", "full", "KV-cache policy (kvcanary compressors lists them)"},
       {"--budget", "F", "1", "fraction of the KV cache to keep, in (0, 1]"},
-      {"--mode", "prompt|decode", "the policy's", "compress once after the prompt, or after every step (kvcanary compressors)"},
+      {"--mode", "prompt|decode", "the policy's",
+       "compress once after the prompt, or after every step (kvcanary compressors)"},
       {"--capacity", "fixed|seen", "fixed", "eviction rows per head: budget x prompt length, or budget x tokens seen"},
       {"--param", "NAME=VALUE", "the policy's defaults", "a policy parameter", true},
   };
@@ -83,7 +88,8 @@ inline TextInput read_text_input(const Args& args, bool utf8_only = true) {
   const std::string text_flag = "--text";
   const bool inline_text = args.has(text_flag), file = args.has("--text-file");
   if (inline_text == file)
-    fail("command line", text_flag + "/--text-file", inline_text ? "give one of them, not both" : "one of them is required");
+    fail("command line", text_flag + "/--text-file",
+         inline_text ? "give one of them, not both" : "one of them is required");
   TextInput in;
   if (inline_text) {
     in = {args.get(text_flag), "command line", text_flag};

@@ -78,9 +78,11 @@ class AtomicFile {
     }
     atomic_file_detail::remove_dead_partials(target_);
     static std::atomic<unsigned> counter{0};
-    temp_ = dir / (atomic_file_detail::partial_prefix(target_) + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1)));
+    temp_ = dir / (atomic_file_detail::partial_prefix(target_) + std::to_string(::getpid()) + "-" +
+                   std::to_string(counter.fetch_add(1)));
     fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd_ < 0) fail(target_.string(), "", std::string("cannot create a temporary file next to it: ") + std::strerror(errno));
+    if (fd_ < 0)
+      fail(target_.string(), "", std::string("cannot create a temporary file next to it: ") + std::strerror(errno));
   }
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;

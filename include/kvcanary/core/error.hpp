@@ -11,16 +11,13 @@ namespace kvcanary {
 class Error : public std::runtime_error {
  public:
   Error(std::string file, std::string field, const std::string& message)
-      : std::runtime_error(format(file, field, message)),
-        file_(std::move(file)),
-        field_(std::move(field)) {}
+      : std::runtime_error(format(file, field, message)), file_(std::move(file)), field_(std::move(field)) {}
 
   const std::string& file() const noexcept { return file_; }
   const std::string& field() const noexcept { return field_; }
 
  private:
-  static std::string format(const std::string& file, const std::string& field,
-                            const std::string& message) {
+  static std::string format(const std::string& file, const std::string& field, const std::string& message) {
     std::string out = file.empty() ? std::string("<input>") : file;
     if (!field.empty()) out += ": " + field;
     return out + ": " + message;
@@ -28,8 +25,7 @@ class Error : public std::runtime_error {
   std::string file_, field_;
 };
 
-[[noreturn]] inline void fail(const std::string& file, const std::string& field,
-                              const std::string& message) {
+[[noreturn]] inline void fail(const std::string& file, const std::string& field, const std::string& message) {
   throw Error(file, field, message);
 }
 

@@ -15,9 +15,7 @@ struct f16_t {
   std::uint16_t bits = 0;
 };
 
-inline float to_float(bf16_t v) noexcept {
-  return std::bit_cast<float>(static_cast<std::uint32_t>(v.bits) << 16);
-}
+inline float to_float(bf16_t v) noexcept { return std::bit_cast<float>(static_cast<std::uint32_t>(v.bits) << 16); }
 
 inline bf16_t to_bf16(float f) noexcept {
   std::uint32_t u = std::bit_cast<std::uint32_t>(f);

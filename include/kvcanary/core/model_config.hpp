@@ -44,7 +44,7 @@ struct ModelConfig {
   RopeScaling rope_scaling;
   std::int64_t max_position_embeddings = 2048;
   bool tie_word_embeddings = false;
-  bool attention_bias = false;   // q/k/v projections carry a bias (Qwen2)
+  bool attention_bias = false;      // q/k/v projections carry a bias (Qwen2)
   std::int64_t sliding_window = 0;  // 0: full causal attention
   std::vector<std::int32_t> eos_token_ids;
   std::int32_t bos_token_id = -1;

@@ -43,8 +43,10 @@ inline void on_signal(int sig) {
   if (n == 1) {
     first_signal.store(sig);
     requested.store(true);
-    say(sig == SIGINT ? "\nkvcanary: SIGINT: finishing the rows in flight (Ctrl-C again to quit at once; whole rows are kept)\n"
-                      : "\nkvcanary: SIGTERM: finishing the rows in flight (a second signal quits at once; whole rows are kept)\n");
+    say(sig == SIGINT
+            ? "\nkvcanary: SIGINT: finishing the rows in flight (Ctrl-C again to quit at once; whole rows are kept)\n"
+            : "\nkvcanary: SIGTERM: finishing the rows in flight (a second signal quits at once; whole rows are "
+              "kept)\n");
     return;
   }
   exit_now.store(128 + sig);

@@ -18,9 +18,8 @@ namespace kvcanary::type_list {
 // f<T>() for every T of List, in order.
 template <class List, class F>
 void for_each(F&& f) {
-  [&]<std::size_t... I>(std::index_sequence<I...>) {
-    (f.template operator()<std::tuple_element_t<I, List>>(), ...);
-  }(std::make_index_sequence<std::tuple_size_v<List>>{});
+  [&]<std::size_t... I>(std::index_sequence<I...>) { (f.template operator()<std::tuple_element_t<I, List>>(), ...); }
+  (std::make_index_sequence<std::tuple_size_v<List>>{});
 }
 
 // Whether pred<T>() holds for some T of List (stops at the first).
@@ -28,7 +27,8 @@ template <class List, class Pred>
 bool any_of(Pred&& pred) {
   return [&]<std::size_t... I>(std::index_sequence<I...>) {
     return (pred.template operator()<std::tuple_element_t<I, List>>() || ...);
-  }(std::make_index_sequence<std::tuple_size_v<List>>{});
+  }
+  (std::make_index_sequence<std::tuple_size_v<List>>{});
 }
 
 // Calls f<T>() for the first T of List with matches<T>(); false when no T matches.

@@ -50,10 +50,10 @@ class WriterLock {
     for (int attempt = 0;; ++attempt) {
       fd_ = ::open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
       if (fd_ < 0 && use == Use::Input) return;  // held: nothing
-      if (fd_ < 0) fail(target_.string(), "", "cannot create its lock file " + lock_path_.string() + ": " + std::strerror(errno));
+      if (fd_ < 0)
+        fail(target_.string(), "", "cannot create its lock file " + lock_path_.string() + ": " + std::strerror(errno));
       int r;
-      while ((r = ::flock(fd_, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {
-      }
+      while ((r = ::flock(fd_, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {}
       if (r != 0) {
         const int e = errno;
         std::string holder = read_holder();
@@ -64,14 +64,17 @@ class WriterLock {
         }
         ::close(fd_);
         fd_ = -1;
-        if (e != EWOULDBLOCK) fail(target_.string(), "", "cannot lock " + lock_path_.string() + ": " + std::strerror(e));
+        if (e != EWOULDBLOCK)
+          fail(target_.string(), "", "cannot lock " + lock_path_.string() + ": " + std::strerror(e));
         fail(target_.string(), "",
-             "is being written by another kvcanary process (pid " + (holder.empty() ? std::string("unknown") : holder) + ", lock " +
-                 lock_path_.string() + "); wait for it to finish or stop it, or write to another file");
+             "is being written by another kvcanary process (pid " + (holder.empty() ? std::string("unknown") : holder) +
+                 ", lock " + lock_path_.string() + "); wait for it to finish or stop it, or write to another file");
       }
       // The holder before us may have unlinked the file between our open and our flock.
-      struct stat ours {}, now {};
-      if (::fstat(fd_, &ours) == 0 && ::stat(lock_path_.c_str(), &now) == 0 && ours.st_ino == now.st_ino && ours.st_dev == now.st_dev)
+      struct stat ours {
+      }, now{};
+      if (::fstat(fd_, &ours) == 0 && ::stat(lock_path_.c_str(), &now) == 0 && ours.st_ino == now.st_ino &&
+          ours.st_dev == now.st_dev)
         break;
       ::close(fd_);
       fd_ = -1;

@@ -58,8 +58,10 @@ struct Agreement {
   // Position `positions`: the full cache's logits row, the compressed cache's, and the
   // reference token (the full cache's greedy choice there).
   void add(const float* full_row, const float* compressed_row, std::size_t vocab, std::int32_t reference_token) {
-    if (argmax(compressed_row, vocab) == reference_token) ++agreed;  // the token greedy decoding would pick
-    else if (!first_mismatch) first_mismatch = positions;
+    if (argmax(compressed_row, vocab) == reference_token)
+      ++agreed;  // the token greedy decoding would pick
+    else if (!first_mismatch)
+      first_mismatch = positions;
     kl_sum += kl_of_logits(full_row, compressed_row, vocab);
     ++positions;
   }

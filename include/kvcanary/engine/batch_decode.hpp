@@ -48,8 +48,8 @@ namespace kvcanary::engine {
 
 struct DecodeJob {
   std::vector<std::int32_t> prompt;
-  bool generate = true;               // greedy continuation until EOS, a stop string or the cap
-  std::vector<std::int32_t> forced;   // a continuation to score teacher-forced (may be empty)
+  bool generate = true;              // greedy continuation until EOS, a stop string or the cap
+  std::vector<std::int32_t> forced;  // a continuation to score teacher-forced (may be empty)
   // Scope `context`: the prompt's last `question_tokens` tokens are appended uncompressed after
   // the rest is prefilled and compressed (engine/generate.hpp prefill_with_policy); 0: scope
   // `prompt`. With a prefill share, the compressed context is what is shared.
@@ -67,13 +67,13 @@ struct LaneMemory {
 };
 
 struct JobResult {
-  Generation generation;    // when the job generated
-  TokenScores forced;       // log p of each forced token given the prompt and the forced tokens before it
+  Generation generation;  // when the job generated
+  TokenScores forced;     // log p of each forced token given the prompt and the forced tokens before it
   LaneMemory generation_memory, forced_memory;
-  Agreement agreement;                  // when the job had a reference
-  kv::CompressionSignals compression;   // when the job asked for compression_signals
+  Agreement agreement;                 // when the job had a reference
+  kv::CompressionSignals compression;  // when the job asked for compression_signals
   std::size_t prompt_tokens = 0;
-  double seconds = 0;       // this job's share of the wall time: its prefill + its share of every step it was in
+  double seconds = 0;  // this job's share of the wall time: its prefill + its share of every step it was in
 };
 
 struct BatchOptions {
@@ -115,9 +115,9 @@ struct Lane {
 // Runs every job, job j under its own copy of policies[j] — lanes of different policies (a
 // kv::AnyPolicyOf) share each forward call, so a sweep batches all the cells of a task.
 template <class WT, kv::CachePolicy Policy>
-std::vector<JobResult> run_jobs_each(model::Transformer<WT>& model, std::span<const DecodeJob> jobs, std::span<const Policy> policies,
-                                     const GenerateOptions& options, const Detokenizer& detokenize = {},
-                                     const BatchOptions& batch = {}) {
+std::vector<JobResult> run_jobs_each(model::Transformer<WT>& model, std::span<const DecodeJob> jobs,
+                                     std::span<const Policy> policies, const GenerateOptions& options,
+                                     const Detokenizer& detokenize = {}, const BatchOptions& batch = {}) {
   if (policies.size() != jobs.size()) fail("<run_jobs_each>", "policies", "one policy per job is needed");
   using clock = std::chrono::steady_clock;
   using Lane = batch_detail::Lane<Policy>;
@@ -208,7 +208,8 @@ std::vector<JobResult> run_jobs_each(model::Transformer<WT>& model, std::span<co
       if (job.compression_signals) before = base.policy;
       base.policy.after_step(base.cache, record, kv::StepKind::Prefill);
       if (job.compression_signals)
-        r.compression = kv::compression_signals(*uncompressed, record, last_query, *before, base.cache, kv::StepKind::Prefill);
+        r.compression =
+            kv::compression_signals(*uncompressed, record, last_query, *before, base.cache, kv::StepKind::Prefill);
       if (want_agree) reference_logits = logits;
     };
     if (batch.prefill_share) {
@@ -217,11 +218,13 @@ std::vector<JobResult> run_jobs_each(model::Transformer<WT>& model, std::span<co
       // The last-query record first: the sweep asks the share for it up front (one pass), and a
       // second get for the policy's rows then hits the same entry.
       auto entry = job.compression_signals ? batch.prefill_share->get(model, prompt.first(context), 1) : nullptr;
-      if (!entry || (rows && !entry->records.count(rows))) entry = batch.prefill_share->get(model, prompt.first(context), rows);
+      if (!entry || (rows && !entry->records.count(rows)))
+        entry = batch.prefill_share->get(model, prompt.first(context), rows);
       if (batch.prefill_share->misses() == misses) shared_seconds = entry->seconds;
       base.cache = entry->cache;
       logits = entry->logits;
-      compress_prompt(rows ? entry->records.at(rows) : no_record, job.compression_signals ? entry->records.at(1) : no_record);
+      compress_prompt(rows ? entry->records.at(rows) : no_record,
+                      job.compression_signals ? entry->records.at(1) : no_record);
       append_question(model, base.cache, prompt.subspan(context), logits);
     } else if (keep_uncompressed) {
       // prefill_with_policy unrolled: the same forward pass and policy step, plus the signals'
@@ -304,7 +307,8 @@ std::vector<JobResult> run_jobs_each(model::Transformer<WT>& model, std::span<co
         for (std::size_t k = begin; k < end; ++k) {
           const Lane& l = lanes[agree_lanes[k]];
           // Its Reference twin was fed the same token in this very call (both advance once per step).
-          out[l.job].agreement.add(&logits[reference_row[l.job] * V], &logits[agree_lanes[k] * V], V, jobs[l.job].reference[l.fed]);
+          out[l.job].agreement.add(&logits[reference_row[l.job] * V], &logits[agree_lanes[k] * V], V,
+                                   jobs[l.job].reference[l.fed]);
         }
       });
     const double share = std::chrono::duration<double>(clock::now() - t0).count() / static_cast<double>(lanes.size());

@@ -23,8 +23,8 @@ namespace kvcanary::engine {
 
 struct GenerateOptions {
   std::size_t max_new_tokens = 128;
-  std::vector<std::int32_t> eos_ids;     // defaults to the model's generation_config eos
-  std::vector<std::string> stop_strings; // needs a detokenizer
+  std::vector<std::int32_t> eos_ids;      // defaults to the model's generation_config eos
+  std::vector<std::string> stop_strings;  // needs a detokenizer
   // A task's own end condition on the decoded continuation (e.g. a code block has closed);
   // ends the sequence with finish_reason "stop". Needs a detokenizer.
   std::function<bool(std::string_view)> stop_when;
@@ -77,8 +77,8 @@ inline const char* stop_reason(std::span<const std::int32_t> tokens, const std::
 // engine's full-cache reference lane rides in the same call as the compressed lanes
 // (engine/batch_decode.hpp, DecodeJob::reference), whatever policy types the caller lists.
 template <class WT, kv::CachePolicy Policy>
-void forward_with_policies(model::Transformer<WT>& model, std::vector<model::Segment>& segments, std::span<Policy* const> policies,
-                           kv::StepKind kind, std::vector<float>& logits) {
+void forward_with_policies(model::Transformer<WT>& model, std::vector<model::Segment>& segments,
+                           std::span<Policy* const> policies, kv::StepKind kind, std::vector<float>& logits) {
   std::vector<kv::AttentionRecord> records(segments.size());
   std::vector<model::RecordRequest> requests(segments.size());
   for (std::size_t i = 0; i < segments.size(); ++i) {
@@ -108,7 +108,8 @@ void forward_with_policies(model::Transformer<WT>& model, std::vector<model::Seg
 // since a decode-mode policy would later select among the question's rows). The logits are
 // the question's last row's, as a one-pass prefill's.
 template <class WT>
-void append_question(model::Transformer<WT>& model, kv::KvCache& cache, std::span<const std::int32_t> question, std::vector<float>& logits) {
+void append_question(model::Transformer<WT>& model, kv::KvCache& cache, std::span<const std::int32_t> question,
+                     std::vector<float>& logits) {
   if (question.empty()) return;
   const model::Segment seg{&cache, question, model::Logits::Last};
   model.forward(std::span<const model::Segment>(&seg, 1), logits);
@@ -116,12 +117,14 @@ void append_question(model::Transformer<WT>& model, kv::KvCache& cache, std::spa
 
 // The first `prompt.size() − question` tokens of the prompt: what a policy compresses. At
 // least one token is context.
-inline std::size_t context_length(std::size_t prompt, std::size_t question) { return question < prompt ? prompt - question : 1; }
+inline std::size_t context_length(std::size_t prompt, std::size_t question) {
+  return question < prompt ? prompt - question : 1;
+}
 
 // Prefill a prompt under its policy, in scope `context` when `question` > 0.
 template <class WT, kv::CachePolicy Policy>
-void prefill_with_policy(model::Transformer<WT>& model, kv::KvCache& cache, std::span<const std::int32_t> prompt, std::size_t question,
-                         Policy& policy, std::vector<float>& logits) {
+void prefill_with_policy(model::Transformer<WT>& model, kv::KvCache& cache, std::span<const std::int32_t> prompt,
+                         std::size_t question, Policy& policy, std::vector<float>& logits) {
   const std::size_t context = context_length(prompt.size(), question);
   std::vector<model::Segment> seg = {{&cache, prompt.first(context), model::Logits::Last}};
   Policy* p = &policy;
@@ -130,7 +133,8 @@ void prefill_with_policy(model::Transformer<WT>& model, kv::KvCache& cache, std:
 }
 
 template <class WT, kv::CachePolicy Policy = kv::FullCache>
-std::vector<Generation> generate_greedy(model::Transformer<WT>& model, std::span<const std::vector<std::int32_t>> prompts,
+std::vector<Generation> generate_greedy(model::Transformer<WT>& model,
+                                        std::span<const std::vector<std::int32_t>> prompts,
                                         const GenerateOptions& options, const Detokenizer& detokenize = {},
                                         const Policy& policy = {}, std::vector<kv::KvCache>* caches_out = nullptr) {
   using clock = std::chrono::steady_clock;

@@ -49,7 +49,8 @@ TokenScores score_tokens(model::Transformer<WT>& model, std::span<const std::int
   for (std::size_t begin = 0; begin + 1 < ids.size(); begin += chunk) {
     const std::size_t end = std::min(begin + chunk, ids.size() - 1);
     const bool wanted = end > first_scored - 1;
-    const model::Segment seg{&cache, ids.subspan(begin, end - begin), wanted ? model::Logits::All : model::Logits::None};
+    const model::Segment seg{&cache, ids.subspan(begin, end - begin),
+                             wanted ? model::Logits::All : model::Logits::None};
     model.forward(std::span<const model::Segment>(&seg, 1), logits);
     if (!wanted) continue;
     for (std::size_t i = begin; i < end; ++i) {
@@ -92,8 +93,8 @@ TokenScores strided_perplexity(model::Transformer<WT>& model, std::span<const st
 // ids[first_scored..] are scored; first_scored ≥ 1. The prediction of ids[context] comes from
 // the prefill step, before compression, as a generated first token would.
 template <class WT, kv::CachePolicy Policy>
-TokenScores score_tokens_under(model::Transformer<WT>& model, std::span<const std::int32_t> ids, const Policy& prototype,
-                               std::size_t context, std::size_t first_scored) {
+TokenScores score_tokens_under(model::Transformer<WT>& model, std::span<const std::int32_t> ids,
+                               const Policy& prototype, std::size_t context, std::size_t first_scored) {
   TokenScores s;
   if (ids.size() < 2) return s;
   context = std::clamp<std::size_t>(context, 1, ids.size() - 1);

@@ -40,20 +40,22 @@ class PrefillShare {
   using RowsWanted = std::function<std::vector<std::size_t>(std::size_t n_tokens)>;
 
   struct Entry {
-    kv::KvCache cache;                                    // after the prefill, before any policy
-    std::vector<float> logits;                            // the last prompt row's
-    std::map<std::size_t, kv::AttentionRecord> records;   // by the row count asked for
-    double seconds = 0;                                   // what the shared pass took
+    kv::KvCache cache;                                   // after the prefill, before any policy
+    std::vector<float> logits;                           // the last prompt row's
+    std::map<std::size_t, kv::AttentionRecord> records;  // by the row count asked for
+    double seconds = 0;                                  // what the shared pass took
     std::size_t bytes = 0;
   };
 
-  explicit PrefillShare(RowsWanted rows_wanted, std::size_t byte_limit = std::size_t{2} << 30, bool query_moments = false)
+  explicit PrefillShare(RowsWanted rows_wanted, std::size_t byte_limit = std::size_t{2} << 30,
+                        bool query_moments = false)
       : rows_wanted_(std::move(rows_wanted)), byte_limit_(byte_limit), query_moments_(query_moments) {}
 
   // The prefill of `prompt` with a record of `rows` query rows (0: none) among its records.
   // Runs the forward pass only when no kept entry has both.
   template <class WT>
-  std::shared_ptr<const Entry> get(model::Transformer<WT>& model, std::span<const std::int32_t> prompt, std::size_t rows) {
+  std::shared_ptr<const Entry> get(model::Transformer<WT>& model, std::span<const std::int32_t> prompt,
+                                   std::size_t rows) {
     std::vector<std::int32_t> key(prompt.begin(), prompt.end());
     auto it = entries_.find(key);
     if (it != entries_.end() && (rows == 0 || it->second->records.count(rows))) {

@@ -22,16 +22,18 @@ namespace kvcanary::engine {
 
 struct ReferenceAgreement {
   std::size_t prompts = 0, positions = 0;
-  std::size_t top1_equal = 0;                      // positions where our argmax = the reference's
-  float clear_margin = 0.1f;                       // a position is "clear" when the reference's top-2 margin exceeds this
+  std::size_t top1_equal = 0;  // positions where our argmax = the reference's
+  float clear_margin = 0.1f;   // a position is "clear" when the reference's top-2 margin exceeds this
   std::size_t clear_positions = 0, clear_top1_equal = 0;  // (0 when the reference has no margins)
   std::size_t greedy_prompts = 0, greedy_identical = 0;   // prompts with a reference continuation / identical 32 tokens
-  std::size_t tokenizer_equal = 0;                 // prompts where our tokenizer gives the reference's ids
-  float max_dlogit_top1 = 0;                       // max over positions of |ours - ref| on the reference's top-1 token
-  float max_dlogit_top20 = 0;                      // max over prompts of |ours - ref| on its last-position top 20
-  std::vector<std::string> notes;                  // per-prompt differences, for the reader
+  std::size_t tokenizer_equal = 0;                        // prompts where our tokenizer gives the reference's ids
+  float max_dlogit_top1 = 0;       // max over positions of |ours - ref| on the reference's top-1 token
+  float max_dlogit_top20 = 0;      // max over prompts of |ours - ref| on its last-position top 20
+  std::vector<std::string> notes;  // per-prompt differences, for the reader
 
-  double top1_rate() const { return positions ? static_cast<double>(top1_equal) / static_cast<double>(positions) : 0.0; }
+  double top1_rate() const {
+    return positions ? static_cast<double>(top1_equal) / static_cast<double>(positions) : 0.0;
+  }
   double clear_rate() const {
     return clear_positions ? static_cast<double>(clear_top1_equal) / static_cast<double>(clear_positions) : 0.0;
   }
@@ -43,8 +45,8 @@ struct ReferenceAgreement {
 
 // `encode` maps a prompt's text to ids (the model's tokenizer); pass nullptr to skip that check.
 template <class WT, class Encode>
-ReferenceAgreement check_against_reference(model::Transformer<WT>& model, const io::LogitReference& ref, const Encode& encode,
-                                           float clear_margin = 0.1f) {
+ReferenceAgreement check_against_reference(model::Transformer<WT>& model, const io::LogitReference& ref,
+                                           const Encode& encode, float clear_margin = 0.1f) {
   ReferenceAgreement a;
   a.clear_margin = clear_margin;
   const std::size_t vocab = static_cast<std::size_t>(model.config().vocab_size);
@@ -54,11 +56,15 @@ ReferenceAgreement check_against_reference(model::Transformer<WT>& model, const 
   for (const auto& p : ref.prompts) {
     ++a.prompts;
     if constexpr (!std::is_same_v<Encode, std::nullptr_t>) {
-      if (encode(p.text) == p.ids) ++a.tokenizer_equal;
-      else a.notes.push_back("tokenizer differs from the reference's ids on " + p.name);
+      if (encode(p.text) == p.ids)
+        ++a.tokenizer_equal;
+      else
+        a.notes.push_back("tokenizer differs from the reference's ids on " + p.name);
     }
     for (const auto id : p.ids)
-      if (id < 0 || static_cast<std::size_t>(id) >= vocab) fail(ref.file, "prompts." + p.name + ".ids", "token id " + std::to_string(id) + " is outside the model's vocabulary");
+      if (id < 0 || static_cast<std::size_t>(id) >= vocab)
+        fail(ref.file, "prompts." + p.name + ".ids",
+             "token id " + std::to_string(id) + " is outside the model's vocabulary");
     kv::KvCache cache = model.new_cache();
     const model::Segment seg{&cache, p.ids, model::Logits::All};
     model.forward(std::span<const model::Segment>(&seg, 1), logits);
@@ -75,7 +81,8 @@ ReferenceAgreement check_against_reference(model::Transformer<WT>& model, const 
         a.max_dlogit_top1 = std::max(a.max_dlogit_top1, std::abs(row[p.top1[i]] - p.top1_logit[i]));
     }
     const float* last = &logits[(p.ids.size() - 1) * vocab];
-    for (const auto& [id, logit] : p.last_top20) a.max_dlogit_top20 = std::max(a.max_dlogit_top20, std::abs(last[id] - logit));
+    for (const auto& [id, logit] : p.last_top20)
+      a.max_dlogit_top20 = std::max(a.max_dlogit_top20, std::abs(last[id] - logit));
     if (!p.greedy.empty()) {
       greedy_inputs.push_back(p.ids);
       greedy_refs.push_back(&p);

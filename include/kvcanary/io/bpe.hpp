@@ -21,9 +21,7 @@ namespace kvcanary::io {
 // Heterogeneous-lookup hash so string_view keys need no temporary std::string.
 struct StringHash {
   using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept {
-    return std::hash<std::string_view>{}(s);
-  }
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 using TokenMap = std::unordered_map<std::string, std::int32_t, StringHash, std::equal_to<>>;
 
@@ -93,8 +91,7 @@ class Bpe {
     std::size_t len;  // bytes of the word it covers; 0 once merged into its left neighbour
   };
   static std::uint64_t pair_key(std::int32_t a, std::int32_t b) {
-    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) |
-           static_cast<std::uint32_t>(b);
+    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
   }
   const MergeValue* lookup(std::int32_t a, std::int32_t b) const {
     auto it = merges_.find(pair_key(a, b));
@@ -169,9 +166,7 @@ class Bpe {
       std::uint32_t rank;
       std::int32_t pos;
       std::int32_t id;
-      bool operator>(const Cand& o) const {
-        return rank != o.rank ? rank > o.rank : pos > o.pos;
-      }
+      bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
     };
     std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> queue;
     for (std::size_t i = 0; i + 1 < symbols.size(); ++i)
@@ -195,11 +190,9 @@ class Bpe {
       if (right.next >= 0) symbols[right.next].prev = top.pos;
 
       if (cur.prev >= 0)
-        if (const MergeValue* pm = lookup(symbols[cur.prev].id, cur.id))
-          queue.push(Cand{pm->rank, cur.prev, pm->id});
+        if (const MergeValue* pm = lookup(symbols[cur.prev].id, cur.id)) queue.push(Cand{pm->rank, cur.prev, pm->id});
       if (cur.next >= 0)
-        if (const MergeValue* nm = lookup(cur.id, symbols[cur.next].id))
-          queue.push(Cand{nm->rank, top.pos, nm->id});
+        if (const MergeValue* nm = lookup(cur.id, symbols[cur.next].id)) queue.push(Cand{nm->rank, top.pos, nm->id});
     }
   }
 

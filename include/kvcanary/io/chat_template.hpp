@@ -49,17 +49,19 @@ struct ChatMessage {
 };
 
 enum class ChatFamily {
-  SmolLM2,  // ChatML, default system prompt "You are a helpful AI assistant named SmolLM, ..."
-  Qwen25,   // ChatML, default "You are Qwen, created by Alibaba Cloud. ...", tools, tool turns grouped
+  SmolLM2,      // ChatML, default system prompt "You are a helpful AI assistant named SmolLM, ..."
+  Qwen25,       // ChatML, default "You are Qwen, created by Alibaba Cloud. ...", tools, tool turns grouped
   Qwen25Coder,  // Qwen25 with `{{"name": <function-name>, ...}}` (doubled braces) in the tools instructions
-  ChatML,   // ChatML without default system prompt
-  Llama3,   // <|start_header_id|>role<|end_header_id|>\n\n content|trim <|eot_id|>, BOS first
+  ChatML,       // ChatML without default system prompt
+  Llama3,       // <|start_header_id|>role<|end_header_id|>\n\n content|trim <|eot_id|>, BOS first
 };
 
 namespace chat_detail {
 
-inline constexpr std::string_view kSmolLM2System = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
-inline constexpr std::string_view kQwen25System = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
+inline constexpr std::string_view kSmolLM2System =
+    "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
+inline constexpr std::string_view kQwen25System =
+    "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
 
 // The known templates, as published in the models' tokenizer_config.json. SmolLM2's is the one
 // in SmolLM2-135M-Instruct's GGUF metadata; Qwen2.5's was written from the published config and
@@ -186,8 +188,7 @@ inline std::string fingerprint(std::string_view t) {
 // Python str.strip() (Jinja's `trim` filter): the characters str.isspace() accepts.
 inline bool py_space(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
-         c == 0x3000;
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
 inline char32_t decode_at(std::string_view s, std::size_t i, std::size_t& len) {
@@ -281,7 +282,7 @@ class ChatTemplate {
     } else {
       fail(source, "chat_template",
            "unrecognised chat template (known: SmolLM2 ChatML, Qwen2.5 ChatML, Qwen2.5-Coder ChatML, plain ChatML, "
-               "Llama-3); it starts " +
+           "Llama-3); it starts " +
                std::string(template_text.substr(0, 80)));
     }
     c.template_ = std::move(template_text);
@@ -369,22 +370,26 @@ class ChatTemplate {
   // verbatim; an assistant turn with tool calls as its text (if any) and one <tool_call> block
   // per call; consecutive tool results grouped into one user turn of <tool_response> blocks; any
   // other role renders nothing, as in the template.
-  void render_qwen25(std::string& out, std::span<const ChatMessage> messages, std::span<const std::string> tools) const {
+  void render_qwen25(std::string& out, std::span<const ChatMessage> messages,
+                     std::span<const std::string> tools) const {
     if (messages.empty()) fail("", "messages", "the Qwen2.5 template reads messages[0]: empty conversation");
-    const std::string_view system = messages[0].role == "system" ? std::string_view(messages[0].content) : default_system_;
+    const std::string_view system =
+        messages[0].role == "system" ? std::string_view(messages[0].content) : default_system_;
     if (tools.empty()) {
       chatml_turn(out, "system", system);
     } else {
       out += "<|im_start|>system\n";
       out += system;
-      out += "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
-             "You are provided with function signatures within <tools></tools> XML tags:\n<tools>";
+      out +=
+          "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+          "You are provided with function signatures within <tools></tools> XML tags:\n<tools>";
       for (const std::string& t : tools) {
         out += '\n';
         out += t;
       }
-      out += "\n</tools>\n\nFor each function call, return a json object with function name and arguments within "
-             "<tool_call></tool_call> XML tags:\n<tool_call>\n";
+      out +=
+          "\n</tools>\n\nFor each function call, return a json object with function name and arguments within "
+          "<tool_call></tool_call> XML tags:\n<tool_call>\n";
       out += family_ == ChatFamily::Qwen25Coder ? "{{\"name\": <function-name>, \"arguments\": <args-json-object>}}"
                                                 : "{\"name\": <function-name>, \"arguments\": <args-json-object>}";
       out += "\n</tool_call><|im_end|>\n";

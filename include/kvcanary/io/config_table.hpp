@@ -24,8 +24,12 @@ class ConfigTable {
       : table_(&table), file_(std::move(file)), path_(std::move(path)) {}
 
   const std::string& file() const { return file_; }
-  std::string key_path(const std::string& key) const { return path_.empty() ? key : key.empty() ? path_ : path_ + "." + key; }
-  [[noreturn]] void fail_at(const std::string& key, const std::string& message) const { fail(file_, key_path(key), message); }
+  std::string key_path(const std::string& key) const {
+    return path_.empty() ? key : key.empty() ? path_ : path_ + "." + key;
+  }
+  [[noreturn]] void fail_at(const std::string& key, const std::string& message) const {
+    fail(file_, key_path(key), message);
+  }
 
   bool has(const std::string& key) const { return table_->contains(key); }
 
@@ -36,7 +40,9 @@ class ConfigTable {
     if (!n->is_string()) fail_at(key, "must be a string");
     return n->value<std::string>();
   }
-  std::string get_string(const std::string& key, const std::string& fallback) const { return opt_string(key).value_or(fallback); }
+  std::string get_string(const std::string& key, const std::string& fallback) const {
+    return opt_string(key).value_or(fallback);
+  }
   std::string require_string(const std::string& key) const {
     auto v = opt_string(key);
     if (!v) fail_at(key, "is required");
@@ -111,15 +117,19 @@ class ConfigTable {
     if (!t) fail_at(key, "must be a table");
     for (const auto& [k, v] : *t) {
       const std::string name(k.str());
-      if (auto s = v.value_exact<std::string>()) out[name] = *s;
-      else if (auto i = v.value_exact<std::int64_t>()) out[name] = std::to_string(*i);
+      if (auto s = v.value_exact<std::string>())
+        out[name] = *s;
+      else if (auto i = v.value_exact<std::int64_t>())
+        out[name] = std::to_string(*i);
       else if (auto d = v.value_exact<double>()) {
         std::ostringstream ss;
         ss.precision(17);
         ss << *d;
         out[name] = ss.str();
-      } else if (auto b = v.value_exact<bool>()) out[name] = *b ? "1" : "0";
-      else fail_at(key + "." + name, "must be a string, number or boolean");
+      } else if (auto b = v.value_exact<bool>())
+        out[name] = *b ? "1" : "0";
+      else
+        fail_at(key + "." + name, "must be a string, number or boolean");
     }
     return out;
   }
@@ -166,7 +176,8 @@ inline toml::table parse_toml_file(const std::filesystem::path& path) {
     return toml::parse_file(path.string());
   } catch (const toml::parse_error& e) {
     const auto& b = e.source().begin;
-    fail(path.string(), "line " + std::to_string(b.line) + ", column " + std::to_string(b.column), std::string(e.description()));
+    fail(path.string(), "line " + std::to_string(b.line) + ", column " + std::to_string(b.column),
+         std::string(e.description()));
   }
 }
 

@@ -69,11 +69,38 @@ inline const char* gguf_type_name(GgufType t) noexcept {
 
 // Tensor element types, numbered as ggml's enum ggml_type (values never reused).
 enum class GgmlType : std::uint32_t {
-  F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q8_1 = 9,
-  Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15,
-  IQ2_XXS = 16, IQ2_XS = 17, IQ3_XXS = 18, IQ1_S = 19, IQ4_NL = 20, IQ3_S = 21, IQ2_S = 22,
-  IQ4_XS = 23, I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, IQ1_M = 29, BF16 = 30,
-  TQ1_0 = 34, TQ2_0 = 35, MXFP4 = 39,
+  F32 = 0,
+  F16 = 1,
+  Q4_0 = 2,
+  Q4_1 = 3,
+  Q5_0 = 6,
+  Q5_1 = 7,
+  Q8_0 = 8,
+  Q8_1 = 9,
+  Q2_K = 10,
+  Q3_K = 11,
+  Q4_K = 12,
+  Q5_K = 13,
+  Q6_K = 14,
+  Q8_K = 15,
+  IQ2_XXS = 16,
+  IQ2_XS = 17,
+  IQ3_XXS = 18,
+  IQ1_S = 19,
+  IQ4_NL = 20,
+  IQ3_S = 21,
+  IQ2_S = 22,
+  IQ4_XS = 23,
+  I8 = 24,
+  I16 = 25,
+  I32 = 26,
+  I64 = 27,
+  F64 = 28,
+  IQ1_M = 29,
+  BF16 = 30,
+  TQ1_0 = 34,
+  TQ2_0 = 35,
+  MXFP4 = 39,
 };
 
 struct GgmlTypeTraits {
@@ -89,17 +116,14 @@ inline const GgmlTypeTraits* ggml_type_traits(std::uint32_t id) noexcept {
     std::uint32_t id;
     GgmlTypeTraits t;
   } kTable[] = {
-      {0, {"F32", 1, 4}},        {1, {"F16", 1, 2}},        {2, {"Q4_0", 32, 18}},
-      {3, {"Q4_1", 32, 20}},     {6, {"Q5_0", 32, 22}},     {7, {"Q5_1", 32, 24}},
-      {8, {"Q8_0", 32, 34}},     {9, {"Q8_1", 32, 36}},     {10, {"Q2_K", 256, 84}},
-      {11, {"Q3_K", 256, 110}},  {12, {"Q4_K", 256, 144}},  {13, {"Q5_K", 256, 176}},
-      {14, {"Q6_K", 256, 210}},  {15, {"Q8_K", 256, 292}},  {16, {"IQ2_XXS", 256, 66}},
-      {17, {"IQ2_XS", 256, 74}}, {18, {"IQ3_XXS", 256, 98}}, {19, {"IQ1_S", 256, 50}},
-      {20, {"IQ4_NL", 32, 18}},  {21, {"IQ3_S", 256, 110}}, {22, {"IQ2_S", 256, 82}},
-      {23, {"IQ4_XS", 256, 136}}, {24, {"I8", 1, 1}},       {25, {"I16", 1, 2}},
-      {26, {"I32", 1, 4}},       {27, {"I64", 1, 8}},       {28, {"F64", 1, 8}},
-      {29, {"IQ1_M", 256, 56}},  {30, {"BF16", 1, 2}},      {34, {"TQ1_0", 256, 54}},
-      {35, {"TQ2_0", 256, 66}},  {39, {"MXFP4", 32, 17}},
+      {0, {"F32", 1, 4}},         {1, {"F16", 1, 2}},         {2, {"Q4_0", 32, 18}},      {3, {"Q4_1", 32, 20}},
+      {6, {"Q5_0", 32, 22}},      {7, {"Q5_1", 32, 24}},      {8, {"Q8_0", 32, 34}},      {9, {"Q8_1", 32, 36}},
+      {10, {"Q2_K", 256, 84}},    {11, {"Q3_K", 256, 110}},   {12, {"Q4_K", 256, 144}},   {13, {"Q5_K", 256, 176}},
+      {14, {"Q6_K", 256, 210}},   {15, {"Q8_K", 256, 292}},   {16, {"IQ2_XXS", 256, 66}}, {17, {"IQ2_XS", 256, 74}},
+      {18, {"IQ3_XXS", 256, 98}}, {19, {"IQ1_S", 256, 50}},   {20, {"IQ4_NL", 32, 18}},   {21, {"IQ3_S", 256, 110}},
+      {22, {"IQ2_S", 256, 82}},   {23, {"IQ4_XS", 256, 136}}, {24, {"I8", 1, 1}},         {25, {"I16", 1, 2}},
+      {26, {"I32", 1, 4}},        {27, {"I64", 1, 8}},        {28, {"F64", 1, 8}},        {29, {"IQ1_M", 256, 56}},
+      {30, {"BF16", 1, 2}},       {34, {"TQ1_0", 256, 54}},   {35, {"TQ2_0", 256, 66}},   {39, {"MXFP4", 32, 17}},
   };
   for (const auto& e : kTable)
     if (e.id == id) return &e.t;
@@ -204,15 +228,9 @@ class GgufFile {
     return out;
   }
 
-  std::uint64_t get_uint_or(std::string_view key, std::uint64_t dflt) const {
-    return has(key) ? get_uint(key) : dflt;
-  }
-  double get_float_or(std::string_view key, double dflt) const {
-    return has(key) ? get_float(key) : dflt;
-  }
-  bool get_bool_or(std::string_view key, bool dflt) const {
-    return has(key) ? get_bool(key) : dflt;
-  }
+  std::uint64_t get_uint_or(std::string_view key, std::uint64_t dflt) const { return has(key) ? get_uint(key) : dflt; }
+  double get_float_or(std::string_view key, double dflt) const { return has(key) ? get_float(key) : dflt; }
+  bool get_bool_or(std::string_view key, bool dflt) const { return has(key) ? get_bool(key) : dflt; }
 
   const GgufTensorInfo* find_tensor(std::string_view name) const {
     auto it = tensor_index_.find(std::string(name));
@@ -240,8 +258,8 @@ class GgufFile {
     void need(std::uint64_t n, const std::string& where) const {
       if (n > left())
         fail(path, where,
-             "truncated: needs " + std::to_string(n) + " bytes at offset " + std::to_string(pos) +
-                 ", file has " + std::to_string(size));
+             "truncated: needs " + std::to_string(n) + " bytes at offset " + std::to_string(pos) + ", file has " +
+                 std::to_string(size));
     }
     template <class T>
     T read(const std::string& where) {
@@ -266,10 +284,17 @@ class GgufFile {
 
   static std::uint64_t scalar_size(GgufType t) noexcept {
     switch (t) {
-      case GgufType::UINT8: case GgufType::INT8: case GgufType::BOOL: return 1;
-      case GgufType::UINT16: case GgufType::INT16: return 2;
-      case GgufType::UINT32: case GgufType::INT32: case GgufType::FLOAT32: return 4;
-      case GgufType::UINT64: case GgufType::INT64: case GgufType::FLOAT64: return 8;
+      case GgufType::UINT8:
+      case GgufType::INT8:
+      case GgufType::BOOL: return 1;
+      case GgufType::UINT16:
+      case GgufType::INT16: return 2;
+      case GgufType::UINT32:
+      case GgufType::INT32:
+      case GgufType::FLOAT32: return 4;
+      case GgufType::UINT64:
+      case GgufType::INT64:
+      case GgufType::FLOAT64: return 8;
       case GgufType::STRING: return 8;  // minimum: the length prefix
       case GgufType::ARRAY: return 12;  // minimum: element type + count
     }
@@ -295,15 +320,13 @@ class GgufFile {
         const auto b = c.read<std::uint8_t>(where);
         if (b > 1)
           fail(path(), where,
-               "BOOL value " + std::to_string(b) + " at offset " + std::to_string(at) +
-                   " is neither 0 nor 1");
+               "BOOL value " + std::to_string(b) + " at offset " + std::to_string(at) + " is neither 0 nor 1");
         out.v = b == 1;
         break;
       }
       case GgufType::STRING: out.v = c.read_string(where); break;
       case GgufType::ARRAY: {
-        if (depth >= kMaxArrayDepth)
-          fail(path(), where, "arrays nested deeper than " + std::to_string(kMaxArrayDepth));
+        if (depth >= kMaxArrayDepth) fail(path(), where, "arrays nested deeper than " + std::to_string(kMaxArrayDepth));
         const auto et_raw = c.read<std::uint32_t>(where + " (array element type)");
         if (et_raw > static_cast<std::uint32_t>(GgufType::FLOAT64))
           fail(path(), where, "unknown array element type " + std::to_string(et_raw));
@@ -313,18 +336,16 @@ class GgufFile {
         // Each element occupies at least scalar_size bytes, so this bounds the allocation.
         if (n > c.left() / scalar_size(out.elem_type))
           fail(path(), where,
-               "array length " + std::to_string(n) + " at offset " + std::to_string(count_at) +
-                   " cannot fit in the " + std::to_string(c.left()) + " bytes left");
+               "array length " + std::to_string(n) + " at offset " + std::to_string(count_at) + " cannot fit in the " +
+                   std::to_string(c.left()) + " bytes left");
         std::vector<GgufValue> items;
         items.reserve(static_cast<std::size_t>(n));
         for (std::uint64_t i = 0; i < n; ++i)
-          items.push_back(read_value(c, out.elem_type, where + "[" + std::to_string(i) + "]",
-                                     depth + 1));
+          items.push_back(read_value(c, out.elem_type, where + "[" + std::to_string(i) + "]", depth + 1));
         out.v = std::move(items);
         break;
       }
-      default:
-        fail(path(), where, "unknown value type " + std::to_string(static_cast<std::uint32_t>(type)));
+      default: fail(path(), where, "unknown value type " + std::to_string(static_cast<std::uint32_t>(type)));
     }
     return out;
   }
@@ -336,8 +357,7 @@ class GgufFile {
     if (std::memcmp(file_.data(), "GGUF", 4) != 0) fail(p, "header.magic", "not a GGUF file (magic is not \"GGUF\")");
     c.pos = 4;
     version_ = c.read<std::uint32_t>("header.version");
-    if (version_ == 1)
-      fail(p, "header.version", "GGUF v1 (32-bit counts) is not supported; only v2 and v3");
+    if (version_ == 1) fail(p, "header.version", "GGUF v1 (32-bit counts) is not supported; only v2 and v3");
     if (version_ != 2 && version_ != 3) {
       // A byte-swapped 2 or 3 means a big-endian file.
       if (version_ == 0x02000000u || version_ == 0x03000000u)
@@ -348,8 +368,7 @@ class GgufFile {
     const auto n_kv = c.read<std::uint64_t>("header.kv_count");
     // Minimum encoded sizes: a kv is key length (8) + type (4) + 1 value byte; a tensor info
     // is name length (8) + n_dims (4) + type (4) + offset (8).
-    if (n_kv > c.left() / 13)
-      fail(p, "header.kv_count", "count " + std::to_string(n_kv) + " cannot fit in the file");
+    if (n_kv > c.left() / 13) fail(p, "header.kv_count", "count " + std::to_string(n_kv) + " cannot fit in the file");
     if (n_tensors > c.left() / 24)
       fail(p, "header.tensor_count", "count " + std::to_string(n_tensors) + " cannot fit in the file");
 
@@ -401,16 +420,16 @@ class GgufFile {
       t.type = static_cast<GgmlType>(type_raw);
       if (t.dims[0] % tr->block_size != 0)
         fail(p, w + ".ne[0]",
-             "row length " + std::to_string(t.dims[0]) + " is not a multiple of the " + tr->name +
-                 " block size " + std::to_string(tr->block_size));
+             "row length " + std::to_string(t.dims[0]) + " is not a multiple of the " + tr->name + " block size " +
+                 std::to_string(tr->block_size));
       const std::uint64_t n_blocks = t.n_elements / tr->block_size;
       if (n_blocks > UINT64_MAX / tr->type_size) fail(p, w, "byte size overflows 64 bits");
       t.n_bytes = n_blocks * tr->type_size;
       t.offset = c.read<std::uint64_t>(w + ".offset");
       if (t.offset % alignment_ != 0)
-        fail(p, w + ".offset",
-             "offset " + std::to_string(t.offset) + " is not a multiple of the alignment " +
-                 std::to_string(alignment_));
+        fail(
+            p, w + ".offset",
+            "offset " + std::to_string(t.offset) + " is not a multiple of the alignment " + std::to_string(alignment_));
       if (!tensor_index_.emplace(t.name, tensors_.size()).second) fail(p, w, "duplicate tensor name");
       tensors_.push_back(std::move(t));
     }
@@ -418,8 +437,9 @@ class GgufFile {
     // The data section starts at the next alignment boundary after the tensor infos.
     data_offset_ = (c.pos + alignment_ - 1) / alignment_ * alignment_;
     if (!tensors_.empty() && data_offset_ > file_.size())
-      fail(p, "data section", "starts at offset " + std::to_string(data_offset_) +
-                                  ", past the end of the file (" + std::to_string(file_.size()) + " bytes)");
+      fail(p, "data section",
+           "starts at offset " + std::to_string(data_offset_) + ", past the end of the file (" +
+               std::to_string(file_.size()) + " bytes)");
     const std::uint64_t data_size = tensors_.empty() ? 0 : file_.size() - data_offset_;
     for (auto& t : tensors_) {
       if (t.offset > data_size || t.n_bytes > data_size - t.offset)
@@ -431,13 +451,11 @@ class GgufFile {
     // Tensors must not share bytes: a writer bug that would otherwise silently alias weights.
     std::vector<const GgufTensorInfo*> by_offset;
     for (const auto& t : tensors_) by_offset.push_back(&t);
-    std::stable_sort(by_offset.begin(), by_offset.end(),
-              [](auto* a, auto* b) { return a->offset < b->offset; });
+    std::stable_sort(by_offset.begin(), by_offset.end(), [](auto* a, auto* b) { return a->offset < b->offset; });
     for (std::size_t i = 1; i < by_offset.size(); ++i) {
       const auto* prev = by_offset[i - 1];
       if (prev->n_bytes > 0 && by_offset[i]->offset < prev->offset + prev->n_bytes)
-        fail(p, "tensor '" + by_offset[i]->name + "'.offset",
-             "data overlaps tensor '" + prev->name + "'");
+        fail(p, "tensor '" + by_offset[i]->name + "'.offset", "data overlaps tensor '" + prev->name + "'");
     }
   }
 
@@ -450,7 +468,9 @@ class GgufFile {
     if (v.is_unsigned()) return std::get<std::uint64_t>(v.v);
     if (v.is_signed() && std::get<std::int64_t>(v.v) >= 0)
       return static_cast<std::uint64_t>(std::get<std::int64_t>(v.v));
-    if (v.is_signed()) fail(path(), std::string(key), "expected a non-negative integer, found " + std::to_string(std::get<std::int64_t>(v.v)));
+    if (v.is_signed())
+      fail(path(), std::string(key),
+           "expected a non-negative integer, found " + std::to_string(std::get<std::int64_t>(v.v)));
     type_error(key, v, "an integer");
   }
   std::int64_t as_int(const GgufValue& v, std::string_view key) const {

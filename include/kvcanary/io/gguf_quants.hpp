@@ -53,13 +53,20 @@ namespace kvcanary::io {
 
 inline bool can_dequantize(GgmlType t) noexcept {
   switch (t) {
-    case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: case GgmlType::Q4_0:
-    case GgmlType::Q4_1: case GgmlType::Q5_0: case GgmlType::Q5_1: case GgmlType::Q8_0:
-    case GgmlType::Q2_K: case GgmlType::Q3_K: case GgmlType::Q4_K: case GgmlType::Q5_K:
-    case GgmlType::Q6_K:
-      return true;
-    default:
-      return false;
+    case GgmlType::F32:
+    case GgmlType::F16:
+    case GgmlType::BF16:
+    case GgmlType::Q4_0:
+    case GgmlType::Q4_1:
+    case GgmlType::Q5_0:
+    case GgmlType::Q5_1:
+    case GgmlType::Q8_0:
+    case GgmlType::Q2_K:
+    case GgmlType::Q3_K:
+    case GgmlType::Q4_K:
+    case GgmlType::Q5_K:
+    case GgmlType::Q6_K: return true;
+    default: return false;
   }
 }
 
@@ -260,16 +267,17 @@ inline void dequantize(GgmlType type, std::span<const std::uint8_t> src, std::sp
                        const std::string& file = {}, const std::string& field = {}) {
   const GgmlTypeTraits* tr = ggml_type_traits(static_cast<std::uint32_t>(type));
   if (!tr || !can_dequantize(type))
-    fail(file, field, std::string("dequantization of ggml type ") + (tr ? tr->name : "?") +
-                          " is not supported (supported: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K)");
+    fail(file, field,
+         std::string("dequantization of ggml type ") + (tr ? tr->name : "?") +
+             " is not supported (supported: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K)");
   const std::size_t n = dst.size();
   if (n % tr->block_size != 0)
     fail(file, field, std::to_string(n) + " elements is not a whole number of " + tr->name + " blocks");
   const std::size_t n_blocks = n / tr->block_size;
   if (src.size() != n_blocks * tr->type_size)
-    fail(file, field, std::string(tr->name) + ": " + std::to_string(n) + " elements need " +
-                          std::to_string(n_blocks * tr->type_size) + " bytes, got " +
-                          std::to_string(src.size()));
+    fail(file, field,
+         std::string(tr->name) + ": " + std::to_string(n) + " elements need " +
+             std::to_string(n_blocks * tr->type_size) + " bytes, got " + std::to_string(src.size()));
   const std::uint8_t* s = src.data();
   float* d = dst.data();
   switch (type) {
@@ -304,8 +312,7 @@ inline void dequantize(GgmlType type, std::span<const std::uint8_t> src, std::sp
 inline void dequantize(const GgufFile& f, const GgufTensorInfo& t, std::span<float> dst) {
   if (dst.size() != t.n_elements)
     fail(f.path(), "tensor '" + t.name + "'",
-         "destination holds " + std::to_string(dst.size()) + " floats, tensor has " +
-             std::to_string(t.n_elements));
+         "destination holds " + std::to_string(dst.size()) + " floats, tensor has " + std::to_string(t.n_elements));
   dequantize(t.type, f.tensor_bytes(t), dst, f.path(), "tensor '" + t.name + "'");
 }
 

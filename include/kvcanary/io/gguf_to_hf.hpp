@@ -50,7 +50,7 @@ enum class HfDtype { F32, BF16 };
 
 struct ConvertOptions {
   HfDtype dtype = HfDtype::F32;
-  bool overwrite = false;  // replace an existing out_dir (atomically) instead of failing
+  bool overwrite = false;                            // replace an existing out_dir (atomically) instead of failing
   std::function<void(const std::string&)> progress;  // optional progress lines
 };
 
@@ -80,9 +80,7 @@ inline double float_for_json(float f) {
 inline std::string json_str(const std::string& s, const std::string& file, const std::string& field) {
   try {
     return nlohmann::json(s).dump();
-  } catch (const nlohmann::json::exception& e) {
-    fail(file, field, std::string("not valid UTF-8: ") + e.what());
-  }
+  } catch (const nlohmann::json::exception& e) { fail(file, field, std::string("not valid UTF-8: ") + e.what()); }
 }
 
 // Removes `.NAME.partial-PID-N` directories left in `parent` by conversions whose process
@@ -160,8 +158,8 @@ inline LlamaHparams read_llama_hparams(const GgufFile& f) {
     fail(path, "tensor 'token_embd.weight'", "expected shape [vocab, " + std::to_string(h.hidden) + "]");
   h.vocab = f.get_uint_or(key("vocab_size"), emb.dims[1]);
   if (emb.dims[1] != h.vocab)
-    fail(path, key("vocab_size"), std::to_string(h.vocab) + " differs from token_embd.weight rows " +
-                                      std::to_string(emb.dims[1]));
+    fail(path, key("vocab_size"),
+         std::to_string(h.vocab) + " differs from token_embd.weight rows " + std::to_string(emb.dims[1]));
   h.tied = f.find_tensor("output.weight") == nullptr;
   return h;
 }
@@ -260,13 +258,15 @@ inline std::string make_tokenizer_json(const GgufFile& f) {
   if (model != "gpt2")
     fail(path, "tokenizer.ggml.model", "tokenizer model '" + model + "' is not supported (only byte-level BPE 'gpt2')");
   const std::string pre = f.has("tokenizer.ggml.pre") ? f.get_string("tokenizer.ggml.pre") : "gpt-2";
-  const std::string byte_level = R"({"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":true})";
+  const std::string byte_level =
+      R"({"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":true})";
   const bool qwen2 = pre == "qwen2";
   std::string pre_tok;
   if (qwen2)
-    pre_tok = R"({"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":)" +
-              nlohmann::json(kQwen2SplitRegex).dump() +
-              R"(},"behavior":"Isolated","invert":false},{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":false}]})";
+    pre_tok =
+        R"({"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":)" +
+        nlohmann::json(kQwen2SplitRegex).dump() +
+        R"(},"behavior":"Isolated","invert":false},{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":false}]})";
   else if (pre == "smollm")
     pre_tok = R"({"type":"Sequence","pretokenizers":[{"type":"Digits","individual_digits":true},)" + byte_level + "]}";
   else if (pre == "gpt-2")
@@ -323,12 +323,8 @@ inline std::string make_tokenizer_json(const GgufFile& f) {
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     const auto t = types[i];
     if (t != 2 && t != 3 && t != 4) continue;
-    nlohmann::ordered_json a = {{"id", i},
-                                {"content", tokens[i]},
-                                {"single_word", false},
-                                {"lstrip", false},
-                                {"rstrip", false},
-                                {"normalized", t == 4 && !qwen2},
+    nlohmann::ordered_json a = {{"id", i},          {"content", tokens[i]}, {"single_word", false},
+                                {"lstrip", false},  {"rstrip", false},      {"normalized", t == 4 && !qwen2},
                                 {"special", t != 4}};
     added += (first ? "" : ",") + a.dump();
     first = false;
@@ -337,9 +333,8 @@ inline std::string make_tokenizer_json(const GgufFile& f) {
 
   // Qwen2Converter gives the BPE model "" (not null) affixes; both mean none.
   const char* affix = qwen2 ? "\"\"" : "null";
-  return std::string("{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,") +
-         "\"added_tokens\":" + added + ",\"normalizer\":" + (qwen2 ? R"({"type":"NFC"})" : "null") +
-         ",\"pre_tokenizer\":" + pre_tok +
+  return std::string("{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,") + "\"added_tokens\":" + added +
+         ",\"normalizer\":" + (qwen2 ? R"({"type":"NFC"})" : "null") + ",\"pre_tokenizer\":" + pre_tok +
          R"(,"post_processor":{"type":"ByteLevel","add_prefix_space":true,"trim_offsets":false,"use_regex":true})" +
          R"(,"decoder":{"type":"ByteLevel","add_prefix_space":true,"trim_offsets":true,"use_regex":true})" +
          R"(,"model":{"type":"BPE","dropout":null,"unk_token":null,"continuing_subword_prefix":)" + affix +
@@ -437,8 +432,9 @@ inline nlohmann::ordered_json make_tokenizer_config_json(const GgufFile& f, cons
   for (std::size_t i = 0; i < tokens.size() && i < types.size(); ++i) {
     const auto t = types[i];
     if (t != 2 && t != 3 && t != 4) continue;
-    dec[std::to_string(i)] = {{"content", tokens[i]}, {"lstrip", false}, {"normalized", t == 4 && h.arch != GgufArch::Qwen2},
-                              {"rstrip", false},      {"single_word", false}, {"special", t != 4}};
+    dec[std::to_string(i)] = {
+        {"content", tokens[i]}, {"lstrip", false},      {"normalized", t == 4 && h.arch != GgufArch::Qwen2},
+        {"rstrip", false},      {"single_word", false}, {"special", t != 4}};
   }
   nlohmann::ordered_json c;
   c["add_bos_token"] = f.get_bool_or("tokenizer.ggml.add_bos_token", false);

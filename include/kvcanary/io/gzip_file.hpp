@@ -26,7 +26,8 @@ inline std::string read_maybe_gzipped(const std::filesystem::path& path) {
   const std::string why = gzerror(in, &code);
   const int closed = gzclose(in);
   if (n < 0 || code != Z_OK || closed != Z_OK)
-    fail(file, "", "cannot read (corrupt or truncated gzip?): " + (code != Z_OK ? why : "gzclose " + std::to_string(closed)));
+    fail(file, "",
+         "cannot read (corrupt or truncated gzip?): " + (code != Z_OK ? why : "gzclose " + std::to_string(closed)));
   return text;
 }
 

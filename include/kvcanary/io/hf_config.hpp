@@ -46,10 +46,15 @@ inline ModelConfig load_hf_config(const std::filesystem::path& model_dir) {
   auto archs = r.array(r.req(root, "architectures", "architectures"), "architectures");
   if (archs.size() == 0) r.bad("architectures", "empty");
   const std::string arch = r.str(archs.at(0).value(), "architectures");
-  if (arch == "LlamaForCausalLM") c.architecture = Architecture::Llama;
-  else if (arch == "Qwen2ForCausalLM") c.architecture = Architecture::Qwen2;
-  else if (arch == "MistralForCausalLM") c.architecture = Architecture::Mistral;
-  else r.bad("architectures", "unsupported architecture '" + arch + "' (supported: LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM)");
+  if (arch == "LlamaForCausalLM")
+    c.architecture = Architecture::Llama;
+  else if (arch == "Qwen2ForCausalLM")
+    c.architecture = Architecture::Qwen2;
+  else if (arch == "MistralForCausalLM")
+    c.architecture = Architecture::Mistral;
+  else
+    r.bad("architectures", "unsupported architecture '" + arch +
+                               "' (supported: LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM)");
 
   auto required = [&](const char* key) { return r.integer(root, key, key, 0, true); };
   c.vocab_size = required("vocab_size");
@@ -64,15 +69,20 @@ inline ModelConfig load_hf_config(const std::filesystem::path& model_dir) {
   c.rms_norm_eps = r.number(root, "rms_norm_eps", "rms_norm_eps", 1e-6);
   c.tie_word_embeddings = r.boolean(root, "tie_word_embeddings", "tie_word_embeddings", false);
   // Qwen2Attention always has q/k/v biases; Llama has them only when attention_bias is set.
-  c.attention_bias = c.architecture == Architecture::Qwen2 || r.boolean(root, "attention_bias", "attention_bias", false);
+  c.attention_bias =
+      c.architecture == Architecture::Qwen2 || r.boolean(root, "attention_bias", "attention_bias", false);
 
-  for (auto [name, v] : {std::pair<const char*, std::int64_t>{"vocab_size", c.vocab_size}, {"hidden_size", c.hidden_size},
-                         {"intermediate_size", c.intermediate_size}, {"num_hidden_layers", c.num_layers},
-                         {"num_key_value_heads", c.num_kv_heads}, {"head_dim", c.head_dim},
+  for (auto [name, v] : {std::pair<const char*, std::int64_t>{"vocab_size", c.vocab_size},
+                         {"hidden_size", c.hidden_size},
+                         {"intermediate_size", c.intermediate_size},
+                         {"num_hidden_layers", c.num_layers},
+                         {"num_key_value_heads", c.num_kv_heads},
+                         {"head_dim", c.head_dim},
                          {"max_position_embeddings", c.max_position_embeddings}}) {
     if (v <= 0) r.bad(name, "must be positive");
   }
-  if (c.num_heads % c.num_kv_heads != 0) r.bad("num_key_value_heads", "must divide num_attention_heads (grouped-query attention)");
+  if (c.num_heads % c.num_kv_heads != 0)
+    r.bad("num_key_value_heads", "must divide num_attention_heads (grouped-query attention)");
   if (c.head_dim % 2 != 0) r.bad("head_dim", "must be even for rotary embeddings");
   if (!(c.rms_norm_eps > 0)) r.bad("rms_norm_eps", "must be positive");
 
@@ -117,8 +127,9 @@ inline ModelConfig load_hf_config(const std::filesystem::path& model_dir) {
   if (!(c.rope_theta > 0)) r.bad("rope_theta", "must be positive");
 
   // Mistral attends within a sliding window; Qwen2 only when use_sliding_window is set.
-  const bool sliding = c.architecture == Architecture::Mistral ||
-                       (c.architecture == Architecture::Qwen2 && r.boolean(root, "use_sliding_window", "use_sliding_window", false));
+  const bool sliding =
+      c.architecture == Architecture::Mistral ||
+      (c.architecture == Architecture::Qwen2 && r.boolean(root, "use_sliding_window", "use_sliding_window", false));
   if (sliding) c.sliding_window = r.integer(root, "sliding_window", "sliding_window", 0);
   if (c.sliding_window < 0) r.bad("sliding_window", "must be non-negative");
 

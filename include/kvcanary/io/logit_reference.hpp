@@ -18,12 +18,12 @@ namespace kvcanary::io {
 
 struct ReferencePrompt {
   std::string name;
-  std::string text;                                   // the prompt as rendered (chat ones through the GGUF's template)
-  std::vector<std::int32_t> ids;                      // (n) the reference's own tokenization
-  std::vector<std::int32_t> top1;                     // (n) argmax at every position, teacher forced over ids
-  std::vector<float> top1_logit;                      // (n) the logit of top1; empty for top-1-only references
-  std::vector<float> top1_margin;                     // (n) top-1 minus top-2 logit; empty when absent
-  std::vector<std::int32_t> greedy;                   // (32) greedy continuation, EOS not stopping; empty when absent
+  std::string text;                  // the prompt as rendered (chat ones through the GGUF's template)
+  std::vector<std::int32_t> ids;     // (n) the reference's own tokenization
+  std::vector<std::int32_t> top1;    // (n) argmax at every position, teacher forced over ids
+  std::vector<float> top1_logit;     // (n) the logit of top1; empty for top-1-only references
+  std::vector<float> top1_margin;    // (n) top-1 minus top-2 logit; empty when absent
+  std::vector<std::int32_t> greedy;  // (32) greedy continuation, EOS not stopping; empty when absent
   std::vector<std::pair<std::int32_t, float>> last_top20;  // (20) largest logits at the last position
 };
 
@@ -74,14 +74,20 @@ inline LogitReference read_logit_reference(const std::filesystem::path& path, co
         const auto a = r.array(pair, at + source + "last_logits_top20");
         if (a.size() != 2) r.bad(at + source + "last_logits_top20", "expected [id, logit] pairs");
         double logit = 0;
-        if (a.at(1).get_double().get(logit) != simdjson::SUCCESS) r.bad(at + source + "last_logits_top20", "logit is not a number");
-        rp.last_top20.emplace_back(r.token_id(a.at(0).value(), at + source + "last_logits_top20"), static_cast<float>(logit));
+        if (a.at(1).get_double().get(logit) != simdjson::SUCCESS)
+          r.bad(at + source + "last_logits_top20", "logit is not a number");
+        rp.last_top20.emplace_back(r.token_id(a.at(0).value(), at + source + "last_logits_top20"),
+                                   static_cast<float>(logit));
       }
     const auto n = rp.ids.size();
     if (rp.ids.empty()) r.bad(at + "ids", "empty");
-    if (rp.top1.size() != n) r.bad(at + source + "top1", "has " + std::to_string(rp.top1.size()) + " entries for " + std::to_string(n) + " ids");
-    if (!rp.top1_logit.empty() && rp.top1_logit.size() != n) r.bad(at + source + "top1_logit", "length differs from ids");
-    if (!rp.top1_margin.empty() && rp.top1_margin.size() != n) r.bad(at + source + "top1_margin", "length differs from ids");
+    if (rp.top1.size() != n)
+      r.bad(at + source + "top1",
+            "has " + std::to_string(rp.top1.size()) + " entries for " + std::to_string(n) + " ids");
+    if (!rp.top1_logit.empty() && rp.top1_logit.size() != n)
+      r.bad(at + source + "top1_logit", "length differs from ids");
+    if (!rp.top1_margin.empty() && rp.top1_margin.size() != n)
+      r.bad(at + source + "top1_margin", "length differs from ids");
     ref.prompts.push_back(std::move(rp));
   }
   if (ref.prompts.empty()) r.bad("prompts", "no prompts");

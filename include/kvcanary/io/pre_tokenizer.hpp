@@ -32,8 +32,8 @@ inline constexpr std::string_view kGpt2Pattern =
 
 // Splits `s` at the matches of `re` like HF `NormalizedString::split` and appends the
 // non-empty resulting pieces to `out`.
-inline void split_by_pattern(std::string_view s, const Regex& re, SplitBehavior behavior,
-                             bool invert, std::vector<std::string>& out) {
+inline void split_by_pattern(std::string_view s, const Regex& re, SplitBehavior behavior, bool invert,
+                             std::vector<std::string>& out) {
   struct Span {
     std::size_t start, end;
     bool flag;  // is a match before the behaviour fold; "remove me" after it
@@ -52,9 +52,7 @@ inline void split_by_pattern(std::string_view s, const Regex& re, SplitBehavior 
   std::vector<Span> folded;
   folded.reserve(spans.size());
   switch (behavior) {
-    case SplitBehavior::Removed:
-      folded = spans;
-      break;
+    case SplitBehavior::Removed: folded = spans; break;
     case SplitBehavior::Isolated:
       for (const Span& sp : spans) folded.push_back({sp.start, sp.end, false});
       break;

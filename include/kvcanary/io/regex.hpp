@@ -26,15 +26,14 @@ class Regex {
     int err = 0;
     PCRE2_SIZE err_offset = 0;
     // MULTILINE: in Oniguruma's default (Ruby) syntax ^ and $ are line anchors.
-    pcre2_code* code =
-        pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(),
-                      PCRE2_UTF | PCRE2_UCP | PCRE2_MULTILINE, &err, &err_offset, nullptr);
+    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(),
+                                     PCRE2_UTF | PCRE2_UCP | PCRE2_MULTILINE, &err, &err_offset, nullptr);
     if (!code) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(err, msg, sizeof msg);
-      fail(file, field,
-           "cannot compile pattern at offset " + std::to_string(err_offset) + ": " +
-               reinterpret_cast<const char*>(msg));
+      fail(
+          file, field,
+          "cannot compile pattern at offset " + std::to_string(err_offset) + ": " + reinterpret_cast<const char*>(msg));
     }
     // JIT is an optimisation only: when unavailable the interpreter gives identical matches.
     pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
@@ -99,8 +98,8 @@ class Regex {
     MatchData md(code_.get());
     std::size_t pos = 0;
     while (pos <= s.size()) {
-      const int rc = pcre2_match(code_.get(), reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(),
-                                 pos, PCRE2_NO_UTF_CHECK, md.get(), nullptr);
+      const int rc = pcre2_match(code_.get(), reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), pos, PCRE2_NO_UTF_CHECK,
+                                 md.get(), nullptr);
       if (rc == PCRE2_ERROR_NOMATCH) return;
       if (rc < 0) fail("", "regex", "PCRE2 match error " + std::to_string(rc));
       const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
@@ -118,8 +117,7 @@ class Regex {
  private:
   class MatchData {
    public:
-    explicit MatchData(const pcre2_code* code)
-        : md_(pcre2_match_data_create_from_pattern(code, nullptr)) {}
+    explicit MatchData(const pcre2_code* code) : md_(pcre2_match_data_create_from_pattern(code, nullptr)) {}
     ~MatchData() { pcre2_match_data_free(md_); }
     MatchData(const MatchData&) = delete;
     MatchData& operator=(const MatchData&) = delete;

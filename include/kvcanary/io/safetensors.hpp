@@ -29,17 +29,26 @@ enum class DType { BOOL, U8, I8, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U
 
 inline std::size_t dtype_size(DType t) {
   switch (t) {
-    case DType::BOOL: case DType::U8: case DType::I8: return 1;
-    case DType::I16: case DType::U16: case DType::F16: case DType::BF16: return 2;
-    case DType::I32: case DType::U32: case DType::F32: return 4;
-    case DType::F64: case DType::I64: case DType::U64: return 8;
+    case DType::BOOL:
+    case DType::U8:
+    case DType::I8: return 1;
+    case DType::I16:
+    case DType::U16:
+    case DType::F16:
+    case DType::BF16: return 2;
+    case DType::I32:
+    case DType::U32:
+    case DType::F32: return 4;
+    case DType::F64:
+    case DType::I64:
+    case DType::U64: return 8;
   }
   return 0;
 }
 
 inline std::string_view dtype_name(DType t) {
-  static constexpr std::string_view names[] = {"BOOL", "U8",   "I8",  "I16", "U16", "F16", "BF16",
-                                                "I32",  "U32", "F32", "F64", "I64", "U64"};
+  static constexpr std::string_view names[] = {"BOOL", "U8",  "I8",  "I16", "U16", "F16", "BF16",
+                                               "I32",  "U32", "F32", "F64", "I64", "U64"};
   return names[static_cast<int>(t)];
 }
 
@@ -94,18 +103,25 @@ class SafetensorsFile {
     const std::string& p = map_.path();
     // Matches the reference implementation's cap: a header is metadata, never gigabytes.
     constexpr std::uint64_t kMaxHeader = 100u << 20;
-    if (map_.size() < 8) fail(p, "header length", "file is " + std::to_string(map_.size()) + " bytes; a safetensors file starts with an 8-byte header length");
+    if (map_.size() < 8)
+      fail(p, "header length",
+           "file is " + std::to_string(map_.size()) + " bytes; a safetensors file starts with an 8-byte header length");
     std::uint64_t n = 0;
     for (int i = 7; i >= 0; --i) n = (n << 8) | map_.data()[i];
-    if (n > kMaxHeader) fail(p, "header length", "declares " + std::to_string(n) + " bytes (limit 100 MiB): not a safetensors file");
-    if (n > map_.size() - 8) fail(p, "header length", "declares " + std::to_string(n) + " bytes but only " + std::to_string(map_.size() - 8) + " follow: file truncated");
+    if (n > kMaxHeader)
+      fail(p, "header length", "declares " + std::to_string(n) + " bytes (limit 100 MiB): not a safetensors file");
+    if (n > map_.size() - 8)
+      fail(p, "header length",
+           "declares " + std::to_string(n) + " bytes but only " + std::to_string(map_.size() - 8) +
+               " follow: file truncated");
     const std::size_t buffer_begin = 8 + static_cast<std::size_t>(n);
     const std::size_t buffer_size = map_.size() - buffer_begin;
 
     simdjson::padded_string json(reinterpret_cast<const char*>(map_.data() + 8), static_cast<std::size_t>(n));
     simdjson::dom::parser parser;
     simdjson::dom::element root;
-    if (auto err = parser.parse(json).get(root)) fail(p, "header", std::string("malformed JSON: ") + simdjson::error_message(err));
+    if (auto err = parser.parse(json).get(root))
+      fail(p, "header", std::string("malformed JSON: ") + simdjson::error_message(err));
     simdjson::dom::object obj;
     if (root.get(obj)) fail(p, "header", "JSON header is not an object");
 
@@ -162,12 +178,15 @@ class SafetensorsFile {
     if (offs.at(0).get(begin) || offs.at(1).get(end)) fail(p, key + ".data_offsets", "must be non-negative integers");
     if (begin > end) fail(p, key + ".data_offsets", "begin > end");
     if (end > buffer_size) {
-      fail(p, key + ".data_offsets", "end " + std::to_string(end) + " lies past the data buffer (" + std::to_string(buffer_size) + " bytes): file truncated or corrupt");
+      fail(p, key + ".data_offsets",
+           "end " + std::to_string(end) + " lies past the data buffer (" + std::to_string(buffer_size) +
+               " bytes): file truncated or corrupt");
     }
     const __int128 expected = numel * static_cast<__int128>(dtype_size(t.dtype));
     if (expected != static_cast<__int128>(end - begin)) {
-      fail(p, key + ".data_offsets", "byte length " + std::to_string(end - begin) + " != shape x " +
-                                         std::string(dtype_name(t.dtype)) + " size (" + std::to_string(static_cast<long long>(expected)) + ")");
+      fail(p, key + ".data_offsets",
+           "byte length " + std::to_string(end - begin) + " != shape x " + std::string(dtype_name(t.dtype)) +
+               " size (" + std::to_string(static_cast<long long>(expected)) + ")");
     }
     t.nbytes = static_cast<std::size_t>(end - begin);
     offsets_.emplace_back(static_cast<std::size_t>(begin), static_cast<std::size_t>(end));
@@ -208,9 +227,13 @@ class SafetensorsModel {
   // The tensor, checked against the shape the model config implies.
   const TensorView& require(std::string_view name, std::initializer_list<std::int64_t> shape) const {
     const TensorView* t = find(name);
-    if (!t) fail(files_.empty() ? std::string() : files_.front()->path(), std::string(name), "tensor missing from the model's safetensors");
+    if (!t)
+      fail(files_.empty() ? std::string() : files_.front()->path(), std::string(name),
+           "tensor missing from the model's safetensors");
     if (!std::equal(t->shape.begin(), t->shape.end(), shape.begin(), shape.end())) {
-      fail(t->file, t->name, "shape " + shape_string(t->shape) + " but config.json implies " + shape_string(std::vector<std::int64_t>(shape)));
+      fail(t->file, t->name,
+           "shape " + shape_string(t->shape) + " but config.json implies " +
+               shape_string(std::vector<std::int64_t>(shape)));
     }
     return *t;
   }
@@ -230,7 +253,8 @@ class SafetensorsModel {
     if (simdjson::padded_string::load(ip).get(json)) fail(ip, "", "cannot read");
     simdjson::dom::parser parser;
     simdjson::dom::element root;
-    if (auto err = parser.parse(json).get(root)) fail(ip, "", std::string("malformed JSON: ") + simdjson::error_message(err));
+    if (auto err = parser.parse(json).get(root))
+      fail(ip, "", std::string("malformed JSON: ") + simdjson::error_message(err));
     simdjson::dom::object weight_map;
     if (root["weight_map"].get(weight_map)) fail(ip, "weight_map", "missing or not an object");
     std::map<std::string, SafetensorsFile*> shards;

@@ -35,9 +35,8 @@ namespace kvcanary::io {
 // Bytes per element of a safetensors dtype name, or 0 if unknown.
 inline std::size_t safetensors_dtype_size(const std::string& dtype) noexcept {
   static const std::map<std::string, std::size_t> kSizes = {
-      {"BOOL", 1}, {"U8", 1},  {"I8", 1},   {"F8_E4M3", 1}, {"F8_E5M2", 1}, {"I16", 2},
-      {"U16", 2},  {"F16", 2}, {"BF16", 2}, {"I32", 4},     {"U32", 4},     {"F32", 4},
-      {"I64", 8},  {"U64", 8}, {"F64", 8}};
+      {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E4M3", 1}, {"F8_E5M2", 1}, {"I16", 2}, {"U16", 2}, {"F16", 2},
+      {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4},     {"I64", 8},     {"U64", 8}, {"F64", 8}};
   auto it = kSizes.find(dtype);
   return it == kSizes.end() ? 0 : it->second;
 }
@@ -101,15 +100,14 @@ class SafetensorsWriter {
     entries_.push_back({std::move(name), std::move(dtype), std::move(shape), n * esize, std::move(fill)});
   }
   // Convenience: copies the bytes now.
-  void add(std::string name, std::string dtype, std::vector<std::uint64_t> shape,
-           std::span<const std::uint8_t> bytes) {
+  void add(std::string name, std::string dtype, std::vector<std::uint64_t> shape, std::span<const std::uint8_t> bytes) {
     std::vector<std::uint8_t> copy(bytes.begin(), bytes.end());
     const std::string label = name;
     add(std::move(name), std::move(dtype), std::move(shape),
         [copy = std::move(copy), label](std::span<std::uint8_t> out) {
           if (out.size() != copy.size())
-            fail("", label, "data has " + std::to_string(copy.size()) + " bytes, shape needs " +
-                                std::to_string(out.size()));
+            fail("", label,
+                 "data has " + std::to_string(copy.size()) + " bytes, shape needs " + std::to_string(out.size()));
           std::memcpy(out.data(), copy.data(), copy.size());
         });
   }

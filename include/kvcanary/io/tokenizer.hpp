@@ -293,12 +293,18 @@ class Tokenizer {
         r.bad(field + ".pattern", "expected {\"Regex\": ...} or {\"String\": ...}");
       const std::string b = r.str(p, "behavior", field + ".behavior");
       SplitBehavior behavior;
-      if (b == "Removed") behavior = SplitBehavior::Removed;
-      else if (b == "Isolated") behavior = SplitBehavior::Isolated;
-      else if (b == "MergedWithPrevious") behavior = SplitBehavior::MergedWithPrevious;
-      else if (b == "MergedWithNext") behavior = SplitBehavior::MergedWithNext;
-      else if (b == "Contiguous") behavior = SplitBehavior::Contiguous;
-      else r.bad(field + ".behavior", "unknown split behaviour '" + b + "'");
+      if (b == "Removed")
+        behavior = SplitBehavior::Removed;
+      else if (b == "Isolated")
+        behavior = SplitBehavior::Isolated;
+      else if (b == "MergedWithPrevious")
+        behavior = SplitBehavior::MergedWithPrevious;
+      else if (b == "MergedWithNext")
+        behavior = SplitBehavior::MergedWithNext;
+      else if (b == "Contiguous")
+        behavior = SplitBehavior::Contiguous;
+      else
+        r.bad(field + ".behavior", "unknown split behaviour '" + b + "'");
       const bool invert = r.boolean(p, "invert", field + ".invert", false);
       // An empty literal never matches in HF; PCRE2 would match it everywhere.
       if (regex.empty()) regex = "(?!)";
@@ -323,7 +329,8 @@ class Tokenizer {
         for (auto [key, value] : r.object(*st, field + ".special_tokens")) {
           const std::string f = field + ".special_tokens." + std::string(key);
           std::vector<std::int32_t> ids;
-          for (auto id : r.array(r.req(value, "ids", f + ".ids"), f + ".ids")) ids.push_back(r.token_id(id, f + ".ids"));
+          for (auto id : r.array(r.req(value, "ids", f + ".ids"), f + ".ids"))
+            ids.push_back(r.token_id(id, f + ".ids"));
           specials[std::string(key)] = std::move(ids);
         }
       }
@@ -334,7 +341,8 @@ class Tokenizer {
         const std::string f = field + ".single[" + std::to_string(i++) + "]";
         PostProcessorStep::Item it;
         if (auto seq = r.opt(item, "Sequence")) {
-          if (r.str(*seq, "id", f + ".Sequence.id") != "A") r.bad(f + ".Sequence.id", "a single template uses sequence A");
+          if (r.str(*seq, "id", f + ".Sequence.id") != "A")
+            r.bad(f + ".Sequence.id", "a single template uses sequence A");
           it.is_sequence = true;
         } else if (auto sp = r.opt(item, "SpecialToken")) {
           const std::string name = r.str(*sp, "id", f + ".SpecialToken.id");
@@ -562,11 +570,21 @@ inline bool Tokenizer::is_word_char(char32_t c) {
 // Rust `\s` / `char::is_whitespace`: the Unicode White_Space property.
 inline bool Tokenizer::is_space_char(char32_t c) {
   switch (c) {
-    case 0x09: case 0x0A: case 0x0B: case 0x0C: case 0x0D: case 0x20: case 0x85: case 0xA0:
-    case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
-      return true;
-    default:
-      return c >= 0x2000 && c <= 0x200A;
+    case 0x09:
+    case 0x0A:
+    case 0x0B:
+    case 0x0C:
+    case 0x0D:
+    case 0x20:
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000: return true;
+    default: return c >= 0x2000 && c <= 0x200A;
   }
 }
 

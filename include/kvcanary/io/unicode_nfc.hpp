@@ -41,8 +41,7 @@ inline void decompose(char32_t cp, std::vector<char32_t>& out) {
   if (cp >= 0xC0) {
     const auto* b = std::begin(nfc_data::kDecomp);
     const auto* e = std::end(nfc_data::kDecomp);
-    const auto* it =
-        std::lower_bound(b, e, cp, [](const nfc_data::Decomp& x, char32_t v) { return x.cp < v; });
+    const auto* it = std::lower_bound(b, e, cp, [](const nfc_data::Decomp& x, char32_t v) { return x.cp < v; });
     if (it != e && it->cp == cp) {
       decompose(it->first, out);
       if (it->second) decompose(it->second, out);
@@ -56,8 +55,7 @@ inline void decompose(char32_t cp, std::vector<char32_t>& out) {
 inline char32_t compose(char32_t a, char32_t b) {
   if (a >= kLBase && a < kLBase + kLCount && b >= kVBase && b < kVBase + kVCount)
     return kSBase + ((a - kLBase) * kVCount + (b - kVBase)) * kTCount;
-  if (a >= kSBase && a < kSBase + kSCount && (a - kSBase) % kTCount == 0 && b > kTBase &&
-      b < kTBase + kTCount)
+  if (a >= kSBase && a < kSBase + kSCount && (a - kSBase) % kTCount == 0 && b > kTBase && b < kTBase + kTCount)
     return a + (b - kTBase);
   const auto* e = std::end(nfc_data::kComp);
   const auto* it = std::lower_bound(std::begin(nfc_data::kComp), e, std::pair<char32_t, char32_t>(a, b),
@@ -92,8 +90,7 @@ inline std::string nfc(std::string_view s) {
     }
     std::size_t j = i;
     while (j < d.size() && ccc(d[j]) != 0) ++j;
-    std::stable_sort(d.begin() + i, d.begin() + j,
-                     [](char32_t x, char32_t y) { return ccc(x) < ccc(y); });
+    std::stable_sort(d.begin() + i, d.begin() + j, [](char32_t x, char32_t y) { return ccc(x) < ccc(y); });
     i = j;
   }
 

@@ -86,8 +86,7 @@ inline char32_t next(std::string_view s, std::size_t& i) {
     i += 3;
     return r;
   }
-  const char32_t r = ((c & 0x07) << 18) | ((b(i + 1) & 0x3F) << 12) | ((b(i + 2) & 0x3F) << 6) |
-                     (b(i + 3) & 0x3F);
+  const char32_t r = ((c & 0x07) << 18) | ((b(i + 1) & 0x3F) << 12) | ((b(i + 2) & 0x3F) << 6) | (b(i + 3) & 0x3F);
   i += 4;
   return r;
 }

@@ -86,7 +86,8 @@ struct AbsmaxQuant {
     for (std::size_t l = 0; l < c.layers(); ++l)
       for (std::size_t h = 0; h < c.kv_heads(); ++h) {
         const HeadStore& s = c.head(l, h);
-        bytes += s.packed_keys.codes.size() + s.packed_values.codes.size() + (s.keys.size() + s.values.size()) * sizeof(f16_t);
+        bytes += s.packed_keys.codes.size() + s.packed_values.codes.size() +
+                 (s.keys.size() + s.values.size()) * sizeof(f16_t);
       }
     bytes += layers.size() * 2 * sizeof(f16_t);  // K and V scale per layer
     return bytes;
@@ -100,11 +101,17 @@ struct AbsmaxQuant {
   void quantize_tensor(KvCache& cache, std::size_t l, bool keys) {
     const std::size_t NKV = cache.kv_heads(), D = cache.head_dim(), row_bytes = quant::packed_bytes(D, bits);
     f16_t& scale = keys ? layers[l].k_scale : layers[l].v_scale;
-    auto packed_of = [&](std::size_t h) -> PackedRows& { return keys ? cache.head(l, h).packed_keys : cache.head(l, h).packed_values; };
-    auto floats_of = [&](std::size_t h) -> std::vector<float>& { return keys ? cache.head(l, h).keys : cache.head(l, h).values; };
-    for (std::size_t h = 0; h < NKV; ++h) packed_of(h).configure(bits, /*symmetric=*/true, /*group_rows=*/0, /*group_cols=*/D);
+    auto packed_of = [&](std::size_t h) -> PackedRows& {
+      return keys ? cache.head(l, h).packed_keys : cache.head(l, h).packed_values;
+    };
+    auto floats_of = [&](std::size_t h) -> std::vector<float>& {
+      return keys ? cache.head(l, h).keys : cache.head(l, h).values;
+    };
+    for (std::size_t h = 0; h < NKV; ++h)
+      packed_of(h).configure(bits, /*symmetric=*/true, /*group_rows=*/0, /*group_cols=*/D);
     float absmax = 0.0f;
-    for (std::size_t h = 0; h < NKV; ++h) absmax = std::max(absmax, quant::abs_max(floats_of(h).data(), floats_of(h).size()));
+    for (std::size_t h = 0; h < NKV; ++h)
+      absmax = std::max(absmax, quant::abs_max(floats_of(h).data(), floats_of(h).size()));
     std::vector<std::uint8_t> codes(D);
     std::vector<float> x(D);
     const float qmax = static_cast<float>(quant::sym_qmax(bits));

@@ -48,7 +48,8 @@ struct AdaKv {
   static constexpr double default_alpha = 0.2;
 
   static std::string_view summary() {
-    return "Ada-KV (Feng et al. 2024): a layer's rows ranked across its KV heads, per-head floor alpha*C; heads keep different counts; prompt only";
+    return "Ada-KV (Feng et al. 2024): a layer's rows ranked across its KV heads, per-head floor alpha*C; heads keep "
+           "different counts; prompt only";
   }
   static std::vector<ParameterDoc> parameters() {
     std::vector<ParameterDoc> docs = BaseScorer::parameters(scorers);
@@ -74,7 +75,8 @@ struct AdaKv {
 
   // Ada-KV's allocation over one layer's per-head scores: the rows each head keeps (ascending),
   // C per head on average, at least floor(alpha · C) each.
-  static std::vector<std::vector<std::size_t>> allocate(std::vector<std::vector<float>> scores, std::size_t C, double alpha) {
+  static std::vector<std::vector<std::size_t>> allocate(std::vector<std::vector<float>> scores, std::size_t C,
+                                                        double alpha) {
     const std::size_t H = scores.size();
     const std::size_t safe = static_cast<std::size_t>(std::floor(static_cast<double>(C) * alpha + 1e-9));
     struct Cand {
@@ -86,7 +88,8 @@ struct AdaKv {
       const std::size_t n = scores[h].size();
       std::vector<std::size_t> rows(n);
       std::iota(rows.begin(), rows.end(), 0);
-      for (std::size_t r : eviction::top_k<float>(scores[h], rows, std::min(safe, n))) scores[h][r] = std::numeric_limits<float>::infinity();
+      for (std::size_t r : eviction::top_k<float>(scores[h], rows, std::min(safe, n)))
+        scores[h][r] = std::numeric_limits<float>::infinity();
       for (std::size_t r = 0; r < n; ++r) all.push_back({scores[h][r], h, r});
     }
     const std::size_t total = std::min(all.size(), H * C);
@@ -94,7 +97,8 @@ struct AdaKv {
       if (a.score != b.score) return a.score > b.score;
       return a.head != b.head ? a.head < b.head : a.row < b.row;
     };
-    if (total < all.size()) std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(total), all.end(), better);
+    if (total < all.size())
+      std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(total), all.end(), better);
     std::vector<std::vector<std::size_t>> kept(H);
     for (std::size_t i = 0; i < total; ++i) kept[all[i].head].push_back(all[i].row);
     for (auto& k : kept) std::sort(k.begin(), k.end());
@@ -120,7 +124,8 @@ struct AdaKv {
 
   std::size_t stored_bytes(const KvCache& c) const { return eviction::stored_fp16_bytes(c); }
   std::string identity() const {
-    return common.prefix(name) + base.scorer_part() + ",alpha=" + eviction::format_number(alpha) + base.window_part() + ")";
+    return common.prefix(name) + base.scorer_part() + ",alpha=" + eviction::format_number(alpha) + base.window_part() +
+           ")";
   }
 };
 

@@ -18,19 +18,34 @@ namespace kvcanary::kv {
 // capacity semantics — none for a policy that keeps every row (full, the quantizers).
 template <class P>
 Mode mode_of(const P& p) {
-  if constexpr (requires { { p.mode() } -> std::same_as<Mode>; }) return p.mode();
-  else if constexpr (requires { p.common.mode; }) return p.common.mode;
-  else if constexpr (requires { { p.mode } -> std::convertible_to<Mode>; }) return p.mode;
-  else if constexpr (requires { p.evict; }) return mode_of(p.evict);
-  else return Mode::Prompt;
+  if constexpr (requires {
+                  { p.mode() } -> std::same_as<Mode>;
+                })
+    return p.mode();
+  else if constexpr (requires { p.common.mode; })
+    return p.common.mode;
+  else if constexpr (requires {
+                       { p.mode } -> std::convertible_to<Mode>;
+                     })
+    return p.mode;
+  else if constexpr (requires { p.evict; })
+    return mode_of(p.evict);
+  else
+    return Mode::Prompt;
 }
 
 template <class P>
 std::optional<Capacity> capacity_of(const P& p) {
-  if constexpr (requires { { p.capacity() } -> std::same_as<std::optional<Capacity>>; }) return p.capacity();
-  else if constexpr (requires { p.common.capacity; }) return p.common.capacity;
-  else if constexpr (requires { p.evict; }) return capacity_of(p.evict);
-  else return std::nullopt;
+  if constexpr (requires {
+                  { p.capacity() } -> std::same_as<std::optional<Capacity>>;
+                })
+    return p.capacity();
+  else if constexpr (requires { p.common.capacity; })
+    return p.common.capacity;
+  else if constexpr (requires { p.evict; })
+    return capacity_of(p.evict);
+  else
+    return std::nullopt;
 }
 
 template <class Policies>

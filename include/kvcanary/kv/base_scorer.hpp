@@ -60,9 +60,10 @@ struct BaseScorer {
   // The `scorer`, `window` and `kernel` docs of a press whose scorers are `allowed`, the first
   // being its default.
   static std::vector<ParameterDoc> parameters(std::span<const Kind> allowed) {
-    return {{"scorer", std::string(name_of(allowed.front())), "base scores: " + names(allowed)},
-            {"window", std::to_string(default_window), "snapkv scorer: observation window, its rows kept in every head"},
-            {"kernel", std::to_string(default_kernel), "snapkv scorer: max-pooling kernel (odd)"}};
+    return {
+        {"scorer", std::string(name_of(allowed.front())), "base scores: " + names(allowed)},
+        {"window", std::to_string(default_window), "snapkv scorer: observation window, its rows kept in every head"},
+        {"kernel", std::to_string(default_kernel), "snapkv scorer: max-pooling kernel (odd)"}};
   }
 
   // Reads `scorer` (one of `allowed`; default the first), `window` and `kernel`.

@@ -24,8 +24,8 @@
 namespace kvcanary::kv {
 
 struct HeadStore {
-  std::vector<float> keys;     // rows [packed_keys.rows, size()) × head_dim, post-RoPE
-  std::vector<float> values;   // rows [packed_values.rows, size()) × head_dim
+  std::vector<float> keys;              // rows [packed_keys.rows, size()) × head_dim, post-RoPE
+  std::vector<float> values;            // rows [packed_values.rows, size()) × head_dim
   std::vector<std::int32_t> positions;  // [rows]
   PackedRows packed_keys, packed_values;
 
@@ -41,7 +41,8 @@ struct HeadStore {
   // Re-rotation rewrites fp32 key rows in place; a quantized key has none to rewrite.
   void require_unpacked(const char* who) const {
     if (packed_keys.rows > 0)
-      fail("<kv cache>", "rows", std::string(who) + " cannot re-rotate quantized keys (compose it in prompt mode, or without a quantizer)");
+      fail("<kv cache>", "rows",
+           std::string(who) + " cannot re-rotate quantized keys (compose it in prompt mode, or without a quantizer)");
   }
 
   // Keep only `rows` (ascending row indices), preserving their order. Packed rows keep their
@@ -67,7 +68,9 @@ struct HeadStore {
   // Every key (value) row as fp32, packed ones dequantized: for tests and inspection — the
   // forward pass never builds this.
   std::vector<float> materialize_keys(std::size_t head_dim) const { return materialize(packed_keys, keys, head_dim); }
-  std::vector<float> materialize_values(std::size_t head_dim) const { return materialize(packed_values, values, head_dim); }
+  std::vector<float> materialize_values(std::size_t head_dim) const {
+    return materialize(packed_values, values, head_dim);
+  }
 
   // Attention's reads. `nq` query heads share this KV head (GQA); q is [nq, D] and the
   // scores come out [nq, count] for rows [0, count). Packed rows are dequantized a tile at a
@@ -79,7 +82,8 @@ struct HeadStore {
       for (std::size_t g = 0; g < nq; ++g) ops::dot_rows(tile, q + g * D, D, n, scores + g * count + t0);
     });
     if (count > packed)
-      for (std::size_t g = 0; g < nq; ++g) ops::dot_rows(keys.data(), q + g * D, D, count - packed, scores + g * count + packed);
+      for (std::size_t g = 0; g < nq; ++g)
+        ops::dot_rows(keys.data(), q + g * D, D, count - packed, scores + g * count + packed);
   }
 
   // out [nq, D] = p [nq, count] · V over rows [0, count): one FMA chain per element in row
@@ -115,7 +119,8 @@ struct HeadStore {
     }
   }
 
-  static void keep_tensor(std::vector<float>& fp32, PackedRows& packed, std::span<const std::size_t> rows, std::size_t D) {
+  static void keep_tensor(std::vector<float>& fp32, PackedRows& packed, std::span<const std::size_t> rows,
+                          std::size_t D) {
     std::vector<std::size_t> packed_kept;
     std::size_t dst = 0;
     for (std::size_t r : rows) {
@@ -125,7 +130,8 @@ struct HeadStore {
       }
       const std::size_t src = r - packed.rows;
       if (src != dst)
-        std::copy_n(fp32.begin() + static_cast<std::ptrdiff_t>(src * D), D, fp32.begin() + static_cast<std::ptrdiff_t>(dst * D));
+        std::copy_n(fp32.begin() + static_cast<std::ptrdiff_t>(src * D), D,
+                    fp32.begin() + static_cast<std::ptrdiff_t>(dst * D));
       ++dst;
     }
     if (packed.rows) packed.keep(packed_kept, D);
@@ -178,8 +184,8 @@ class KvCache {
   std::size_t resident_bytes() const {
     std::size_t n = 0;
     for (const auto& h : heads_)
-      n += (h.keys.size() + h.values.size()) * sizeof(float) + h.positions.size() * sizeof(std::int32_t) + h.packed_keys.bytes() +
-           h.packed_values.bytes();
+      n += (h.keys.size() + h.values.size()) * sizeof(float) + h.positions.size() * sizeof(std::int32_t) +
+           h.packed_keys.bytes() + h.packed_values.bytes();
     return n;
   }
 

@@ -44,7 +44,9 @@ struct CacheTypeQuant {
     for (const auto& i : kCacheTypes) out.push_back(i.name);
     return out;
   }
-  static std::string_view summary() { return "deployed KV-cache type (llama.cpp -ctk/-ctv, vLLM kv_cache_dtype, FP4): packed blocks read in place"; }
+  static std::string_view summary() {
+    return "deployed KV-cache type (llama.cpp -ctk/-ctv, vLLM kv_cache_dtype, FP4): packed blocks read in place";
+  }
   static std::string summary(std::string_view n) {
     const auto& i = info(*parse_cache_type(n));
     return std::string(i.origin) + "; " + format_bits(i) + " bits/value";
@@ -52,7 +54,9 @@ struct CacheTypeQuant {
   static std::vector<ParameterDoc> parameters() {
     return {{"k", "the compressor's name", "cache type of the keys: " + cache_type_names()},
             {"v", "the compressor's name", "cache type of the values (llama.cpp's -ctv)"},
-            {"scale", "1", "per-tensor scale of fp8/nvfp4: 1 (vLLM's default), amax (calibrated from the prompt per layer), or a number"}};
+            {"scale", "1",
+             "per-tensor scale of fp8/nvfp4: 1 (vLLM's default), amax (calibrated from the prompt per layer), or a "
+             "number"}};
   }
   static CacheTypeQuant create(std::string_view n, const PolicyOptions& o, const ModelConfig&) {
     CacheTypeQuant p;
@@ -126,9 +130,11 @@ struct CacheTypeQuant {
     for (std::size_t l = 0; l < c.layers(); ++l)
       for (std::size_t h = 0; h < c.kv_heads(); ++h) {
         const HeadStore& s = c.head(l, h);
-        bytes += s.packed_keys.codes.size() + s.packed_values.codes.size() + (s.keys.size() + s.values.size()) * sizeof(f16_t);
+        bytes += s.packed_keys.codes.size() + s.packed_values.codes.size() +
+                 (s.keys.size() + s.values.size()) * sizeof(f16_t);
       }
-    if (!k_scale.empty()) bytes += c.layers() * sizeof(float) * ((info(k_type).tensor_scale ? 1 : 0) + (info(v_type).tensor_scale ? 1 : 0));
+    if (!k_scale.empty())
+      bytes += c.layers() * sizeof(float) * ((info(k_type).tensor_scale ? 1 : 0) + (info(v_type).tensor_scale ? 1 : 0));
     return bytes;
   }
 

@@ -96,8 +96,8 @@ inline std::size_t cache_type_row_bytes(CacheType t, std::size_t D) { return D /
 inline void require_row_fits(CacheType t, std::size_t D) {
   if (D % info(t).block != 0)
     fail("<kv cache>", "head_dim",
-         std::string(info(t).name) + " stores blocks of " + std::to_string(info(t).block) + " values; head_dim " + std::to_string(D) +
-             " is not a multiple");
+         std::string(info(t).name) + " stores blocks of " + std::to_string(info(t).block) + " values; head_dim " +
+             std::to_string(D) + " is not a multiple");
 }
 
 namespace cache_codec {
@@ -117,7 +117,7 @@ inline float separately_rounded(float v) noexcept {
   return v;
 }
 
-inline constexpr float kMaxInput = 65504.0f;   // fp16's largest finite value
+inline constexpr float kMaxInput = 65504.0f;    // fp16's largest finite value
 inline constexpr float kTinyBlock = 0x1p-100f;  // below: stored as zeros (ggml's 1/d overflows)
 
 // |x| ≤ 65504 and finite for every value of the block, else an Error; returns amax.
@@ -129,7 +129,10 @@ inline float checked_amax(const float* x, std::size_t n) {
     ok &= a <= kMaxInput;  // false for NaN too
     amax = a > amax ? a : amax;
   }
-  if (!ok) fail("<kv cache>", "value", "a K/V value is not finite or outside the fp16 range (|x| > 65504): cannot be stored in a llama.cpp/fp4 block");
+  if (!ok)
+    fail(
+        "<kv cache>", "value",
+        "a K/V value is not finite or outside the fp16 range (|x| > 65504): cannot be stored in a llama.cpp/fp4 block");
   return amax;
 }
 
@@ -185,7 +188,8 @@ inline void q_0(const float* x, std::uint8_t* out) {
   const float d = signed_absmax(x, 32) / -half_range, id = d != 0.0f ? 1.0f / d : 0.0f;
   put_f16(out, d);
   std::uint8_t L[32];
-  for (int j = 0; j < 32; ++j) L[j] = static_cast<std::uint8_t>(std::min(qmax, std::trunc(separately_rounded(x[j] * id) + (half_range + 0.5f))));
+  for (int j = 0; j < 32; ++j)
+    L[j] = static_cast<std::uint8_t>(std::min(qmax, std::trunc(separately_rounded(x[j] * id) + (half_range + 0.5f))));
   if constexpr (Bits == 4) {
     pack_nibbles_halves(L, out + 2);
   } else {
@@ -212,7 +216,8 @@ inline void q_1(const float* x, std::uint8_t* out) {
   put_f16(out, d);
   put_f16(out + 2, mn);
   std::uint8_t L[32];
-  for (int j = 0; j < 32; ++j) L[j] = static_cast<std::uint8_t>(std::min(qmax, std::trunc(separately_rounded((x[j] - mn) * id) + 0.5f)));
+  for (int j = 0; j < 32; ++j)
+    L[j] = static_cast<std::uint8_t>(std::min(qmax, std::trunc(separately_rounded((x[j] - mn) * id) + 0.5f)));
   if constexpr (Bits == 4) {
     pack_nibbles_halves(L, out + 4);
   } else {
@@ -233,8 +238,10 @@ inline int iq4nl_index(float al) {
   int lo = 0, hi = 15;
   while (hi - lo > 1) {
     const int mid = (lo + hi) / 2;
-    if (al < kIq4nlLevels[mid]) hi = mid;
-    else lo = mid;
+    if (al < kIq4nlLevels[mid])
+      hi = mid;
+    else
+      lo = mid;
   }
   return al - kIq4nlLevels[hi - 1] < kIq4nlLevels[hi] - al ? hi - 1 : hi;
 }
@@ -352,15 +359,17 @@ inline __m256i nibbles(const std::uint8_t* qs) {
 
 // q5's fifth bits: byte j = 0x10 if bit j of qh is set.
 inline __m256i high_bits(std::uint32_t qh) {
-  const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(qh)),
-                                             _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202,
-                                                                0x0303030303030303));
-  const __m256i with_others = _mm256_or_si256(spread, _mm256_set1_epi64x(0x7FBFDFEFF7FBFDFE));  // all other bits of the byte set
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(qh)),
+      _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
+  const __m256i with_others =
+      _mm256_or_si256(spread, _mm256_set1_epi64x(0x7FBFDFEFF7FBFDFE));  // all other bits of the byte set
   return _mm256_and_si256(_mm256_cmpeq_epi8(with_others, _mm256_set1_epi64x(-1)), _mm256_set1_epi8(0x10));
 }
 
 inline __m256i lookup(__m256i codes, const std::int8_t (&table)[16]) {
-  return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(table))), codes);
+  return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(table))),
+                             codes);
 }
 
 // y[0..32) = float(b_j)·d (+ m, rounded separately), b signed or unsigned bytes.
@@ -396,14 +405,15 @@ inline bool block(CacheType t, const std::uint8_t* p, float* y) {
     case CacheType::Q5_0: {
       std::uint32_t qh;
       std::memcpy(&qh, p + 2, 4);
-      scale_store<true, false>(_mm256_sub_epi8(_mm256_or_si256(nibbles(p + 6), high_bits(qh)), _mm256_set1_epi8(16)), cache_codec::get_f16(p),
-                               0.0f, y);
+      scale_store<true, false>(_mm256_sub_epi8(_mm256_or_si256(nibbles(p + 6), high_bits(qh)), _mm256_set1_epi8(16)),
+                               cache_codec::get_f16(p), 0.0f, y);
       return true;
     }
     case CacheType::Q5_1: {
       std::uint32_t qh;
       std::memcpy(&qh, p + 4, 4);
-      scale_store<false, true>(_mm256_or_si256(nibbles(p + 8), high_bits(qh)), cache_codec::get_f16(p), cache_codec::get_f16(p + 2), y);
+      scale_store<false, true>(_mm256_or_si256(nibbles(p + 8), high_bits(qh)), cache_codec::get_f16(p),
+                               cache_codec::get_f16(p + 2), y);
       return true;
     }
     case CacheType::IQ4_NL:
@@ -413,7 +423,8 @@ inline bool block(CacheType t, const std::uint8_t* p, float* y) {
       scale_store<true, false>(lookup(nibbles(p + 1), kMxfp4), cache_codec::e8m0_half(p[0]), 0.0f, y);
       return true;
     case CacheType::Q8_0:
-      scale_store<true, false>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)), cache_codec::get_f16(p), 0.0f, y);
+      scale_store<true, false>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)), cache_codec::get_f16(p),
+                               0.0f, y);
       return true;
     default: return false;
   }

@@ -38,20 +38,23 @@ struct ChunkKv {
   static constexpr std::string_view prompt_only_because = "KVPress's press compresses the prefill";
   static constexpr std::array scorers = {BaseScorer::Kind::KeyDiff, BaseScorer::Kind::KNorm,
                                          BaseScorer::Kind::SnapKv};  // the first is the default (KVPress's)
-  static constexpr std::size_t default_chunk_length = 20;  // KVPress's default
+  static constexpr std::size_t default_chunk_length = 20;            // KVPress's default
 
   static std::string_view summary() {
-    return "ChunkKV (Liu et al. 2025): whole chunks of rows kept by their mean base score over the layer's heads; prompt only";
+    return "ChunkKV (Liu et al. 2025): whole chunks of rows kept by their mean base score over the layer's heads; "
+           "prompt only";
   }
   static std::vector<ParameterDoc> parameters() {
     std::vector<ParameterDoc> docs = BaseScorer::parameters(scorers);
-    docs.insert(docs.begin(), {"chunk_length", std::to_string(default_chunk_length), "rows per chunk (KVPress's default)"});
+    docs.insert(docs.begin(),
+                {"chunk_length", std::to_string(default_chunk_length), "rows per chunk (KVPress's default)"});
     return docs;
   }
   static ChunkKv create(const PolicyOptions& o, const ModelConfig&) {
     ChunkKv p;
     p.common = eviction::Common::from<ChunkKv>(o);
-    p.chunk_length = static_cast<std::size_t>(o.get_int("chunk_length", static_cast<std::int64_t>(default_chunk_length), 1));
+    p.chunk_length =
+        static_cast<std::size_t>(o.get_int("chunk_length", static_cast<std::int64_t>(default_chunk_length), 1));
     p.base = BaseScorer::from(o, scorers);
     o.reject_unknown(std::string(name));
     return p;
@@ -64,8 +67,8 @@ struct ChunkKv {
   std::size_t attention_rows(StepKind kind, std::size_t n_tokens) const { return base.attention_rows(kind, n_tokens); }
 
   // The chunks kept of a layer of n rows from its per-head scores: ascending chunk indices.
-  static std::vector<std::size_t> chunks_kept(const std::vector<std::vector<float>>& scores, std::size_t n, std::size_t chunk_length,
-                                              double budget) {
+  static std::vector<std::size_t> chunks_kept(const std::vector<std::vector<float>>& scores, std::size_t n,
+                                              std::size_t chunk_length, double budget) {
     const std::size_t complete = n / chunk_length, chunks = complete + (n % chunk_length ? 1 : 0);
     std::vector<double> mean(chunks, 0.0);
     for (std::size_t c = 0; c < chunks; ++c) {
@@ -78,7 +81,8 @@ struct ChunkKv {
       }
       mean[c] = acc / static_cast<double>(hi - lo);
     }
-    const auto keep = std::max<std::size_t>(1, static_cast<std::size_t>(std::floor(static_cast<double>(chunks) * budget + 1e-9)));
+    const auto keep =
+        std::max<std::size_t>(1, static_cast<std::size_t>(std::floor(static_cast<double>(chunks) * budget + 1e-9)));
     std::vector<std::size_t> all(chunks);
     std::iota(all.begin(), all.end(), 0);
     return eviction::top_k<double>(mean, std::move(all), keep);
@@ -113,7 +117,8 @@ struct ChunkKv {
 
   std::size_t stored_bytes(const KvCache& c) const { return eviction::stored_fp16_bytes(c); }
   std::string identity() const {
-    return common.prefix(name) + ",chunk_length=" + std::to_string(chunk_length) + base.scorer_part() + base.window_part() + ")";
+    return common.prefix(name) + ",chunk_length=" + std::to_string(chunk_length) + base.scorer_part() +
+           base.window_part() + ")";
   }
 };
 

@@ -52,7 +52,8 @@
 
 namespace kvcanary::kv {
 
-using EvictionPolicies = std::tuple<StreamingLlm, SnapKv, SnapKvRolling, H2o, Tova, KNorm, RandomEviction, KeyDiff, ObservedAttention, ExpectedAttention, PyramidKv, AdaKv, ChunkKv>;
+using EvictionPolicies = std::tuple<StreamingLlm, SnapKv, SnapKvRolling, H2o, Tova, KNorm, RandomEviction, KeyDiff,
+                                    ObservedAttention, ExpectedAttention, PyramidKv, AdaKv, ChunkKv>;
 using QuantizationPolicies = std::tuple<AbsmaxQuant, KiviQuant, CacheTypeQuant>;
 
 namespace compose {
@@ -74,14 +75,18 @@ inline bool split(std::string_view name, std::string_view& evict, std::string_vi
 
 template <class P>
 bool accepts(std::string_view n) {
-  if constexpr (requires { P::accepts(n); }) return P::accepts(n);
-  else return P::name == n;
+  if constexpr (requires { P::accepts(n); })
+    return P::accepts(n);
+  else
+    return P::name == n;
 }
 
 template <class P>
 P create(std::string_view n, const PolicyOptions& o, const ModelConfig& c) {
-  if constexpr (requires { P::create(n, o, c); }) return P::create(n, o, c);
-  else return P::create(o, c);
+  if constexpr (requires { P::create(n, o, c); })
+    return P::create(n, o, c);
+  else
+    return P::create(o, c);
 }
 
 template <class P>
@@ -107,7 +112,9 @@ bool any_lists(std::string_view n, const std::string& param) {
 }
 
 template <class P>
-constexpr bool prompt_only = requires { P::prompt_only_because; };
+constexpr bool prompt_only = requires {
+  P::prompt_only_because;
+};
 
 // Whether the policy of `Policies` called `n` runs on the prefill only.
 template <class Policies>
@@ -129,7 +136,8 @@ struct Composed {
     return compose::split(n, e, q);
   }
   static std::string_view summary() {
-    return "an eviction policy, then a quantizer on the rows it keeps, e.g. snapkv+q4_0 (budget: the eviction's; parameters: each to the part "
+    return "an eviction policy, then a quantizer on the rows it keeps, e.g. snapkv+q4_0 (budget: the eviction's; "
+           "parameters: each to the part "
            "that lists it)";
   }
   static std::vector<ParameterDoc> parameters() { return {}; }
@@ -139,10 +147,14 @@ struct Composed {
     if (!compose::split(n, e, q)) fail(o.source(), "compressor", "'" + std::string(n) + "' is not EVICTION+QUANTIZER");
     std::map<std::string, std::string> pe, pq;
     for (const auto& [k, v] : o.params()) {
-      const bool in_e = compose::any_lists<EvictionPolicies>(e, k), in_q = compose::any_lists<QuantizationPolicies>(q, k);
-      if (in_e && in_q) fail(o.source(), k, "is a parameter of both '" + std::string(e) + "' and '" + std::string(q) + "'");
+      const bool in_e = compose::any_lists<EvictionPolicies>(e, k),
+                 in_q = compose::any_lists<QuantizationPolicies>(q, k);
+      if (in_e && in_q)
+        fail(o.source(), k, "is a parameter of both '" + std::string(e) + "' and '" + std::string(q) + "'");
       if (!in_e && !in_q)
-        fail(o.source(), k, "is a parameter of neither '" + std::string(e) + "' nor '" + std::string(q) + "' (see `kvcanary compressors`)");
+        fail(o.source(), k,
+             "is a parameter of neither '" + std::string(e) + "' nor '" + std::string(q) +
+                 "' (see `kvcanary compressors`)");
       (in_e ? pe : pq)[k] = v;
     }
     Composed p;
@@ -150,9 +162,12 @@ struct Composed {
     // A prompt-only press asked for decode mode runs on the prefill, the quantizer every step.
     const bool press_at_prefill = o.mode_asked() == Mode::Decode && compose::any_prompt_only<EvictionPolicies>(e);
     const std::optional<Mode> evict_mode = press_at_prefill ? std::nullopt : o.mode_asked();
-    p.evict = compose::build<EvictionPolicies>(e, PolicyOptions(o.budget(), evict_mode, pe, o.source(), o.capacity_asked()), c, found);
+    p.evict = compose::build<EvictionPolicies>(
+        e, PolicyOptions(o.budget(), evict_mode, pe, o.source(), o.capacity_asked()), c, found);
     if (!found)
-      fail(o.source(), "compressor", "'" + std::string(e) + "' before '+' is not an eviction policy (" + compose::names<EvictionPolicies>() + ")");
+      fail(
+          o.source(), "compressor",
+          "'" + std::string(e) + "' before '+' is not an eviction policy (" + compose::names<EvictionPolicies>() + ")");
     p.mode_ = press_at_prefill ? Mode::Decode : p.evict.mode();
     p.quant = compose::build<QuantizationPolicies>(q, PolicyOptions(1.0, p.mode_, pq, o.source()), c, found);
     if (!found)

@@ -69,7 +69,8 @@ KvCache tagged_eviction(const KvCache& uncompressed, const AttentionRecord& reco
     for (std::size_t h = 0; h < probe.kv_heads(); ++h) {
       HeadStore& s = probe.head(l, h);
       if (s.has_packed_rows()) fail("<compression signals>", "cache", "the uncompressed cache holds packed rows");
-      for (std::size_t r = 0; r < s.size(); ++r) std::fill_n(s.values.begin() + static_cast<std::ptrdiff_t>(r * D), D, static_cast<float>(r));
+      for (std::size_t r = 0; r < s.size(); ++r)
+        std::fill_n(s.values.begin() + static_cast<std::ptrdiff_t>(r * D), D, static_cast<float>(r));
     }
   evict.after_step(probe, record, kind);
   return probe;
@@ -85,7 +86,8 @@ inline std::vector<std::size_t> kept_rows(const HeadStore& tagged, std::size_t D
 inline double evicted_mass(const KvCache& uncompressed, const KvCache& tagged, const AttentionRecord& last_query) {
   const std::size_t D = uncompressed.head_dim();
   if (last_query.rows == 0 || last_query.num_layers != uncompressed.layers())
-    fail("<compression signals>", "record", "evicted_attention needs the last query row's attention of the compressing step");
+    fail("<compression signals>", "record",
+         "evicted_attention needs the last query row's attention of the compressing step");
   double total = 0.0;
   for (std::size_t l = 0; l < uncompressed.layers(); ++l)
     for (std::size_t h = 0; h < last_query.num_heads; ++h) {
@@ -131,12 +133,17 @@ void relative_errors(const KvCache& compressed, Ref&& reference, CompressionSign
 }
 
 template <class P>
-CompressionSignals of_policy(const KvCache& uncompressed, const AttentionRecord& record, const AttentionRecord& last_query,
-                             const P& before, const KvCache& compressed, StepKind kind) {
+CompressionSignals of_policy(const KvCache& uncompressed, const AttentionRecord& record,
+                             const AttentionRecord& last_query, const P& before, const KvCache& compressed,
+                             StepKind kind) {
   CompressionSignals out;
   if constexpr (is_any_policy<P>::value) {
-    return std::visit([&](const auto& p) { return of_policy(uncompressed, record, last_query, p, compressed, kind); }, before.policy);
-  } else if constexpr (requires { before.evict; before.quant; }) {
+    return std::visit([&](const auto& p) { return of_policy(uncompressed, record, last_query, p, compressed, kind); },
+                      before.policy);
+  } else if constexpr (requires {
+                         before.evict;
+                         before.quant;
+                       }) {
     // EVICTION+QUANTIZER: the eviction part alone says what left; the quantizer then coded the
     // kept rows, whose fp32 originals are the tagged probe's keys (re-rotated as the eviction
     // left them) and the uncompressed V rows its tags name.
@@ -150,7 +157,9 @@ CompressionSignals of_policy(const KvCache& uncompressed, const AttentionRecord&
           std::vector<float> v;
           v.reserve(t.size() * D);
           const HeadStore& u = uncompressed.head(l, h);
-          for (std::size_t r : kept_rows(t, D)) v.insert(v.end(), u.values.begin() + static_cast<std::ptrdiff_t>(r * D), u.values.begin() + static_cast<std::ptrdiff_t>((r + 1) * D));
+          for (std::size_t r : kept_rows(t, D))
+            v.insert(v.end(), u.values.begin() + static_cast<std::ptrdiff_t>(r * D),
+                     u.values.begin() + static_cast<std::ptrdiff_t>((r + 1) * D));
           return std::pair<std::vector<float>, std::vector<float>>{t.keys, std::move(v)};
         },
         out);
@@ -177,8 +186,9 @@ CompressionSignals of_policy(const KvCache& uncompressed, const AttentionRecord&
 // `last_query`: a record of the step's last query row (rows = 1); `before`: a copy of the policy
 // as it was before the step; `compressed`: the cache after it.
 template <class Policy>
-CompressionSignals compression_signals(const KvCache& uncompressed, const AttentionRecord& record, const AttentionRecord& last_query,
-                                       const Policy& before, const KvCache& compressed, StepKind kind = StepKind::Prefill) {
+CompressionSignals compression_signals(const KvCache& uncompressed, const AttentionRecord& record,
+                                       const AttentionRecord& last_query, const Policy& before,
+                                       const KvCache& compressed, StepKind kind = StepKind::Prefill) {
   return signals_detail::of_policy(uncompressed, record, last_query, before, compressed, kind);
 }
 

@@ -58,7 +58,9 @@ std::vector<std::size_t> top_k(std::span<const Score> score, std::vector<std::si
     return candidates;
   }
   auto better = [&](std::size_t a, std::size_t b) { return score[a] > score[b] || (score[a] == score[b] && a < b); };
-  if (k > 0) std::nth_element(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(k - 1), candidates.end(), better);
+  if (k > 0)
+    std::nth_element(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(k - 1), candidates.end(),
+                     better);
   candidates.resize(k);
   std::sort(candidates.begin(), candidates.end());
   return candidates;
@@ -103,7 +105,8 @@ template <class P>
 Mode mode_of_options(const PolicyOptions& o) {
   const Mode m = o.mode_or(P::default_mode);
   if constexpr (requires { P::prompt_only_because; })
-    if (m == Mode::Decode) fail(o.source(), "mode", std::string(P::name) + " is prompt-only: " + std::string(P::prompt_only_because));
+    if (m == Mode::Decode)
+      fail(o.source(), "mode", std::string(P::name) + " is prompt-only: " + std::string(P::prompt_only_because));
   return m;
 }
 
@@ -127,13 +130,16 @@ struct Common {
     if (kind == StepKind::Prefill || prompt_seen == 0) prompt_seen = c.tokens_seen();
   }
   // The budget's rows before the protected floor: C (fixed) or ceil(budget · seen) (seen).
-  std::size_t target(std::int64_t seen) const { return budget_rows(budget, capacity == Capacity::Fixed ? prompt_seen : seen); }
+  std::size_t target(std::int64_t seen) const {
+    return budget_rows(budget, capacity == Capacity::Fixed ? prompt_seen : seen);
+  }
   // Rows a head of `stored` rows keeps at a step with `seen` tokens seen.
   std::size_t keep(std::int64_t seen, std::size_t protected_rows, std::size_t stored) const {
     return std::min(stored, std::max(target(seen), protected_rows));
   }
   std::string prefix(std::string_view name) const {
-    return std::string(name) + "(budget=" + format_number(budget) + ",mode=" + mode_name(mode) + ",capacity=" + capacity_name(capacity);
+    return std::string(name) + "(budget=" + format_number(budget) + ",mode=" + mode_name(mode) +
+           ",capacity=" + capacity_name(capacity);
   }
 };
 

@@ -62,9 +62,11 @@ struct ExpectedAttention {
   static constexpr std::string_view name = "expected_attention";
   static constexpr Mode default_mode = Mode::Prompt;
   static constexpr std::string_view prompt_only_because =
-      "its Gaussian is fitted to the prefill's queries; the paper's decoding variant (running statistics of generated queries) is not built";
+      "its Gaussian is fitted to the prefill's queries; the paper's decoding variant (running statistics of generated "
+      "queries) is not built";
   static std::string_view summary() {
-    return "Expected Attention (Devoto et al. 2025): attention future queries are expected to pay, from a Gaussian of the prefill's "
+    return "Expected Attention (Devoto et al. 2025): attention future queries are expected to pay, from a Gaussian of "
+           "the prefill's "
            "queries carried forward by RoPE, times ‖V‖";
   }
   static std::vector<ParameterDoc> parameters() {
@@ -116,7 +118,8 @@ struct ExpectedAttention {
       }
     }
   };
-  static MeanRotation mean_rotation(std::span<const float> inv_freq, std::int64_t first_position, std::size_t n_future) {
+  static MeanRotation mean_rotation(std::span<const float> inv_freq, std::int64_t first_position,
+                                    std::size_t n_future) {
     MeanRotation r{std::vector<double>(inv_freq.size(), 0.0), std::vector<double>(inv_freq.size(), 0.0)};
     for (std::size_t t = 0; t < n_future; ++t)
       for (std::size_t i = 0; i < inv_freq.size(); ++i) {
@@ -124,7 +127,8 @@ struct ExpectedAttention {
         r.cos[i] += std::cos(static_cast<double>(angle));
         r.sin[i] += std::sin(static_cast<double>(angle));
       }
-    for (std::size_t i = 0; i < inv_freq.size(); ++i) r.cos[i] /= static_cast<double>(n_future), r.sin[i] /= static_cast<double>(n_future);
+    for (std::size_t i = 0; i < inv_freq.size(); ++i)
+      r.cos[i] /= static_cast<double>(n_future), r.sin[i] /= static_cast<double>(n_future);
     return r;
   }
 
@@ -140,17 +144,20 @@ struct ExpectedAttention {
     if (!with_covariance) return f;
     std::vector<double> cov(D * D), a(D * D);
     for (std::size_t i = 0; i < D; ++i)
-      for (std::size_t j = 0; j < D; ++j) cov[i * D + j] = outer[i * D + j] / static_cast<double>(count) - mu[i] * mu[j];
+      for (std::size_t j = 0; j < D; ++j)
+        cov[i * D + j] = outer[i * D + j] / static_cast<double>(count) - mu[i] * mu[j];
     for (std::size_t j = 0; j < D; ++j) rotation.apply(&cov[j], D, &a[j], D);  // A = R̄Σ, column by column
     f.cov.resize(D * D);
-    for (std::size_t i = 0; i < D; ++i) rotation.apply(&a[i * D], 1, &f.cov[i * D], 1);  // Σ̄ = A·R̄ᵀ: R̄ applied to A's rows
+    for (std::size_t i = 0; i < D; ++i)
+      rotation.apply(&a[i * D], 1, &f.cov[i * D], 1);  // Σ̄ = A·R̄ᵀ: R̄ applied to A's rows
     return f;
   }
 
   // s_j of one KV head's n rows (keys and values [n, head_dim]) under its group's future
   // queries; the first n_sink rows get the maximum of the others (KVPress's padding).
-  static std::vector<double> scores(std::span<const float> keys, std::span<const float> values, std::size_t n, std::size_t head_dim,
-                                    std::span<const FutureQueries> group, std::size_t n_sink, bool use_vnorm, double epsilon) {
+  static std::vector<double> scores(std::span<const float> keys, std::span<const float> values, std::size_t n,
+                                    std::size_t head_dim, std::span<const FutureQueries> group, std::size_t n_sink,
+                                    bool use_vnorm, double epsilon) {
     const std::size_t D = head_dim;
     std::vector<double> s(n, 0.0), z(n);
     if (n <= n_sink) return s;
@@ -202,12 +209,13 @@ struct ExpectedAttention {
     for (std::size_t l = 0; l < cache.layers(); ++l)
       for (std::size_t h = 0; h < cache.kv_heads(); ++h) {
         HeadStore& store = cache.head(l, h);
-        const std::size_t n = store.size(), protect = std::min(n_sink, n), k = common.keep(cache.tokens_seen(), protect, n);
+        const std::size_t n = store.size(), protect = std::min(n_sink, n),
+                          k = common.keep(cache.tokens_seen(), protect, n);
         if (k >= n) continue;
         std::vector<FutureQueries> group;
         for (std::size_t g = 0; g < G; ++g)
-          group.push_back(
-              future_queries(record.sum_of_queries(l, h * G + g), record.outer_of_queries(l, h * G + g), record.rows, D, rotation, use_covariance));
+          group.push_back(future_queries(record.sum_of_queries(l, h * G + g), record.outer_of_queries(l, h * G + g),
+                                         record.rows, D, rotation, use_covariance));
         const std::vector<float> keys = store.materialize_keys(D), values = store.materialize_values(D);
         const std::vector<double> s = scores(keys, values, n, D, group, n_sink, use_vnorm, epsilon);
         sinks.resize(protect);
@@ -218,9 +226,9 @@ struct ExpectedAttention {
 
   std::size_t stored_bytes(const KvCache& c) const { return eviction::stored_fp16_bytes(c); }
   std::string identity() const {
-    return common.prefix(name) + ",n_future_positions=" + std::to_string(n_future) + ",n_sink=" + std::to_string(n_sink) +
-           ",use_covariance=" + (use_covariance ? "1" : "0") + ",use_vnorm=" + (use_vnorm ? "1" : "0") +
-           ",epsilon=" + eviction::format_number(epsilon) + ")";
+    return common.prefix(name) + ",n_future_positions=" + std::to_string(n_future) +
+           ",n_sink=" + std::to_string(n_sink) + ",use_covariance=" + (use_covariance ? "1" : "0") +
+           ",use_vnorm=" + (use_vnorm ? "1" : "0") + ",epsilon=" + eviction::format_number(epsilon) + ")";
   }
 
  private:

@@ -34,7 +34,8 @@ struct H2o {
     return "H2O (Zhang et al. 2023): heavy hitters by accumulated attention + the most recent rows";
   }
   static std::vector<ParameterDoc> parameters() {
-    return {{"recent_ratio", "0.5", "share of the kept rows given to the most recent tokens (the rest: heavy hitters)"}};
+    return {
+        {"recent_ratio", "0.5", "share of the kept rows given to the most recent tokens (the rest: heavy hitters)"}};
   }
   static H2o create(const PolicyOptions& o, const ModelConfig&) {
     H2o p;
@@ -89,7 +90,9 @@ struct H2o {
   }
 
   std::size_t stored_bytes(const KvCache& c) const { return eviction::stored_fp16_bytes(c); }
-  std::string identity() const { return common.prefix(name) + ",recent_ratio=" + eviction::format_number(recent_ratio) + ")"; }
+  std::string identity() const {
+    return common.prefix(name) + ",recent_ratio=" + eviction::format_number(recent_ratio) + ")";
+  }
 };
 
 static_assert(CachePolicy<H2o>);

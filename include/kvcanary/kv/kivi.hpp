@@ -47,11 +47,13 @@ namespace kvcanary::kv {
 struct KiviQuant {
   static constexpr std::string_view name = "kivi";
   static std::string_view summary() {
-    return "KIVI (Liu et al. 2024): asymmetric keys per channel, values per token, groups of G, last R tokens full precision";
+    return "KIVI (Liu et al. 2024): asymmetric keys per channel, values per token, groups of G, last R tokens full "
+           "precision";
   }
   static std::vector<ParameterDoc> parameters() {
     return {{"bits", "budget", "bits per quantized K/V value: 8, 4 or 2; if absent, budget 0.5→8, 0.25→4, 0.125→2"},
-            {"group", "32", "group size G (32, 64 or 128): tokens per key group, channels per value group (at most head_dim)"},
+            {"group", "32",
+             "group size G (32, 64 or 128): tokens per key group, channels per value group (at most head_dim)"},
             {"residual", "128", "R: most recent tokens kept in full precision; a positive multiple of group"},
             {"k_bits", "bits", "bits of the keys (8, 4 or 2), if they differ from the values'"},
             {"v_bits", "bits", "bits of the values (8, 4 or 2)"}};
@@ -62,7 +64,8 @@ struct KiviQuant {
     const unsigned bits = split && o.get_int("bits", 0, 0) == 0 ? 0 : quant::bits_from_options(o, std::string(name));
     auto width = [&](const char* key) {
       const std::int64_t b = o.get_int(key, bits, 0);
-      if (!quant::valid_bits(b)) fail(o.source(), key, "compressor 'kivi' supports 8, 4 or 2 bits, got " + std::to_string(b));
+      if (!quant::valid_bits(b))
+        fail(o.source(), key, "compressor 'kivi' supports 8, 4 or 2 bits, got " + std::to_string(b));
       return static_cast<unsigned>(b);
     };
     p.k_bits = width("k_bits");
@@ -72,7 +75,8 @@ struct KiviQuant {
     const std::int64_t r = o.get_int("residual", 128, 1);
     if (r % g != 0)
       fail(o.source(), "residual",
-           "must be a multiple of group (" + std::to_string(g) + "): keys leave the residual in whole groups, got " + std::to_string(r));
+           "must be a multiple of group (" + std::to_string(g) + "): keys leave the residual in whole groups, got " +
+               std::to_string(r));
     p.group = static_cast<std::size_t>(g);
     p.residual = static_cast<std::size_t>(r);
     p.mode = o.mode_or(Mode::Prompt);  // default unchanged: docs/COMPRESSORS.md "Modes"
@@ -109,8 +113,8 @@ struct KiviQuant {
         for (; pk.rows + group <= k_target; k_new += group) {
           const std::size_t p0 = pk.params.size();
           pk.params.resize(p0 + D);
-          quant::asym_quantize_channels(&store.keys[k_new * D], group, D, k_bits, codes.data(), &pk.params[p0], lo.data(), hi.data(),
-                                        sd.data(), zd.data());
+          quant::asym_quantize_channels(&store.keys[k_new * D], group, D, k_bits, codes.data(), &pk.params[p0],
+                                        lo.data(), hi.data(), sd.data(), zd.data());
           pk.push_codes(codes.data(), group, D);
         }
         for (; pv.rows < v_target; ++v_new) {
@@ -138,8 +142,9 @@ struct KiviQuant {
   }
 
   std::string identity() const {
-    const std::string widths = k_bits == v_bits ? "bits=" + std::to_string(k_bits)
-                                                : "k_bits=" + std::to_string(k_bits) + ",v_bits=" + std::to_string(v_bits);
+    const std::string widths = k_bits == v_bits
+                                   ? "bits=" + std::to_string(k_bits)
+                                   : "k_bits=" + std::to_string(k_bits) + ",v_bits=" + std::to_string(v_bits);
     return "kivi(" + widths + ",group=" + std::to_string(group) + ",residual=" + std::to_string(residual) +
            ",mode=" + mode_name(mode) + ")";
   }

@@ -29,7 +29,9 @@ namespace kvcanary::kv {
 struct KNorm {
   static constexpr std::string_view name = "knorm";
   static constexpr Mode default_mode = Mode::Prompt;  // KVPress's KnormPress compresses the prefill
-  static std::string_view summary() { return "KNorm (Devoto et al. 2024): keep the rows whose key has the lowest L2 norm"; }
+  static std::string_view summary() {
+    return "KNorm (Devoto et al. 2024): keep the rows whose key has the lowest L2 norm";
+  }
   static std::vector<ParameterDoc> parameters() {
     return {{"window", "0", "most recent rows always kept (the paper: none)"},
             {"skip_layers", "0", "first layers left uncompressed (the authors' code: 2)"}};
@@ -53,7 +55,8 @@ struct KNorm {
   // quantizer) are scored by their stored values x̂, as a deployment would.
   static std::vector<float> scores(const HeadStore& store, std::size_t head_dim) {
     std::vector<float> s(store.size());
-    const std::vector<float> materialized = store.packed_keys.rows ? store.materialize_keys(head_dim) : std::vector<float>{};
+    const std::vector<float> materialized =
+        store.packed_keys.rows ? store.materialize_keys(head_dim) : std::vector<float>{};
     const float* keys = store.packed_keys.rows ? materialized.data() : store.keys.data();
     for (std::size_t r = 0; r < s.size(); ++r) {
       const float* k = &keys[r * head_dim];
@@ -83,7 +86,8 @@ struct KNorm {
 
   std::size_t stored_bytes(const KvCache& c) const { return eviction::stored_fp16_bytes(c); }
   std::string identity() const {
-    return common.prefix(name) + ",window=" + std::to_string(window) + ",skip_layers=" + std::to_string(skip_layers) + ")";
+    return common.prefix(name) + ",window=" + std::to_string(window) + ",skip_layers=" + std::to_string(skip_layers) +
+           ")";
   }
 };
 

@@ -56,7 +56,7 @@ inline std::uint8_t encode(float x) noexcept {
   const std::uint8_t sign = static_cast<std::uint8_t>((bits >> 31) << (F.E + F.M));
   std::uint32_t a = bits & 0x7FFFFFFFu;
   if (a > 0x7F800000u) return static_cast<std::uint8_t>(sign | F.nan_code);  // NaN
-  if (a > F.max_bits) a = F.max_bits;  // beyond max, or inf: saturate
+  if (a > F.max_bits) a = F.max_bits;                                        // beyond max, or inf: saturate
   return static_cast<std::uint8_t>(sign | encode_magnitude<F>(a));
 }
 
@@ -88,9 +88,12 @@ inline const std::array<float, 256>& decode_table() {
       const int mag = c & ((1 << bits) - 1);
       const bool neg = (c >> bits) & 1;
       float v = decode_slow<F>(static_cast<std::uint8_t>(c));
-      if (F.has_inf && mag == (((1 << F.E) - 1) << F.M)) v = neg ? -INFINITY : INFINITY;
-      else if (F.has_inf && mag > (((1 << F.E) - 1) << F.M)) v = neg ? -NAN : NAN;
-      else if (!F.has_inf && F.nan_code != 0 && mag == F.nan_code) v = neg ? -NAN : NAN;
+      if (F.has_inf && mag == (((1 << F.E) - 1) << F.M))
+        v = neg ? -INFINITY : INFINITY;
+      else if (F.has_inf && mag > (((1 << F.E) - 1) << F.M))
+        v = neg ? -NAN : NAN;
+      else if (!F.has_inf && F.nan_code != 0 && mag == F.nan_code)
+        v = neg ? -NAN : NAN;
       t[static_cast<std::size_t>(c)] = v;
     }
     return t;

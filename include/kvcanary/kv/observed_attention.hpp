@@ -30,9 +30,11 @@ namespace kvcanary::kv {
 struct ObservedAttention {
   static constexpr std::string_view name = "observed_attention";
   static constexpr Mode default_mode = Mode::Prompt;
-  static constexpr std::string_view prompt_only_because = "its score averages the prefill's queries; decode-time accumulation is `h2o`";
+  static constexpr std::string_view prompt_only_because =
+      "its score averages the prefill's queries; decode-time accumulation is `h2o`";
   static std::string_view summary() {
-    return "observed attention (KVPress; H2O's prefill score): prefill attention per row, averaged over the queries that saw it";
+    return "observed attention (KVPress; H2O's prefill score): prefill attention per row, averaged over the queries "
+           "that saw it";
   }
   static std::vector<ParameterDoc> parameters() { return {}; }
   static ObservedAttention create(const PolicyOptions& o, const ModelConfig&) {
@@ -44,14 +46,17 @@ struct ObservedAttention {
 
   eviction::Common common;
 
-  std::size_t attention_rows(StepKind kind, std::size_t n_tokens) const { return kind == StepKind::Prefill ? n_tokens : 0; }
+  std::size_t attention_rows(StepKind kind, std::size_t n_tokens) const {
+    return kind == StepKind::Prefill ? n_tokens : 0;
+  }
 
   // s_j of one KV head from the record: masses of its group's query heads.
   static std::vector<float> scores(const AttentionRecord& record, std::size_t layer, std::size_t kvh, std::size_t n) {
     std::vector<double> acc(n, 0.0);
     for (std::size_t g = 0; g < record.group; ++g) {
       const auto& m = record.mass(layer, kvh * record.group + g);
-      for (std::size_t j = 0; j < n && j < m.size(); ++j) acc[j] += static_cast<double>(m[j]) / static_cast<double>(std::min(record.rows, n - j));
+      for (std::size_t j = 0; j < n && j < m.size(); ++j)
+        acc[j] += static_cast<double>(m[j]) / static_cast<double>(std::min(record.rows, n - j));
     }
     std::vector<float> s(n);
     for (std::size_t j = 0; j < n; ++j) s[j] = static_cast<float>(acc[j] / static_cast<double>(record.group));

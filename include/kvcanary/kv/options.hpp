@@ -27,10 +27,11 @@ class PolicyOptions {
  public:
   PolicyOptions() = default;
   // `mode` unset: each policy's paper default (its `default_mode`). `capacity` unset: fixed.
-  PolicyOptions(double budget, std::optional<Mode> mode, std::map<std::string, std::string> params = {}, std::string source = "options",
-                std::optional<Capacity> capacity = std::nullopt)
+  PolicyOptions(double budget, std::optional<Mode> mode, std::map<std::string, std::string> params = {},
+                std::string source = "options", std::optional<Capacity> capacity = std::nullopt)
       : budget_(budget), mode_(mode), capacity_(capacity), params_(std::move(params)), source_(std::move(source)) {
-    if (!(budget_ > 0.0 && budget_ <= 1.0)) fail(source_, "budget", "must be in (0, 1], got " + std::to_string(budget_));
+    if (!(budget_ > 0.0 && budget_ <= 1.0))
+      fail(source_, "budget", "must be in (0, 1], got " + std::to_string(budget_));
   }
 
   double budget() const { return budget_; }
@@ -70,7 +71,8 @@ class PolicyOptions {
   // After a policy has read its parameters: anything left unread is unknown to it.
   void reject_unknown(const std::string& policy) const {
     for (const auto& [k, v] : params_)
-      if (!used_.count(k)) fail(source_, k, "is not a parameter of compressor '" + policy + "' (see `kvcanary compressors`)");
+      if (!used_.count(k))
+        fail(source_, k, "is not a parameter of compressor '" + policy + "' (see `kvcanary compressors`)");
   }
 
  private:

@@ -45,11 +45,11 @@ struct PackedRows {
   unsigned bits = 0;  // 0: nothing packed yet
   bool symmetric = false;
   std::size_t group_rows = 0, group_cols = 0;
-  std::size_t rows = 0;                  // the head's first `rows` rows are held here
-  std::vector<std::uint8_t> codes;       // rows × packed_bytes(D, bits)
-  std::vector<quant::AsymParams> params; // fp16 (scale, zero); zero unused when symmetric
-  std::optional<CacheType> type;         // set: rows are this cache type's blocks (bits, params unused)
-  float tensor_scale = 1.0f;             // the type's per-tensor scale (fp8, nvfp4)
+  std::size_t rows = 0;                   // the head's first `rows` rows are held here
+  std::vector<std::uint8_t> codes;        // rows × packed_bytes(D, bits)
+  std::vector<quant::AsymParams> params;  // fp16 (scale, zero); zero unused when symmetric
+  std::optional<CacheType> type;          // set: rows are this cache type's blocks (bits, params unused)
+  float tensor_scale = 1.0f;              // the type's per-tensor scale (fp8, nvfp4)
 
   // Fixes the layout before the first row is packed; a store that already holds rows in
   // another layout (two quantizers on one cache) is refused rather than misread.
@@ -71,7 +71,9 @@ struct PackedRows {
     bits = 0;
   }
 
-  std::size_t row_bytes(std::size_t D) const { return type ? cache_type_row_bytes(*type, D) : quant::packed_bytes(D, bits); }
+  std::size_t row_bytes(std::size_t D) const {
+    return type ? cache_type_row_bytes(*type, D) : quant::packed_bytes(D, bits);
+  }
   std::size_t col_groups(std::size_t D) const { return (D + group_cols - 1) / group_cols; }
   std::size_t bytes() const { return codes.size() + params.size() * sizeof(quant::AsymParams); }
 
@@ -100,7 +102,9 @@ struct PackedRows {
   // Keep only the packed rows `kept` (ascending), e.g. after an eviction policy chose them.
   void require_can_keep(std::size_t kept) const {
     if (kept != rows && !rows_independent())
-      fail("<kv cache>", "rows", "eviction cannot remove rows from a group quantized together (KIVI keys share per-channel scales over G rows)");
+      fail("<kv cache>", "rows",
+           "eviction cannot remove rows from a group quantized together (KIVI keys share per-channel scales over G "
+           "rows)");
   }
   void keep(std::span<const std::size_t> kept, std::size_t D) {
     require_can_keep(kept.size());
@@ -111,7 +115,9 @@ struct PackedRows {
     for (std::size_t r : kept) {
       if (r != dst) {
         std::memmove(&codes[dst * rb], &codes[r * rb], rb);
-        if (per_row_params) std::copy_n(params.begin() + static_cast<std::ptrdiff_t>(r * cg), cg, params.begin() + static_cast<std::ptrdiff_t>(dst * cg));
+        if (per_row_params)
+          std::copy_n(params.begin() + static_cast<std::ptrdiff_t>(r * cg), cg,
+                      params.begin() + static_cast<std::ptrdiff_t>(dst * cg));
       }
       ++dst;
     }
@@ -124,7 +130,8 @@ struct PackedRows {
   void dequantize(std::size_t first, std::size_t count, std::size_t D, float* out) const {
     if (type) {
       const std::size_t rb = row_bytes(D);
-      for (std::size_t t = 0; t < count; ++t) dequantize_row(*type, &codes[(first + t) * rb], D, tensor_scale, out + t * D);
+      for (std::size_t t = 0; t < count; ++t)
+        dequantize_row(*type, &codes[(first + t) * rb], D, tensor_scale, out + t * D);
       return;
     }
     switch (bits) {
@@ -151,7 +158,8 @@ struct PackedRows {
   // per element with the (s, z) of its group.
   template <unsigned B>
   void dequantize_t(std::size_t first, std::size_t count, std::size_t D, float* out) const {
-    if (D > kMaxHeadDim) fail("<kv cache>", "head_dim", "packed rows support head_dim up to " + std::to_string(kMaxHeadDim));
+    if (D > kMaxHeadDim)
+      fail("<kv cache>", "head_dim", "packed rows support head_dim up to " + std::to_string(kMaxHeadDim));
     // (s, z) per column group of the current row group; per channel too where groups are
     // not whole vectors (KIVI keys: one pair per channel; a value group of head_dim < 8k).
     alignas(32) float group_scale[kMaxHeadDim], group_zero[kMaxHeadDim], scale_of[kMaxHeadDim], zero_of[kMaxHeadDim];
@@ -194,7 +202,8 @@ struct PackedRows {
       };
       if (per_lane) {
         for (; d + 8 <= D; d += 8)
-          _mm256_storeu_ps(x + d, _mm256_fmadd_ps(_mm256_cvtepi32_ps(codes8(d)), _mm256_load_ps(scale_of + d), _mm256_load_ps(zero_of + d)));
+          _mm256_storeu_ps(x + d, _mm256_fmadd_ps(_mm256_cvtepi32_ps(codes8(d)), _mm256_load_ps(scale_of + d),
+                                                  _mm256_load_ps(zero_of + d)));
       } else {  // whole vectors per group: (s, z) broadcast once per group
         for (std::size_t g = 0; g < cg && d + 8 <= D; ++g) {
           const __m256 sv = _mm256_set1_ps(group_scale[g]), zv = _mm256_set1_ps(group_zero[g]);

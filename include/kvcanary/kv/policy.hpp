@@ -83,10 +83,16 @@ struct AttentionRecord {
   // query-channel norms, kv/think.hpp).
   std::vector<double> rotated_query_energy;  // (layer, num_heads, head_dim)
 
-  const std::vector<float>& mass(std::size_t layer, std::size_t head) const { return per_layer_head[layer * num_heads + head]; }
+  const std::vector<float>& mass(std::size_t layer, std::size_t head) const {
+    return per_layer_head[layer * num_heads + head];
+  }
   bool has_query_moments() const { return !query_sum.empty(); }
-  const double* query_energy(std::size_t layer, std::size_t head) const { return &rotated_query_energy[(layer * num_heads + head) * head_dim]; }
-  const double* sum_of_queries(std::size_t layer, std::size_t head) const { return &query_sum[(layer * num_heads + head) * head_dim]; }
+  const double* query_energy(std::size_t layer, std::size_t head) const {
+    return &rotated_query_energy[(layer * num_heads + head) * head_dim];
+  }
+  const double* sum_of_queries(std::size_t layer, std::size_t head) const {
+    return &query_sum[(layer * num_heads + head) * head_dim];
+  }
   const double* outer_of_queries(std::size_t layer, std::size_t head) const {
     return &query_outer[(layer * num_heads + head) * head_dim * head_dim];
   }
@@ -104,7 +110,9 @@ struct AttentionRecord {
 };
 
 // Bytes of `rows` K and V rows held in fp16: the unit of the budget axis.
-inline std::size_t fp16_kv_bytes(std::size_t rows, std::size_t head_dim) { return rows * head_dim * 2 /*K,V*/ * 2 /*bytes*/; }
+inline std::size_t fp16_kv_bytes(std::size_t rows, std::size_t head_dim) {
+  return rows * head_dim * 2 /*K,V*/ * 2 /*bytes*/;
+}
 
 // The uncompressed reference for a sequence: every token it has seen, in every layer and KV
 // head, in fp16.
@@ -116,7 +124,7 @@ template <class P>
 concept CachePolicy = std::copyable<P> && requires(P p, const P cp, KvCache& cache, const KvCache& ccache,
                                                    const AttentionRecord& record, StepKind kind, std::size_t n) {
   { cp.attention_rows(kind, n) } -> std::convertible_to<std::size_t>;
-  { p.after_step(cache, record, kind) };
+  {p.after_step(cache, record, kind)};
   { cp.stored_bytes(ccache) } -> std::convertible_to<std::size_t>;
   { cp.identity() } -> std::convertible_to<std::string>;  // name and every parameter: part of a cell's id
 };
@@ -125,9 +133,14 @@ concept CachePolicy = std::copyable<P> && requires(P p, const P cp, KvCache& cac
 // wraps another (`evict`, the composed eviction + quantizer) asks what the wrapped one asks.
 template <class P>
 bool wants_query_moments(const P& p, StepKind kind) {
-  if constexpr (requires { { p.query_moments(kind) } -> std::convertible_to<bool>; }) return p.query_moments(kind);
-  else if constexpr (requires { p.evict; }) return wants_query_moments(p.evict, kind);
-  else return false;
+  if constexpr (requires {
+                  { p.query_moments(kind) } -> std::convertible_to<bool>;
+                })
+    return p.query_moments(kind);
+  else if constexpr (requires { p.evict; })
+    return wants_query_moments(p.evict, kind);
+  else
+    return false;
 }
 
 }  // namespace kvcanary::kv

@@ -40,7 +40,8 @@ struct PyramidKv {
   static constexpr Mode default_mode = Mode::Prompt;
   static constexpr std::string_view prompt_only_because = "as SnapKV, whose selection it uses";
   static std::string_view summary() {
-    return "PyramidKV (Cai et al. 2024): SnapKV's selection with a pyramid of per-layer budgets (more rows low, fewer high); prompt only";
+    return "PyramidKV (Cai et al. 2024): SnapKV's selection with a pyramid of per-layer budgets (more rows low, fewer "
+           "high); prompt only";
   }
   static std::vector<ParameterDoc> parameters() {
     return {{"window", "32", "SnapKV's observation window (as snapkv)"},
@@ -84,7 +85,9 @@ struct PyramidKv {
   }
 
   // The observation window is recorded for every prompt; its rows are the last `window`.
-  std::size_t attention_rows(StepKind kind, std::size_t n_tokens) const { return kind == StepKind::Prefill ? std::min(window, n_tokens) : 0; }
+  std::size_t attention_rows(StepKind kind, std::size_t n_tokens) const {
+    return kind == StepKind::Prefill ? std::min(window, n_tokens) : 0;
+  }
 
   void after_step(KvCache& cache, const AttentionRecord& record, StepKind kind) {
     if (!common.compresses(kind) || record.rows == 0) return;

@@ -19,7 +19,8 @@ namespace kvcanary::kv::quant {
 inline unsigned bits_from_options(const PolicyOptions& o, const std::string& policy) {
   const std::int64_t b = o.get_int("bits", 0, 1);
   if (b != 0) {
-    if (!valid_bits(b)) fail(o.source(), "bits", "compressor '" + policy + "' supports 8, 4 or 2 bits, got " + std::to_string(b));
+    if (!valid_bits(b))
+      fail(o.source(), "bits", "compressor '" + policy + "' supports 8, 4 or 2 bits, got " + std::to_string(b));
     return static_cast<unsigned>(b);
   }
   if (o.budget() == 0.5) return 8;

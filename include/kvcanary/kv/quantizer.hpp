@@ -72,7 +72,8 @@ inline bool finite_f16(f16_t h) noexcept { return (h.bits & 0x7c00u) != 0x7c00u;
 // A KV value whose statistics do not fit fp16 cannot be stored the way the design says;
 // that is an input the policy refuses loudly rather than silently saturating.
 inline void require_finite(f16_t h, const char* what) {
-  if (!finite_f16(h)) fail("<kv cache>", what, "outside the fp16 range (|x| > 65504) or not a number: cannot be quantized");
+  if (!finite_f16(h))
+    fail("<kv cache>", what, "outside the fp16 range (|x| > 65504) or not a number: cannot be quantized");
 }
 
 inline bool valid_bits(std::int64_t b) { return b == 8 || b == 4 || b == 2; }
@@ -116,7 +117,8 @@ inline void unpack_t(const std::uint8_t* packed, std::size_t n, std::uint8_t* co
     const std::size_t full = n / per;
     for (std::size_t i = 0; i < full; ++i)  // whole bytes: a fixed inner trip count vectorizes
       for (unsigned j = 0; j < per; ++j) codes[i * per + j] = static_cast<std::uint8_t>((packed[i] >> (j * B)) & mask);
-    for (std::size_t i = full * per; i < n; ++i) codes[i] = static_cast<std::uint8_t>((packed[i / per] >> ((i % per) * B)) & mask);
+    for (std::size_t i = full * per; i < n; ++i)
+      codes[i] = static_cast<std::uint8_t>((packed[i / per] >> ((i % per) * B)) & mask);
   }
 }
 
@@ -247,11 +249,12 @@ inline void asym_quantize_channels(const float* x, std::size_t rows, std::size_t
   const float qmax = static_cast<float>(asym_qmax(bits));
   for (std::size_t t = 0; t < rows; ++t)
     for (std::size_t d = 0; d < D; ++d)
-      codes[t * D + d] = static_cast<std::uint8_t>(static_cast<int>(std::clamp(std::rint((x[t * D + d] - zd[d]) / sd[d]), 0.0f, qmax)));
+      codes[t * D + d] = static_cast<std::uint8_t>(
+          static_cast<int>(std::clamp(std::rint((x[t * D + d] - zd[d]) / sd[d]), 0.0f, qmax)));
 }
 
-inline void asym_dequantize_channels(const std::uint8_t* codes, std::size_t rows, std::size_t D, const AsymParams* params,
-                                     float* out, float* sd, float* zd) {
+inline void asym_dequantize_channels(const std::uint8_t* codes, std::size_t rows, std::size_t D,
+                                     const AsymParams* params, float* out, float* sd, float* zd) {
   for (std::size_t d = 0; d < D; ++d) {
     sd[d] = to_float(params[d].scale);
     zd[d] = to_float(params[d].zero);
@@ -276,7 +279,8 @@ inline void asym_quantize_token(const float* x, std::size_t D, std::size_t gv, u
   }
 }
 
-inline void asym_dequantize_token(const std::uint8_t* codes, std::size_t D, std::size_t gv, const AsymParams* params, float* out) {
+inline void asym_dequantize_token(const std::uint8_t* codes, std::size_t D, std::size_t gv, const AsymParams* params,
+                                  float* out) {
   for (std::size_t g = 0, begin = 0; begin < D; ++g, begin += gv) {
     const std::size_t end = std::min(begin + gv, D);
     const float s = to_float(params[g].scale), z = to_float(params[g].zero);

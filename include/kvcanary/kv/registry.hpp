@@ -40,31 +40,44 @@
 
 namespace kvcanary::kv {
 
-using AllPolicies =
-    std::tuple<FullCache, AbsmaxQuant, KiviQuant, CacheTypeQuant, StreamingLlm, SnapKv, SnapKvRolling, H2o, Tova, KNorm, RandomEviction, KeyDiff, ObservedAttention, ExpectedAttention, PyramidKv, AdaKv, ChunkKv, Think, Composed>;
+using AllPolicies = std::tuple<FullCache, AbsmaxQuant, KiviQuant, CacheTypeQuant, StreamingLlm, SnapKv, SnapKvRolling,
+                               H2o, Tova, KNorm, RandomEviction, KeyDiff, ObservedAttention, ExpectedAttention,
+                               PyramidKv, AdaKv, ChunkKv, Think, Composed>;
 
 // What a list entry must have, one requirement per static_assert so that a missing member is
 // named in the error (with the policy type in the "required from" line) instead of failing
 // deep inside the dispatch.
 template <class P>
 consteval bool registrable_policy() {
-  static_assert(requires { { P::name } -> std::convertible_to<std::string_view>; },
-                "a compressor needs `static constexpr std::string_view name`");
-  static_assert(requires(std::string_view n) { { P::summary() } -> std::convertible_to<std::string_view>; } ||
-                    requires(std::string_view n) {
-                      P::names();
-                      { P::summary(n) } -> std::convertible_to<std::string_view>;
-                    },
-                "a compressor needs `static std::string_view summary()` (or names() and summary(name))");
-  static_assert(requires { { P::parameters() } -> std::convertible_to<std::vector<ParameterDoc>>; },
-                "a compressor needs `static std::vector<ParameterDoc> parameters()`");
-  static_assert(requires(const PolicyOptions& o, const ModelConfig& c) { { P::create(o, c) } -> std::same_as<P>; } ||
-                    requires(std::string_view n, const PolicyOptions& o, const ModelConfig& c) {
-                      P::accepts(n);
-                      { P::create(n, o, c) } -> std::same_as<P>;
-                    },
-                "a compressor needs `static P create(const PolicyOptions&, const ModelConfig&)` "
-                "(or accepts(name) and create(name, options, config))");
+  static_assert(
+      requires {
+        { P::name } -> std::convertible_to<std::string_view>;
+      },
+      "a compressor needs `static constexpr std::string_view name`");
+  static_assert(
+      requires(std::string_view n) {
+        { P::summary() } -> std::convertible_to<std::string_view>;
+      } ||
+          requires(std::string_view n) {
+            P::names();
+            { P::summary(n) } -> std::convertible_to<std::string_view>;
+          },
+      "a compressor needs `static std::string_view summary()` (or names() and summary(name))");
+  static_assert(
+      requires {
+        { P::parameters() } -> std::convertible_to<std::vector<ParameterDoc>>;
+      },
+      "a compressor needs `static std::vector<ParameterDoc> parameters()`");
+  static_assert(
+      requires(const PolicyOptions& o, const ModelConfig& c) {
+        { P::create(o, c) } -> std::same_as<P>;
+      } ||
+          requires(std::string_view n, const PolicyOptions& o, const ModelConfig& c) {
+            P::accepts(n);
+            { P::create(n, o, c) } -> std::same_as<P>;
+          },
+      "a compressor needs `static P create(const PolicyOptions&, const ModelConfig&)` "
+      "(or accepts(name) and create(name, options, config))");
   static_assert(CachePolicy<P>, "a compressor must satisfy kv::CachePolicy (kv/policy.hpp)");
   return true;
 }
@@ -80,8 +93,10 @@ auto with_policy_from(std::string_view name, const PolicyOptions& options, const
   std::optional<std::conditional_t<std::is_void_v<Result>, int, Result>> result;
   const bool found = type_list::find_first<Policies>([&]<class P>() { return compose::accepts<P>(name); },
                                                      [&]<class P>() {
-                                                       if constexpr (std::is_void_v<Result>) f(compose::create<P>(name, options, config));
-                                                       else result.emplace(f(compose::create<P>(name, options, config)));
+                                                       if constexpr (std::is_void_v<Result>)
+                                                         f(compose::create<P>(name, options, config));
+                                                       else
+                                                         result.emplace(f(compose::create<P>(name, options, config)));
                                                      });
   if (!found)
     fail(options.source(), "compressor",

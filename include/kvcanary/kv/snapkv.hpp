@@ -54,8 +54,8 @@ inline std::vector<float> max_pool_1d(std::span<const float> x, std::size_t kern
 // row; the window rows' own votes unused): the last w = min(window, k) rows, and the k − w
 // prefix rows with the largest max-pooled vote. k ≥ n: every row (not compressed). Shared with
 // PyramidKV, which only changes k per layer.
-inline std::vector<std::size_t> snapkv_select(std::span<const float> vote, std::size_t n, std::size_t k, std::size_t window,
-                                              std::size_t kernel) {
+inline std::vector<std::size_t> snapkv_select(std::span<const float> vote, std::size_t n, std::size_t k,
+                                              std::size_t window, std::size_t kernel) {
   if (k >= n) return eviction::last_rows(n, n);
   const std::size_t w = std::min(window, k);
   const std::size_t prefix = n - w;
@@ -73,7 +73,8 @@ struct SnapKv {
   static constexpr std::string_view prompt_only_because =
       "as the paper, it compresses the prompt once; kvcanary 0.2's decode-mode re-selection is `snapkv_rolling`";
   static std::string_view summary() {
-    return "SnapKV (Li et al. 2024): prefix rows voted by the last `window` queries, max-pooled, top-k + window kept; prompt only";
+    return "SnapKV (Li et al. 2024): prefix rows voted by the last `window` queries, max-pooled, top-k + window kept; "
+           "prompt only";
   }
   static std::vector<ParameterDoc> parameters() {
     return {{"window", "32", "observation window: the last min(window, capacity) queries vote and their rows are kept"},
@@ -84,7 +85,8 @@ struct SnapKv {
     p.common = eviction::Common::from<SnapKv>(o);
     p.window = static_cast<std::size_t>(o.get_int("window", 32, 1));
     p.kernel = static_cast<std::size_t>(o.get_int("kernel", 7, 1));
-    if (p.kernel % 2 == 0) fail(o.source(), "kernel", "must be odd (max_pool1d with padding kernel/2 keeps the length only then)");
+    if (p.kernel % 2 == 0)
+      fail(o.source(), "kernel", "must be odd (max_pool1d with padding kernel/2 keeps the length only then)");
     o.reject_unknown(std::string(name));
     return p;
   }
@@ -97,7 +99,8 @@ struct SnapKv {
   // here, so it records `window` rows and selection trims the window.
   std::size_t attention_rows(StepKind kind, std::size_t n_tokens) const {
     if (kind != StepKind::Prefill) return 0;
-    return std::min(window, std::max<std::size_t>(1, eviction::budget_rows(common.budget, static_cast<std::int64_t>(n_tokens))));
+    return std::min(
+        window, std::max<std::size_t>(1, eviction::budget_rows(common.budget, static_cast<std::int64_t>(n_tokens))));
   }
 
   // Rows kept by one head of n rows from its votes (one per row; window rows' votes unused).

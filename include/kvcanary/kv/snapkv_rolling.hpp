@@ -37,7 +37,8 @@ struct SnapKvRolling {
   static constexpr std::string_view name = "snapkv_rolling";
   static constexpr Mode default_mode = Mode::Decode;
   static std::string_view summary() {
-    return "kvcanary 0.2's snapkv decode mode: SnapKV's votes re-selected every step from the last `window` queries (not the paper; kept so old rows reproduce)";
+    return "kvcanary 0.2's snapkv decode mode: SnapKV's votes re-selected every step from the last `window` queries "
+           "(not the paper; kept so old rows reproduce)";
   }
   static std::vector<ParameterDoc> parameters() {
     return {{"window", "32", "observation window: the last `window` queries vote and their rows are always kept"},
@@ -48,7 +49,8 @@ struct SnapKvRolling {
     p.common = eviction::Common::from<SnapKvRolling>(o);
     p.window = static_cast<std::size_t>(o.get_int("window", 32, 1));
     p.kernel = static_cast<std::size_t>(o.get_int("kernel", 7, 1));
-    if (p.kernel % 2 == 0) fail(o.source(), "kernel", "must be odd (max_pool1d with padding kernel/2 keeps the length only then)");
+    if (p.kernel % 2 == 0)
+      fail(o.source(), "kernel", "must be odd (max_pool1d with padding kernel/2 keeps the length only then)");
     o.reject_unknown(std::string(name));
     return p;
   }
@@ -58,7 +60,7 @@ struct SnapKvRolling {
 
   // Decode-mode observation state, per [layer * kv_heads + kv_head] and row.
   std::vector<std::vector<float>> prompt_vote;
-  double prompt_rows = 0;  // query rows the prompt vote sums
+  double prompt_rows = 0;                                  // query rows the prompt vote sums
   std::deque<std::vector<std::vector<float>>> step_votes;  // newest last, at most `window`
 
   std::size_t attention_rows(StepKind kind, std::size_t) const {
@@ -92,7 +94,8 @@ struct SnapKvRolling {
     }
     std::vector<std::vector<float>> now(L * KVH);
     for (std::size_t l = 0; l < L; ++l)
-      for (std::size_t h = 0; h < KVH; ++h) now[l * KVH + h] = record.rows ? record.kv_head_mass(l, h) : std::vector<float>{};
+      for (std::size_t h = 0; h < KVH; ++h)
+        now[l * KVH + h] = record.rows ? record.kv_head_mass(l, h) : std::vector<float>{};
     if (kind == StepKind::Prefill) {
       if (tracking) prompt_vote = now;
     } else {

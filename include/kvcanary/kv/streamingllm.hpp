@@ -64,7 +64,8 @@ inline void rerotate_keys(HeadStore& store, std::size_t head_dim, const std::vec
       k[i] = static_cast<float>(a * c[i] - b * s[i]);
       k[i + half] = static_cast<float>(b * c[i] + a * s[i]);
     }
-    if (is_packed) quantize_row(*packed.type, k, head_dim, packed.tensor_scale, &packed.codes[r * packed.row_bytes(head_dim)]);
+    if (is_packed)
+      quantize_row(*packed.type, k, head_dim, packed.tensor_scale, &packed.codes[r * packed.row_bytes(head_dim)]);
     store.positions[r] = new_positions[r];
   }
 }

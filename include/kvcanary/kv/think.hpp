@@ -43,9 +43,11 @@ namespace kvcanary::kv {
 struct Think {
   static constexpr std::string_view name = "think";
   static constexpr Mode default_mode = Mode::Prompt;
-  static constexpr std::string_view prompt_only_because = "KVPress's press prunes the prefill's key channels; generated keys stay whole";
+  static constexpr std::string_view prompt_only_because =
+      "KVPress's press prunes the prefill's key channels; generated keys stay whole";
   static std::string_view summary() {
-    return "ThinK (Xu et al. 2024): prune the key channels with the lowest query × key energy per KV head; every row kept";
+    return "ThinK (Xu et al. 2024): prune the key channels with the lowest query × key energy per KV head; every row "
+           "kept";
   }
   static std::vector<ParameterDoc> parameters() {
     return {{"window", "32", "the last `window` prompt queries whose channel energy is used"},
@@ -59,7 +61,8 @@ struct Think {
     const bool given = o.params().count("key_channel_ratio") > 0;
     p.ratio = o.get_double("key_channel_ratio", 2.0 * (1.0 - o.budget()));
     if (!given && o.budget() < 0.5)
-      fail(o.source(), "budget", "think prunes key channels only, so its bytes are at least half of fp16's: budget must be ≥ 0.5");
+      fail(o.source(), "budget",
+           "think prunes key channels only, so its bytes are at least half of fp16's: budget must be ≥ 0.5");
     if (!(p.ratio >= 0.0 && p.ratio <= 1.0)) fail(o.source(), "key_channel_ratio", "must be in [0, 1]");
     p.ratio = std::max(0.0, p.ratio);  // 2 × (1 − 1.0) rounds to exactly 0, but never below
     o.reject_unknown(std::string(name));
@@ -73,7 +76,9 @@ struct Think {
   // Per (layer, KV head) after the prefill: how many prompt rows were pruned, and how many channels.
   std::vector<std::size_t> pruned_rows, pruned_channels;
 
-  std::size_t attention_rows(StepKind kind, std::size_t n_tokens) const { return kind == StepKind::Prefill ? std::min(window, n_tokens) : 0; }
+  std::size_t attention_rows(StepKind kind, std::size_t n_tokens) const {
+    return kind == StepKind::Prefill ? std::min(window, n_tokens) : 0;
+  }
 
   // Channels pruned per head of head_dim d: ⌊λ·d⌋ (KVPress: int(head_dim · ratio)), with a
   // tolerance so that a decimal λ whose product is an integer is not rounded down by a bit.
@@ -84,14 +89,15 @@ struct Think {
   }
 
   // s_c of one KV head: the group's query energies (each Σ over `rows` queries) and the keys ([n, d]).
-  static std::vector<double> channel_scores(std::span<const double* const> group_energy, std::size_t rows, std::span<const float> keys,
-                                            std::size_t n, std::size_t d) {
+  static std::vector<double> channel_scores(std::span<const double* const> group_energy, std::size_t rows,
+                                            std::span<const float> keys, std::size_t n, std::size_t d) {
     std::vector<double> qn(d, 0.0), kn(d, 0.0), s(d);
     for (const double* e : group_energy)
       for (std::size_t c = 0; c < d; ++c) qn[c] += e[c] / static_cast<double>(rows);
     for (std::size_t j = 0; j < n; ++j)
       for (std::size_t c = 0; c < d; ++c) kn[c] += static_cast<double>(keys[j * d + c]) * keys[j * d + c];
-    for (std::size_t c = 0; c < d; ++c) s[c] = qn[c] / static_cast<double>(group_energy.size()) * (kn[c] / static_cast<double>(n));
+    for (std::size_t c = 0; c < d; ++c)
+      s[c] = qn[c] / static_cast<double>(group_energy.size()) * (kn[c] / static_cast<double>(n));
     return s;
   }
 
@@ -133,15 +139,17 @@ struct Think {
     for (std::size_t l = 0; l < c.layers(); ++l)
       for (std::size_t h = 0; h < c.kv_heads(); ++h) {
         const std::size_t i = l * c.kv_heads() + h, rows = c.head(l, h).size();
-        const std::size_t pr = i < pruned_rows.size() ? std::min(pruned_rows[i], rows) : 0, pc = i < pruned_channels.size() ? pruned_channels[i] : 0;
+        const std::size_t pr = i < pruned_rows.size() ? std::min(pruned_rows[i], rows) : 0,
+                          pc = i < pruned_channels.size() ? pruned_channels[i] : 0;
         bytes += (rows * D * 2 - pr * pc) * 2 + (pc ? (D + 7) / 8 : 0);
       }
     return bytes;
   }
 
   std::string identity() const {
-    return std::string(name) + "(budget=" + eviction::format_number(budget) + ",mode=prompt,key_channel_ratio=" +
-           eviction::format_number(ratio) + ",window=" + std::to_string(window) + ")";
+    return std::string(name) + "(budget=" + eviction::format_number(budget) +
+           ",mode=prompt,key_channel_ratio=" + eviction::format_number(ratio) + ",window=" + std::to_string(window) +
+           ")";
   }
 };
 

@@ -3,7 +3,8 @@
 // RNNs", arXiv:2401.06104). Whenever the cache is over budget, drop the rows the *current*
 // (last) query attends to least:
 //
-//   s_j = Σ_{h} softmax(q_t^h K^T)_j,      keep topk(s, k),   k = the capacity (kv/eviction.hpp; fixed: the paper's cache_size)
+//   s_j = Σ_{h} softmax(q_t^h K^T)_j,      keep topk(s, k),   k = the capacity (kv/eviction.hpp; fixed: the paper's
+//   cache_size)
 //
 // No recent window and no sinks: the last query's attention is the whole criterion.
 //
@@ -38,7 +39,8 @@ struct Tova {
     Tova p;
     p.common = eviction::Common::from<Tova>(o);
     const std::string scope = o.get_string("scope", "layer");
-    if (scope != "layer" && scope != "head") fail(o.source(), "scope", "must be 'layer' or 'head', got '" + scope + "'");
+    if (scope != "layer" && scope != "head")
+      fail(o.source(), "scope", "must be 'layer' or 'head', got '" + scope + "'");
     p.per_head = scope == "head";
     o.reject_unknown(std::string(name));
     return p;

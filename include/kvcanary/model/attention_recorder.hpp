@@ -101,8 +101,10 @@ class AttentionRecorder {
           for (std::size_t k = 0; k < i; ++k) outer[i * D + k] = outer[k * D + i];
       }
     };
-    if (cost >= (std::size_t{1} << 16)) pool.parallel_for(work.size() * NH, job);
-    else job(0, work.size() * NH);
+    if (cost >= (std::size_t{1} << 16))
+      pool.parallel_for(work.size() * NH, job);
+    else
+      job(0, work.size() * NH);
   }
 
   // One parallel chunk's sums, keyed by slot · num_heads + query head.

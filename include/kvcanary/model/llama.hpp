@@ -37,7 +37,8 @@ namespace kvcanary::model {
 template <class WT>
 class Transformer {
  public:
-  Transformer(ModelConfig config, const std::filesystem::path& model_dir, std::size_t threads = ops::ThreadPool::default_threads())
+  Transformer(ModelConfig config, const std::filesystem::path& model_dir,
+              std::size_t threads = ops::ThreadPool::default_threads())
       : config_(std::move(config)), dims_(config_), weights_(config_, model_dir), rope_(config_), pool_(threads) {}
 
   const ModelConfig& config() const { return config_; }
@@ -61,11 +62,11 @@ class Transformer {
     for (std::size_t l = 0; l < dims_.num_layers; ++l) {
       const LayerWeights<WT>& L = weights_.layers[l];
       // Here xb = RMSNorm(x, L.input_norm), left by the step before.
-      attention(segments, plan, l, L, a, recorder);                                  // xb → att
-      ops::matmul(a.att.data(), plan.size(), L.wo, nullptr, a.xb.data(), pool_);    // output projection
-      add_residual_then_norm(plan.size(), a, L.post_attention_norm.data());          // x += xb; xb = RMSNorm(x)
-      mlp(plan.size(), L, a);                                                        // xb → xb
-      add_residual_then_norm(plan.size(), a, next_input_norm(l));                    // x += xb; xb = RMSNorm(x)
+      attention(segments, plan, l, L, a, recorder);                               // xb → att
+      ops::matmul(a.att.data(), plan.size(), L.wo, nullptr, a.xb.data(), pool_);  // output projection
+      add_residual_then_norm(plan.size(), a, L.post_attention_norm.data());       // x += xb; xb = RMSNorm(x)
+      mlp(plan.size(), L, a);                                                     // xb → xb
+      add_residual_then_norm(plan.size(), a, next_input_norm(l));                 // x += xb; xb = RMSNorm(x)
     }
 
     for (const Segment& seg : segments) seg.cache->advance(static_cast<std::int64_t>(seg.tokens.size()));
@@ -242,7 +243,8 @@ class Transformer {
 
   // The final RMSNorm and lm_head, on the rows whose logits were asked for:
   // logits (wanted rows, vocab_size).
-  void final_logits(std::span<const Segment> segments, const RowPlan& plan, const Activations& a, std::vector<float>& logits) {
+  void final_logits(std::span<const Segment> segments, const RowPlan& plan, const Activations& a,
+                    std::vector<float>& logits) {
     const std::size_t H = dims_.hidden_size;
     std::vector<std::size_t> wanted;
     for (std::size_t r = 0; r < plan.size(); ++r)
@@ -259,8 +261,10 @@ class Transformer {
   static constexpr std::size_t kParallelRows = 16;
   template <class Fn>
   void for_rows(std::size_t n, const Fn& fn) {
-    if (n >= kParallelRows) pool_.parallel_for(n, fn);
-    else fn(0, n);
+    if (n >= kParallelRows)
+      pool_.parallel_for(n, fn);
+    else
+      fn(0, n);
   }
 
   ModelConfig config_;

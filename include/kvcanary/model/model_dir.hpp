@@ -29,7 +29,8 @@ struct ModelDir {
   }
 
   static ModelDir load(const std::filesystem::path& dir, std::size_t threads = ops::ThreadPool::default_threads()) {
-    if (!std::filesystem::is_directory(dir)) fail(dir.string(), "", "model directory not found (run the setup step, or pass --model DIR)");
+    if (!std::filesystem::is_directory(dir))
+      fail(dir.string(), "", "model directory not found (run the setup step, or pass --model DIR)");
     auto config = io::load_hf_config(dir);
     auto transformer = std::make_unique<Transformer<WT>>(config, dir, threads);
     return ModelDir(dir, std::move(config), std::move(transformer), io::Tokenizer::from_file(dir / "tokenizer.json"));

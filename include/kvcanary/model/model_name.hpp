@@ -14,8 +14,8 @@
 
 namespace kvcanary::model {
 
-inline constexpr std::array<std::string_view, 3> kModelNames = {
-    "smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"};
+inline constexpr std::array<std::string_view, 3> kModelNames = {"smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct",
+                                                                "qwen2.5-coder-1.5b-instruct"};
 
 inline bool is_model_name(std::string_view s) noexcept {
   for (std::string_view n : kModelNames)

@@ -46,8 +46,8 @@ struct BatchRow {
 };
 
 struct RowPlan {
-  std::vector<BatchRow> rows;                // (rows): segment order, then token order
-  std::vector<std::size_t> first_row;   // (segments): each segment's first row in `rows`
+  std::vector<BatchRow> rows;          // (rows): segment order, then token order
+  std::vector<std::size_t> first_row;  // (segments): each segment's first row in `rows`
   std::int64_t max_position = 0;
 
   std::size_t size() const { return rows.size(); }

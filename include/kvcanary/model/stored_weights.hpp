@@ -130,7 +130,9 @@ class Weights<stored_t> {
     const io::HfTensorPlan& p = planned(hf_name);
     const io::GgufTensorInfo& t = file_->tensor(p.gguf_name);
     const std::size_t rows = static_cast<std::size_t>(p.shape[0]), in = static_cast<std::size_t>(p.shape[1]);
-    if (in != m.in()) fail(file_->path(), "tensor '" + p.gguf_name + "'", "row length " + std::to_string(in) + ", expected " + std::to_string(m.in()));
+    if (in != m.in())
+      fail(file_->path(), "tensor '" + p.gguf_name + "'",
+           "row length " + std::to_string(in) + ", expected " + std::to_string(m.in()));
     const io::GgmlTypeTraits* tr = io::ggml_type_traits(static_cast<std::uint32_t>(t.type));
     if (in % 16 != 0 || in % tr->block_size != 0)
       fail(file_->path(), "tensor '" + p.gguf_name + "'",
@@ -147,7 +149,9 @@ class Weights<stored_t> {
     m.append(t.type, file_->tensor_bytes(t).data(), rows, std::move(perm));
   }
 
-  std::vector<float> vec(const std::string& hf_name) { return io::dequantize(*file_, file_->tensor(planned(hf_name).gguf_name)); }
+  std::vector<float> vec(const std::string& hf_name) {
+    return io::dequantize(*file_, file_->tensor(planned(hf_name).gguf_name));
+  }
 
   std::unique_ptr<io::GgufFile> file_;
   std::map<std::string, io::HfTensorPlan> plan_;

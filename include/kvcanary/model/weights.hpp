@@ -40,7 +40,7 @@ using Matrix = typename MatrixType<WT>::type;
 
 template <class WT>
 struct LayerWeights {
-  Matrix<WT> wqkv;       // outputs [q | k | v]
+  Matrix<WT> wqkv;  // outputs [q | k | v]
   Matrix<WT> wo;
   Matrix<WT> w_gate_up;  // outputs [gate | up]
   Matrix<WT> w_down;
@@ -129,12 +129,14 @@ class Weights {
         return to_float(h);
       }
       default:
-        fail(t.file, t.name, "dtype " + std::string(io::dtype_name(t.dtype)) + " is not a float weight type (F32, F16, BF16)");
+        fail(t.file, t.name,
+             "dtype " + std::string(io::dtype_name(t.dtype)) + " is not a float weight type (F32, F16, BF16)");
     }
   }
 
   static bool same_dtype(const io::TensorView& t) {
-    return (std::is_same_v<WT, float> && t.dtype == io::DType::F32) || (std::is_same_v<WT, bf16_t> && t.dtype == io::DType::BF16) ||
+    return (std::is_same_v<WT, float> && t.dtype == io::DType::F32) ||
+           (std::is_same_v<WT, bf16_t> && t.dtype == io::DType::BF16) ||
            (std::is_same_v<WT, f16_t> && t.dtype == io::DType::F16);
   }
 
@@ -150,8 +152,9 @@ class Weights {
       if constexpr (std::is_same_v<WT, float>) {
         buf[i] = element(t, i);
       } else if constexpr (std::is_same_v<WT, bf16_t>) {
-        buf[i] = t.dtype == io::DType::BF16 ? bf16_t{static_cast<std::uint16_t>(t.data[2 * i] | (t.data[2 * i + 1] << 8))}
-                                            : to_bf16(element(t, i));
+        buf[i] = t.dtype == io::DType::BF16
+                     ? bf16_t{static_cast<std::uint16_t>(t.data[2 * i] | (t.data[2 * i + 1] << 8))}
+                     : to_bf16(element(t, i));
       } else {
         buf[i] = t.dtype == io::DType::F16 ? f16_t{static_cast<std::uint16_t>(t.data[2 * i] | (t.data[2 * i + 1] << 8))}
                                            : to_f16(element(t, i));

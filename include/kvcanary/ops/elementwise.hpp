@@ -104,7 +104,8 @@ inline void swiglu(float* out, const float* gate, const float* up, std::size_t n
     return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, exp8(_mm256_xor_ps(g, sign)))), u);
   };
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, silu_up(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
-  if (i < n) store_partial(out + i, silu_up(load_partial(gate + i, n - i, 0.0f), load_partial(up + i, n - i, 0.0f)), n - i);
+  if (i < n)
+    store_partial(out + i, silu_up(load_partial(gate + i, n - i, 0.0f), load_partial(up + i, n - i, 0.0f)), n - i);
 #else
   for (; i < n; ++i) {
     const float g = gate[i];

@@ -111,7 +111,8 @@ inline void axpy(float* y, float a, const float* x, std::size_t n) {
   std::size_t i = 0;
 #if KVCANARY_AVX2
   const __m256 av = _mm256_set1_ps(a);
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
 #endif
   for (; i < n; ++i) y[i] += a * x[i];
 }
@@ -331,7 +332,8 @@ KVCANARY_TARGET_AVX512 inline __m512 load_panel(const f16_t* p) {
 }
 KVCANARY_TARGET_AVX512 inline __m512 load_panel(const bf16_t* p) {  // lanes j | 8+j (see PackedMatrix)
   const __m256i v = _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
-  const __m256i lo = _mm256_slli_epi32(v, 16), hi = _mm256_and_si256(v, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u)));
+  const __m256i lo = _mm256_slli_epi32(v, 16),
+                hi = _mm256_and_si256(v, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u)));
   return _mm512_castsi512_ps(_mm512_inserti64x4(_mm512_zextsi256_si512(lo), hi, 1));
 }
 
@@ -386,7 +388,8 @@ KVCANARY_TARGET_AVX512 inline void row_tile(const float* x, std::size_t xs, cons
 
 template <class WT>
 KVCANARY_TARGET_AVX512 inline void rows_tile(std::size_t mr, const float* x, std::size_t xs, const PackedMatrix<WT>& W,
-                                             std::size_t pb, std::size_t pe, const float* bias, float* y, std::size_t ys) {
+                                             std::size_t pb, std::size_t pe, const float* bias, float* y,
+                                             std::size_t ys) {
   switch (mr) {
     case 1: return row_tile<1>(x, xs, W, pb, pe, bias, y, ys);
     case 2: return row_tile<2>(x, xs, W, pb, pe, bias, y, ys);
@@ -400,8 +403,8 @@ KVCANARY_TARGET_AVX512 inline void rows_tile(std::size_t mr, const float* x, std
 // matmul() below with these tiles: 6-row tiles over panel pairs (12 chains), each pair reused
 // by every tile of a row block while it is hot, the next pair prefetched by the first tile.
 template <class WT>
-KVCANARY_TARGET_AVX512 inline void matmul_block(const float* x, std::size_t rows, const PackedMatrix<WT>& W, const float* bias,
-                                                float* y, std::size_t pb, std::size_t pe) {
+KVCANARY_TARGET_AVX512 inline void matmul_block(const float* x, std::size_t rows, const PackedMatrix<WT>& W,
+                                                const float* bias, float* y, std::size_t pb, std::size_t pe) {
   constexpr std::size_t kTile = 6, kRowBlock = 8 * kTile;
   const std::size_t in = W.in(), out = W.out();
   for (std::size_t rb = 0; rb < rows; rb += kRowBlock) {
@@ -440,7 +443,8 @@ inline void matmul(const float* x, std::size_t rows, const PackedMatrix<WT>& W, 
                    ThreadPool& pool) {
 #if KVCANARY_MATMUL_AVX512
   if (active_isa() == Isa::Avx512) {
-    pool.parallel_for(W.panels(), [&](std::size_t pb, std::size_t pe) { packed_avx512::matmul_block(x, rows, W, bias, y, pb, pe); });
+    pool.parallel_for(
+        W.panels(), [&](std::size_t pb, std::size_t pe) { packed_avx512::matmul_block(x, rows, W, bias, y, pb, pe); });
     return;
   }
 #endif
@@ -457,7 +461,8 @@ inline void matmul(const float* x, std::size_t rows, const PackedMatrix<WT>& W, 
         // The first tile of a panel brings the next panel in (see detail::tile); the rest
         // reuse this one from cache.
         detail::tile<6, 1>(x + rb * in, in, W, p, bias, y + rb * out, out, p + 1 < pe ? W.panel(p + 1) : nullptr);
-        for (std::size_t r = rb + kTile; r < full; r += kTile) detail::tile<6, 1>(x + r * in, in, W, p, bias, y + r * out, out);
+        for (std::size_t r = rb + kTile; r < full; r += kTile)
+          detail::tile<6, 1>(x + r * in, in, W, p, bias, y + r * out, out);
         // The leftover rows reuse the panel while it is in L1 rather than streaming it again.
         if (re > full) detail::rows_tile(re - full, x + full * in, in, W, p, p + 1, bias, y + full * out, out);
       }

@@ -49,7 +49,8 @@ inline std::vector<float> rope_inverse_frequencies(const ModelConfig& c) {
 
 class Rope {
  public:
-  explicit Rope(const ModelConfig& c) : head_dim_(static_cast<std::size_t>(c.head_dim)), inv_freq_(rope_inverse_frequencies(c)) {}
+  explicit Rope(const ModelConfig& c)
+      : head_dim_(static_cast<std::size_t>(c.head_dim)), inv_freq_(rope_inverse_frequencies(c)) {}
 
   std::size_t head_dim() const { return head_dim_; }
   const std::vector<float>& inverse_frequencies() const { return inv_freq_; }

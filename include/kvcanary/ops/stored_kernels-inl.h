@@ -157,7 +157,8 @@ inline void dq_q6_k(const std::uint8_t* s, float* dst, std::size_t nb) {
           const std::uint8_t* hi = qh + 32 * h + 16 * half;
           float* o = dst + 128 * h + 32 * k + 16 * half;
           for (int l = 0; l < 16; ++l)
-            o[l] = dl * static_cast<float>(static_cast<int>(((lo[l] >> (4 * (k / 2))) & 0x0F) | (((hi[l] >> (2 * k)) & 3) << 4)) - 32);
+            o[l] = dl * static_cast<float>(
+                            static_cast<int>(((lo[l] >> (4 * (k / 2))) & 0x0F) | (((hi[l] >> (2 * k)) & 3) << 4)) - 32);
         }
   }
 }
@@ -317,7 +318,8 @@ inline void dequant_row(io::GgmlType type, const std::uint8_t* src, float* dst, 
 
 // GW weight rows w (stride in) × MR activation rows x (stride xs): y[r*ys + g].
 template <int GW, int MR>
-inline void tile(const float* w, std::size_t in, const float* x, std::size_t xs, float* y, std::size_t ys, const float* bias) {
+inline void tile(const float* w, std::size_t in, const float* x, std::size_t xs, float* y, std::size_t ys,
+                 const float* bias) {
   V16 acc[GW][MR];
 #pragma GCC unroll 12
   for (int i = 0; i < GW * MR; ++i) acc[i / MR][i % MR] = vzero();
@@ -338,11 +340,12 @@ inline void tile(const float* w, std::size_t in, const float* x, std::size_t xs,
 
 // g (≤ 4) dequantized weight rows × m activation rows.
 template <int MR>
-inline void tile_cols(std::size_t g, const float* w, std::size_t in, const float* x, std::size_t xs, float* y, std::size_t ys,
-                      const float* bias) {
+inline void tile_cols(std::size_t g, const float* w, std::size_t in, const float* x, std::size_t xs, float* y,
+                      std::size_t ys, const float* bias) {
   constexpr std::size_t GW = MR == 1 ? kGW1 : kGW;
   std::size_t i = 0;
-  for (; i + GW <= g; i += GW) tile<static_cast<int>(GW), MR>(w + i * in, in, x, xs, y + i, ys, bias ? bias + i : nullptr);
+  for (; i + GW <= g; i += GW)
+    tile<static_cast<int>(GW), MR>(w + i * in, in, x, xs, y + i, ys, bias ? bias + i : nullptr);
   for (; i < g; ++i) tile<1, MR>(w + i * in, in, x, xs, y + i, ys, bias ? bias + i : nullptr);
 }
 
@@ -355,8 +358,8 @@ struct PartArgs {
 
 // Outputs [o0, o1) of one stored tensor (its rows, written to columns out0 + o of y [m, ys]),
 // for the m activation rows x [m, in].
-inline void part_matmul(const PartArgs& p, std::size_t o0, std::size_t o1, std::size_t out0, std::size_t in, const float* x,
-                        std::size_t m, const float* bias, float* y, std::size_t ys) {
+inline void part_matmul(const PartArgs& p, std::size_t o0, std::size_t o1, std::size_t out0, std::size_t in,
+                        const float* x, std::size_t m, const float* bias, float* y, std::size_t ys) {
   constexpr std::size_t G = 4, kRowBlock = 64;  // 4 rows of W stay in L1; 64 rows of x in L2
   thread_local std::vector<float> buf;
   if (buf.size() < G * in) buf.resize(G * in);

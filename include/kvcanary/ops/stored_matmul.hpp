@@ -56,7 +56,8 @@ struct stored_t {};
 #undef KVC_SK_LEVEL
 #if defined(__clang__)
 #pragma clang attribute pop
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))), \
+                             apply_to = function)
 #else
 #pragma GCC pop_options
 #pragma GCC push_options
@@ -146,26 +147,29 @@ class StoredMatrix {
 };
 
 // The kernel entry point of one ISA.
-using StoredPartFn = void (*)(const stored_scalar::PartArgs&, std::size_t, std::size_t, std::size_t, std::size_t, const float*,
-                              std::size_t, const float*, float*, std::size_t);
+using StoredPartFn = void (*)(const stored_scalar::PartArgs&, std::size_t, std::size_t, std::size_t, std::size_t,
+                              const float*, std::size_t, const float*, float*, std::size_t);
 
 inline StoredPartFn stored_kernel(Isa isa) {
 #if KVCANARY_STORED_X86
-  if (isa == Isa::Avx512) return [](const stored_scalar::PartArgs& p, std::size_t o0, std::size_t o1, std::size_t out0, std::size_t in,
-                                    const float* x, std::size_t m, const float* bias, float* y, std::size_t ys) {
-    stored_avx512::part_matmul({p.type, p.data, p.row_bytes, p.perm}, o0, o1, out0, in, x, m, bias, y, ys);
-  };
-  if (isa == Isa::Avx2) return [](const stored_scalar::PartArgs& p, std::size_t o0, std::size_t o1, std::size_t out0, std::size_t in,
-                                  const float* x, std::size_t m, const float* bias, float* y, std::size_t ys) {
-    stored_avx2::part_matmul({p.type, p.data, p.row_bytes, p.perm}, o0, o1, out0, in, x, m, bias, y, ys);
-  };
+  if (isa == Isa::Avx512)
+    return [](const stored_scalar::PartArgs& p, std::size_t o0, std::size_t o1, std::size_t out0, std::size_t in,
+              const float* x, std::size_t m, const float* bias, float* y, std::size_t ys) {
+      stored_avx512::part_matmul({p.type, p.data, p.row_bytes, p.perm}, o0, o1, out0, in, x, m, bias, y, ys);
+    };
+  if (isa == Isa::Avx2)
+    return [](const stored_scalar::PartArgs& p, std::size_t o0, std::size_t o1, std::size_t out0, std::size_t in,
+              const float* x, std::size_t m, const float* bias, float* y, std::size_t ys) {
+      stored_avx2::part_matmul({p.type, p.data, p.row_bytes, p.perm}, o0, o1, out0, in, x, m, bias, y, ys);
+    };
 #endif
   (void)isa;
   return &stored_scalar::part_matmul;
 }
 
 // y[rows, out] = x[rows, in] · Wᵀ + bias[out] (bias may be null), on the active ISA.
-inline void matmul(const float* x, std::size_t rows, const StoredMatrix& W, const float* bias, float* y, ThreadPool& pool) {
+inline void matmul(const float* x, std::size_t rows, const StoredMatrix& W, const float* bias, float* y,
+                   ThreadPool& pool) {
   if (rows == 0) return;
   const StoredPartFn fn = stored_kernel(active_isa());
   const auto& chunks = W.chunks();
@@ -173,8 +177,8 @@ inline void matmul(const float* x, std::size_t rows, const StoredMatrix& W, cons
   pool.parallel_for(chunks.size(), [&](std::size_t b, std::size_t e) {
     for (std::size_t c = b; c < e; ++c) {
       const StoredPart& p = parts[chunks[c].part];
-      fn({p.type, p.data, p.row_bytes, p.perm.empty() ? nullptr : p.perm.data()}, chunks[c].r0, chunks[c].r1, p.out0, W.in(), x,
-         rows, bias, y, W.out());
+      fn({p.type, p.data, p.row_bytes, p.perm.empty() ? nullptr : p.perm.data()}, chunks[c].r0, chunks[c].r1, p.out0,
+         W.in(), x, rows, bias, y, W.out());
     }
   });
 }

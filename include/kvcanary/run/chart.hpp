@@ -43,9 +43,9 @@ struct ChartPoint {
 };
 
 struct ChartSeries {
-  std::string label;  // silence chart: printed next to its point
-  bool dashed = false;  // perplexity-implied quality
-  int color = 0;        // index into the palette; -1 = the perplexity grey
+  std::string label;               // silence chart: printed next to its point
+  bool dashed = false;             // perplexity-implied quality
+  int color = 0;                   // index into the palette; -1 = the perplexity grey
   std::vector<ChartPoint> points;  // by x
 };
 
@@ -73,7 +73,7 @@ struct Chart {
   std::vector<ChartLegendEntry> legend;
   double x_min = 0.1, x_max = 1.0, y_min = 0.0, y_max = 1.1;
   double width = 1600, height = 900;  // pixels of the PNG, points of the SVG
-  double panels_top = 150;             // below the title and the legend
+  double panels_top = 150;            // below the title and the legend
   int columns = 3;
   int legend_per_row = 4;
 };
@@ -107,7 +107,9 @@ inline Chart build_chart(const Analysis& a) {
   std::string models;
   for (const auto& m : a.models) models += (models.empty() ? "" : ", ") + m;
   c.title = "Does perplexity warn? KV-cache compression on " + (models.empty() ? std::string("(no model)") : models);
-  c.subtitle = "solid: functional accuracy / full cache    dashed: perplexity-implied quality ppl(full) / ppl    bands: 95% bootstrap CI";
+  c.subtitle =
+      "solid: functional accuracy / full cache    dashed: perplexity-implied quality ppl(full) / ppl    bands: 95% "
+      "bootstrap CI";
   c.x_label = "measured KV-cache fraction retained (log scale)";
 
   std::map<std::string, int> task_color;
@@ -148,7 +150,8 @@ inline Chart build_chart(const Analysis& a) {
       if (fresh && norm_ok) add(s, cmp.ref_kv_fraction, 1.0);
       if (norm_ok) add(s, cmp.kv_fraction, cmp.func_comp / cmp.func_full, cmp.func_ratio_ci);
       // The perplexity side is the same for every task of a budget: one point per budget.
-      if (std::isfinite(cmp.ppl_full) && std::isfinite(cmp.ppl_comp) && cmp.ppl_comp > 0 && ppl_budgets.insert(cmp.budget).second) {
+      if (std::isfinite(cmp.ppl_full) && std::isfinite(cmp.ppl_comp) && cmp.ppl_comp > 0 &&
+          ppl_budgets.insert(cmp.budget).second) {
         if (!ppl_ref_added) add(ppl, cmp.ppl_ref_kv_fraction, 1.0), ppl_ref_added = true;
         add(ppl, cmp.ppl_kv_fraction, cmp.ppl_full / cmp.ppl_comp, cmp.ppl_quality_ci);
       }
@@ -180,7 +183,8 @@ inline Chart build_chart(const Analysis& a) {
   c.columns = n <= 1 ? 1 : n <= 4 ? 2 : 3;
   const std::size_t rows = n == 0 ? 1 : (n + std::size_t(c.columns) - 1) / std::size_t(c.columns);
   c.width = 1600;
-  const std::size_t legend_rows = c.legend.empty() ? 1 : (c.legend.size() + std::size_t(c.legend_per_row) - 1) / std::size_t(c.legend_per_row);
+  const std::size_t legend_rows =
+      c.legend.empty() ? 1 : (c.legend.size() + std::size_t(c.legend_per_row) - 1) / std::size_t(c.legend_per_row);
   c.panels_top = detail::kTitleBlock + double(legend_rows - 1) * detail::kLegendRow;
   c.height = c.panels_top + double(rows) * detail::kPanelHeight + detail::kFooter;
   return c;
@@ -198,7 +202,8 @@ inline Chart build_silence_chart(const Analysis& a) {
   std::string models;
   for (const auto& m : a.models) models += (models.empty() ? "" : ", ") + m;
   c.title = "Silent failures by task: " + (models.empty() ? std::string("(no model)") : models);
-  c.subtitle = "one point per compressed cell · whiskers: 95% bootstrap CI · shaded: the task lost more than perplexity implies";
+  c.subtitle =
+      "one point per compressed cell · whiskers: 95% bootstrap CI · shaded: the task lost more than perplexity implies";
   c.x_label = "perplexity-implied quality ppl(full) / ppl (1 = perplexity unchanged)";
 
   std::map<std::string, int> method_color;  // by method name, in name order
@@ -220,12 +225,15 @@ inline Chart build_silence_chart(const Analysis& a) {
       panel.title = (a.models.size() > 1 ? model + " · " : std::string()) + task + head;
       for (const Comparison& cmp : a.comparisons) {
         if (cmp.model != model || cmp.task != task || cmp.is_reference()) continue;
-        if (!(cmp.func_full > 0) || !(cmp.ppl_comp > 0) || !std::isfinite(cmp.ppl_full) || !std::isfinite(cmp.func_comp)) continue;
+        if (!(cmp.func_full > 0) || !(cmp.ppl_comp > 0) || !std::isfinite(cmp.ppl_full) ||
+            !std::isfinite(cmp.func_comp))
+          continue;
         ChartPoint p{cmp.ppl_full / cmp.ppl_comp, cmp.func_comp / cmp.func_full};
         if (cmp.func_ratio_ci.defined()) p.y_lo = cmp.func_ratio_ci.lo, p.y_hi = cmp.func_ratio_ci.hi;
         if (cmp.ppl_quality_ci.defined()) p.x_lo = cmp.ppl_quality_ci.lo, p.x_hi = cmp.ppl_quality_ci.hi;
         const bool moved = std::fabs(p.x - 1.0) > 0.05 || std::fabs(p.y - 1.0) > 0.05;
-        ChartSeries s{moved ? cmp.method + " " + python_float(cmp.budget) : std::string(), false, method_color[cmp.method], {p}};
+        ChartSeries s{
+            moved ? cmp.method + " " + python_float(cmp.budget) : std::string(), false, method_color[cmp.method], {p}};
         xmin = std::min({xmin, p.x, std::isfinite(p.x_lo) ? p.x_lo : p.x});
         xmax = std::max({xmax, p.x, std::isfinite(p.x_hi) ? p.x_hi : p.x});
         ymax = std::max(ymax, p.y);
@@ -253,7 +261,8 @@ namespace detail {
 inline void set_color(cairo_t* cr, Rgb c) { cairo_set_source_rgb(cr, c.r, c.g, c.b); }
 
 inline void text_at(cairo_t* cr, const std::string& s, double x, double y, double size, bool bold, double align_x) {
-  cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL,
+                         bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
   cairo_set_font_size(cr, size);
   cairo_text_extents_t e;
   cairo_text_extents(cr, s.c_str(), &e);
@@ -285,9 +294,12 @@ inline void series_style(cairo_t* cr, bool dashed, int color) {
 inline std::string percent_label(double f) {
   char buf[32];
   const double p = f * 100.0;
-  if (std::fabs(p - std::round(p)) < 1e-9) std::snprintf(buf, sizeof buf, "%.0f%%", p);
-  else if (p >= 1.0) std::snprintf(buf, sizeof buf, "%.3g%%", p);
-  else std::snprintf(buf, sizeof buf, "%.2g%%", p);
+  if (std::fabs(p - std::round(p)) < 1e-9)
+    std::snprintf(buf, sizeof buf, "%.0f%%", p);
+  else if (p >= 1.0)
+    std::snprintf(buf, sizeof buf, "%.3g%%", p);
+  else
+    std::snprintf(buf, sizeof buf, "%.2g%%", p);
   return buf;
 }
 
@@ -313,8 +325,8 @@ inline std::string fmt1(double v) {
 }
 
 // One light grid line from (x0, y0) to (x1, y1), and its tick label at (lx, ly) aligned by `align`.
-inline void gridline(cairo_t* cr, double x0, double y0, double x1, double y1, const std::string& label, double lx, double ly,
-                     double align) {
+inline void gridline(cairo_t* cr, double x0, double y0, double x1, double y1, const std::string& label, double lx,
+                     double ly, double align) {
   cairo_set_line_width(cr, 1.0);
   set_color(cr, {0.88, 0.88, 0.88});
   cairo_move_to(cr, x0, y0);
@@ -326,7 +338,9 @@ inline void gridline(cairo_t* cr, double x0, double y0, double x1, double y1, co
 
 inline void draw_panel(cairo_t* cr, const Chart& c, const ChartPanel& p, double x0, double y0, double w, double h) {
   const double left = x0 + 78, right = x0 + w - 22, top = y0 + 52, bottom = y0 + h - 62;
-  auto px = [&](double x) { return left + (std::log(x) - std::log(c.x_min)) / (std::log(c.x_max) - std::log(c.x_min)) * (right - left); };
+  auto px = [&](double x) {
+    return left + (std::log(x) - std::log(c.x_min)) / (std::log(c.x_max) - std::log(c.x_min)) * (right - left);
+  };
   auto py = [&](double y) { return bottom - (y - c.y_min) / (c.y_max - c.y_min) * (bottom - top); };
 
   set_color(cr, {0.08, 0.08, 0.08});
@@ -335,8 +349,10 @@ inline void draw_panel(cairo_t* cr, const Chart& c, const ChartPanel& p, double 
   // Grid, reference line and ticks.
   cairo_set_dash(cr, nullptr, 0, 0);
   const double ystep = c.y_max > 2.0 ? 0.5 : 0.2;
-  for (double y = 0.0; y <= c.y_max + 1e-9; y += ystep) gridline(cr, left, py(y), right, py(y), fmt1(y), left - 10, py(y) + 7, 1.0);
-  for (double x : log_ticks(c.x_min, c.x_max)) gridline(cr, px(x), top, px(x), bottom, percent_label(x), px(x), bottom + 28, 0.5);
+  for (double y = 0.0; y <= c.y_max + 1e-9; y += ystep)
+    gridline(cr, left, py(y), right, py(y), fmt1(y), left - 10, py(y) + 7, 1.0);
+  for (double x : log_ticks(c.x_min, c.x_max))
+    gridline(cr, px(x), top, px(x), bottom, percent_label(x), px(x), bottom + 28, 0.5);
   cairo_set_line_width(cr, 1.6);
   set_color(cr, {0.45, 0.45, 0.45});
   const double ref_dash[] = {3.0, 4.0};
@@ -374,14 +390,18 @@ inline void draw_panel(cairo_t* cr, const Chart& c, const ChartPanel& p, double 
   for (const ChartSeries& s : p.series) {
     series_style(cr, s.dashed, s.color);
     for (std::size_t i = 0; i < s.points.size(); ++i) {
-      if (i == 0) cairo_move_to(cr, px(s.points[i].x), py(s.points[i].y));
-      else cairo_line_to(cr, px(s.points[i].x), py(s.points[i].y));
+      if (i == 0)
+        cairo_move_to(cr, px(s.points[i].x), py(s.points[i].y));
+      else
+        cairo_line_to(cr, px(s.points[i].x), py(s.points[i].y));
     }
     if (s.points.size() == 1) cairo_rel_line_to(cr, 0, 0);
     cairo_stroke(cr);
     for (const ChartPoint& pt : s.points) {  // markers: filled, so they add no stroked path
-      if (s.dashed) cairo_rectangle(cr, px(pt.x) - 5, py(pt.y) - 5, 10, 10);
-      else cairo_arc(cr, px(pt.x), py(pt.y), 5.5, 0, 6.283185307179586);
+      if (s.dashed)
+        cairo_rectangle(cr, px(pt.x) - 5, py(pt.y) - 5, 10, 10);
+      else
+        cairo_arc(cr, px(pt.x), py(pt.y), 5.5, 0, 6.283185307179586);
       cairo_fill(cr);
     }
   }
@@ -390,7 +410,8 @@ inline void draw_panel(cairo_t* cr, const Chart& c, const ChartPanel& p, double 
 
 // One silence panel: linear axes, the y = x diagonal with the region below it shaded, every
 // point with its whiskers and (when it moved) its label.
-inline void draw_silence_panel(cairo_t* cr, const Chart& c, const ChartPanel& p, double x0, double y0, double w, double h) {
+inline void draw_silence_panel(cairo_t* cr, const Chart& c, const ChartPanel& p, double x0, double y0, double w,
+                               double h) {
   const double left = x0 + 78, right = x0 + w - 22, top = y0 + 52, bottom = y0 + h - 62;
   auto px = [&](double x) { return left + (x - c.x_min) / (c.x_max - c.x_min) * (right - left); };
   auto py = [&](double y) { return bottom - (y - c.y_min) / (c.y_max - c.y_min) * (bottom - top); };
@@ -413,7 +434,8 @@ inline void draw_silence_panel(cairo_t* cr, const Chart& c, const ChartPanel& p,
 
   cairo_set_dash(cr, nullptr, 0, 0);
   const double ystep = c.y_max > 2.0 ? 0.5 : 0.2, xstep = c.x_max - c.x_min > 2.0 ? 0.5 : 0.2;
-  for (double y = 0.0; y <= c.y_max + 1e-9; y += ystep) gridline(cr, left, py(y), right, py(y), fmt1(y), left - 10, py(y) + 7, 1.0);
+  for (double y = 0.0; y <= c.y_max + 1e-9; y += ystep)
+    gridline(cr, left, py(y), right, py(y), fmt1(y), left - 10, py(y) + 7, 1.0);
   for (double x = std::ceil(c.x_min / xstep - 1e-9) * xstep; x <= c.x_max + 1e-9; x += xstep)
     gridline(cr, px(x), top, px(x), bottom, fmt1(std::fabs(x) < 1e-9 ? 0.0 : x), px(x), bottom + 28, 0.5);
   cairo_save(cr);
@@ -549,18 +571,22 @@ inline void draw_chart(cairo_t* cr, const Chart& c) {
   const double gx = (c.width - pw * c.columns) / 2;
   if (c.panels.empty()) {
     set_color(cr, {0.4, 0.4, 0.4});
-    text_at(cr, silence ? "no functional task the full cache solves" : "no compressed cells to compare with the full cache", c.width / 2,
-            c.panels_top + panel_height / 2, 24, false, 0.5);
+    text_at(cr,
+            silence ? "no functional task the full cache solves" : "no compressed cells to compare with the full cache",
+            c.width / 2, c.panels_top + panel_height / 2, 24, false, 0.5);
   }
   for (std::size_t i = 0; i < c.panels.size(); ++i) {
     const double x0 = gx + double(i % std::size_t(c.columns)) * pw;
     const double y0 = c.panels_top + double(i / std::size_t(c.columns)) * panel_height;
-    if (silence) draw_silence_panel(cr, c, c.panels[i], x0, y0, pw, panel_height);
-    else draw_panel(cr, c, c.panels[i], x0, y0, pw, panel_height);
+    if (silence)
+      draw_silence_panel(cr, c, c.panels[i], x0, y0, pw, panel_height);
+    else
+      draw_panel(cr, c, c.panels[i], x0, y0, pw, panel_height);
   }
   set_color(cr, {0.2, 0.2, 0.2});
-  text_at(cr, c.x_label + (silence ? "    ·    y: functional accuracy / full cache" : "    ·    y: 1.0 = the full cache"), c.width / 2,
-          c.height - 22, 21, false, 0.5);
+  text_at(cr,
+          c.x_label + (silence ? "    ·    y: functional accuracy / full cache" : "    ·    y: 1.0 = the full cache"),
+          c.width / 2, c.height - 22, 21, false, 0.5);
   cairo_restore(cr);
 }
 
@@ -597,19 +623,25 @@ inline std::string chart_svg(const Chart& c) {
 
 inline std::string chart_png(const Chart& c) {
   std::string bytes;
-  cairo_surface_t* s = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, int(std::lround(c.width)), int(std::lround(c.height)));
+  cairo_surface_t* s =
+      cairo_image_surface_create(CAIRO_FORMAT_ARGB32, int(std::lround(c.width)), int(std::lround(c.height)));
   cairo_t* cr = cairo_create(s);
   draw_chart(cr, c);
   const cairo_status_t draw = cairo_status(cr);
   cairo_destroy(cr);
-  const cairo_status_t st = draw == CAIRO_STATUS_SUCCESS ? cairo_surface_write_to_png_stream(s, &detail::append_bytes, &bytes) : draw;
+  const cairo_status_t st =
+      draw == CAIRO_STATUS_SUCCESS ? cairo_surface_write_to_png_stream(s, &detail::append_bytes, &bytes) : draw;
   cairo_surface_destroy(s);
   detail::check_cairo(draw, "<chart>", "cannot draw the chart");
   detail::check_cairo(st, "<chart>", "cannot encode the PNG");
   return bytes;
 }
 
-inline void write_chart_svg(const Chart& c, const std::filesystem::path& path) { write_file_atomically(path, chart_svg(c)); }
-inline void write_chart_png(const Chart& c, const std::filesystem::path& path) { write_file_atomically(path, chart_png(c)); }
+inline void write_chart_svg(const Chart& c, const std::filesystem::path& path) {
+  write_file_atomically(path, chart_svg(c));
+}
+inline void write_chart_png(const Chart& c, const std::filesystem::path& path) {
+  write_file_atomically(path, chart_png(c));
+}
 
 }  // namespace kvcanary::run

@@ -8,7 +8,8 @@
 //   [model]          dir (default: $KVCANARY_MODEL or the setup's model; a path, or a model name
 //                    of model/model_name.hpp, which resolves to the default model directory's
 //                    sibling models/NAME), label, dtype (f32|bf16|f16|stored: the GGUF blocks, docs/MODELS.md), threads
-//   [data]           dir (default: $KVCANARY_DATA_DIR or ./data), distractor_text (default <dir>/wikitext-2-raw-test.txt)
+//   [data]           dir (default: $KVCANARY_DATA_DIR or ./data), distractor_text (default
+//   <dir>/wikitext-2-raw-test.txt)
 //   [[compressors]]  name, label (the row's `method`, default name), budgets = [...], mode (prompt|decode;
 //                    default the policy's), capacity (fixed|seen; fixed), scope (context|prompt; default
 //                    context in prompt mode, prompt in decode mode), params = { k = v, ... }
@@ -124,21 +125,25 @@ inline SweepConfig parse_sweep_config(toml::table doc, const std::string& file, 
     s.where = t.key_path("");
     s.name = t.require_string("name");
     s.label = t.get_string("label", s.name);
-    if (s.label.empty() || s.label.find('|') != std::string::npos) t.fail_at("label", "must be non-empty and free of '|'");
+    if (s.label.empty() || s.label.find('|') != std::string::npos)
+      t.fail_at("label", "must be non-empty and free of '|'");
     if (!labels.insert(s.label).second)
       t.fail_at("label", "'" + s.label + "' is used twice; give the second entry its own label");
     s.budgets = t.get_numbers("budgets", {1.0});
     if (s.budgets.empty()) t.fail_at("budgets", "must list at least one budget");
     for (std::size_t i = 0; i < s.budgets.size(); ++i)
-      if (!(s.budgets[i] > 0.0 && s.budgets[i] <= 1.0)) t.fail_at("budgets[" + std::to_string(i) + "]", "must be in (0, 1]");
+      if (!(s.budgets[i] > 0.0 && s.budgets[i] <= 1.0))
+        t.fail_at("budgets[" + std::to_string(i) + "]", "must be in (0, 1]");
     const std::string mode = t.get_string("mode", "");
-    if (!mode.empty() && mode != "prompt" && mode != "decode") t.fail_at("mode", "must be prompt or decode (absent: the policy's default)");
+    if (!mode.empty() && mode != "prompt" && mode != "decode")
+      t.fail_at("mode", "must be prompt or decode (absent: the policy's default)");
     if (!mode.empty()) s.mode = mode == "prompt" ? kv::Mode::Prompt : kv::Mode::Decode;
     const std::string capacity = t.get_string("capacity", "fixed");
     if (capacity != "fixed" && capacity != "seen") t.fail_at("capacity", "must be fixed or seen");
     s.capacity = capacity == "fixed" ? kv::Capacity::Fixed : kv::Capacity::Seen;
     const std::string scope = t.get_string("scope", "");
-    if (!scope.empty() && scope != "context" && scope != "prompt") t.fail_at("scope", "must be context or prompt (absent: context in prompt mode, prompt in decode mode)");
+    if (!scope.empty() && scope != "context" && scope != "prompt")
+      t.fail_at("scope", "must be context or prompt (absent: context in prompt mode, prompt in decode mode)");
     if (!scope.empty()) s.scope = scope == "context" ? kv::Scope::Context : kv::Scope::Prompt;
     s.params = t.get_scalars("params");
     t.reject_unknown();

@@ -51,7 +51,7 @@ inline constexpr const char* kPooledTask = "pooled";
 struct MetricsOptions {
   std::size_t bootstrap = 2000;  // resamples per interval; 0 = no intervals
   std::uint64_t seed = 12345;
-  double level = 0.95;           // two-sided percentile interval
+  double level = 0.95;  // two-sided percentile interval
   double eps = kSdsEps;
 };
 
@@ -161,14 +161,14 @@ struct Sample {
 // The candidate warnings of a functional flip, in the report's column order. Each predictor is
 // oriented so that larger = "warns" (an AUROC above 0.5 means the signal ranks flips first):
 enum class Warn : std::size_t {
-  HeldOutPpl,        // (ppl − ppl_full) / ppl_full of the cell's held-out perplexity: one value per cell
-  GoldNll,           // gold_nll(compressed) − gold_nll(full): the existing per-sample AUROC
-  Disagreement,      // 1 − agree_top1
-  EarlyDisagreement, // −first_disagree: the earlier the compressed cache leaves the full one's path
-  Kl,                // kl_full
-  EvictedAttention,  // evicted_attention
-  KvErrorK,          // kv_rel_error_k
-  KvErrorV,          // kv_rel_error_v
+  HeldOutPpl,         // (ppl − ppl_full) / ppl_full of the cell's held-out perplexity: one value per cell
+  GoldNll,            // gold_nll(compressed) − gold_nll(full): the existing per-sample AUROC
+  Disagreement,       // 1 − agree_top1
+  EarlyDisagreement,  // −first_disagree: the earlier the compressed cache leaves the full one's path
+  Kl,                 // kl_full
+  EvictedAttention,   // evicted_attention
+  KvErrorK,           // kv_rel_error_k
+  KvErrorV,           // kv_rel_error_v
 };
 inline constexpr std::size_t kWarnSignals = 8;
 
@@ -239,14 +239,14 @@ struct Cell {
   std::string cell_id, model, method, task, policy;
   double budget = 1.0;  // nominal
   TaskKind kind = TaskKind::Functional;
-  std::size_t n = 0;                        // rows (= samples)
-  double functional = detail::nan();        // mean verdict (functional cells)
-  double perplexity = detail::nan();        // exp(Σ nll_sum / Σ n_scored) (perplexity cells)
-  double gold_ppl = detail::nan();          // exp(mean gold_nll) (functional cells)
-  double budget_measured = detail::nan();   // mean measured KV fraction retained
-  double kv_bytes_retained = detail::nan(); // mean
-  double latency_s = 0.0;                   // Σ
-  std::map<std::string, Sample> samples;    // by sample_id
+  std::size_t n = 0;                         // rows (= samples)
+  double functional = detail::nan();         // mean verdict (functional cells)
+  double perplexity = detail::nan();         // exp(Σ nll_sum / Σ n_scored) (perplexity cells)
+  double gold_ppl = detail::nan();           // exp(mean gold_nll) (functional cells)
+  double budget_measured = detail::nan();    // mean measured KV fraction retained
+  double kv_bytes_retained = detail::nan();  // mean
+  double latency_s = 0.0;                    // Σ
+  std::map<std::string, Sample> samples;     // by sample_id
 };
 
 // Groups rows into cells by cell_id. A cell's rows must agree on model, method, budget, task and
@@ -265,8 +265,10 @@ inline std::vector<Cell> build_cells(const std::vector<Row>& rows) {
       c.policy = r.policy;
       c.budget = r.budget;
       c.kind = r.kind;
-    } else if (c.model != r.model || c.method != r.method || c.task != r.task || c.budget != r.budget || c.kind != r.kind) {
-      fail("rows", "cell_id " + r.cell_id, "sample '" + r.sample_id + "' disagrees with the cell's model/method/budget/task/kind");
+    } else if (c.model != r.model || c.method != r.method || c.task != r.task || c.budget != r.budget ||
+               c.kind != r.kind) {
+      fail("rows", "cell_id " + r.cell_id,
+           "sample '" + r.sample_id + "' disagrees with the cell's model/method/budget/task/kind");
     }
     Sample s;
     s.functional = functional_score(r);
@@ -346,10 +348,10 @@ struct Comparison {
   double func_full = detail::nan(), func_comp = detail::nan();
   double ppl_full = detail::nan(), ppl_comp = detail::nan();
   double gold_ppl_full = detail::nan(), gold_ppl_comp = detail::nan();
-  std::vector<std::string> ppl_tasks;          // perplexity tasks the perplexity came from
+  std::vector<std::string> ppl_tasks;  // perplexity tasks the perplexity came from
   SdsResult sds;
-  Interval func_ratio_ci;    // paired bootstrap of func_comp / func_full
-  Interval ppl_quality_ci;   // paired bootstrap of ppl_full / ppl_comp
+  Interval func_ratio_ci;   // paired bootstrap of func_comp / func_full
+  Interval ppl_quality_ci;  // paired bootstrap of ppl_full / ppl_comp
   AurocResult auroc;
   // Every candidate warning's flip AUROC (Warn order; kept: pass under full, paired, the
   // predictor finite). HeldOutPpl is undefined here — one value per cell ranks nothing — and
@@ -372,10 +374,10 @@ struct WarnPool {
 
 struct Analysis {
   MetricsOptions options;
-  std::vector<Cell> cells;                // by cell_id
-  std::vector<Comparison> comparisons;    // by (model, task, method (full first), budget desc); pooled after the tasks
-  std::vector<WarnPool> warn_pools;       // by (model, task), pooled after the tasks
-  bool has_warning_signals = false;       // some compressed row carries a warning signal
+  std::vector<Cell> cells;              // by cell_id
+  std::vector<Comparison> comparisons;  // by (model, task, method (full first), budget desc); pooled after the tasks
+  std::vector<WarnPool> warn_pools;     // by (model, task), pooled after the tasks
+  bool has_warning_signals = false;     // some compressed row carries a warning signal
   std::vector<std::string> models, functional_tasks, perplexity_tasks;
   std::vector<std::string> model_hashes, config_hashes, program_versions;  // distinct, non-empty
   std::size_t n_rows = 0, n_functional_rows = 0, n_perplexity_rows = 0;
@@ -429,8 +431,10 @@ inline PplPairs pair_ppl(const PplGroup* full, const PplGroup* comp) {
   if (!full || !comp) return p;
   for (const auto& [id, s] : comp->samples) {
     auto it = full->samples.find(id);
-    if (it == full->samples.end()) ++p.unpaired;
-    else p.full.push_back(it->second), p.comp.push_back(s);
+    if (it == full->samples.end())
+      ++p.unpaired;
+    else
+      p.full.push_back(it->second), p.comp.push_back(s);
   }
   for (const auto& [id, s] : full->samples)
     if (!comp->samples.count(id)) ++p.unpaired;
@@ -441,7 +445,7 @@ inline PplPairs pair_ppl(const PplGroup* full, const PplGroup* comp) {
 struct FuncPairs {
   std::vector<double> full, comp;  // verdicts of samples with a verdict in both cells
   std::size_t unpaired = 0;
-  std::vector<double> flip_pred, keep_pred;  // AUROC classes among samples passing under full
+  std::vector<double> flip_pred, keep_pred;                            // AUROC classes among samples passing under full
   std::array<std::vector<double>, kWarnSignals> warn_flip, warn_keep;  // the same, per warning (finite predictors)
   std::size_t warn_flips = 0, warn_kept = 0;
 };
@@ -500,9 +504,9 @@ inline double mean_of(const std::vector<double>& v) {
 
 // The paired-bootstrap intervals of one comparison, all from the same resamples.
 struct PairedIntervals {
-  Interval sds;            // of the SDS; needs both a functional and a perplexity side
-  Interval func_ratio;     // of func_comp / func_full (the chart's solid line); needs func_full > 0
-  Interval ppl_quality;    // of ppl_full / ppl_comp (the chart's dashed line)
+  Interval sds;          // of the SDS; needs both a functional and a perplexity side
+  Interval func_ratio;   // of func_comp / func_full (the chart's solid line); needs func_full > 0
+  Interval ppl_quality;  // of ppl_full / ppl_comp (the chart's dashed line)
 };
 
 // Paired bootstrap over several tasks (one for a per-task comparison): each resample draws every
@@ -511,7 +515,8 @@ struct PairedIntervals {
 // task accuracies as the pooled estimate does, and draws the perplexity documents the same
 // paired way. The draws are made in a fixed order (tasks, then documents) whatever is asked of
 // them, so adding a statistic never moves another one's interval.
-inline PairedIntervals bootstrap_paired(const std::vector<const FuncPairs*>& tasks, const PplPairs& ppl, const MetricsOptions& o) {
+inline PairedIntervals bootstrap_paired(const std::vector<const FuncPairs*>& tasks, const PplPairs& ppl,
+                                        const MetricsOptions& o) {
   PairedIntervals out;
   if (o.bootstrap == 0) return out;
   bool func = !tasks.empty();
@@ -548,7 +553,8 @@ inline PairedIntervals bootstrap_paired(const std::vector<const FuncPairs*>& tas
         pf[i] = ppl.full[k];
         pc[i] = ppl.comp[k];
       }
-      const double ppl_full = pooled_perplexity(pf.begin(), pf.end()), ppl_comp = pooled_perplexity(pc.begin(), pc.end());
+      const double ppl_full = pooled_perplexity(pf.begin(), pf.end()),
+                   ppl_comp = pooled_perplexity(pc.begin(), pc.end());
       ppl_stats.push_back(ppl_comp > 0 ? ppl_full / ppl_comp : nan());
       if (func) sds_stats.push_back(sds(ff, fc, ppl_full, ppl_comp, o.eps));
     }
@@ -556,8 +562,10 @@ inline PairedIntervals bootstrap_paired(const std::vector<const FuncPairs*>& tas
   // A resample whose full side solves nothing has no ratio. The interval is over those that
   // have one (conditional on the full cache solving something), and only when they are at least
   // 99 % of the resamples, so it never rests on a selected few.
-  const auto with_ratio = std::count_if(func_stats.begin(), func_stats.end(), [](double v) { return std::isfinite(v); });
-  if (func && double(with_ratio) >= 0.99 * double(o.bootstrap)) out.func_ratio = percentile_interval(std::move(func_stats), o.level);
+  const auto with_ratio =
+      std::count_if(func_stats.begin(), func_stats.end(), [](double v) { return std::isfinite(v); });
+  if (func && double(with_ratio) >= 0.99 * double(o.bootstrap))
+    out.func_ratio = percentile_interval(std::move(func_stats), o.level);
   if (perplexity) out.ppl_quality = percentile_interval(std::move(ppl_stats), o.level);
   if (func && perplexity) out.sds = percentile_interval(std::move(sds_stats), o.level);
   return out;
@@ -565,7 +573,8 @@ inline PairedIntervals bootstrap_paired(const std::vector<const FuncPairs*>& tas
 
 // Stratified bootstrap of the AUROC: flips and non-flips are resampled separately, keeping the
 // class sizes, so every resample has both classes and the interval reflects the ranking only.
-inline Interval bootstrap_auroc(const std::vector<double>& flips, const std::vector<double>& keeps, const MetricsOptions& o) {
+inline Interval bootstrap_auroc(const std::vector<double>& flips, const std::vector<double>& keeps,
+                                const MetricsOptions& o) {
   if (o.bootstrap == 0 || flips.empty() || keeps.empty()) return {};
   std::mt19937_64 rng(o.seed);
   std::vector<double> stats, pos(flips.size()), neg(keeps.size());
@@ -578,7 +587,8 @@ inline Interval bootstrap_auroc(const std::vector<double>& flips, const std::vec
   return percentile_interval(std::move(stats), o.level);
 }
 
-inline AurocResult auroc_result(const std::vector<double>& flips, const std::vector<double>& keeps, const MetricsOptions& o) {
+inline AurocResult auroc_result(const std::vector<double>& flips, const std::vector<double>& keeps,
+                                const MetricsOptions& o) {
   AurocResult a;
   a.n_flips = flips.size();
   a.n_kept = flips.size() + keeps.size();
@@ -589,7 +599,8 @@ inline AurocResult auroc_result(const std::vector<double>& flips, const std::vec
 
 // Every warning's AUROC from its classes; held-out perplexity only when asked (`with_held_out`).
 inline WarnAurocs warn_aurocs(const std::array<std::vector<double>, kWarnSignals>& flips,
-                              const std::array<std::vector<double>, kWarnSignals>& keeps, const MetricsOptions& o, bool with_held_out) {
+                              const std::array<std::vector<double>, kWarnSignals>& keeps, const MetricsOptions& o,
+                              bool with_held_out) {
   WarnAurocs out;
   for (std::size_t w = 0; w < kWarnSignals; ++w) {
     if (w == std::size_t(Warn::HeldOutPpl) && !with_held_out) continue;
@@ -690,7 +701,8 @@ inline Analysis analyze(const std::vector<Row>& rows, const MetricsOptions& opti
       cmp.ref_kv_fraction = ref->budget_measured;
       cmp.func_full = ref->functional;
       cmp.gold_ppl_full = ref->gold_ppl;
-      const double ppl_rise = std::isfinite(cmp.ppl_full) && cmp.ppl_full > 0 ? (cmp.ppl_comp - cmp.ppl_full) / cmp.ppl_full : nan();
+      const double ppl_rise =
+          std::isfinite(cmp.ppl_full) && cmp.ppl_full > 0 ? (cmp.ppl_comp - cmp.ppl_full) / cmp.ppl_full : nan();
       fp = pair_functional(*ref, c, ppl_rise);
     }
     static_cast<SdsParts&>(cmp.sds) = sds_parts(cmp.func_full, cmp.func_comp, cmp.ppl_full, cmp.ppl_comp, options.eps);
@@ -822,7 +834,8 @@ inline Analysis analyze(const std::vector<Row>& rows, const MetricsOptions& opti
       a.warn_pools.push_back(std::move(acc.pool));
     }
     std::stable_sort(a.warn_pools.begin(), a.warn_pools.end(), [](const WarnPool& x, const WarnPool& y) {
-      return std::make_tuple(x.model, x.task == kPooledTask, x.task) < std::make_tuple(y.model, y.task == kPooledTask, y.task);
+      return std::make_tuple(x.model, x.task == kPooledTask, x.task) <
+             std::make_tuple(y.model, y.task == kPooledTask, y.task);
     });
   }
   return a;

@@ -15,9 +15,12 @@ inline std::string format_duration(double s) {
   if (!(s >= 0) || s > 1e7) return "?";
   char buf[32];
   const long t = static_cast<long>(s + 0.5);
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t % 3600) / 60);
-  else if (t >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
-  else std::snprintf(buf, sizeof buf, "%lds", t);
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t % 3600) / 60);
+  else if (t >= 60)
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%lds", t);
   return buf;
 }
 
@@ -69,8 +72,10 @@ class Progress {
     std::snprintf(buf, sizeof buf, "sweep: cells %zu/%zu · samples %zu/%zu · %.2f samples/s · elapsed %s · ETA %s · %s",
                   cells_done_, cells_total_, samples_done_, samples_total_, rate, format_duration(t).c_str(),
                   format_duration(eta).c_str(), label_.c_str());
-    if (style_ == Style::Redraw) std::fprintf(stderr, "\r\033[K%s", buf);
-    else std::fprintf(stderr, "%s\n", buf);
+    if (style_ == Style::Redraw)
+      std::fprintf(stderr, "\r\033[K%s", buf);
+    else
+      std::fprintf(stderr, "%s\n", buf);
     std::fflush(stderr);
   }
 

@@ -81,9 +81,12 @@ inline std::string fmt_sds(const Comparison& c) {
   const SdsResult& s = c.sds;
   if (!std::isfinite(s.sds)) return kDash;
   std::string v;
-  if (s.rel_func_drop == 0) v = "0 (no loss)";
-  else if (s.ppl_clamped) v = "≥" + fmt_sig3(s.sds) + (c.ppl_comp < c.ppl_full ? " (ppl better)" : " (ppl flat)");
-  else v = fmt_sig3(s.sds);
+  if (s.rel_func_drop == 0)
+    v = "0 (no loss)";
+  else if (s.ppl_clamped)
+    v = "≥" + fmt_sig3(s.sds) + (c.ppl_comp < c.ppl_full ? " (ppl better)" : " (ppl flat)");
+  else
+    v = fmt_sig3(s.sds);
   return v + fmt_ci(s.ci, fmt_sig3);
 }
 
@@ -132,8 +135,8 @@ inline void warn_table(std::string& md, const std::vector<const Comparison*>& ro
           std::to_string(c->warn_kept) + " |" + cells(c->warn) + "\n";
   }
   if (pool)
-    md += "| **all compressed cells** (" + std::to_string(pool->cells) + ") | – | " + std::to_string(pool->flips) + "/" +
-          std::to_string(pool->kept) + " |" + cells(pool->warn) + "\n";
+    md += "| **all compressed cells** (" + std::to_string(pool->cells) + ") | – | " + std::to_string(pool->flips) +
+          "/" + std::to_string(pool->kept) + " |" + cells(pool->warn) + "\n";
 }
 
 inline std::string fmt_seconds(double s) {
@@ -165,15 +168,17 @@ inline void sort_by_silence(std::vector<const Comparison*>& rows) {
 }
 
 inline void table(std::string& md, const std::vector<const Comparison*>& rows) {
-  md += "| method | budget | KV kept | functional | perplexity | gold ppl | Δfunctional | Δppl | SDS [95% CI] | "
-        "AUROC [95% CI] (flips/kept) | n |\n";
+  md +=
+      "| method | budget | KV kept | functional | perplexity | gold ppl | Δfunctional | Δppl | SDS [95% CI] | "
+      "AUROC [95% CI] (flips/kept) | n |\n";
   md += "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|\n";
   for (const Comparison* c : rows) {
     std::string n = std::to_string(c->n);
     if (c->sds.n_unpaired) n += " (" + std::to_string(c->sds.n_unpaired) + " unpaired)";
-    md += "| " + c->method + " | " + python_float(c->budget) + " | " + fmt_kv(c->kv_fraction) + " | " + fmt_frac(c->func_comp) +
-          " | " + fmt_ppl(c->ppl_comp) + " | " + fmt_ppl(c->gold_ppl_comp) + " | " + fmt_rel(c->func_comp, c->func_full) + " | " +
-          fmt_rel(c->ppl_comp, c->ppl_full) + " | " + fmt_sds(*c) + " | " + fmt_auroc(*c) + " | " + n + " |\n";
+    md += "| " + c->method + " | " + python_float(c->budget) + " | " + fmt_kv(c->kv_fraction) + " | " +
+          fmt_frac(c->func_comp) + " | " + fmt_ppl(c->ppl_comp) + " | " + fmt_ppl(c->gold_ppl_comp) + " | " +
+          fmt_rel(c->func_comp, c->func_full) + " | " + fmt_rel(c->ppl_comp, c->ppl_full) + " | " + fmt_sds(*c) +
+          " | " + fmt_auroc(*c) + " | " + n + " |\n";
   }
 }
 
@@ -196,10 +201,12 @@ inline std::string results_markdown(const Analysis& a, const std::string& chart 
           " rows carry no program_version (written by the Python prototype): they have no measured budget, so their "
           "KV kept is the nominal budget, and no gold NLL, so no gold ppl or AUROC\n";
   md += "- functional tasks: " + join(a.functional_tasks) + "; perplexity from: " + join(a.perplexity_tasks) + "\n";
-  md += "- intervals: " + fmt("%.0f%%", a.options.level * 100) + " percentile bootstrap, B = " + std::to_string(a.options.bootstrap) +
-        ", seed " + std::to_string(a.options.seed) + "; SDS eps = " + fmt("%g", a.options.eps) + "\n\n";
+  md += "- intervals: " + fmt("%.0f%%", a.options.level * 100) +
+        " percentile bootstrap, B = " + std::to_string(a.options.bootstrap) + ", seed " +
+        std::to_string(a.options.seed) + "; SDS eps = " + fmt("%g", a.options.eps) + "\n\n";
   md += "![functional accuracy and perplexity-implied quality against KV memory retained](" + chart + ")\n\n";
-  md += "![per task: functional accuracy against perplexity-implied quality, one point per compressed cell](" + silence_chart + ")\n\n";
+  md += "![per task: functional accuracy against perplexity-implied quality, one point per compressed cell](" +
+        silence_chart + ")\n\n";
 
   for (const std::string& model : a.models) {
     if (a.models.size() > 1) md += "## " + model + "\n\n";
@@ -214,8 +221,10 @@ inline std::string results_markdown(const Analysis& a, const std::string& chart 
         if (c.model == model && c.task == task) rows.push_back(&c);
       sort_by_silence(rows);
       md += std::string(a.models.size() > 1 ? "### " : "## ");
-      if (task == kPooledTask) md += "Pooled over " + join(rows.front()->tasks) + " (mean of task accuracies)\n\n";
-      else md += "Task `" + task + "`\n\n";
+      if (task == kPooledTask)
+        md += "Pooled over " + join(rows.front()->tasks) + " (mean of task accuracies)\n\n";
+      else
+        md += "Task `" + task + "`\n\n";
       table(md, rows);
       md += "\n";
       if (a.has_warning_signals) {
@@ -273,7 +282,9 @@ inline std::string results_markdown(const Analysis& a, const std::string& chart 
 
 namespace detail {
 
-inline void write_text(const std::filesystem::path& path, const std::string& text) { write_file_atomically(path, text); }
+inline void write_text(const std::filesystem::path& path, const std::string& text) {
+  write_file_atomically(path, text);
+}
 
 }  // namespace detail
 
@@ -281,7 +292,8 @@ inline ReportFiles write_report(const Analysis& a, const std::filesystem::path& 
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) fail(dir.string(), "", "cannot create the report directory: " + ec.message());
-  ReportFiles f{dir / "RESULTS.md", dir / "divergence.svg", dir / "divergence.png", dir / "silence.svg", dir / "silence.png"};
+  ReportFiles f{dir / "RESULTS.md", dir / "divergence.svg", dir / "divergence.png", dir / "silence.svg",
+                dir / "silence.png"};
   const Chart chart = build_chart(a);
   write_chart_svg(chart, f.svg);
   write_chart_png(chart, f.png);
@@ -292,7 +304,8 @@ inline ReportFiles write_report(const Analysis& a, const std::filesystem::path& 
   return f;
 }
 
-inline ReportFiles write_report(const std::vector<Row>& rows, const std::filesystem::path& dir, const MetricsOptions& options = {}) {
+inline ReportFiles write_report(const std::vector<Row>& rows, const std::filesystem::path& dir,
+                                const MetricsOptions& options = {}) {
   return write_report(analyze(rows, options), dir);
 }
 

@@ -55,17 +55,17 @@ struct Row {
 
   // --- additions
   TaskKind kind = TaskKind::Functional;
-  double budget_measured = 1.0;  // kv_bytes_retained / the same tokens in fp16, at the end
-  double budget_peak = 1.0;      // the largest such ratio after any step
-  std::string policy;            // the policy's identity: name and every parameter
-  std::string mode;              // prompt | decode
-  std::string capacity = "seen"; // fixed | seen | none (a policy that keeps every row); absent in old rows: seen
-  std::string scope = "prompt";  // context | prompt; absent in old rows: prompt (the whole prompt was compressed)
+  double budget_measured = 1.0;      // kv_bytes_retained / the same tokens in fp16, at the end
+  double budget_peak = 1.0;          // the largest such ratio after any step
+  std::string policy;                // the policy's identity: name and every parameter
+  std::string mode;                  // prompt | decode
+  std::string capacity = "seen";     // fixed | seen | none (a policy that keeps every row); absent in old rows: seen
+  std::string scope = "prompt";      // context | prompt; absent in old rows: prompt (the whole prompt was compressed)
   std::int64_t question_tokens = 0;  // scope context: prompt tokens appended uncompressed
   std::string prompt_hash, model_hash, config_hash, program_version = kProgramVersion;
   std::int64_t prompt_tokens = 0;
-  std::string finish_reason;     // eos | stop | length (functional rows)
-  std::string detail;            // why a sample failed: the sandbox verdict, BFCL's error type
+  std::string finish_reason;  // eos | stop | length (functional rows)
+  std::string detail;         // why a sample failed: the sandbox verdict, BFCL's error type
   // The generated token ids, on the full cache's functional rows only (absent elsewhere): the
   // warning signals' reference, so a resumed sweep need not generate it again (run/sweep.hpp).
   std::vector<std::int32_t> output_tokens;
@@ -84,7 +84,8 @@ inline std::string python_float(double v) {
   return s;
 }
 
-inline std::string make_cell_id(const std::string& model, const std::string& method, double budget, const std::string& task) {
+inline std::string make_cell_id(const std::string& model, const std::string& method, double budget,
+                                const std::string& task) {
   return model + "|" + method + "|" + python_float(budget) + "|" + task;
 }
 
@@ -169,9 +170,12 @@ inline Row row_from_json(const nlohmann::json& j, const std::string& where) {
   const auto& scores = need("scores");
   if (!scores.is_object()) fail(where, "scores", "must be an object");
   for (auto it = scores.begin(); it != scores.end(); ++it) {
-    if (it.value().is_number()) r.scores[it.key()] = it.value().get<double>();
-    else if (it.value().is_null()) r.scores[it.key()] = std::numeric_limits<double>::quiet_NaN();  // Python's float('nan') → null
-    else fail(where, "scores." + it.key(), "must be a number");
+    if (it.value().is_number())
+      r.scores[it.key()] = it.value().get<double>();
+    else if (it.value().is_null())
+      r.scores[it.key()] = std::numeric_limits<double>::quiet_NaN();  // Python's float('nan') → null
+    else
+      fail(where, "scores." + it.key(), "must be a number");
   }
   r.raw_output = str("raw_output");
   const double n_tokens = num("n_tokens");

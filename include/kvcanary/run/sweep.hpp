@@ -124,7 +124,8 @@ class Sweep {
       for (std::size_t bi = 0; bi < config_.compressors[c].budgets.size(); ++bi) {
         const double b = config_.compressors[c].budgets[bi];
         for (std::size_t t = 0; t < tasks_.size(); ++t)
-          cells_.push_back({c, t, bi, b, make_cell_id(config_.model_label, config_.compressors[c].label, b, tasks_[t].name)});
+          cells_.push_back(
+              {c, t, bi, b, make_cell_id(config_.model_label, config_.compressors[c].label, b, tasks_[t].name)});
       }
   }
 
@@ -166,8 +167,10 @@ class Sweep {
       std::vector<std::size_t> pending;
       const auto& ids = tasks_[cells_[k].task].ids;
       for (std::size_t i = 0; i < ids.size(); ++i)
-        if (done.count({cells_[k].cell_id, ids[i]})) ++summary.rows_skipped;
-        else pending.push_back(i);
+        if (done.count({cells_[k].cell_id, ids[i]}))
+          ++summary.rows_skipped;
+        else
+          pending.push_back(i);
       pending_total += pending.size();
       if (!pending.empty()) work.emplace_back(k, std::move(pending));
     }
@@ -180,7 +183,8 @@ class Sweep {
     for (auto& w : work) by_task[cells_[w.first].task].push_back(std::move(w));
     std::optional<engine::PrefillShare> share;
     if (config_.share_prefill_mb > 0)
-      share.emplace([this](std::size_t n) { return prefill_rows_wanted(n); }, config_.share_prefill_mb << 20, prefill_query_moments());
+      share.emplace([this](std::size_t n) { return prefill_rows_wanted(n); }, config_.share_prefill_mb << 20,
+                    prefill_query_moments());
 
     Progress progress(style, work.size(), pending_total, config_.progress_every_s);
     for (const auto& task_work : by_task) {
@@ -220,13 +224,17 @@ class Sweep {
     std::set<std::string> names;
     for (const auto& table : config_.task_tables) {
       const std::string type = table.require_string("type");
-      const bool found = type_list::find_first<Tasks>([&]<class T>() { return T::type == type; }, [&]<class T>() {
-        PreparedTask p{T::from_config(table, ctx), "", true, {}, {}};
-        prepare(p, std::get<T>(p.task));
-        if (!names.insert(p.name).second) table.fail_at("name", "task name '" + p.name + "' is used twice");
-        tasks_.push_back(std::move(p));
-      });
-      if (!found) table.fail_at("type", "unknown task type '" + type + "' (known: " + task::known_task_types<Tasks>() + ")");
+      const bool found =
+          type_list::find_first<Tasks>([&]<class T>() { return T::type == type; },
+                                       [&]<class T>() {
+                                         PreparedTask p{T::from_config(table, ctx), "", true, {}, {}};
+                                         prepare(p, std::get<T>(p.task));
+                                         if (!names.insert(p.name).second)
+                                           table.fail_at("name", "task name '" + p.name + "' is used twice");
+                                         tasks_.push_back(std::move(p));
+                                       });
+      if (!found)
+        table.fail_at("type", "unknown task type '" + type + "' (known: " + task::known_task_types<Tasks>() + ")");
     }
   }
 
@@ -238,8 +246,10 @@ class Sweep {
       for (const auto& s : t.samples()) {
         const std::string rendered = model_.chat_template().render(s.messages, /*add_generation_prompt=*/true, s.tools);
         p.ids.push_back(s.id);
-        p.items.push_back({model_.tokenizer.encode(rendered), model_.tokenizer.encode(s.gold), task::prompt_hash(rendered)});
-        p.items.back().question_tokens = task::question_tokens(model_.chat_template(), model_.tokenizer, s, rendered, p.items.back().prompt);
+        p.items.push_back(
+            {model_.tokenizer.encode(rendered), model_.tokenizer.encode(s.gold), task::prompt_hash(rendered)});
+        p.items.back().question_tokens =
+            task::question_tokens(model_.chat_template(), model_.tokenizer, s, rendered, p.items.back().prompt);
       }
     } else {
       p.functional = false;
@@ -254,9 +264,10 @@ class Sweep {
     const std::size_t max_pos = static_cast<std::size_t>(model_.config.max_position_embeddings);
     for (std::size_t i = 0; i < p.items.size(); ++i)
       if (max_pos && p.items[i].prompt.size() + std::max(p.items[i].forced.size(), new_tokens) > max_pos)
-        fail(config_.file.string(), "tasks", "sample '" + p.ids[i] + "' of task '" + p.name + "' needs " +
-                                                 std::to_string(p.items[i].prompt.size() + std::max(p.items[i].forced.size(), new_tokens)) +
-                                                 " positions; the model has " + std::to_string(max_pos));
+        fail(config_.file.string(), "tasks",
+             "sample '" + p.ids[i] + "' of task '" + p.name + "' needs " +
+                 std::to_string(p.items[i].prompt.size() + std::max(p.items[i].forced.size(), new_tokens)) +
+                 " positions; the model has " + std::to_string(max_pos));
   }
 
   kv::PolicyOptions options_for(const CompressorSpec& s, double budget) const {
@@ -300,22 +311,23 @@ class Sweep {
     for (const auto& s : config_.compressors) {
       auto& per_budget = policies_.emplace_back();
       for (double b : s.budgets)
-        per_budget.push_back(
-            kv::with_policy_from<Policies>(s.name, options_for(s, b), model_.config, [](auto p) { return AnyPolicy{p}; }));
+        per_budget.push_back(kv::with_policy_from<Policies>(s.name, options_for(s, b), model_.config,
+                                                            [](auto p) { return AnyPolicy{p}; }));
       Semantics sem;
       sem.mode = per_budget.front().mode();
       if (const auto c = per_budget.front().capacity()) sem.capacity = kv::capacity_name(*c);
       sem.scope = s.scope.value_or(sem.mode == kv::Mode::Prompt ? kv::Scope::Context : kv::Scope::Prompt);
       if (sem.scope == kv::Scope::Context && sem.mode == kv::Mode::Decode)
         fail(config_.file.string(), s.where + ".scope",
-             "scope context appends the question uncompressed, which a decode-mode policy would then evict from; use scope = "
+             "scope context appends the question uncompressed, which a decode-mode policy would then evict from; use "
+             "scope = "
              "\"prompt\" with mode = \"decode\"");
       semantics_.push_back(sem);
     }
   }
 
-  void run_task(const std::vector<std::pair<std::size_t, std::vector<std::size_t>>>& task_work, engine::PrefillShare* share,
-                RowWriter& writer, Progress& progress, SweepSummary& summary) {
+  void run_task(const std::vector<std::pair<std::size_t, std::vector<std::size_t>>>& task_work,
+                engine::PrefillShare* share, RowWriter& writer, Progress& progress, SweepSummary& summary) {
     PreparedTask& pt = tasks_[cells_[task_work.front().first].task];
     struct JobOf {
       std::size_t cell, sample;
@@ -332,13 +344,15 @@ class Sweep {
       left[k] = pending.size();
       for (std::size_t i : pending) {
         const bool context = semantics_[cell.compressor].scope == kv::Scope::Context;
-        jobs.push_back({pt.items[i].prompt, pt.functional, pt.items[i].forced, context ? pt.items[i].question_tokens : 0});
+        jobs.push_back(
+            {pt.items[i].prompt, pt.functional, pt.items[i].forced, context ? pt.items[i].question_tokens : 0});
         policies.push_back(policy);
         job_of.push_back({k, i});
       }
     }
     const auto signals_for = [&](std::size_t job) {
-      return config_.warning_signals && pt.functional && config_.compressors[cells_[job_of[job].cell].compressor].name != kv::FullCache::name;
+      return config_.warning_signals && pt.functional &&
+             config_.compressors[cells_[job_of[job].cell].compressor].name != kv::FullCache::name;
     };
 
     engine::GenerateOptions gen;
@@ -347,7 +361,8 @@ class Sweep {
         [&](const auto& t) {
           using T = std::decay_t<decltype(t)>;
           if constexpr (task::FunctionalTask<T>) gen.max_new_tokens = t.max_new_tokens();
-          if constexpr (task::HasCompletionCheck<T>) gen.stop_when = [&t](std::string_view text) { return t.complete(text); };
+          if constexpr (task::HasCompletionCheck<T>)
+            gen.stop_when = [&t](std::string_view text) { return t.complete(text); };
         },
         pt.task);
     const engine::Detokenizer detokenize = [&](std::span<const std::int32_t> ids) {
@@ -382,9 +397,12 @@ class Sweep {
       const Cell& cell = cells_[k];
       Row row = base_row(cell, config_.compressors[cell.compressor], pt, i, identity[k]);
       const auto s0 = std::chrono::steady_clock::now();
-      if (pt.functional) fill_functional(row, pt, i, result);
-      else fill_perplexity(row, result);
-      if (pt.functional && config_.compressors[cell.compressor].name == kv::FullCache::name) row.output_tokens = result.generation.tokens;
+      if (pt.functional)
+        fill_functional(row, pt, i, result);
+      else
+        fill_perplexity(row, result);
+      if (pt.functional && config_.compressors[cell.compressor].name == kv::FullCache::name)
+        row.output_tokens = result.generation.tokens;
       if (k == full_cell && pt.functional) generated[i] = result.generation.tokens;
       row.latency_s = result.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
       writer.append(row);
@@ -401,13 +419,14 @@ class Sweep {
       engine::BatchOptions b = batch;
       b.on_job_done = [&](std::size_t g, const engine::JobResult& result) { on_done(group[g], result); };
       engine::run_jobs_each(*model_.transformer, std::span<const engine::DecodeJob>(group_jobs),
-                           std::span<const AnyPolicy>(group_policies), gen, detokenize, b);
+                            std::span<const AnyPolicy>(group_policies), gen, detokenize, b);
     };
 
     std::vector<std::size_t> first, rest;  // the full cell's jobs first when they give references
     bool any_signals = false;
     for (std::size_t j = 0; j < jobs.size(); ++j) any_signals = any_signals || signals_for(j);
-    for (std::size_t j = 0; j < jobs.size(); ++j) (any_signals && job_of[j].cell == full_cell ? first : rest).push_back(j);
+    for (std::size_t j = 0; j < jobs.size(); ++j)
+      (any_signals && job_of[j].cell == full_cell ? first : rest).push_back(j);
     run_group(first);
     if (stopping()) return;
     for (std::size_t i = 0; i < pt.items.size(); ++i)
@@ -427,8 +446,8 @@ class Sweep {
     if (!reference_jobs.empty()) {
       engine::BatchOptions ref_batch = batch;
       ref_batch.on_job_done = nullptr;
-      references = engine::run_jobs(*model_.transformer, std::span<const engine::DecodeJob>(reference_jobs), kv::FullCache{}, gen,
-                                   detokenize, ref_batch);
+      references = engine::run_jobs(*model_.transformer, std::span<const engine::DecodeJob>(reference_jobs),
+                                    kv::FullCache{}, gen, detokenize, ref_batch);
       if (stopping()) return;  // before any compressed row of the task: its jobs all rerun on resume
     }
     for (std::size_t j : rest)
@@ -441,7 +460,8 @@ class Sweep {
     if (share) summary.prefills_shared += share->hits() - hits_before;
   }
 
-  Row base_row(const Cell& cell, const CompressorSpec& spec, const PreparedTask& pt, std::size_t i, const std::string& identity) const {
+  Row base_row(const Cell& cell, const CompressorSpec& spec, const PreparedTask& pt, std::size_t i,
+               const std::string& identity) const {
     Row r;
     r.model = config_.model_label;
     r.method = spec.label;
@@ -501,7 +521,8 @@ class Sweep {
 
   void fill_perplexity(Row& row, const engine::JobResult& result) const {
     const engine::TokenScores& s = result.forced;
-    row.scores = {{"perplexity", s.perplexity()}, {"nll_sum", s.nll_sum}, {"n_scored", static_cast<double>(s.n_scored)}};
+    row.scores = {
+        {"perplexity", s.perplexity()}, {"nll_sum", s.nll_sum}, {"n_scored", static_cast<double>(s.n_scored)}};
     row.n_tokens = static_cast<std::int64_t>(s.n_scored);
     row.kv_bytes_retained = static_cast<double>(result.forced_memory.kv_bytes_end);
     row.budget_measured = result.forced_memory.kv_fraction_end;
@@ -513,7 +534,8 @@ class Sweep {
   // A cell whose generations are the warning signals' references: the full cache, prefilled with
   // the question split (scope context) the references are made with.
   bool is_reference_cell(const Cell& c) const {
-    return config_.compressors[c.compressor].name == kv::FullCache::name && semantics_[c.compressor].scope == kv::Scope::Context;
+    return config_.compressors[c.compressor].name == kv::FullCache::name &&
+           semantics_[c.compressor].scope == kv::Scope::Context;
   }
 
   SweepConfig config_;

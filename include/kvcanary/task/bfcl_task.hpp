@@ -35,9 +35,11 @@ struct BfclTask {
   static BfclTask from_config(const io::ConfigTable& t, const TaskContext& ctx) {
     BfclTask task;
     task.category_name_ = t.require_string("category");
-    static const std::vector<std::string> known = {"simple_python", "multiple", "parallel", "parallel_multiple", "live_simple"};
+    static const std::vector<std::string> known = {"simple_python", "multiple", "parallel", "parallel_multiple",
+                                                   "live_simple"};
     if (std::find(known.begin(), known.end(), task.category_name_) == known.end())
-      t.fail_at("category", "'" + task.category_name_ + "' is not one of simple_python, multiple, parallel, parallel_multiple, live_simple");
+      t.fail_at("category", "'" + task.category_name_ +
+                                "' is not one of simple_python, multiple, parallel, parallel_multiple, live_simple");
     task.category_ = bfcl_category_from_name(task.category_name_);
     task.settings_ = CommonTaskSettings::read(t, "bfcl_" + task.category_name_, 256);
     const std::string file = "BFCL_v4_" + task.category_name_ + ".json";
@@ -63,7 +65,8 @@ struct BfclTask {
         every.push_back({q.id, bfcl_native_messages(q), bfcl_native_gold_text(a->ground_truth, q.functions),
                          native_tools(q.functions)});
       else
-        every.push_back({q.id, bfcl_messages(q, task.format_), gold_completion_text(a->ground_truth, q.functions, task.format_)});
+        every.push_back(
+            {q.id, bfcl_messages(q, task.format_), gold_completion_text(a->ground_truth, q.functions, task.format_)});
       question_after_system(every.back());
     }
     for (std::size_t i : task.settings_.indices(questions.size())) task.items_.push_back(items[i]);

@@ -85,8 +85,12 @@ struct Pipe {
   ~Pipe() { close_r(), close_w(); }
   Pipe(const Pipe&) = delete;
   Pipe& operator=(const Pipe&) = delete;
-  void close_r() { if (r >= 0) ::close(r), r = -1; }
-  void close_w() { if (w >= 0) ::close(w), w = -1; }
+  void close_r() {
+    if (r >= 0) ::close(r), r = -1;
+  }
+  void close_w() {
+    if (w >= 0) ::close(w), w = -1;
+  }
 };
 
 inline std::string find_on_path(const std::string& name) {
@@ -109,9 +113,12 @@ inline void read_all(int fd, std::string& out) {
   char buf[65536];
   while (true) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n > 0) out.append(buf, static_cast<std::size_t>(n));
-    else if (n < 0 && errno == EINTR) continue;
-    else break;
+    if (n > 0)
+      out.append(buf, static_cast<std::size_t>(n));
+    else if (n < 0 && errno == EINTR)
+      continue;
+    else
+      break;
   }
 }
 
@@ -147,8 +154,7 @@ inline const std::string& python_path() {
     int st = 0;
     std::string real = capture_stdout(on_path, {on_path, "-c", "import sys; print(sys.executable)"}, &st);
     while (!real.empty() && (real.back() == '\n' || real.back() == '\r')) real.pop_back();
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || real.empty() || ::access(real.c_str(), X_OK) != 0)
-      return on_path;
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || real.empty() || ::access(real.c_str(), X_OK) != 0) return on_path;
     return real;
   }();
   return path;
@@ -161,9 +167,9 @@ inline bool executable_by_others(const std::string& path) {
   std::error_code ec;
   const auto real = std::filesystem::canonical(path, ec);
   if (ec) return false;
-  struct stat st{};
+  struct stat st {};
   if (::stat(real.c_str(), &st) != 0 || !(st.st_mode & S_IXOTH) || !(st.st_mode & S_IROTH)) return false;
-  for (auto dir = real.parent_path(); ; dir = dir.parent_path()) {
+  for (auto dir = real.parent_path();; dir = dir.parent_path()) {
     if (::stat(dir.c_str(), &st) != 0 || !(st.st_mode & S_IXOTH)) return false;
     if (dir == dir.root_path()) return true;
   }
@@ -283,7 +289,8 @@ inline std::string last_exception(const std::string& err) {
   while (std::getline(lines, line)) {
     if (line.empty() || line[0] == ' ' || line[0] == '\t' || line[0] == '^' || line[0] == '~') continue;
     std::size_t i = 0;
-    while (i < line.size() && (std::isalnum(static_cast<unsigned char>(line[i])) || line[i] == '_' || line[i] == '.')) ++i;
+    while (i < line.size() && (std::isalnum(static_cast<unsigned char>(line[i])) || line[i] == '_' || line[i] == '.'))
+      ++i;
     if (i == 0 || (i < line.size() && line[i] != ':')) continue;
     std::string n = line.substr(0, i);
     const auto dot = n.rfind('.');
@@ -312,8 +319,8 @@ inline void format_int(char* buf, long v, std::size_t* len) {  // async-signal-s
 }
 
 struct ChildReport {  // sent from child to parent over the status pipe before exec
-  char what;          // 'N' netns refused, 'U' netns only via a user namespace, 'C' cgroup join failed, 'E' exec failed,
-                      // 'F' filesystem isolation failed (a = step), 'S' uid drop failed
+  char what;  // 'N' netns refused, 'U' netns only via a user namespace, 'C' cgroup join failed, 'E' exec failed,
+              // 'F' filesystem isolation failed (a = step), 'S' uid drop failed
   int err;
   char step = 0;
 };
@@ -327,9 +334,10 @@ inline uid_t sandbox_uid() {
 
 #ifdef SYS_mount_setattr
 inline int set_mount_readonly(const char* path, bool readonly, bool recursive) {
-  struct mount_attr attr{};
+  struct mount_attr attr {};
   (readonly ? attr.attr_set : attr.attr_clr) = MOUNT_ATTR_RDONLY;
-  return static_cast<int>(::syscall(SYS_mount_setattr, AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &attr, sizeof attr));
+  return static_cast<int>(
+      ::syscall(SYS_mount_setattr, AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &attr, sizeof attr));
 }
 #else
 inline int set_mount_readonly(const char*, bool, bool) {
@@ -395,8 +403,12 @@ inline ExecResult exec_detail::run_python_once(const std::string& program, const
                                  ",mode=0700,uid=" + std::to_string(uid) + ",gid=" + std::to_string(uid);
   const std::string main_py = (workdir / "main.py").string();
   if (as_root && ::chown(wd.c_str(), uid, uid) != 0) fail(wd, "chown", std::strerror(errno));
-  std::vector<std::string> env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + wd, "TMPDIR=" + wd,
-                                  "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "PYTHONIOENCODING=utf-8"};
+  std::vector<std::string> env = {"PATH=/usr/local/bin:/usr/bin:/bin",
+                                  "HOME=" + wd,
+                                  "TMPDIR=" + wd,
+                                  "LANG=C.UTF-8",
+                                  "LC_ALL=C.UTF-8",
+                                  "PYTHONIOENCODING=utf-8"};
   std::vector<char*> argv, envp;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -448,8 +460,10 @@ inline ExecResult exec_detail::run_python_once(const std::string& program, const
     const bool netns = ::unshare(CLONE_NEWNET) == 0;
     const int netns_errno = errno;
     auto netns_via_userns = [&] {
-      if (::unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0) report('U', netns_errno);
-      else report('N', netns_errno);
+      if (::unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0)
+        report('U', netns_errno);
+      else
+        report('N', netns_errno);
     };
     if (!netns && !as_root) netns_via_userns();
     if (as_root) {
@@ -457,11 +471,16 @@ inline ExecResult exec_detail::run_python_once(const std::string& program, const
       // directory, then everything read-only except that tmpfs. The program cannot undo it: it
       // runs under another uid, so without capabilities.
       const char* step = nullptr;
-      if (::unshare(CLONE_NEWNS) != 0) step = "unshare";
-      else if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) step = "private";
-      else if (::mount("kvcanary-exec", wd.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_opts.c_str()) != 0) step = "tmpfs";
-      else if (set_mount_readonly("/", true, true) != 0) step = "readonly";
-      else if (set_mount_readonly(wd.c_str(), false, false) != 0) step = "workdir";
+      if (::unshare(CLONE_NEWNS) != 0)
+        step = "unshare";
+      else if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+        step = "private";
+      else if (::mount("kvcanary-exec", wd.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_opts.c_str()) != 0)
+        step = "tmpfs";
+      else if (set_mount_readonly("/", true, true) != 0)
+        step = "readonly";
+      else if (set_mount_readonly(wd.c_str(), false, false) != 0)
+        step = "workdir";
       if (step) report('F', errno, step[0]);
       // The program file: in the tmpfs when it is mounted, else in the host directory (where the
       // parent would otherwise have put it).
@@ -487,7 +506,8 @@ inline ExecResult exec_detail::run_python_once(const std::string& program, const
     ::setrlimit(RLIMIT_NPROC, &rl_nproc);
     ::setrlimit(RLIMIT_FSIZE, &rl_fsize);
     ::setrlimit(RLIMIT_CORE, &rl_core);
-    if (as_root && (::setgroups(0, nullptr) != 0 || ::setresgid(uid, uid, uid) != 0 || ::setresuid(uid, uid, uid) != 0)) {
+    if (as_root &&
+        (::setgroups(0, nullptr) != 0 || ::setresgid(uid, uid, uid) != 0 || ::setresuid(uid, uid, uid) != 0)) {
       report('S', errno);  // never run a hostile program as root
       ::_exit(127);
     }
@@ -512,12 +532,14 @@ inline ExecResult exec_detail::run_python_once(const std::string& program, const
 
   std::string isolation_net = "netns: private (no interfaces up)";
   std::string cg_note = cgroup.note();
-  std::string fs_note = as_root ? "filesystem: read-only except a " + std::to_string(std::max<std::size_t>(limits.workdir_bytes, 1u << 20)) +
+  std::string fs_note = as_root ? "filesystem: read-only except a " +
+                                      std::to_string(std::max<std::size_t>(limits.workdir_bytes, 1u << 20)) +
                                       " B tmpfs working directory (private mount namespace)"
                                 : "filesystem: shared with the harness (no mount namespace)";
-  std::string uid_note = as_root ? "uid " + std::to_string(uid) + " (own, unprivileged)"
-                                 : "uid " + std::to_string(uid) + " (the harness's" +
-                                       (uid == 0 ? std::string(": no python3 that an unprivileged uid can execute)") : std::string(")"));
+  std::string uid_note =
+      as_root ? "uid " + std::to_string(uid) + " (own, unprivileged)"
+              : "uid " + std::to_string(uid) + " (the harness's" +
+                    (uid == 0 ? std::string(": no python3 that an unprivileged uid can execute)") : std::string(")"));
   bool exec_failed = false, uid_failed = false;
   int exec_errno = 0;
   {
@@ -533,14 +555,19 @@ inline ExecResult exec_detail::run_python_once(const std::string& program, const
       if (r.what == 'S') uid_failed = true, exec_errno = r.err;
       if (r.what == 'F')
         fs_note = std::string("filesystem: shared with the harness (mount namespace failed at ") +
-                  (r.step == 'u' ? "unshare" : r.step == 'p' ? "private" : r.step == 't' ? "tmpfs" : r.step == 'r' ? "readonly" : "workdir") +
+                  (r.step == 'u'   ? "unshare"
+                   : r.step == 'p' ? "private"
+                   : r.step == 't' ? "tmpfs"
+                   : r.step == 'r' ? "readonly"
+                                   : "workdir") +
                   ": " + errno_name(r.err) + ")";
     }
     status.close_r();
   }
 
   const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  const auto deadline = start + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(limits.timeout_s));
+  const auto deadline =
+      start + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(limits.timeout_s));
   bool timed_out = false, exited = false;
   auto pump = [&](int& fd, std::string& tail, std::size_t& total) {
     char buf[65536];
@@ -580,7 +607,7 @@ inline ExecResult exec_detail::run_python_once(const std::string& program, const
   ::kill(-pid, SIGKILL);
   cgroup.kill_all();
   int st = 0;
-  struct rusage ru{};
+  struct rusage ru {};
   while (::wait4(pid, &st, 0, &ru) < 0 && errno == EINTR) {}
   res.seconds = std::chrono::duration<double>(clock::now() - start).count();
   if (pidfd >= 0) ::close(pidfd);
@@ -601,12 +628,14 @@ inline ExecResult exec_detail::run_python_once(const std::string& program, const
   trim_tail(res.stderr_tail, limits.output_cap);
 
   const bool root = ::geteuid() == 0;
-  res.isolation = isolation_net + "; " + cg_note + "; " + uid_note + "; " + fs_note + "; rlimits: CPU " + std::to_string(cpu) + " s, AS " +
-                  std::to_string(limits.memory_bytes) + " B, NPROC " + std::to_string(limits.max_processes) +
-                  (root && !as_root ? " (not enforced: root)" : "") + ", FSIZE " + std::to_string(limits.file_bytes) +
+  res.isolation = isolation_net + "; " + cg_note + "; " + uid_note + "; " + fs_note + "; rlimits: CPU " +
+                  std::to_string(cpu) + " s, AS " + std::to_string(limits.memory_bytes) + " B, NPROC " +
+                  std::to_string(limits.max_processes) + (root && !as_root ? " (not enforced: root)" : "") +
+                  ", FSIZE " + std::to_string(limits.file_bytes) +
                   " B, CORE 0; own process group killed at end; private temp dir; env cleared; stdin /dev/null; " +
                   python + " -I -B";
-  if (uid_failed) fail(python, "setuid", std::string("cannot drop the program to its own uid: ") + std::strerror(exec_errno));
+  if (uid_failed)
+    fail(python, "setuid", std::string("cannot drop the program to its own uid: ") + std::strerror(exec_errno));
   if (exec_failed) fail(python, "exec", std::strerror(exec_errno));
 
   if (WIFEXITED(st)) res.exit_code = WEXITSTATUS(st), res.signal = 0;
@@ -617,14 +646,20 @@ inline ExecResult exec_detail::run_python_once(const std::string& program, const
   const std::string exc = last_exception(res.stderr_tail);
   const bool memory_msg = exc == "MemoryError" || res.stderr_tail.find("MemoryError") != std::string::npos ||
                           res.stderr_tail.find("Cannot allocate memory") != std::string::npos;
-  if (timed_out) res.status = "timeout";
+  if (timed_out)
+    res.status = "timeout";
   else if (res.signal == SIGXCPU || (res.signal == SIGKILL && cpu_used >= static_cast<double>(cpu) - 0.5))
     res.status = "timeout";
-  else if (res.signal != 0) res.status = memory_msg ? "oom" : "crash";
-  else if (res.exit_code == 0) res.status = "pass";
-  else if (exc == "AssertionError") res.status = "fail";
-  else if (exc == "MemoryError" || (exc.empty() && memory_msg)) res.status = "oom";
-  else res.status = "error";
+  else if (res.signal != 0)
+    res.status = memory_msg ? "oom" : "crash";
+  else if (res.exit_code == 0)
+    res.status = "pass";
+  else if (exc == "AssertionError")
+    res.status = "fail";
+  else if (exc == "MemoryError" || (exc.empty() && memory_msg))
+    res.status = "oom";
+  else
+    res.status = "error";
   return res;
 }
 

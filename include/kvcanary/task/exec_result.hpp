@@ -12,11 +12,11 @@
 namespace kvcanary::task {
 
 struct ExecLimits {
-  double timeout_s = 10;                 // wall clock, enforced by the parent; CPU limit follows it
-  std::size_t memory_bytes = 1u << 30;   // RLIMIT_AS
-  int max_processes = 64;                // pids cgroup (and RLIMIT_NPROC where the kernel honours it)
-  std::size_t output_cap = 64u << 10;    // bytes kept of each of stdout and stderr (the tail)
-  std::size_t file_bytes = 64u << 20;    // RLIMIT_FSIZE: largest file the program may write
+  double timeout_s = 10;                   // wall clock, enforced by the parent; CPU limit follows it
+  std::size_t memory_bytes = 1u << 30;     // RLIMIT_AS
+  int max_processes = 64;                  // pids cgroup (and RLIMIT_NPROC where the kernel honours it)
+  std::size_t output_cap = 64u << 10;      // bytes kept of each of stdout and stderr (the tail)
+  std::size_t file_bytes = 64u << 20;      // RLIMIT_FSIZE: largest file the program may write
   std::size_t workdir_bytes = 256u << 20;  // size of the tmpfs working directory (root harness only)
   // A wall-clock timeout with under half of timeout_s spent on the CPU by the program was the
   // machine's load (or a sleep), not the program's work: it runs again, at most this many more
@@ -26,10 +26,10 @@ struct ExecLimits {
 };
 
 struct ExecResult {
-  std::string status;  // pass | fail | error | timeout | oom | crash
-  int exit_code = -1;  // -1 when killed by a signal
-  int signal = 0;      // 0 when it exited
-  double seconds = 0;  // wall clock from spawn to exit (of the last attempt)
+  std::string status;      // pass | fail | error | timeout | oom | crash
+  int exit_code = -1;      // -1 when killed by a signal
+  int signal = 0;          // 0 when it exited
+  double seconds = 0;      // wall clock from spawn to exit (of the last attempt)
   double cpu_seconds = 0;  // user + system CPU time of the program (of the last attempt)
   int attempts = 1;        // runs it took: > 1 after a starved timeout (ExecLimits::starved_retries)
   std::string stdout_tail, stderr_tail;

@@ -28,7 +28,8 @@ struct HeldOutPerplexity {
   static HeldOutPerplexity from_config(const io::ConfigTable& t, const TaskContext& ctx) {
     HeldOutPerplexity task;
     task.name_ = t.get_string("name", "wikitext2");
-    if (task.name_.empty() || task.name_.find('|') != std::string::npos) t.fail_at("name", "must be non-empty and free of '|'");
+    if (task.name_.empty() || task.name_.find('|') != std::string::npos)
+      t.fail_at("name", "must be non-empty and free of '|'");
     const auto file = data_file(t, ctx, "file", "wikitext-2-raw-test.txt");
     const std::size_t spans = static_cast<std::size_t>(t.get_int("spans", 8, 1));
     const std::size_t context = static_cast<std::size_t>(t.get_int("context", 512, 1));
@@ -39,14 +40,18 @@ struct HeldOutPerplexity {
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const std::vector<std::int32_t> ids = ctx.tokenizer->encode(text);
     const std::size_t width = context + continuation;
-    if (ids.size() < width) t.fail_at("context", "context + continuation (" + std::to_string(width) + ") exceeds the text's " + std::to_string(ids.size()) + " tokens");
+    if (ids.size() < width)
+      t.fail_at("context", "context + continuation (" + std::to_string(width) + ") exceeds the text's " +
+                               std::to_string(ids.size()) + " tokens");
     const std::size_t room = ids.size() - width;
     for (std::size_t k = 0; k < spans; ++k) {
       const std::size_t start = spans == 1 ? 0 : room * k / (spans - 1);
       TextSpan s;
       s.id = task.name_ + "@" + std::to_string(start);
-      s.context.assign(ids.begin() + static_cast<std::ptrdiff_t>(start), ids.begin() + static_cast<std::ptrdiff_t>(start + context));
-      s.continuation.assign(ids.begin() + static_cast<std::ptrdiff_t>(start + context), ids.begin() + static_cast<std::ptrdiff_t>(start + width));
+      s.context.assign(ids.begin() + static_cast<std::ptrdiff_t>(start),
+                       ids.begin() + static_cast<std::ptrdiff_t>(start + context));
+      s.continuation.assign(ids.begin() + static_cast<std::ptrdiff_t>(start + context),
+                            ids.begin() + static_cast<std::ptrdiff_t>(start + width));
       task.spans_.push_back(std::move(s));
     }
     return task;

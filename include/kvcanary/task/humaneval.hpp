@@ -43,11 +43,11 @@ inline std::vector<HumanEvalProblem> load_humaneval(const std::filesystem::path&
       fail(file, where, std::string("invalid JSON: ") + simdjson::error_message(e));
     auto field = [&](const char* key) {
       std::string_view s;
-      if (doc[key].get_string().get(s) != simdjson::SUCCESS)
-        fail(file, where + "." + key, "missing or not a string");
+      if (doc[key].get_string().get(s) != simdjson::SUCCESS) fail(file, where + "." + key, "missing or not a string");
       return std::string(s);
     };
-    out.push_back({field("task_id"), field("prompt"), field("entry_point"), field("canonical_solution"), field("test")});
+    out.push_back(
+        {field("task_id"), field("prompt"), field("entry_point"), field("canonical_solution"), field("test")});
   }
   if (out.empty()) fail(file, "", "no problems");
   return out;

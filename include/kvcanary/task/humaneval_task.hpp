@@ -24,9 +24,10 @@ struct HumanEvalTask {
   static HumanEvalTask from_config(const io::ConfigTable& t, const TaskContext& ctx) {
     HumanEvalTask task;
     if (!ctx.run_program)
-      t.fail_at("type", "humaneval runs the generated code, and this program has no sandbox: include "
-                        "<kvcanary/task/code_exec.hpp> and pass task::run_python (TaskContext::run_program, or "
-                        "run::Sweep's constructor); the kvcanary CLI does");
+      t.fail_at("type",
+                "humaneval runs the generated code, and this program has no sandbox: include "
+                "<kvcanary/task/code_exec.hpp> and pass task::run_python (TaskContext::run_program, or "
+                "run::Sweep's constructor); the kvcanary CLI does");
     task.run_program_ = ctx.run_program;
     task.settings_ = CommonTaskSettings::read(t, "humaneval", 384);
     const auto file = data_file(t, ctx, "file", "HumanEval.jsonl.gz");

@@ -183,12 +183,16 @@ inline std::vector<io::ChatMessage> bfcl_messages(const BfclQuestion& q, ToolFor
     const Value* role = turn.find("role");
     const Value* content = turn.find("content");
     if (!role || !content || !role->is_string() || !content->is_string()) return;
-    if (role->s == "system") out[0].content += "\n\n" + content->s;
-    else out.push_back({role->s, content->s});
+    if (role->s == "system")
+      out[0].content += "\n\n" + content->s;
+    else
+      out.push_back({role->s, content->s});
   };
   for (const auto& step : q.question.items) {
-    if (step.is_object()) add(step);
-    else for (const auto& turn : step.items) add(turn);
+    if (step.is_object())
+      add(step);
+    else
+      for (const auto& turn : step.items) add(turn);
   }
   return out;
 }
@@ -206,7 +210,8 @@ inline std::string gold_completion_text(const std::vector<GoldCall>& gold, const
   const ParseResult parsed = parse_tool_calls(py);
   if (parsed.calls.size() == 1) return prompt_detail::call_json(parsed.calls[0]);
   std::string s = "[";
-  for (std::size_t k = 0; k < parsed.calls.size(); ++k) s += (k ? ", " : "") + prompt_detail::call_json(parsed.calls[k]);
+  for (std::size_t k = 0; k < parsed.calls.size(); ++k)
+    s += (k ? ", " : "") + prompt_detail::call_json(parsed.calls[k]);
   return s + "]";
 }
 
@@ -273,12 +278,16 @@ inline std::vector<io::ChatMessage> bfcl_native_messages(const BfclQuestion& q) 
     const Value* role = turn.find("role");
     const Value* content = turn.find("content");
     if (!role || !content || !role->is_string() || !content->is_string()) return;
-    if (role->s == "system") system += (system.empty() ? "" : "\n\n") + content->s;
-    else out.push_back({role->s, content->s});
+    if (role->s == "system")
+      system += (system.empty() ? "" : "\n\n") + content->s;
+    else
+      out.push_back({role->s, content->s});
   };
   for (const auto& step : q.question.items) {
-    if (step.is_object()) add(step);
-    else for (const auto& turn : step.items) add(turn);
+    if (step.is_object())
+      add(step);
+    else
+      for (const auto& turn : step.items) add(turn);
   }
   if (!system.empty()) out.insert(out.begin(), io::ChatMessage{"system", system});
   return out;
@@ -375,7 +384,8 @@ inline std::string distractor_preamble(std::size_t n_tokens, const io::Tokenizer
   while (!ids.empty()) {
     std::string text = tok.decode(ids);
     while (!text.empty() && (text.back() == ' ' || text.back() == '\n')) text.pop_back();
-    const bool broken = text.find("\xEF\xBF\xBD") != std::string::npos && chunk.find("\xEF\xBF\xBD") == std::string::npos;
+    const bool broken =
+        text.find("\xEF\xBF\xBD") != std::string::npos && chunk.find("\xEF\xBF\xBD") == std::string::npos;
     if (!broken && tok.encode(text).size() <= n_tokens) return text;
     ids.pop_back();
   }
@@ -383,7 +393,8 @@ inline std::string distractor_preamble(std::size_t n_tokens, const io::Tokenizer
 }
 
 // Prepends the preamble to the first user turn; an empty preamble leaves the messages as they are.
-inline std::vector<io::ChatMessage> with_distractor(std::vector<io::ChatMessage> messages, const std::string& preamble) {
+inline std::vector<io::ChatMessage> with_distractor(std::vector<io::ChatMessage> messages,
+                                                    const std::string& preamble) {
   if (preamble.empty()) return messages;
   for (auto& m : messages)
     if (m.role == "user") {

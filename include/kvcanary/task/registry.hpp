@@ -23,10 +23,16 @@ using AllTasks = std::tuple<HumanEvalTask, BfclTask, SeedToolTask, HeldOutPerple
 // missing member (and, in its "required from" line, the task type).
 template <class T>
 consteval bool registrable_task() {
-  static_assert(requires { { T::type } -> std::convertible_to<std::string_view>; },
-                "a task needs `static constexpr std::string_view type` (its [[tasks]] type)");
-  static_assert(requires(const io::ConfigTable& t, const TaskContext& c) { { T::from_config(t, c) } -> std::same_as<T>; },
-                "a task needs `static T from_config(const io::ConfigTable&, const TaskContext&)`");
+  static_assert(
+      requires {
+        { T::type } -> std::convertible_to<std::string_view>;
+      },
+      "a task needs `static constexpr std::string_view type` (its [[tasks]] type)");
+  static_assert(
+      requires(const io::ConfigTable& t, const TaskContext& c) {
+        { T::from_config(t, c) } -> std::same_as<T>;
+      },
+      "a task needs `static T from_config(const io::ConfigTable&, const TaskContext&)`");
   static_assert(FunctionalTask<T> || PerplexityTask<T>,
                 "a task must satisfy FunctionalTask or PerplexityTask (task/task.hpp)");
   return true;

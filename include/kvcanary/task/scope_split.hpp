@@ -38,7 +38,8 @@ inline std::size_t question_tokens(const io::ChatTemplate& chat, const io::Token
   std::string text = chat.render(marked, /*add_generation_prompt=*/true, s.tools);
   const std::size_t at = text.find(kMark);
   if (at == std::string::npos || std::string(text).erase(at, kMark.size()) != rendered)
-    fail("<task>", s.id + ".question", "the chat template changes the question's text; context and question cannot be split");
+    fail("<task>", s.id + ".question",
+         "the chat template changes the question's text; context and question cannot be split");
   const std::vector<std::int32_t> context = tokenizer.encode(text.substr(0, at));
   std::size_t common = 0;
   while (common < context.size() && common < prompt.size() && context[common] == prompt[common]) ++common;

@@ -10,8 +10,8 @@
 // format (seed_native_prompt), parsed as BFCL parses "FC" models. Scoring is the same.
 //
 // Config ([[tasks]] type = "seed_tool_calls"): file (default <data>/seed_tool_calls.jsonl),
-// prompt_format (native | text; default text; native needs a chat template that renders tools), offset, limit, max_new_tokens (128), shots (0), distractor_tokens,
-// distractor_seed, name (default "seed_tool_calls").
+// prompt_format (native | text; default text; native needs a chat template that renders tools), offset, limit,
+// max_new_tokens (128), shots (0), distractor_tokens, distractor_seed, name (default "seed_tool_calls").
 
 #include <string>
 #include <vector>
@@ -39,7 +39,8 @@ struct SeedToolTask {
         // One user turn: "Tool available: ... Respond with ... }} REQUEST" — the request is the
         // question; a prompt of another form has none (all context).
         every.push_back({s.id, seed_messages(s), gold_completion_text(s)});
-        if (const std::size_t req = s.prompt.find("}} "); req != std::string::npos) every.back().question_chars = s.prompt.size() - (req + 3);
+        if (const std::size_t req = s.prompt.find("}} "); req != std::string::npos)
+          every.back().question_chars = s.prompt.size() - (req + 3);
         continue;
       }
       auto native = seed_native_prompt(s);
@@ -70,7 +71,8 @@ struct SeedToolTask {
                 {"json_valid", s.json_valid ? 1.0 : 0.0},
                 {"func_correct", s.func_correct ? 1.0 : 0.0},
                 {"arg_match", s.arg_match ? 1.0 : 0.0}};
-    if (!s.arg_match) v.detail = !s.json_valid ? "no JSON" : !s.func_correct ? "wrong function" : "right function, wrong arguments";
+    if (!s.arg_match)
+      v.detail = !s.json_valid ? "no JSON" : !s.func_correct ? "wrong function" : "right function, wrong arguments";
     return v;
   }
 

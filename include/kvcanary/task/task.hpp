@@ -113,14 +113,16 @@ struct CommonTaskSettings {
   std::uint64_t distractor_seed = 0;
   std::size_t shots = 0;  // solved examples from the same dataset shown before the task
 
-  static CommonTaskSettings read(const io::ConfigTable& t, std::string default_name, std::size_t default_max_new_tokens) {
+  static CommonTaskSettings read(const io::ConfigTable& t, std::string default_name,
+                                 std::size_t default_max_new_tokens) {
     CommonTaskSettings s;
     s.name = t.get_string("name", std::move(default_name));
     if (s.name.empty() || s.name.find('|') != std::string::npos) t.fail_at("name", "must be non-empty and free of '|'");
     s.offset = static_cast<std::size_t>(t.get_int("offset", 0));
     s.limit = static_cast<std::size_t>(t.get_int("limit", 0));
     if (t.has("sample_seed")) s.sample_seed = static_cast<std::uint64_t>(t.get_int("sample_seed", 0));
-    s.max_new_tokens = static_cast<std::size_t>(t.get_int("max_new_tokens", static_cast<std::int64_t>(default_max_new_tokens), 1));
+    s.max_new_tokens =
+        static_cast<std::size_t>(t.get_int("max_new_tokens", static_cast<std::int64_t>(default_max_new_tokens), 1));
     s.distractor_tokens = static_cast<std::size_t>(t.get_int("distractor_tokens", 0));
     s.distractor_seed = static_cast<std::uint64_t>(t.get_int("distractor_seed", 0));
     s.shots = static_cast<std::size_t>(t.get_int("shots", 0));
@@ -142,7 +144,8 @@ struct CommonTaskSettings {
     }
     const std::size_t begin = std::min(offset, n);
     const std::size_t end = limit == 0 ? n : std::min(n, begin + limit);
-    std::vector<std::size_t> out(order.begin() + static_cast<std::ptrdiff_t>(begin), order.begin() + static_cast<std::ptrdiff_t>(end));
+    std::vector<std::size_t> out(order.begin() + static_cast<std::ptrdiff_t>(begin),
+                                 order.begin() + static_cast<std::ptrdiff_t>(end));
     std::sort(out.begin(), out.end());
     return out;
   }
@@ -153,7 +156,8 @@ inline std::filesystem::path data_file(const io::ConfigTable& t, const TaskConte
   const std::string given = t.get_string(key, "");
   std::filesystem::path p = given.empty() ? ctx.data_dir / default_relative : std::filesystem::path(given);
   if (!std::filesystem::exists(p))
-    t.fail_at(key, "data file '" + p.string() + "' not found (run scripts/fetch_data.sh, or set [data] dir or " + key + ")");
+    t.fail_at(key,
+              "data file '" + p.string() + "' not found (run scripts/fetch_data.sh, or set [data] dir or " + key + ")");
   return p;
 }
 
@@ -163,7 +167,8 @@ inline std::filesystem::path data_file(const io::ConfigTable& t, const TaskConte
 // prompt is a pure function of the dataset and the config. A system turn stays first. Small
 // models that ignore an answer format often follow it after one example; the knob exists so a
 // weak default model can still produce a functional signal (docs/TASKS.md "Prompting").
-inline std::vector<io::ChatMessage> with_examples(const std::vector<TaskSample>& all, std::size_t i, std::size_t shots) {
+inline std::vector<io::ChatMessage> with_examples(const std::vector<TaskSample>& all, std::size_t i,
+                                                  std::size_t shots) {
   const std::vector<io::ChatMessage>& own = all[i].messages;
   if (shots == 0 || all.size() < 2) return own;
   std::vector<io::ChatMessage> out;
@@ -193,7 +198,8 @@ inline void question_after_system(TaskSample& s) {
 inline std::vector<TaskSample> select_samples(const std::vector<TaskSample>& all, const CommonTaskSettings& s) {
   std::vector<TaskSample> out;
   for (std::size_t i : s.indices(all.size()))
-    out.push_back({all[i].id, with_examples(all, i, s.shots), all[i].gold, all[i].tools, all[i].question_turns, all[i].question_chars});
+    out.push_back({all[i].id, with_examples(all, i, s.shots), all[i].gold, all[i].tools, all[i].question_turns,
+                   all[i].question_chars});
   return out;
 }
 
@@ -208,8 +214,10 @@ inline void add_distractors(std::vector<TaskSample>& samples, const CommonTaskSe
   std::ifstream in(ctx.distractor_source, std::ios::binary);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   for (auto& sample : samples) {
-    const std::uint64_t seed = s.distractor_seed ^ std::stoull(prompt_hash(sample.id), nullptr, 16);  // stable across platforms
-    sample.messages = with_distractor(std::move(sample.messages), distractor_preamble(s.distractor_tokens, *ctx.tokenizer, text, seed));
+    const std::uint64_t seed =
+        s.distractor_seed ^ std::stoull(prompt_hash(sample.id), nullptr, 16);  // stable across platforms
+    sample.messages = with_distractor(std::move(sample.messages),
+                                      distractor_preamble(s.distractor_tokens, *ctx.tokenizer, text, seed));
   }
 }
 

@@ -47,8 +47,7 @@ class LiteralReader {
  public:
   enum class Status { ok, syntax, eof };
 
-  LiteralReader(std::string_view text, std::size_t pos, bool python)
-      : t_(text), p_(pos), python_(python) {}
+  LiteralReader(std::string_view text, std::size_t pos, bool python) : t_(text), p_(pos), python_(python) {}
 
   Status status() const { return status_; }
   std::size_t pos() const { return p_; }
@@ -100,7 +99,10 @@ class LiteralReader {
       if (c == q) return out;
       if (c == '\n' && python_) return bad_s();
       if (static_cast<unsigned char>(c) < 0x20 && !python_) return bad_s();
-      if (c != '\\') { out += c; continue; }
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
       if (at_end()) return eof_s();
       char e = t_[p_++];
       switch (e) {
@@ -112,8 +114,14 @@ class LiteralReader {
         case '/': out += '/'; break;
         case '\\': out += '\\'; break;
         case '"': out += '"'; break;
-        case '\'': if (!python_) return bad_s(); out += '\''; break;
-        case '0': if (!python_) return bad_s(); out += '\0'; break;
+        case '\'':
+          if (!python_) return bad_s();
+          out += '\'';
+          break;
+        case '0':
+          if (!python_) return bad_s();
+          out += '\0';
+          break;
         case 'x': {
           if (!python_) return bad_s();
           auto h = hex(2);
@@ -132,8 +140,10 @@ class LiteralReader {
               p_ += 2;
               auto lo = hex(4);
               if (!lo) return std::nullopt;
-              if (*lo >= 0xDC00 && *lo < 0xE000) cp = 0x10000 + ((cp - 0xD800) << 10) + (*lo - 0xDC00);
-              else return bad_s();
+              if (*lo >= 0xDC00 && *lo < 0xE000)
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (*lo - 0xDC00);
+              else
+                return bad_s();
             } else if (p_ + 2 > t_.size()) {
               return eof_s();
             }
@@ -155,51 +165,86 @@ class LiteralReader {
   bool at_end() const { return p_ >= t_.size(); }
 
  private:
-  std::optional<Value> bad() { status_ = Status::syntax; return std::nullopt; }
-  std::optional<Value> eof() { status_ = Status::eof; return std::nullopt; }
-  std::optional<std::string> bad_s() { status_ = Status::syntax; return std::nullopt; }
-  std::optional<std::string> eof_s() { status_ = Status::eof; return std::nullopt; }
+  std::optional<Value> bad() {
+    status_ = Status::syntax;
+    return std::nullopt;
+  }
+  std::optional<Value> eof() {
+    status_ = Status::eof;
+    return std::nullopt;
+  }
+  std::optional<std::string> bad_s() {
+    status_ = Status::syntax;
+    return std::nullopt;
+  }
+  std::optional<std::string> eof_s() {
+    status_ = Status::eof;
+    return std::nullopt;
+  }
 
   std::optional<std::uint32_t> hex(int n) {
     std::uint32_t v = 0;
     for (int k = 0; k < n; ++k) {
-      if (at_end()) { status_ = Status::eof; return std::nullopt; }
+      if (at_end()) {
+        status_ = Status::eof;
+        return std::nullopt;
+      }
       char c = t_[p_++];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= std::uint32_t(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= std::uint32_t(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= std::uint32_t(c - 'A' + 10);
-      else { status_ = Status::syntax; return std::nullopt; }
+      if (c >= '0' && c <= '9')
+        v |= std::uint32_t(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        v |= std::uint32_t(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        v |= std::uint32_t(c - 'A' + 10);
+      else {
+        status_ = Status::syntax;
+        return std::nullopt;
+      }
     }
     return v;
   }
   static void utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) out += char(cp);
-    else if (cp < 0x800) { out += char(0xC0 | (cp >> 6)); out += char(0x80 | (cp & 0x3F)); }
-    else if (cp < 0x10000) {
-      out += char(0xE0 | (cp >> 12)); out += char(0x80 | ((cp >> 6) & 0x3F)); out += char(0x80 | (cp & 0x3F));
+    if (cp < 0x80)
+      out += char(cp);
+    else if (cp < 0x800) {
+      out += char(0xC0 | (cp >> 6));
+      out += char(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += char(0xE0 | (cp >> 12));
+      out += char(0x80 | ((cp >> 6) & 0x3F));
+      out += char(0x80 | (cp & 0x3F));
     } else {
-      out += char(0xF0 | (cp >> 18)); out += char(0x80 | ((cp >> 12) & 0x3F));
-      out += char(0x80 | ((cp >> 6) & 0x3F)); out += char(0x80 | (cp & 0x3F));
+      out += char(0xF0 | (cp >> 18));
+      out += char(0x80 | ((cp >> 12) & 0x3F));
+      out += char(0x80 | ((cp >> 6) & 0x3F));
+      out += char(0x80 | (cp & 0x3F));
     }
   }
 
   std::optional<Value> number() {
     std::size_t b = p_;
-    if (t_[p_] == '-' || (python_ && t_[p_] == '+')) ++p_;
-    else if (t_[p_] == '+') return bad();
+    if (t_[p_] == '-' || (python_ && t_[p_] == '+'))
+      ++p_;
+    else if (t_[p_] == '+')
+      return bad();
     bool is_float = false;
     while (!at_end()) {
       char c = t_[p_];
-      if (std::isdigit(static_cast<unsigned char>(c))) ++p_;
-      else if (c == '.' || c == 'e' || c == 'E') { is_float = true; ++p_; }
-      else if ((c == '-' || c == '+') && (t_[p_ - 1] == 'e' || t_[p_ - 1] == 'E')) ++p_;
-      else break;
+      if (std::isdigit(static_cast<unsigned char>(c)))
+        ++p_;
+      else if (c == '.' || c == 'e' || c == 'E') {
+        is_float = true;
+        ++p_;
+      } else if ((c == '-' || c == '+') && (t_[p_ - 1] == 'e' || t_[p_ - 1] == 'E'))
+        ++p_;
+      else
+        break;
     }
     // The digits may continue past the cut: "10" of "100" must not pass as 10.
     if (at_end()) return eof();
     std::string s(t_.substr(b, p_ - b));
-    if (s == "-" || s == "+" || s == "." ) return bad();
+    if (s == "-" || s == "+" || s == ".") return bad();
     char* end = nullptr;
     if (!is_float) {
       errno = 0;
@@ -216,7 +261,10 @@ class LiteralReader {
     Value obj = Value::object();
     ws();
     if (at_end()) return eof();
-    if (t_[p_] == '}') { ++p_; return obj; }
+    if (t_[p_] == '}') {
+      ++p_;
+      return obj;
+    }
     while (true) {
       ws();
       if (at_end()) return eof();
@@ -236,10 +284,16 @@ class LiteralReader {
         ++p_;
         ws();
         if (at_end()) return eof();
-        if (python_ && t_[p_] == '}') { ++p_; return obj; }
+        if (python_ && t_[p_] == '}') {
+          ++p_;
+          return obj;
+        }
         continue;
       }
-      if (t_[p_] == '}') { ++p_; return obj; }
+      if (t_[p_] == '}') {
+        ++p_;
+        return obj;
+      }
       return bad();
     }
   }
@@ -250,7 +304,10 @@ class LiteralReader {
     bool saw_comma = false;
     ws();
     if (at_end()) return eof();
-    if (t_[p_] == close) { ++p_; return tuple ? Value::tuple() : Value::list(); }
+    if (t_[p_] == close) {
+      ++p_;
+      return tuple ? Value::tuple() : Value::list();
+    }
     while (true) {
       auto v = value(depth + 1);
       if (!v) return std::nullopt;
@@ -262,10 +319,16 @@ class LiteralReader {
         saw_comma = true;
         ws();
         if (at_end()) return eof();
-        if (python_ && t_[p_] == close) { ++p_; break; }
+        if (python_ && t_[p_] == close) {
+          ++p_;
+          break;
+        }
         continue;
       }
-      if (t_[p_] == close) { ++p_; break; }
+      if (t_[p_] == close) {
+        ++p_;
+        break;
+      }
       return bad();
     }
     if (tuple && !saw_comma) return std::move(items[0]);  // (x) is just x
@@ -277,7 +340,6 @@ class LiteralReader {
   bool python_;
   Status status_ = Status::ok;
 };
-
 
 // {"name": ..., "arguments"|"parameters": {...}}; arguments may also arrive as a JSON
 // string (OpenAI's wire format) and the call may sit under "function".
@@ -293,7 +355,10 @@ inline std::optional<ToolCall> call_from_object(const Value& v) {
     if (v.members.size() != 1) return std::nullopt;  // {"name": "Bob", "age": 3} is data, not a call
     return call;
   }
-  if (args->is_object()) { call.args = *args; return call; }
+  if (args->is_object()) {
+    call.args = *args;
+    return call;
+  }
   if (args->is_string()) {
     LiteralReader r(args->s, 0, false);
     auto inner = r.value();
@@ -307,7 +372,10 @@ inline std::optional<ToolCall> call_from_object(const Value& v) {
 
 inline void collect_calls(const Value& v, std::vector<ToolCall>& out) {
   if (v.is_object()) {
-    if (auto c = call_from_object(v)) { out.push_back(std::move(*c)); return; }
+    if (auto c = call_from_object(v)) {
+      out.push_back(std::move(*c));
+      return;
+    }
     if (const Value* tc = v.find("tool_calls"); tc && tc->is_list()) collect_calls(*tc, out);
     return;
   }
@@ -320,42 +388,72 @@ inline void collect_calls(const Value& v, std::vector<ToolCall>& out) {
 inline std::optional<ToolCall> python_call(std::string_view t, std::size_t& p, bool& eof) {
   std::size_t b = p;
   while (p < t.size() && (ident_char(t[p]) || t[p] == '.')) ++p;
-  if (p >= t.size()) { eof = true; return std::nullopt; }
+  if (p >= t.size()) {
+    eof = true;
+    return std::nullopt;
+  }
   if (t[p] != '(' || t[p - 1] == '.') return std::nullopt;
   ToolCall call{std::string(t.substr(b, p - b)), Value::object()};
   ++p;
   LiteralReader r(t, p, true);
   r.ws();
-  if (r.at_end()) { eof = true; return std::nullopt; }
+  if (r.at_end()) {
+    eof = true;
+    return std::nullopt;
+  }
   std::size_t q = r.pos();
-  if (t[q] == ')') { p = q + 1; return call; }
+  if (t[q] == ')') {
+    p = q + 1;
+    return call;
+  }
   while (true) {
     r.ws();
     q = r.pos();
     std::size_t k = q;
     while (k < t.size() && ident_char(t[k])) ++k;
-    if (k >= t.size()) { eof = true; return std::nullopt; }
+    if (k >= t.size()) {
+      eof = true;
+      return std::nullopt;
+    }
     // Positional arguments carry no parameter name to check; prose like f(x) is not a call.
     if (k == q || std::isdigit(static_cast<unsigned char>(t[q]))) return std::nullopt;
     std::string key(t.substr(q, k - q));
     LiteralReader eq(t, k, true);
     eq.ws();
-    if (eq.at_end()) { eof = true; return std::nullopt; }
+    if (eq.at_end()) {
+      eof = true;
+      return std::nullopt;
+    }
     std::size_t e = eq.pos();
     if (t[e] != '=' || (e + 1 < t.size() && t[e + 1] == '=')) return std::nullopt;
     LiteralReader val(t, e + 1, true);
     auto v = val.value();
-    if (!v) { eof = val.status() == LiteralReader::Status::eof; return std::nullopt; }
+    if (!v) {
+      eof = val.status() == LiteralReader::Status::eof;
+      return std::nullopt;
+    }
     call.args.members.emplace_back(std::move(key), std::move(*v));
     val.ws();
-    if (val.at_end()) { eof = true; return std::nullopt; }
+    if (val.at_end()) {
+      eof = true;
+      return std::nullopt;
+    }
     std::size_t n = val.pos();
-    if (t[n] == ')') { p = n + 1; return call; }
+    if (t[n] == ')') {
+      p = n + 1;
+      return call;
+    }
     if (t[n] != ',') return std::nullopt;
     r = LiteralReader(t, n + 1, true);
     r.ws();
-    if (r.at_end()) { eof = true; return std::nullopt; }
-    if (t[r.pos()] == ')') { p = r.pos() + 1; return call; }
+    if (r.at_end()) {
+      eof = true;
+      return std::nullopt;
+    }
+    if (t[r.pos()] == ')') {
+      p = r.pos() + 1;
+      return call;
+    }
   }
 }
 
@@ -371,8 +469,10 @@ inline bool has_top_level_json(std::string_view t) {
   for (std::size_t p = 0; p < t.size(); ++p) {
     const char c = t[p];
     if (in_str) {
-      if (c == '\\') ++p;
-      else if (c == '"') in_str = false;
+      if (c == '\\')
+        ++p;
+      else if (c == '"')
+        in_str = false;
       continue;
     }
     if (depth == 0) {
@@ -381,13 +481,19 @@ inline bool has_top_level_json(std::string_view t) {
       auto v = r.value();
       if (v && (v->is_object() || (v->is_list() && !v->items.empty() && v->items[0].is_object()))) return true;
       if (!v && r.status() == LiteralReader::Status::eof) return false;
-      if (v) { p = r.pos() - 1; continue; }
+      if (v) {
+        p = r.pos() - 1;
+        continue;
+      }
       depth = 1;
       continue;
     }
-    if (c == '"') in_str = true;
-    else if (c == '{' || c == '[') ++depth;
-    else if (c == '}' || c == ']') --depth;
+    if (c == '"')
+      in_str = true;
+    else if (c == '{' || c == '[')
+      ++depth;
+    else if (c == '}' || c == ']')
+      --depth;
   }
   return false;
 }
@@ -406,7 +512,10 @@ inline ParseResult parse_tool_calls(std::string_view text) {
         const std::size_t before = out.calls.size();
         detail::collect_calls(*v, out.calls);
         // A list that is not a list of calls may still hold Python-syntax calls: step in.
-        if (out.calls.size() > before || v->is_object()) { p = r.pos(); continue; }
+        if (out.calls.size() > before || v->is_object()) {
+          p = r.pos();
+          continue;
+        }
       } else if (r.status() == detail::LiteralReader::Status::eof) {
         // An unterminated structure runs to the end of the output: nothing after its
         // opening is a complete top-level call, only fragments of the unfinished one.
@@ -415,12 +524,15 @@ inline ParseResult parse_tool_calls(std::string_view text) {
       ++p;
       continue;
     }
-    if (detail::ident_start(c) &&
-        (p == 0 || !(detail::ident_char(text[p - 1]) || text[p - 1] == '.'))) {
+    if (detail::ident_start(c) && (p == 0 || !(detail::ident_char(text[p - 1]) || text[p - 1] == '.'))) {
       std::size_t q = p;
       bool eof = false;
       auto call = detail::python_call(text, q, eof);
-      if (call) { out.calls.push_back(std::move(*call)); p = q; continue; }
+      if (call) {
+        out.calls.push_back(std::move(*call));
+        p = q;
+        continue;
+      }
       if (eof) break;
       // Skip the rest of the word so its tail is not mistaken for a name start.
       while (p < text.size() && (detail::ident_char(text[p]) || text[p] == '.')) ++p;
@@ -429,8 +541,10 @@ inline ParseResult parse_tool_calls(std::string_view text) {
         int depth = 0;
         std::size_t k = p;
         for (; k < text.size(); ++k) {
-          if (text[k] == '(') ++depth;
-          else if (text[k] == ')' && --depth == 0) break;
+          if (text[k] == '(')
+            ++depth;
+          else if (text[k] == ')' && --depth == 0)
+            break;
         }
         if (k < text.size()) p = k + 1;
       }

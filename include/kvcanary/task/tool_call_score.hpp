@@ -130,10 +130,21 @@ inline std::uint32_t lower_cp(std::uint32_t c) {
 }
 
 inline void put_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) out += char(cp);
-  else if (cp < 0x800) { out += char(0xC0 | (cp >> 6)); out += char(0x80 | (cp & 0x3F)); }
-  else if (cp < 0x10000) { out += char(0xE0 | (cp >> 12)); out += char(0x80 | ((cp >> 6) & 0x3F)); out += char(0x80 | (cp & 0x3F)); }
-  else { out += char(0xF0 | (cp >> 18)); out += char(0x80 | ((cp >> 12) & 0x3F)); out += char(0x80 | ((cp >> 6) & 0x3F)); out += char(0x80 | (cp & 0x3F)); }
+  if (cp < 0x80)
+    out += char(cp);
+  else if (cp < 0x800) {
+    out += char(0xC0 | (cp >> 6));
+    out += char(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += char(0xE0 | (cp >> 12));
+    out += char(0x80 | ((cp >> 6) & 0x3F));
+    out += char(0x80 | (cp & 0x3F));
+  } else {
+    out += char(0xF0 | (cp >> 18));
+    out += char(0x80 | ((cp >> 12) & 0x3F));
+    out += char(0x80 | ((cp >> 6) & 0x3F));
+    out += char(0x80 | (cp & 0x3F));
+  }
 }
 
 // BFCL's standardize_string: drop " ,./-_*^", lower-case, turn ' into ".
@@ -149,7 +160,11 @@ inline std::string standardize(const std::string& s) {
       continue;
     }
     const int n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-    if (n == 1 || k + n > s.size()) { out += char(c); ++k; continue; }  // not UTF-8: keep the byte
+    if (n == 1 || k + n > s.size()) {
+      out += char(c);
+      ++k;
+      continue;
+    }  // not UTF-8: keep the byte
     std::uint32_t cp = c & (n == 2 ? 0x1F : n == 3 ? 0x0F : 0x07);
     for (int j = 1; j < n; ++j) cp = (cp << 6) | (static_cast<unsigned char>(s[k + j]) & 0x3F);
     put_utf8(out, lower_cp(cp));
@@ -180,24 +195,37 @@ inline PyType py_type(const Value& v) {
 }
 // BFCL's mapping of schema type names; "tuple" maps to list, "any" to str.
 inline bool schema_py_type(const std::string& t, PyType& out) {
-  if (t == "string" || t == "any") out = PyType::str;
-  else if (t == "integer") out = PyType::int_;
-  else if (t == "float") out = PyType::float_;
-  else if (t == "boolean") out = PyType::bool_;
-  else if (t == "array" || t == "tuple") out = PyType::list;
-  else if (t == "dict") out = PyType::dict;
-  else return false;
+  if (t == "string" || t == "any")
+    out = PyType::str;
+  else if (t == "integer")
+    out = PyType::int_;
+  else if (t == "float")
+    out = PyType::float_;
+  else if (t == "boolean")
+    out = PyType::bool_;
+  else if (t == "array" || t == "tuple")
+    out = PyType::list;
+  else if (t == "dict")
+    out = PyType::dict;
+  else
+    return false;
   return true;
 }
 
 // Type of the first acceptable value that is not the "may be omitted" marker.
 inline bool answer_type(const std::vector<Value>& answers, PyType& out) {
   for (const auto& a : answers)
-    if (!is_empty_marker(a)) { out = py_type(a); return true; }
+    if (!is_empty_marker(a)) {
+      out = py_type(a);
+      return true;
+    }
   return false;
 }
 
-struct TypeCheck { bool valid; bool is_variable; };
+struct TypeCheck {
+  bool valid;
+  bool is_variable;
+};
 
 // A value whose type differs from the schema but matches the answers' type counts as a
 // "variable" (BFCL stores variable references as strings) and skips the fuzzy comparisons.
@@ -213,7 +241,10 @@ inline TypeCheck type_check(const Value& value, const std::vector<Value>& answer
       bool ok = true;
       if (answer.kind == Value::Kind::list) {
         for (const auto& item : value.items) {
-          if (!type_check(item, answer.items, *nested, nullptr).valid) { ok = false; break; }
+          if (!type_check(item, answer.items, *nested, nullptr).valid) {
+            ok = false;
+            break;
+          }
         }
       }
       // A non-list acceptable value (the "" marker) makes the item check vacuous, as in BFCL.
@@ -225,9 +256,7 @@ inline TypeCheck type_check(const Value& value, const std::vector<Value>& answer
   return {false, false};
 }
 
-inline Value standardized_if_string(const Value& v) {
-  return v.is_string() ? Value::string(standardize(v.s)) : v;
-}
+inline Value standardized_if_string(const Value& v) { return v.is_string() ? Value::string(standardize(v.s)) : v; }
 
 inline bool string_ok(const Value& value, const std::vector<Value>& answers) {
   const std::string m = standardize(value.s);
@@ -261,14 +290,23 @@ inline std::string dict_error(const Value& value, const std::vector<Value>& answ
     err.clear();
     for (const auto& [k, v] : value.members) {
       const Value* acceptable = answer.find(k);
-      if (!acceptable) { err = "value_error:dict_key"; break; }
+      if (!acceptable) {
+        err = "value_error:dict_key";
+        break;
+      }
       std::vector<Value> std_answers;
       for (const auto& a : acceptable->items) std_answers.push_back(standardized_if_string(a));
-      if (!contains(std_answers, standardized_if_string(v))) { err = "value_error:dict_value"; break; }
+      if (!contains(std_answers, standardized_if_string(v))) {
+        err = "value_error:dict_value";
+        break;
+      }
     }
     // BFCL runs this second loop even after a failure above, and its verdict overwrites.
     for (const auto& [k, acceptable] : answer.members)
-      if (!value.contains(k) && !contains(acceptable.items, Value::string(""))) { err = "value_error:dict_key"; break; }
+      if (!value.contains(k) && !contains(acceptable.items, Value::string(""))) {
+        err = "value_error:dict_key";
+        break;
+      }
     if (err.empty()) return err;
   }
   return err;
@@ -278,10 +316,16 @@ inline std::string list_dict_error(const Value& value, const std::vector<Value>&
   std::string err = "list_dict_checker:unclear";
   for (const auto& answer : answers) {
     const std::size_t n = answer.kind == Value::Kind::list ? answer.items.size() : 0;
-    if (value.items.size() != n) { err = "value_error:list_dict_count"; continue; }
+    if (value.items.size() != n) {
+      err = "value_error:list_dict_count";
+      continue;
+    }
     err.clear();
     for (std::size_t k = 0; k < n && err.empty(); ++k) {
-      if (value.items[k].kind != Value::Kind::object) { err = "value_error:dict_value"; break; }
+      if (value.items[k].kind != Value::Kind::object) {
+        err = "value_error:dict_value";
+        break;
+      }
       err = dict_error(value.items[k], {answer.items[k]});
     }
     if (err.empty()) return err;
@@ -306,7 +350,8 @@ inline AstVerdict check_call(const Value& doc, const ToolCall& call, const GoldC
   const Value* required = params ? params->find("required") : nullptr;
   std::string name = name_v && name_v->is_string() ? name_v->s : gold.name;
   if (opt.underscore_names) std::replace(name.begin(), name.end(), '.', '_');
-  if (call.name != name) return fail_with("simple_function_checker:wrong_func_name", "function name '" + name + "' not found");
+  if (call.name != name)
+    return fail_with("simple_function_checker:wrong_func_name", "function name '" + name + "' not found");
 
   if (required && required->is_list())
     for (const auto& r : required->items)
@@ -316,13 +361,15 @@ inline AstVerdict check_call(const Value& doc, const ToolCall& call, const GoldC
   for (const auto& [param, raw] : call.args.members) {
     const Value* detail = props ? props->find(param) : nullptr;
     const Value* answers_v = gold.params.find(param);
-    if (!detail || !answers_v) return fail_with("simple_function_checker:unexpected_param", "unexpected parameter '" + param + "'");
+    if (!detail || !answers_v)
+      return fail_with("simple_function_checker:unexpected_param", "unexpected parameter '" + param + "'");
     const std::vector<Value>& answers = answers_v->items;
     const Value* type_v = detail->find("type");
     const std::string type_name = type_v && type_v->is_string() ? type_v->s : "";
     PyType expected;
     if (!schema_py_type(type_name, expected))
-      return fail_with("type_error:schema", "parameter '" + param + "' has schema type '" + type_name + "' BFCL does not map");
+      return fail_with("type_error:schema",
+                       "parameter '" + param + "' has schema type '" + type_name + "' BFCL does not map");
     PyType nested_t;
     const PyType* nested = nullptr;
     if (type_name == "array" || type_name == "tuple") {
@@ -335,31 +382,38 @@ inline AstVerdict check_call(const Value& doc, const ToolCall& call, const GoldC
     if (type_name == "float" && value.kind == Value::Kind::integer) value = Value::floating(double(value.i));
 
     const TypeCheck tc = type_check(value, answers, expected, nested);
-    if (!tc.valid) return fail_with(nested && py_type(value) == expected ? "type_error:nested" : "type_error:simple",
-                                    "wrong type for parameter '" + param + "'");
+    if (!tc.valid)
+      return fail_with(nested && py_type(value) == expected ? "type_error:nested" : "type_error:simple",
+                       "wrong type for parameter '" + param + "'");
     if (!tc.is_variable) {
       if (expected == PyType::dict) {
-        if (auto err = dict_error(value, answers); !err.empty()) return fail_with(err, "invalid value for parameter '" + param + "'");
+        if (auto err = dict_error(value, answers); !err.empty())
+          return fail_with(err, "invalid value for parameter '" + param + "'");
         continue;
       }
       if (expected == PyType::list && nested && *nested == PyType::dict) {
-        if (auto err = list_dict_error(value, answers); !err.empty()) return fail_with(err, "invalid value for parameter '" + param + "'");
+        if (auto err = list_dict_error(value, answers); !err.empty())
+          return fail_with(err, "invalid value for parameter '" + param + "'");
         continue;
       }
       if (expected == PyType::str) {
-        if (!string_ok(value, answers)) return fail_with("value_error:string", "invalid value for parameter '" + param + "'");
+        if (!string_ok(value, answers))
+          return fail_with("value_error:string", "invalid value for parameter '" + param + "'");
         continue;
       }
       if (expected == PyType::list) {
-        if (!list_ok(value, answers)) return fail_with("value_error:list/tuple", "invalid value for parameter '" + param + "'");
+        if (!list_ok(value, answers))
+          return fail_with("value_error:list/tuple", "invalid value for parameter '" + param + "'");
         continue;
       }
     }
-    if (!contains(answers, value)) return fail_with("value_error:others", "invalid value for parameter '" + param + "'");
+    if (!contains(answers, value))
+      return fail_with("value_error:others", "invalid value for parameter '" + param + "'");
   }
   for (const auto& [param, answers] : gold.params.members)
     if (!call.args.contains(param) && !contains(answers.items, Value::string("")))
-      return fail_with("simple_function_checker:missing_optional", "parameter '" + param + "' not provided and not optional");
+      return fail_with("simple_function_checker:missing_optional",
+                       "parameter '" + param + "' not provided and not optional");
   return {};
 }
 
@@ -370,7 +424,8 @@ inline AstVerdict ast_check(BfclCategory category, const std::vector<Value>& doc
   using namespace bfcl_detail;
   if (output.empty()) return fail_with("ast_decoder:decoder_failed", "no complete function call in the output");
   if (category == BfclCategory::parallel || category == BfclCategory::parallel_multiple) {
-    if (output.size() != gold.size()) return fail_with("parallel_function_checker_no_order:wrong_count", "wrong number of functions");
+    if (output.size() != gold.size())
+      return fail_with("parallel_function_checker_no_order:wrong_count", "wrong number of functions");
     std::vector<bool> used(output.size(), false);
     for (const auto& g : gold) {
       const Value* doc = find_doc(docs, g.name);
@@ -380,13 +435,16 @@ inline AstVerdict ast_check(BfclCategory category, const std::vector<Value>& doc
         if (used[k]) continue;
         if (check_call(*doc, output[k], g, opt).valid) used[k] = matched = true;
       }
-      if (!matched) return fail_with("parallel_function_checker_no_order:cannot_find_match", "no output call matches '" + g.name + "'");
+      if (!matched)
+        return fail_with("parallel_function_checker_no_order:cannot_find_match",
+                         "no output call matches '" + g.name + "'");
     }
     return {};
   }
   if (gold.empty()) return fail_with("ast_checker:empty_answer", "no gold call");
   if (category == BfclCategory::multiple) {
-    if (output.size() != gold.size()) return fail_with("multiple_function_checker:wrong_count", "wrong number of functions");
+    if (output.size() != gold.size())
+      return fail_with("multiple_function_checker:wrong_count", "wrong number of functions");
     const Value* doc = find_doc(docs, gold[0].name);
     if (!doc) return fail_with("ast_checker:missing_description", "no function doc named '" + gold[0].name + "'");
     return check_call(*doc, output[0], gold[0], opt);
@@ -568,7 +626,10 @@ inline std::string render_gold_python(const std::vector<GoldCall>& gold, const s
       if (is_empty_marker(*chosen)) {
         if (!is_required(p)) continue;
         for (const auto& x : vals.items)
-          if (!is_empty_marker(x)) { chosen = &x; break; }
+          if (!is_empty_marker(x)) {
+            chosen = &x;
+            break;
+          }
       }
       if (!first) out += ", ";
       first = false;

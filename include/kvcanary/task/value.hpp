@@ -21,18 +21,51 @@ struct Value {
   std::int64_t i = 0;
   double d = 0.0;
   std::string s;
-  std::vector<Value> items;                              // list, tuple
-  std::vector<std::pair<std::string, Value>> members;   // object, in source order
+  std::vector<Value> items;                            // list, tuple
+  std::vector<std::pair<std::string, Value>> members;  // object, in source order
 
   static Value null() { return {}; }
-  static Value boolean(bool v) { Value x; x.kind = Kind::boolean; x.b = v; return x; }
-  static Value integer(std::int64_t v) { Value x; x.kind = Kind::integer; x.i = v; return x; }
-  static Value floating(double v) { Value x; x.kind = Kind::floating; x.d = v; return x; }
-  static Value string(std::string v) { Value x; x.kind = Kind::string; x.s = std::move(v); return x; }
-  static Value list(std::vector<Value> v = {}) { Value x; x.kind = Kind::list; x.items = std::move(v); return x; }
-  static Value tuple(std::vector<Value> v = {}) { Value x; x.kind = Kind::tuple; x.items = std::move(v); return x; }
+  static Value boolean(bool v) {
+    Value x;
+    x.kind = Kind::boolean;
+    x.b = v;
+    return x;
+  }
+  static Value integer(std::int64_t v) {
+    Value x;
+    x.kind = Kind::integer;
+    x.i = v;
+    return x;
+  }
+  static Value floating(double v) {
+    Value x;
+    x.kind = Kind::floating;
+    x.d = v;
+    return x;
+  }
+  static Value string(std::string v) {
+    Value x;
+    x.kind = Kind::string;
+    x.s = std::move(v);
+    return x;
+  }
+  static Value list(std::vector<Value> v = {}) {
+    Value x;
+    x.kind = Kind::list;
+    x.items = std::move(v);
+    return x;
+  }
+  static Value tuple(std::vector<Value> v = {}) {
+    Value x;
+    x.kind = Kind::tuple;
+    x.items = std::move(v);
+    return x;
+  }
   static Value object(std::vector<std::pair<std::string, Value>> m = {}) {
-    Value x; x.kind = Kind::object; x.members = std::move(m); return x;
+    Value x;
+    x.kind = Kind::object;
+    x.members = std::move(m);
+    return x;
   }
 
   bool is_null() const { return kind == Kind::null; }
@@ -55,9 +88,7 @@ struct Value {
 // equals a tuple, dicts compare as key sets. BFCL's verdicts are defined by that operator.
 inline bool python_equal(const Value& a, const Value& b) {
   using K = Value::Kind;
-  auto numeric = [](const Value& v) {
-    return v.kind == K::boolean || v.kind == K::integer || v.kind == K::floating;
-  };
+  auto numeric = [](const Value& v) { return v.kind == K::boolean || v.kind == K::integer || v.kind == K::floating; };
   if (numeric(a) && numeric(b)) {
     if (a.kind != K::floating && b.kind != K::floating) {
       auto ai = a.kind == K::boolean ? std::int64_t(a.b) : a.i;
@@ -94,12 +125,21 @@ namespace detail {
 inline void append_quoted(std::string& out, const std::string& s, char quote) {
   out += quote;
   for (unsigned char c : s) {
-    if (c == static_cast<unsigned char>(quote) || c == '\\') { out += '\\'; out += char(c); }
-    else if (c == '\n') out += "\\n";
-    else if (c == '\t') out += "\\t";
-    else if (c == '\r') out += "\\r";
-    else if (c < 0x20) { char buf[8]; std::snprintf(buf, sizeof buf, "\\u%04x", c); out += buf; }
-    else out += char(c);
+    if (c == static_cast<unsigned char>(quote) || c == '\\') {
+      out += '\\';
+      out += char(c);
+    } else if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else
+      out += char(c);
   }
   out += quote;
 }
@@ -112,7 +152,10 @@ inline std::string format_double(double d, bool python) {
   for (int p = 1; p <= 17; ++p) {
     char t[32];
     std::snprintf(t, sizeof t, "%.*g", p, d);
-    if (std::strtod(t, nullptr) == d) { std::snprintf(buf, sizeof buf, "%s", t); break; }
+    if (std::strtod(t, nullptr) == d) {
+      std::snprintf(buf, sizeof buf, "%s", t);
+      break;
+    }
   }
   std::string s = buf;
   // Keep a float visibly a float so it does not re-parse as an int.
@@ -153,7 +196,11 @@ inline void render(std::string& out, const Value& v, bool python) {
 }
 }  // namespace detail
 
-inline std::string to_json(const Value& v) { std::string s; detail::render(s, v, false); return s; }
+inline std::string to_json(const Value& v) {
+  std::string s;
+  detail::render(s, v, false);
+  return s;
+}
 
 namespace detail {
 // Python's float repr: the shortest digits that read back as d, in positional notation when the
@@ -254,7 +301,15 @@ inline void render_tojson(std::string& out, const Value& v) {
 // What a chat template's `tojson` filter writes under transformers (its own filter,
 // json.dumps(x, ensure_ascii=False): ", " and ": " separators, keys in insertion order, floats
 // as Python's repr). Unlike to_json, byte-exact with Python, for rendering prompts exactly.
-inline std::string jinja_tojson(const Value& v) { std::string s; detail::render_tojson(s, v); return s; }
-inline std::string to_python(const Value& v) { std::string s; detail::render(s, v, true); return s; }
+inline std::string jinja_tojson(const Value& v) {
+  std::string s;
+  detail::render_tojson(s, v);
+  return s;
+}
+inline std::string to_python(const Value& v) {
+  std::string s;
+  detail::render(s, v, true);
+  return s;
+}
 
 }  // namespace kvcanary::task
