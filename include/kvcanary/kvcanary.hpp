@@ -85,9 +85,11 @@
 #include "kvcanary/model/stored_weights.hpp"
 #include "kvcanary/model/weights.hpp"
 
-// engine: generation, teacher-forced scoring, perplexity, batching, prefill sharing
+// engine: one decode loop (batch_decode) for generation, teacher-forced scoring and agreement;
+// one-pass perplexity; prefill sharing
 #include "kvcanary/engine/agreement.hpp"
 #include "kvcanary/engine/batch_decode.hpp"
+#include "kvcanary/engine/decode_step.hpp"
 #include "kvcanary/engine/generate.hpp"
 #include "kvcanary/engine/perplexity.hpp"
 #include "kvcanary/engine/prefill_share.hpp"

@@ -1,10 +1,11 @@
-// The sweep's batched engine gives each job exactly what it would get alone: generation equals
-// generate_greedy, forced scoring equals score_tokens_under, and neither depends on which jobs
-// share the batch or on the number of lanes.
+// The decode loop gives each job exactly what it would get alone: generation and forced scoring
+// equal a textbook loop written here from the step primitives (one prefill, then one forward
+// call per token), and neither depends on which jobs share the batch or on the number of lanes.
 
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <numeric>
 
 #include "../support/json_file.hpp"
 #include "../support/synthetic_tokens.hpp"
@@ -20,6 +21,43 @@ using namespace kvcanary;
 
 namespace {
 std::vector<std::int32_t> tokens(std::size_t n, std::size_t salt) { return test::synthetic_tokens(n, salt); }
+
+// The textbook loop: prefill under the policy, then one decode step per token — greedy when
+// `forced` is empty, else each forced token fed and scored. Returns (tokens or log-probs, memory).
+template <class Policy>
+struct Textbook {
+  std::vector<std::int32_t> tokens;
+  std::vector<double> logprobs;
+  kv::KvMemory memory;
+};
+
+template <class Policy>
+Textbook<Policy> textbook(model::Transformer<float>& m, const std::vector<std::int32_t>& prompt,
+                          const std::vector<std::int32_t>& forced, std::size_t max_new, const Policy& prototype) {
+  const std::size_t V = static_cast<std::size_t>(m.config().vocab_size);
+  Textbook<Policy> out;
+  kv::KvCache cache = m.new_cache();
+  Policy policy = prototype;
+  Policy* p = &policy;
+  std::vector<float> logits;
+  engine::prefill_with_policy(m, cache, std::span<const std::int32_t>(prompt), 0, policy, logits);
+  kv::observe_memory(out.memory, policy, cache);
+  const std::size_t steps = forced.empty() ? max_new : forced.size();
+  for (std::size_t t = 0; t < steps; ++t) {
+    std::int32_t next = engine::argmax(logits.data(), V);
+    if (!forced.empty()) {
+      out.logprobs.push_back(engine::log_softmax_at(logits.data(), V, forced[t]));
+      next = forced[t];
+    } else {
+      out.tokens.push_back(next);
+    }
+    if (t + 1 == steps) break;
+    std::vector<model::Segment> step = {{&cache, std::span<const std::int32_t>(&next, 1), model::Logits::Last}};
+    engine::forward_with_policies(m, step, std::span<Policy* const>(&p, 1), kv::StepKind::Decode, logits);
+    kv::observe_memory(out.memory, policy, cache);
+  }
+  return out;
+}
 
 std::vector<engine::DecodeJob> some_jobs() {
   std::vector<engine::DecodeJob> jobs;
@@ -58,21 +96,22 @@ void check_against_references(model::Transformer<float>& m, const Policy& policy
     CHECK(refilled[j].forced.logprobs == alone[0].forced.logprobs);
     CHECK(batched[j].prompt_tokens == jobs[j].prompt.size());
     if (jobs[j].generate) {
-      const std::vector<std::vector<std::int32_t>> prompt = {jobs[j].prompt};
-      const auto ref = engine::generate_greedy(m, std::span<const std::vector<std::int32_t>>(prompt), opt, {}, policy);
-      CHECK(batched[j].generation.tokens == ref[0].tokens);
+      const auto ref = textbook(m, jobs[j].prompt, {}, opt.max_new_tokens, policy);
+      CHECK(batched[j].generation.tokens == ref.tokens);
       CHECK(batched[j].generation.finish_reason == "length");
-      CHECK(batched[j].generation_memory.kv_fraction_end == doctest::Approx(ref[0].kv_fraction_end));
+      CHECK(batched[j].generation.memory.kv_bytes_end == ref.memory.kv_bytes_end);
+      CHECK(batched[j].generation.memory.kv_fraction_end == ref.memory.kv_fraction_end);
+      CHECK(batched[j].generation.memory.kv_fraction_peak == ref.memory.kv_fraction_peak);
     } else {
       CHECK(batched[j].generation.tokens.empty());
     }
     if (!jobs[j].forced.empty()) {
-      std::vector<std::int32_t> all = jobs[j].prompt;
-      all.insert(all.end(), jobs[j].forced.begin(), jobs[j].forced.end());
-      const auto ref = engine::score_tokens_under(m, all, policy, jobs[j].prompt.size(), jobs[j].prompt.size());
+      const auto ref = textbook(m, jobs[j].prompt, jobs[j].forced, 0, policy);
       REQUIRE(batched[j].forced.n_scored == jobs[j].forced.size());
       CHECK(batched[j].forced.logprobs == ref.logprobs);  // the fork continues from the very same compressed cache
-      CHECK(batched[j].forced.nll_sum == doctest::Approx(ref.nll_sum).epsilon(1e-12));
+      CHECK(batched[j].forced.memory.kv_bytes_end == ref.memory.kv_bytes_end);
+      CHECK(batched[j].forced.nll_sum ==
+            doctest::Approx(-std::accumulate(ref.logprobs.begin(), ref.logprobs.end(), 0.0)).epsilon(1e-12));
     }
     CHECK(batched[j].seconds > 0);
   }

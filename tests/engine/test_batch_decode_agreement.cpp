@@ -14,6 +14,7 @@
 #include "kvcanary/kv/h2o.hpp"
 #include "kvcanary/kv/streamingllm.hpp"
 #include "kvcanary/engine/batch_decode.hpp"
+#include "kvcanary/engine/generate.hpp"
 
 using namespace kvcanary;
 
@@ -178,7 +179,7 @@ TEST_CASE("batch decode agreement: the same alone or batched, and the generation
     CHECK(same(refilled[j].agreement, alone[0].agreement));
     CHECK(batched[j].generation.tokens == plain[j].generation.tokens);
     CHECK(batched[j].forced.logprobs == plain[j].forced.logprobs);
-    CHECK(batched[j].generation_memory.kv_fraction_peak == plain[j].generation_memory.kv_fraction_peak);
+    CHECK(batched[j].generation.memory.kv_fraction_peak == plain[j].generation.memory.kv_fraction_peak);
     CHECK_FALSE(plain[j].agreement.measured());
   }
 }

@@ -9,6 +9,7 @@
 #include "../support/json_file.hpp"
 #include "kvcanary/io/hf_config.hpp"
 #include "kvcanary/kv/full.hpp"
+#include "kvcanary/engine/batch_decode.hpp"
 #include "kvcanary/engine/perplexity.hpp"
 
 using namespace kvcanary;
@@ -66,17 +67,27 @@ TEST_CASE("perplexity: strided windows score each token once with up to window-1
   CHECK(strided.nll_sum != doctest::Approx(whole.nll_sum).epsilon(1e-9));
 }
 
-TEST_CASE("perplexity under a policy: with `full`, decode-step scoring is bit-identical to one prefill") {
+TEST_CASE("perplexity under a policy: with `full`, the decode loop's forced scoring is bit-identical to one prefill") {
   const auto dir = test::test_data("tiny/llama_gqa_untied");
   model::Transformer<float> m(io::load_hf_config(dir), dir, 2);
   const auto ids = ids_of_length(30);
   const auto reference = engine::score_tokens(m, ids);
+  CHECK(reference.memory.kv_fraction_end == 1.0);
+  // the 29 tokens fed (the last predicts nothing) × head_dim 16 × K,V × fp16 × 2 layers × 2 KV heads
+  CHECK(reference.memory.kv_full_bytes_end == 29u * 16 * 2 * 2 * 2 * 2);
   for (std::size_t context : {1, 7, 29}) {
-    const auto under = engine::score_tokens_under(m, ids, kv::FullCache{}, context, 1);
-    CHECK(under.logprobs == reference.logprobs);  // batch-invariant kernels: exact, not approximate
-    CHECK(under.kv_fraction_end == 1.0);
+    CAPTURE(context);
+    // The prompt ids[0, context) in one prefill, every later token one decode step.
+    const engine::DecodeJob job{{ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(context)},
+                                false,
+                                {ids.begin() + static_cast<std::ptrdiff_t>(context), ids.end()}};
+    const auto under =
+        engine::run_jobs(m, std::span<const engine::DecodeJob>(&job, 1), kv::FullCache{}, engine::GenerateOptions{})
+            .front()
+            .forced;
+    REQUIRE(under.n_scored == ids.size() - context);
+    // batch-invariant kernels: exact, not approximate
+    CHECK(std::equal(under.logprobs.begin(), under.logprobs.end(), reference.logprobs.begin() + (context - 1)));
+    CHECK(under.memory.kv_fraction_end == 1.0);
   }
-  const auto tail = engine::score_tokens_under(m, ids, kv::FullCache{}, 10, 10);
-  CHECK(tail.n_scored == 20);
-  CHECK(std::equal(tail.logprobs.begin(), tail.logprobs.end(), reference.logprobs.begin() + 9));
 }

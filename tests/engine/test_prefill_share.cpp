@@ -55,9 +55,9 @@ void check_shared_equals_alone(model::Transformer<float>& m, engine::PrefillShar
     CAPTURE(j);
     CHECK(with[j].generation.tokens == without[j].generation.tokens);
     CHECK(with[j].forced.logprobs == without[j].forced.logprobs);
-    CHECK(with[j].generation_memory.kv_bytes_end == without[j].generation_memory.kv_bytes_end);
-    CHECK(with[j].generation_memory.kv_fraction_peak == without[j].generation_memory.kv_fraction_peak);
-    CHECK(with[j].forced_memory.kv_bytes_end == without[j].forced_memory.kv_bytes_end);
+    CHECK(with[j].generation.memory.kv_bytes_end == without[j].generation.memory.kv_bytes_end);
+    CHECK(with[j].generation.memory.kv_fraction_peak == without[j].generation.memory.kv_fraction_peak);
+    CHECK(with[j].forced.memory.kv_bytes_end == without[j].forced.memory.kv_bytes_end);
     CHECK(with[j].generation.prefill_seconds > 0);
   }
 }

@@ -101,8 +101,8 @@ void check_budget_one_is_full(std::map<std::string, std::string> params = {}) {
     const auto gens = engine::generate_greedy(m, prompts(), opt, {}, make<P>(1.0, s.mode, params, s.capacity), &caches);
     for (std::size_t b = 0; b < prompts().size(); ++b) {
       CHECK(gens[b].tokens == ref[b].tokens);
-      CHECK(gens[b].kv_bytes_end == ref[b].kv_bytes_end);
-      CHECK(gens[b].kv_fraction_peak == 1.0);
+      CHECK(gens[b].memory.kv_bytes_end == ref[b].memory.kv_bytes_end);
+      CHECK(gens[b].memory.kv_fraction_peak == 1.0);
       CHECK(caches[b].next_position() == ref_caches[b].next_position());
       for (std::size_t l = 0; l < caches[b].layers(); ++l)
         for (std::size_t h = 0; h < caches[b].kv_heads(); ++h) {
@@ -252,10 +252,10 @@ void check_context_scope_keeps_question(double budget, std::map<std::string, std
 // rows per head at the end; bytes = rows · head_dim 16 · (K,V) · fp16 · 2 layers · 2 KV heads.
 inline void check_bytes(const engine::Generation& g, std::size_t rows_end, double peak) {
   const std::size_t per_row = 16 * 2 * 2 * 2 * 2;
-  CHECK(g.kv_bytes_end == rows_end * per_row);
-  CHECK(g.kv_full_bytes_end == 49 * per_row);
-  CHECK(g.kv_fraction_end == static_cast<double>(rows_end) / 49.0);
-  CHECK(g.kv_fraction_peak == doctest::Approx(peak).epsilon(1e-12));
+  CHECK(g.memory.kv_bytes_end == rows_end * per_row);
+  CHECK(g.memory.kv_full_bytes_end == 49 * per_row);
+  CHECK(g.memory.kv_fraction_end == static_cast<double>(rows_end) / 49.0);
+  CHECK(g.memory.kv_fraction_peak == doctest::Approx(peak).epsilon(1e-12));
 }
 
 // Peak of ceil(budget·s)/s over the steps of a decode-mode run (s = 40 … 49 tokens seen).

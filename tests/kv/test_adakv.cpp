@@ -69,7 +69,7 @@ TEST_CASE("adakv: heads hold different row counts on the tiny model, identity, p
     }
   CHECK(differ);
   CHECK(total == caches[0].layers() * caches[0].kv_heads() * 10);  // C = ceil(0.25 · 40)
-  CHECK(g[0].kv_bytes_end == kv::fp16_kv_bytes(total, caches[0].head_dim()));
+  CHECK(g[0].memory.kv_bytes_end == kv::fp16_kv_bytes(total, caches[0].head_dim()));
   CHECK_THROWS_WITH_AS(kv::AdaKv::create(kv::PolicyOptions(0.5, kv::Mode::Decode), ModelConfig{}),
                        doctest::Contains("prompt-only"), Error);
   CHECK_THROWS_WITH_AS(kv::AdaKv::create(kv::PolicyOptions(0.5, kv::Mode::Prompt, {{"scorer", "h2o"}}), ModelConfig{}),

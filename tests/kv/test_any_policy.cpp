@@ -53,7 +53,7 @@ TEST_CASE("any policy: mixed-compressor batches give each job what its own polic
           const auto alone = engine::run_jobs(m, std::span<const engine::DecodeJob>(&jobs[j], 1), concrete, opt);
           CHECK(mixed[j].generation.tokens == alone[0].generation.tokens);
           CHECK(mixed[j].forced.logprobs == alone[0].forced.logprobs);
-          CHECK(mixed[j].generation_memory.kv_bytes_end == alone[0].generation_memory.kv_bytes_end);
+          CHECK(mixed[j].generation.memory.kv_bytes_end == alone[0].generation.memory.kv_bytes_end);
         },
         policies[j].policy);
   }

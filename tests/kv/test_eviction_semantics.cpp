@@ -91,8 +91,8 @@ TEST_CASE("capacity: fixed is C = ceil(budget · prompt) frozen at the prefill, 
   const auto b = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(30), {}, seen);
   // 40 prompt + 29 fed back = 69 seen: fixed keeps 10 rows, seen ceil(0.25 · 69) = 18.
   const std::size_t per_row = 16 * 2 * 2 * 2 * 2;
-  CHECK(a[0].kv_bytes_end == 10 * per_row);
-  CHECK(b[0].kv_bytes_end == 18 * per_row);
+  CHECK(a[0].memory.kv_bytes_end == 10 * per_row);
+  CHECK(b[0].memory.kv_bytes_end == 18 * per_row);
 }
 
 TEST_CASE("mode: each policy's default is its paper's, and snapkv refuses decode mode with a clear error") {

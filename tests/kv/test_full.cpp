@@ -51,9 +51,9 @@ TEST_CASE("full: generation under the full policy is bit-identical to the plain 
         CHECK(std::equal(a.values.begin(), a.values.end(), g.values.begin()));
       }
     // Budget accounting: everything stored, fp16 units.
-    CHECK(gens[b].kv_fraction_end == 1.0);
-    CHECK(gens[b].kv_fraction_peak == 1.0);
-    CHECK(gens[b].kv_bytes_end ==
+    CHECK(gens[b].memory.kv_fraction_end == 1.0);
+    CHECK(gens[b].memory.kv_fraction_peak == 1.0);
+    CHECK(gens[b].memory.kv_bytes_end ==
           (kPrompts[b].size() + 9) * 2 * 2 * 16 * 2 * 2);  // rows·layers·kv_heads·head_dim·(K,V)·fp16
   }
 }

@@ -200,10 +200,10 @@ TEST_CASE("kivi: through generate_greedy on the tiny model, the measured budget 
   //   keys 64 quantized (2 groups): 64·4 B codes + 2·16 pairs·4 B + 5 residual rows·32 B;
   //   values 37 quantized: 37·4 B codes + 37 pairs (one group of 16)·4 B + 32 rows·32 B.
   const std::size_t per_head = (64 * 4 + 2 * 16 * 4 + 5 * 32) + (37 * 4 + 37 * 4 + 32 * 32);
-  CHECK(gens[0].kv_bytes_end == 4 * per_head);
-  CHECK(gens[0].kv_full_bytes_end == 69 * 16 * 2 * 2 * 4);
-  MESSAGE("tiny, kivi 2-bit G32 R32 after 69 tokens: measured fraction " << gens[0].kv_fraction_end << ", peak "
-                                                                         << gens[0].kv_fraction_peak);
+  CHECK(gens[0].memory.kv_bytes_end == 4 * per_head);
+  CHECK(gens[0].memory.kv_full_bytes_end == 69 * 16 * 2 * 2 * 4);
+  MESSAGE("tiny, kivi 2-bit G32 R32 after 69 tokens: measured fraction " << gens[0].memory.kv_fraction_end << ", peak "
+                                                                         << gens[0].memory.kv_fraction_peak);
 }
 
 TEST_CASE("kivi: on the tiny model, fewer bits move the logits further from full") {

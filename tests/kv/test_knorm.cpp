@@ -70,5 +70,5 @@ TEST_CASE("knorm: byte accounting") {
   // skip_layers=1: layer 0 keeps all 49 rows, layer 1 keeps 13 → bytes of (49 + 13)/2 rows per head.
   g = engine::generate_greedy(tiny(), std::span(&prompts()[0], 1), no_eos(10), {},
                               make<KNorm>(0.25, kv::Mode::Decode, {{"skip_layers", "1"}}));
-  CHECK(g[0].kv_bytes_end == (49 + 13) * 2 * 16 * 2 * 2);
+  CHECK(g[0].memory.kv_bytes_end == (49 + 13) * 2 * 16 * 2 * 2);
 }

@@ -53,14 +53,14 @@ void check_copies_share_nothing(const P& proto, const P& fresh) {
   for (std::size_t lane = 0; lane < lane_prompts().size(); ++lane) {
     CAPTURE(lane);
     CHECK(first[lane].tokens == again[lane].tokens);
-    CHECK(first[lane].kv_bytes_end == again[lane].kv_bytes_end);
+    CHECK(first[lane].memory.kv_bytes_end == again[lane].memory.kv_bytes_end);
     // Twin lanes (same prompt) ran side by side on different threads: equal results.
     CHECK(first[lane].tokens == first[lane ^ 1].tokens);
-    CHECK(first[lane].kv_bytes_end == first[lane ^ 1].kv_bytes_end);
+    CHECK(first[lane].memory.kv_bytes_end == first[lane ^ 1].memory.kv_bytes_end);
   }
   // A batch of eight gives lane 0 what a batch of one gives it.
   CHECK(first[0].tokens == alone0[0].tokens);
-  CHECK(first[0].kv_bytes_end == alone0[0].kv_bytes_end);
+  CHECK(first[0].memory.kv_bytes_end == alone0[0].memory.kv_bytes_end);
 }
 
 }  // namespace

@@ -121,7 +121,7 @@ TEST_CASE("think: on the tiny model — budget 1 is full, channels pruned in the
   const auto full = run(kv::FullCache{}, full_caches);
   const auto one = run(kv::Think::create(kv::PolicyOptions(1.0, kv::Mode::Prompt), m.config()), one_caches);
   CHECK(one[0].tokens == full[0].tokens);
-  CHECK(one[0].kv_bytes_end == full[0].kv_bytes_end);
+  CHECK(one[0].memory.kv_bytes_end == full[0].memory.kv_bytes_end);
   CHECK(one_caches[0].head(0, 0).keys == full_caches[0].head(0, 0).keys);
 
   const auto think = kv::Think::create(kv::PolicyOptions(0.75, kv::Mode::Prompt), m.config());  // λ = 0.5
@@ -146,9 +146,9 @@ TEST_CASE("think: on the tiny model — budget 1 is full, channels pruned in the
     }
   // Bytes: per head, the context rows' K lose `pruned` channels, plus a D-bit mask.
   const std::size_t heads = c.layers() * c.kv_heads(), rows = c.head(0, 0).size();
-  CHECK(half[0].kv_bytes_end == heads * ((rows * D * 2 - context * pruned) * 2 + (D + 7) / 8));
-  CHECK(half[0].kv_fraction_end < 1.0);
-  CHECK(half[0].kv_fraction_end > 0.74);
+  CHECK(half[0].memory.kv_bytes_end == heads * ((rows * D * 2 - context * pruned) * 2 + (D + 7) / 8));
+  CHECK(half[0].memory.kv_fraction_end < 1.0);
+  CHECK(half[0].memory.kv_fraction_end > 0.74);
 }
 
 TEST_CASE("think: options, identity, prompt only") {

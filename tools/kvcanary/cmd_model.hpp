@@ -17,6 +17,7 @@
 #include "options.hpp"
 #include "kvcanary/kv/registry.hpp"
 #include "kvcanary/engine/generate.hpp"
+#include "kvcanary/engine/batch_decode.hpp"
 #include "kvcanary/model/model_dir.hpp"
 #include "kvcanary/engine/perplexity.hpp"
 #include "kvcanary/engine/reference_check.hpp"
@@ -147,7 +148,7 @@ inline int run_generate(const Args& args) {
         "[kvcanary] prompt %zu tokens (%.1f tok/s prefill), generated %zu tokens (%.1f tok/s decode), finish: %s; "
         "%s kept %.4f of the fp16 KV bytes (peak %.4f)\n",
         prompts[0].size(), static_cast<double>(prompts[0].size()) / g.prefill_seconds, g.tokens.size(), decode_tps,
-        g.finish_reason.c_str(), policy.identity().c_str(), g.kv_fraction_end, g.kv_fraction_peak);
+        g.finish_reason.c_str(), policy.identity().c_str(), g.memory.kv_fraction_end, g.memory.kv_fraction_peak);
     return 0;
   });
 }
@@ -205,12 +206,19 @@ inline int run_ppl(const Args& args) {
     const auto context = static_cast<std::size_t>(args.integer("--context", static_cast<long long>(ids.size() / 2), 1));
     if (context >= ids.size())
       fail("command line", "--context", "must be smaller than the text's " + std::to_string(ids.size()) + " tokens");
-    const auto scores = engine::score_tokens_under(*m.transformer, ids, policy, context, context);
+    // One job of the decode loop: the prompt compressed, the rest a forced continuation.
+    engine::DecodeJob job{std::vector<std::int32_t>(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(context)),
+                          false,
+                          std::vector<std::int32_t>(ids.begin() + static_cast<std::ptrdiff_t>(context), ids.end())};
+    const auto scores =
+        engine::run_jobs(*m.transformer, std::span<const engine::DecodeJob>(&job, 1), policy, engine::GenerateOptions{})
+            .front()
+            .forced;
     std::printf(
         "{\"ppl\": %.6f, \"tokens\": %zu, \"scored\": %zu, \"context\": %zu, \"compressor\": %s, \"kv_fraction\": "
         "%.6f, \"seconds\": %.3f}\n",
         scores.perplexity(), ids.size(), scores.n_scored, context, nlohmann::json(policy.identity()).dump().c_str(),
-        scores.kv_fraction_end, seconds());
+        scores.memory.kv_fraction_end, seconds());
     return 0;
   });
 }

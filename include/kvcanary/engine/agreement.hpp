@@ -24,7 +24,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "kvcanary/engine/generate.hpp"
+#include "kvcanary/engine/decode_step.hpp"
 
 namespace kvcanary::engine {
 

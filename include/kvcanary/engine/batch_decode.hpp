@@ -1,5 +1,8 @@
 #pragma once
-// Continuous batching of many jobs under one compressor policy: the sweep's engine.
+// The decode loop: continuous batching of many jobs, each under its own compressor policy. The
+// one loop of the engine — the sweep's jobs, `generate_greedy` (engine/generate.hpp) and the
+// CLI's compressed perplexity all run through it, so generation, gold-answer scoring and
+// agreement share every step.
 //
 // A job is a prompt plus what to do after it: generate greedily, score a teacher-forced
 // continuation (a gold answer, a held-out text), or both. Its prompt is prefilled once; when it
@@ -39,7 +42,7 @@
 #include "kvcanary/kv/compression_signals.hpp"
 #include "kvcanary/kv/policy.hpp"
 #include "kvcanary/engine/agreement.hpp"
-#include "kvcanary/engine/generate.hpp"
+#include "kvcanary/engine/decode_step.hpp"
 #include "kvcanary/model/llama.hpp"
 #include "kvcanary/engine/perplexity.hpp"
 #include "kvcanary/engine/prefill_share.hpp"
@@ -51,7 +54,7 @@ struct DecodeJob {
   bool generate = true;              // greedy continuation until EOS, a stop string or the cap
   std::vector<std::int32_t> forced;  // a continuation to score teacher-forced (may be empty)
   // Scope `context`: the prompt's last `question_tokens` tokens are appended uncompressed after
-  // the rest is prefilled and compressed (engine/generate.hpp prefill_with_policy); 0: scope
+  // the rest is prefilled and compressed (engine/decode_step.hpp prefill_with_policy); 0: scope
   // `prompt`. With a prefill share, the compressed context is what is shared.
   std::size_t question_tokens = 0;
   // The full cache's greedy generation of this prompt (empty: no agreement signals): scored for
@@ -61,15 +64,9 @@ struct DecodeJob {
   bool compression_signals = false;
 };
 
-struct LaneMemory {
-  std::size_t kv_bytes_end = 0, kv_full_bytes_end = 0;
-  double kv_fraction_end = 0, kv_fraction_peak = 0;
-};
-
 struct JobResult {
-  Generation generation;  // when the job generated
-  TokenScores forced;     // log p of each forced token given the prompt and the forced tokens before it
-  LaneMemory generation_memory, forced_memory;
+  Generation generation;               // when the job generated; its `memory` is the generating lane's
+  TokenScores forced;                  // log p of each forced token given the prompt and the forced tokens before it
   Agreement agreement;                 // when the job had a reference
   kv::CompressionSignals compression;  // when the job asked for compression_signals
   std::size_t prompt_tokens = 0;
@@ -90,6 +87,9 @@ struct BatchOptions {
   // default) and run_jobs_each returns. Polled, never waited on, so a signal handler may set it
   // (core/stop_signal.hpp); a stop takes at most one forward call (one step or one prefill).
   const std::atomic<bool>* stop = nullptr;
+  // When set: resized to the jobs, and each generating job's cache after its last step is moved
+  // into its slot — for callers that inspect the compressed state (tests, `generate_greedy`).
+  std::vector<kv::KvCache>* generation_caches = nullptr;
 };
 
 namespace batch_detail {
@@ -132,32 +132,22 @@ std::vector<JobResult> run_jobs_each(model::Transformer<WT>& model, std::span<co
   std::vector<Lane> lanes;
   std::vector<std::size_t> reference_row(jobs.size(), 0);  // per step: the row of a job's Reference lane
 
-  auto memory_of = [](const Lane& l, LaneMemory& m) {
-    const std::size_t stored = l.policy.stored_bytes(l.cache), full = kv::full_cache_bytes(l.cache);
-    m.kv_bytes_end = stored;
-    m.kv_full_bytes_end = full;
-    m.kv_fraction_end = full ? static_cast<double>(stored) / static_cast<double>(full) : 0.0;
-    m.kv_fraction_peak = std::max(m.kv_fraction_peak, m.kv_fraction_end);
-  };
+  if (batch.generation_caches) batch.generation_caches->assign(jobs.size(), model.new_cache());
   auto finish_job = [&](std::size_t j) {
-    JobResult& r = out[j];
-    r.generation.kv_bytes_end = r.generation_memory.kv_bytes_end;
-    r.generation.kv_full_bytes_end = r.generation_memory.kv_full_bytes_end;
-    r.generation.kv_fraction_end = r.generation_memory.kv_fraction_end;
-    r.generation.kv_fraction_peak = r.generation_memory.kv_fraction_peak;
-    r.forced.kv_fraction_end = r.forced_memory.kv_fraction_end;
-    if (batch.on_job_done) batch.on_job_done(j, r);
+    if (batch.on_job_done) batch.on_job_done(j, out[j]);
   };
   auto close_lane = [&](Lane& l) {
     l.done = true;
+    if (l.kind == LaneKind::Generate && batch.generation_caches) (*batch.generation_caches)[l.job] = std::move(l.cache);
     if (--lanes_open[l.job] == 0) finish_job(l.job);
   };
+  // A lane's memory after its step, into the result that reports it.
+  auto observe_memory = [&](const Lane& l) {
+    kv::KvMemory& m = l.kind == LaneKind::Forced ? out[l.job].forced.memory : out[l.job].generation.memory;
+    kv::observe_memory(m, l.policy, l.cache);
+  };
   auto score_forced = [&](Lane& l, const float* row) {
-    TokenScores& s = out[l.job].forced;
-    const double lp = log_softmax_at(row, V, jobs[l.job].forced[l.fed]);
-    s.logprobs.push_back(lp);
-    s.nll_sum -= lp;
-    ++s.n_scored;
+    out[l.job].forced.add(log_softmax_at(row, V, jobs[l.job].forced[l.fed]));
   };
   // After a generating lane produced `tok`: record it and decide whether it is finished.
   auto emit = [&](Lane& l, std::int32_t tok) {
@@ -250,7 +240,7 @@ std::vector<JobResult> run_jobs_each(model::Transformer<WT>& model, std::span<co
     if (want_forced) {
       Lane f = base;  // the fork: a copy of the compressed cache and of the policy's state
       f.kind = LaneKind::Forced;
-      memory_of(f, r.forced_memory);
+      observe_memory(f);
       score_forced(f, logits.data());
       lanes.push_back(std::move(f));
       advance_forced(lanes.back());
@@ -268,7 +258,7 @@ std::vector<JobResult> run_jobs_each(model::Transformer<WT>& model, std::span<co
     if (want_gen) {
       Lane& g = lanes.emplace_back(std::move(base));
       g.kind = LaneKind::Generate;
-      memory_of(g, r.generation_memory);
+      observe_memory(g);
       emit(g, argmax(logits.data(), V));
     }
   };
@@ -318,13 +308,13 @@ std::vector<JobResult> run_jobs_each(model::Transformer<WT>& model, std::span<co
       r.seconds += share;
       const float* row = &logits[i * V];
       if (l.kind == LaneKind::Forced) {
-        memory_of(l, r.forced_memory);
+        observe_memory(l);
         score_forced(l, row);
         advance_forced(l);
       } else if (l.kind == LaneKind::Agree || l.kind == LaneKind::Reference) {
         advance_forced(l);  // the agreement row was taken above
       } else {
-        memory_of(l, r.generation_memory);
+        observe_memory(l);
         r.generation.decode_seconds += share;
         emit(l, argmax(row, V));
       }

@@ -1,208 +1,44 @@
 #pragma once
-// Greedy generation for many independent prompts at once. Each prompt is prefilled into its
-// own cache; then all unfinished sequences advance together, one token per step, in a
-// single forward call (a batched decode), so weights are read once per step for the batch.
-// Stopping follows transformers' generate(): an EOS id ends a sequence (the EOS token is
-// kept in the output ids); a stop string ends it once the decoded continuation contains it.
+// Greedy generation for many independent prompts at once: jobs that only generate, run through
+// the decode loop (engine/batch_decode.hpp) with every prompt in one batch. Each prompt is
+// prefilled into its own cache; then all unfinished sequences advance together, one token per
+// step, in a single forward call, so weights are read once per step for the batch. Stopping
+// follows transformers' generate() (engine/decode_step.hpp stop_reason).
 
-#include <chrono>
-#include <exception>
+#include <algorithm>
 #include <cstdint>
-#include <functional>
 #include <span>
-#include <string>
-#include <string_view>
 #include <vector>
 
 #include "kvcanary/kv/cache.hpp"
 #include "kvcanary/kv/full.hpp"
 #include "kvcanary/kv/policy.hpp"
+#include "kvcanary/engine/batch_decode.hpp"
+#include "kvcanary/engine/decode_step.hpp"
 #include "kvcanary/model/llama.hpp"
 
 namespace kvcanary::engine {
 
-struct GenerateOptions {
-  std::size_t max_new_tokens = 128;
-  std::vector<std::int32_t> eos_ids;      // defaults to the model's generation_config eos
-  std::vector<std::string> stop_strings;  // needs a detokenizer
-  // A task's own end condition on the decoded continuation (e.g. a code block has closed);
-  // ends the sequence with finish_reason "stop". Needs a detokenizer.
-  std::function<bool(std::string_view)> stop_when;
-  // Scope `context` (kv/policy.hpp): per prompt, how many of its last tokens are the question,
-  // appended uncompressed after the rest is prefilled and compressed. Empty, or 0 for a
-  // prompt: scope `prompt` (the whole prompt is compressed).
-  std::vector<std::size_t> question_tokens;
-};
-
-struct Generation {
-  std::vector<std::int32_t> tokens;  // new tokens only
-  std::string finish_reason;         // "eos", "stop" or "length"
-  double prefill_seconds = 0, decode_seconds = 0;
-  // KV memory as the policy measures it, after each step's compression: at the end, and the
-  // step with the largest stored/full ratio. Full = every token seen, fp16 (kv/policy.hpp).
-  std::size_t kv_bytes_end = 0, kv_full_bytes_end = 0;
-  double kv_fraction_end = 0, kv_fraction_peak = 0;
-};
-
-// Index of the largest logit; the first on ties, as torch.argmax.
-inline std::int32_t argmax(const float* logits, std::size_t n) {
-  std::size_t best = 0;
-  for (std::size_t i = 1; i < n; ++i)
-    if (logits[i] > logits[best]) best = i;
-  return static_cast<std::int32_t>(best);
-}
-
-using Detokenizer = std::function<std::string(std::span<const std::int32_t>)>;
-
-// Why a sequence whose last token is tokens.back() must stop — "eos", "stop" or "length" — or
-// nullptr to go on. transformers' order: an EOS id first, then the stop strings and the task's
-// own condition on the decoded continuation (these need a detokenizer), then the token cap.
-inline const char* stop_reason(std::span<const std::int32_t> tokens, const std::vector<std::int32_t>& eos,
-                               const GenerateOptions& options, const Detokenizer& detokenize) {
-  for (auto e : eos)
-    if (tokens.back() == e) return "eos";
-  if ((!options.stop_strings.empty() || options.stop_when) && detokenize) {
-    const std::string text = detokenize(tokens);
-    for (const auto& s : options.stop_strings)
-      if (!s.empty() && text.find(s) != std::string::npos) return "stop";
-    if (options.stop_when && options.stop_when(text)) return "stop";
-  }
-  if (tokens.size() >= options.max_new_tokens) return "length";
-  return nullptr;
-}
-
-// One forward call over `segments`, each driven by its policy: record what the policy asks
-// for, then let it compress. The building block of generation and of scoring under a policy.
-// A null policy leaves its segment's cache uncompressed (no record, no step): the batched
-// engine's full-cache reference lane rides in the same call as the compressed lanes
-// (engine/batch_decode.hpp, DecodeJob::reference), whatever policy types the caller lists.
-template <class WT, kv::CachePolicy Policy>
-void forward_with_policies(model::Transformer<WT>& model, std::vector<model::Segment>& segments,
-                           std::span<Policy* const> policies, kv::StepKind kind, std::vector<float>& logits) {
-  std::vector<kv::AttentionRecord> records(segments.size());
-  std::vector<model::RecordRequest> requests(segments.size());
-  for (std::size_t i = 0; i < segments.size(); ++i) {
-    requests[i] = {&records[i], policies[i] ? policies[i]->attention_rows(kind, segments[i].tokens.size()) : 0,
-                   policies[i] && kv::wants_query_moments(*policies[i], kind)};
-    segments[i].records = std::span<const model::RecordRequest>(&requests[i], requests[i].rows ? 1 : 0);
-  }
-  model.forward(segments, logits);
-  // Lanes are independent (each owns its cache and policy state), so their compression steps
-  // run on the pool's threads: in decode mode an eviction policy re-selects after every step,
-  // which would otherwise be a serial tail after each batched forward call.
-  std::vector<std::exception_ptr> errors(segments.size());
-  model.pool().parallel_for(segments.size(), [&](std::size_t begin, std::size_t end) {
-    for (std::size_t i = begin; i < end; ++i) try {
-        if (policies[i]) policies[i]->after_step(*segments[i].cache, records[i], kind);
-      } catch (...) {
-        errors[i] = std::current_exception();  // rethrown on the caller's thread, first lane first
-      }
-  });
-  for (const auto& e : errors)
-    if (e) std::rethrow_exception(e);
-}
-
-// Scope `context`'s second half: the question's tokens are appended to a cache its policy has
-// already compressed, with no record and no policy step — they are stored as computed and
-// never evicted or coded (prompt mode; decode mode with a question is refused by the callers,
-// since a decode-mode policy would later select among the question's rows). The logits are
-// the question's last row's, as a one-pass prefill's.
-template <class WT>
-void append_question(model::Transformer<WT>& model, kv::KvCache& cache, std::span<const std::int32_t> question,
-                     std::vector<float>& logits) {
-  if (question.empty()) return;
-  const model::Segment seg{&cache, question, model::Logits::Last};
-  model.forward(std::span<const model::Segment>(&seg, 1), logits);
-}
-
-// The first `prompt.size() − question` tokens of the prompt: what a policy compresses. At
-// least one token is context.
-inline std::size_t context_length(std::size_t prompt, std::size_t question) {
-  return question < prompt ? prompt - question : 1;
-}
-
-// Prefill a prompt under its policy, in scope `context` when `question` > 0.
-template <class WT, kv::CachePolicy Policy>
-void prefill_with_policy(model::Transformer<WT>& model, kv::KvCache& cache, std::span<const std::int32_t> prompt,
-                         std::size_t question, Policy& policy, std::vector<float>& logits) {
-  const std::size_t context = context_length(prompt.size(), question);
-  std::vector<model::Segment> seg = {{&cache, prompt.first(context), model::Logits::Last}};
-  Policy* p = &policy;
-  forward_with_policies(model, seg, std::span<Policy* const>(&p, 1), kv::StepKind::Prefill, logits);
-  append_question(model, cache, prompt.subspan(context), logits);
-}
-
+// Each prompt under its own copy of `policy`, scope `context` where options.question_tokens
+// says so. `caches_out`, when set, receives each sequence's cache after its last step.
 template <class WT, kv::CachePolicy Policy = kv::FullCache>
 std::vector<Generation> generate_greedy(model::Transformer<WT>& model,
                                         std::span<const std::vector<std::int32_t>> prompts,
                                         const GenerateOptions& options, const Detokenizer& detokenize = {},
                                         const Policy& policy = {}, std::vector<kv::KvCache>* caches_out = nullptr) {
-  using clock = std::chrono::steady_clock;
-  const std::size_t V = static_cast<std::size_t>(model.config().vocab_size);
-  const std::vector<std::int32_t>& eos = options.eos_ids.empty() ? model.config().eos_token_ids : options.eos_ids;
-  const std::size_t B = prompts.size();
-  std::vector<kv::KvCache> caches;
-  caches.reserve(B);
-  std::vector<Policy> policies(B, policy);
-  std::vector<Generation> out(B);
-  std::vector<std::int32_t> next(B);
-  std::vector<bool> done(B, false);
-  std::vector<float> logits;
-
-  auto measure = [&](std::size_t b) {
-    const std::size_t stored = policies[b].stored_bytes(caches[b]), full = kv::full_cache_bytes(caches[b]);
-    out[b].kv_bytes_end = stored;
-    out[b].kv_full_bytes_end = full;
-    out[b].kv_fraction_end = full ? static_cast<double>(stored) / static_cast<double>(full) : 0.0;
-    out[b].kv_fraction_peak = std::max(out[b].kv_fraction_peak, out[b].kv_fraction_end);
-  };
-  auto finished = [&](std::size_t b) {
-    const char* reason = stop_reason(out[b].tokens, eos, options, detokenize);
-    if (reason) out[b].finish_reason = reason;
-    return reason != nullptr;
-  };
-
-  for (std::size_t b = 0; b < B; ++b) {
-    caches.push_back(model.new_cache());
-    if (options.max_new_tokens == 0) {
-      out[b].finish_reason = "length";
-      done[b] = true;
-      continue;
-    }
-    const auto t0 = clock::now();
-    const std::size_t question = b < options.question_tokens.size() ? options.question_tokens[b] : 0;
-    prefill_with_policy(model, caches[b], std::span<const std::int32_t>(prompts[b]), question, policies[b], logits);
-    measure(b);
-    next[b] = argmax(logits.data(), V);
-    out[b].tokens.push_back(next[b]);
-    out[b].prefill_seconds = std::chrono::duration<double>(clock::now() - t0).count();
-    done[b] = finished(b);
+  std::vector<DecodeJob> jobs(prompts.size());
+  for (std::size_t b = 0; b < prompts.size(); ++b) {
+    jobs[b].prompt = prompts[b];
+    jobs[b].question_tokens = b < options.question_tokens.size() ? options.question_tokens[b] : 0;
   }
-
-  for (;;) {
-    std::vector<model::Segment> step;
-    std::vector<Policy*> step_policies;
-    std::vector<std::size_t> who;
-    for (std::size_t b = 0; b < B; ++b) {
-      if (done[b]) continue;
-      step.push_back({&caches[b], std::span<const std::int32_t>(&next[b], 1), model::Logits::Last});
-      step_policies.push_back(&policies[b]);
-      who.push_back(b);
-    }
-    if (step.empty()) break;
-    const auto t0 = clock::now();
-    forward_with_policies(model, step, std::span<Policy* const>(step_policies), kv::StepKind::Decode, logits);
-    const double dt = std::chrono::duration<double>(clock::now() - t0).count();
-    for (std::size_t i = 0; i < who.size(); ++i) {
-      const std::size_t b = who[i];
-      measure(b);
-      next[b] = argmax(&logits[i * V], V);
-      out[b].tokens.push_back(next[b]);
-      out[b].decode_seconds += dt;
-      done[b] = finished(b);
-    }
-  }
-  if (caches_out) *caches_out = std::move(caches);
+  BatchOptions batch;
+  batch.max_lanes = std::max<std::size_t>(1, prompts.size());
+  batch.generation_caches = caches_out;
+  const std::vector<JobResult> results =
+      run_jobs(model, std::span<const DecodeJob>(jobs), policy, options, detokenize, batch);
+  std::vector<Generation> out;
+  out.reserve(results.size());
+  for (const JobResult& r : results) out.push_back(r.generation);
   return out;
 }
 

@@ -1,7 +1,10 @@
 #pragma once
-// Teacher-forced log-probabilities and perplexity. Log-softmax is taken in double from the
-// fp32 logits. Long inputs are processed in chunks through the same cache (a chunked
-// prefill is exactly a prefill), so memory holds chunk × vocab logits, never n × vocab.
+// Teacher-forced log-probabilities and perplexity over the full cache, in one pass: the prefill
+// path of the measure. Log-softmax is taken in double from the fp32 logits. Long inputs are
+// processed in chunks through the same cache (a chunked prefill is exactly a prefill), so memory
+// holds chunk × vocab logits, never n × vocab. Scoring under a compressor needs a decode step per
+// token (the policy runs after each): a job's `forced` continuation in the decode loop
+// (engine/batch_decode.hpp), which with `full` gives exactly these log-probabilities (tested).
 //
 // strided_perplexity follows the sliding-window protocol of the transformers perplexity
 // guide: windows of `window` tokens start every `stride` tokens; each window scores only
@@ -13,8 +16,8 @@
 #include <span>
 #include <vector>
 
+#include "kvcanary/kv/full.hpp"
 #include "kvcanary/kv/policy.hpp"
-#include "kvcanary/engine/generate.hpp"
 #include "kvcanary/model/llama.hpp"
 
 namespace kvcanary::engine {
@@ -23,7 +26,13 @@ struct TokenScores {
   std::vector<double> logprobs;  // log p(token_i | tokens_<i) for every scored token
   double nll_sum = 0.0;
   std::size_t n_scored = 0;
-  double kv_fraction_end = 1.0;  // under a compressor: stored / full fp16 KV bytes at the end
+  kv::KvMemory memory;  // the cache the tokens were scored through, after the last one
+
+  void add(double logprob) {
+    logprobs.push_back(logprob);
+    nll_sum -= logprob;
+    ++n_scored;
+  }
   double perplexity() const { return n_scored ? std::exp(nll_sum / static_cast<double>(n_scored)) : 0.0; }
 };
 
@@ -55,12 +64,10 @@ TokenScores score_tokens(model::Transformer<WT>& model, std::span<const std::int
     if (!wanted) continue;
     for (std::size_t i = begin; i < end; ++i) {
       if (i + 1 < first_scored) continue;
-      const double lp = log_softmax_at(&logits[(i - begin) * V], V, ids[i + 1]);
-      s.logprobs.push_back(lp);
-      s.nll_sum -= lp;
-      ++s.n_scored;
+      s.add(log_softmax_at(&logits[(i - begin) * V], V, ids[i + 1]));
     }
   }
+  kv::observe_memory(s.memory, kv::FullCache{}, cache);
   return s;
 }
 
@@ -85,43 +92,6 @@ TokenScores strided_perplexity(model::Transformer<WT>& model, std::span<const st
     if (end == ids.size()) break;
   }
   return total;
-}
-
-// Teacher-forced scoring under a compressor, with exactly the cache generation would have:
-// ids[0, context) go in as one prefill step (the policy compresses them as a prompt), every
-// later token as one decode step (the policy runs after each, in decode mode). Tokens
-// ids[first_scored..] are scored; first_scored ≥ 1. The prediction of ids[context] comes from
-// the prefill step, before compression, as a generated first token would.
-template <class WT, kv::CachePolicy Policy>
-TokenScores score_tokens_under(model::Transformer<WT>& model, std::span<const std::int32_t> ids,
-                               const Policy& prototype, std::size_t context, std::size_t first_scored) {
-  TokenScores s;
-  if (ids.size() < 2) return s;
-  context = std::clamp<std::size_t>(context, 1, ids.size() - 1);
-  first_scored = std::max<std::size_t>(first_scored, 1);
-  const std::size_t V = static_cast<std::size_t>(model.config().vocab_size);
-  kv::KvCache cache = model.new_cache();
-  Policy policy = prototype;
-  Policy* pp = &policy;
-  std::vector<float> logits;
-  auto score_row = [&](const float* row, std::size_t target_index) {
-    if (target_index < first_scored) return;
-    const double lp = log_softmax_at(row, V, ids[target_index]);
-    s.logprobs.push_back(lp);
-    s.nll_sum -= lp;
-    ++s.n_scored;
-  };
-  std::vector<model::Segment> seg = {{&cache, ids.first(context), model::Logits::All}};
-  forward_with_policies(model, seg, std::span<Policy* const>(&pp, 1), kv::StepKind::Prefill, logits);
-  for (std::size_t i = 0; i < context; ++i) score_row(&logits[i * V], i + 1);
-  for (std::size_t i = context; i + 1 < ids.size(); ++i) {
-    seg = {{&cache, ids.subspan(i, 1), model::Logits::Last}};
-    forward_with_policies(model, seg, std::span<Policy* const>(&pp, 1), kv::StepKind::Decode, logits);
-    score_row(logits.data(), i + 1);
-  }
-  const std::size_t full = kv::full_cache_bytes(cache);
-  s.kv_fraction_end = full ? static_cast<double>(policy.stored_bytes(cache)) / static_cast<double>(full) : 0.0;
-  return s;
 }
 
 }  // namespace kvcanary::engine

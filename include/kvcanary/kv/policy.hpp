@@ -23,6 +23,7 @@
 //
 // Adding a compressor = one header defining such a struct + one test file.
 
+#include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -120,6 +121,23 @@ inline std::size_t full_cache_bytes(const KvCache& c) {
   return fp16_kv_bytes(static_cast<std::size_t>(c.tokens_seen()), c.head_dim()) * c.layers() * c.kv_heads();
 }
 
+// A sequence's KV memory as its policy measures it (`stored_bytes` against `full_cache_bytes`),
+// observed after every step's compression: the last step's bytes and ratio, and the largest
+// ratio any step reached (a decode-mode cache can shrink again after its peak). The one record
+// of the budget axis: every decode loop observes into it and rows read it (budget_measured,
+// budget_peak, kv_bytes_retained).
+struct KvMemory {
+  std::size_t kv_bytes_end = 0, kv_full_bytes_end = 0;  // after the last observed step
+  double kv_fraction_end = 0, kv_fraction_peak = 0;     // stored / full; 0 for an empty cache
+
+  void observe(std::size_t stored, std::size_t full) {
+    kv_bytes_end = stored;
+    kv_full_bytes_end = full;
+    kv_fraction_end = full ? static_cast<double>(stored) / static_cast<double>(full) : 0.0;
+    kv_fraction_peak = std::max(kv_fraction_peak, kv_fraction_end);
+  }
+};
+
 template <class P>
 concept CachePolicy = std::copyable<P> && requires(P p, const P cp, KvCache& cache, const KvCache& ccache,
                                                    const AttentionRecord& record, StepKind kind, std::size_t n) {
@@ -128,6 +146,12 @@ concept CachePolicy = std::copyable<P> && requires(P p, const P cp, KvCache& cac
   { cp.stored_bytes(ccache) } -> std::convertible_to<std::size_t>;
   { cp.identity() } -> std::convertible_to<std::string>;  // name and every parameter: part of a cell's id
 };
+
+// After a step: what `policy` holds of `cache`, into `memory`.
+template <CachePolicy P>
+void observe_memory(KvMemory& memory, const P& policy, const KvCache& cache) {
+  memory.observe(policy.stored_bytes(cache), full_cache_bytes(cache));
+}
 
 // Step 1b of the contract: whether P wants the step's query moments recorded. A policy that
 // wraps another (`evict`, the composed eviction + quantizer) asks what the wrapped one asks.

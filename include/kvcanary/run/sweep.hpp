@@ -514,9 +514,9 @@ class Sweep {
     if (c.kv_rel_error_v) row.scores["kv_rel_error_v"] = *c.kv_rel_error_v;
     row.n_tokens = static_cast<std::int64_t>(g.tokens.size());
     row.finish_reason = g.finish_reason;
-    row.kv_bytes_retained = static_cast<double>(result.generation_memory.kv_bytes_end);
-    row.budget_measured = result.generation_memory.kv_fraction_end;
-    row.budget_peak = result.generation_memory.kv_fraction_peak;
+    row.kv_bytes_retained = static_cast<double>(result.generation.memory.kv_bytes_end);
+    row.budget_measured = result.generation.memory.kv_fraction_end;
+    row.budget_peak = result.generation.memory.kv_fraction_peak;
   }
 
   void fill_perplexity(Row& row, const engine::JobResult& result) const {
@@ -524,9 +524,9 @@ class Sweep {
     row.scores = {
         {"perplexity", s.perplexity()}, {"nll_sum", s.nll_sum}, {"n_scored", static_cast<double>(s.n_scored)}};
     row.n_tokens = static_cast<std::int64_t>(s.n_scored);
-    row.kv_bytes_retained = static_cast<double>(result.forced_memory.kv_bytes_end);
-    row.budget_measured = result.forced_memory.kv_fraction_end;
-    row.budget_peak = result.forced_memory.kv_fraction_peak;
+    row.kv_bytes_retained = static_cast<double>(result.forced.memory.kv_bytes_end);
+    row.budget_measured = result.forced.memory.kv_fraction_end;
+    row.budget_peak = result.forced.memory.kv_fraction_peak;
   }
 
   bool stopping() const { return stop_ && stop_->load(std::memory_order_relaxed); }
