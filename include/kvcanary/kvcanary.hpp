@@ -35,10 +35,15 @@
 #include "kvcanary/io/unicode_nfc.hpp"
 #include "kvcanary/io/utf8.hpp"
 
-// ops: kernels: matmul, elementwise, RoPE, thread pool; SIMD chosen at run time
+// ops: kernels: matmul, attention's dot products, elementwise, exp, RoPE, thread pool; the
+// build's SIMD in simd.hpp, wider SIMD chosen at run time (isa.hpp; `-inl.h`: compiled per target)
+#include "kvcanary/ops/dot.hpp"
 #include "kvcanary/ops/elementwise.hpp"
+#include "kvcanary/ops/exp.hpp"
 #include "kvcanary/ops/isa.hpp"
+#include "kvcanary/ops/matmul.hpp"
 #include "kvcanary/ops/rope.hpp"
+#include "kvcanary/ops/simd.hpp"
 #include "kvcanary/ops/stored_matmul.hpp"
 #include "kvcanary/ops/thread_pool.hpp"
 

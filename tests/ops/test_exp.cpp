@@ -13,7 +13,7 @@
 #include <random>
 #include <vector>
 
-#include "kvcanary/ops/exp-inl.h"
+#include "kvcanary/ops/exp.hpp"
 
 using kvcanary::ops::exp1;
 

@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "kvcanary/ops/matmul-inl.h"
+#include "kvcanary/ops/matmul.hpp"
 
 using kvcanary::bf16_t;
 using kvcanary::ops::PackedMatrix;
@@ -128,30 +128,6 @@ TEST_CASE_TEMPLATE("packed matrix reads back its rows", WT, float, bf16_t, kvcan
       REQUIRE(row[k] == kvcanary::ops::load_scalar(&c.w[o * 19 + k]));
       REQUIRE(c.packed.at(o, k) == row[k]);
     }
-  }
-}
-
-TEST_CASE("dot_rows equals dot row by row, bit for bit") {
-  for (std::size_t n : {8, 64, 13}) {
-    const auto rows = random_x(11, n, 5), x = random_x(1, n, 6);
-    std::vector<float> out(11);
-    kvcanary::ops::dot_rows(rows.data(), x.data(), n, 11, out.data());
-    for (std::size_t j = 0; j < 11; ++j) {
-      const float d = kvcanary::ops::dot(&rows[j * n], x.data(), n);
-      REQUIRE(std::memcmp(&out[j], &d, sizeof d) == 0);
-    }
-  }
-}
-
-TEST_CASE("weighted_sum equals axpy row by row, bit for bit") {
-  for (std::size_t n : {64, 128, 72, 5}) {
-    const auto rows = random_x(9, n, 8);
-    std::vector<float> p = random_x(1, 9, 9), want(n, 0.0f), got(n, -1.0f);
-    p[3] = 0.0f;
-    for (std::size_t j = 0; j < 9; ++j)
-      if (p[j] != 0.0f) kvcanary::ops::axpy(want.data(), p[j], &rows[j * n], n);
-    kvcanary::ops::weighted_sum(got.data(), p.data(), rows.data(), n, 9);
-    REQUIRE(std::memcmp(got.data(), want.data(), n * sizeof(float)) == 0);
   }
 }
 

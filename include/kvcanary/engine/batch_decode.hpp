@@ -13,7 +13,7 @@
 // the queue at the next step (continuous batching).
 //
 // Same tokens out: each lane's cache, positions and policy state are its own, and the forward
-// pass's matmul is batch-invariant (ops/matmul-inl.h), so a lane's logits do not depend on
+// pass's matmul is batch-invariant (ops/matmul.hpp), so a lane's logits do not depend on
 // which other lanes share its step — a job gives the same result alone or in a batch
 // (tests/engine/test_batch_decode.cpp).
 //
@@ -277,16 +277,16 @@ std::vector<JobResult> run_jobs_each(model::Transformer<WT>& model, std::span<co
     if (lanes.empty() || stopping()) break;
 
     std::vector<model::Segment> step;
-    std::vector<Policy*> policies;
+    std::vector<Policy*> step_policies;
     step.reserve(lanes.size());
     for (std::size_t i = 0; i < lanes.size(); ++i) {
       Lane& l = lanes[i];
       step.push_back({&l.cache, std::span<const std::int32_t>(&l.next, 1), model::Logits::Last});
-      policies.push_back(l.kind == LaneKind::Reference ? nullptr : &l.policy);  // the full cache: no policy
+      step_policies.push_back(l.kind == LaneKind::Reference ? nullptr : &l.policy);  // the full cache: no policy
       if (l.kind == LaneKind::Reference) reference_row[l.job] = i;
     }
     const auto t0 = clock::now();
-    forward_with_policies(model, step, std::span<Policy* const>(policies), kv::StepKind::Decode, logits);
+    forward_with_policies(model, step, std::span<Policy* const>(step_policies), kv::StepKind::Decode, logits);
     // Agreement rows (a softmax over the vocabulary each, twice) run across the pool: one lane
     // per job, so each writes only its own job's result.
     std::vector<std::size_t> agree_lanes;

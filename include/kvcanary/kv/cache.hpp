@@ -19,7 +19,7 @@
 
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/kv/packed_rows.hpp"
-#include "kvcanary/ops/matmul-inl.h"
+#include "kvcanary/ops/dot.hpp"
 
 namespace kvcanary::kv {
 

@@ -42,12 +42,9 @@
 #include <string>
 #include <string_view>
 
-#if defined(__AVX2__)
-#include <immintrin.h>
-#endif
-
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/core/half.hpp"
+#include "kvcanary/ops/simd.hpp"
 #include "kvcanary/kv/minifloat.hpp"
 
 namespace kvcanary::kv {
@@ -346,7 +343,7 @@ inline void quantize_row(CacheType t, const float* x, std::size_t n, float tenso
   }
 }
 
-#if defined(__AVX2__)
+#if KVCANARY_AVX2
 // AVX2 decoding of one 32-value block, the same operations as the scalar code per lane (one
 // fp32 multiply, then for q4_1/q5_1 a separately rounded add), so the values are identical.
 namespace avx2 {
@@ -521,7 +518,7 @@ inline void dequantize_row(CacheType t, const std::uint8_t* in, std::size_t n, f
   for (std::size_t b = 0; b < n / B; ++b) {
     const std::uint8_t* p = in + b * bytes;
     float* y = out + b * B;
-#if defined(__AVX2__)
+#if KVCANARY_AVX2
     if (avx2::block(t, p, y)) continue;
 #endif
     dequantize_block_portable(t, p, tensor_scale, y);

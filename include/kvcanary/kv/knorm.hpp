@@ -22,7 +22,7 @@
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
 #include "kvcanary/core/model_config.hpp"
-#include "kvcanary/ops/matmul-inl.h"
+#include "kvcanary/ops/dot.hpp"
 
 namespace kvcanary::kv {
 

@@ -30,12 +30,9 @@
 #include <string>
 #include <vector>
 
-#if defined(__AVX2__) || defined(__F16C__)
-#include <immintrin.h>
-#endif
-
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/core/half.hpp"
+#include "kvcanary/ops/simd.hpp"
 #include "kvcanary/kv/cache_types.hpp"
 #include "kvcanary/kv/quantizer.hpp"
 
@@ -146,7 +143,7 @@ struct PackedRows {
 
   // fp16 → fp32, exact either way; F16C does it in one instruction (once per group here).
   static float widen(f16_t h) {
-#if defined(__F16C__)
+#if KVCANARY_AVX2
     return _cvtsh_ss(h.bits);
 #else
     return to_float(h);
@@ -168,7 +165,7 @@ struct PackedRows {
     const std::size_t cg = col_groups(D), rb = row_bytes(D);
     const float offset = static_cast<float>(1u << (B - 1));
     std::size_t loaded_group = static_cast<std::size_t>(-1);
-#if defined(__AVX2__) && defined(__FMA__)
+#if KVCANARY_AVX2
     const __m256i shifts = _mm256_setr_epi32(0, B, 2 * B, 3 * B, 4 * B, 5 * B, 6 * B, 7 * B);
     const __m256i lane_mask = _mm256_set1_epi32(static_cast<int>(mask));
 #endif
@@ -190,7 +187,7 @@ struct PackedRows {
       const std::uint8_t* row = &codes[r * rb];
       float* x = out + t * D;
       std::size_t d = 0;
-#if defined(__AVX2__) && defined(__FMA__)
+#if KVCANARY_AVX2
       auto codes8 = [&](std::size_t at) {
         if constexpr (B == 8) {
           return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + at)));

@@ -25,12 +25,9 @@
 #include <cstddef>
 #include <cstdint>
 
-#if defined(__F16C__)
-#include <immintrin.h>
-#endif
-
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/core/half.hpp"
+#include "kvcanary/ops/simd.hpp"
 
 namespace kvcanary::kv::quant {
 
@@ -55,7 +52,7 @@ inline f16_t to_f16_down_portable(float x) noexcept {
   h.bits ^= 0x8000u;
   return h;
 }
-#if defined(__F16C__)
+#if KVCANARY_AVX2  // F16C, which every AVX2 CPU has (ops/simd.hpp)
 inline f16_t to_f16_up(float x) noexcept {
   return f16_t{static_cast<std::uint16_t>(_cvtss_sh(x, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC))};
 }

@@ -28,7 +28,8 @@
 #include "kvcanary/model/stored_weights.hpp"
 #include "kvcanary/model/weights.hpp"
 #include "kvcanary/ops/elementwise.hpp"
-#include "kvcanary/ops/matmul-inl.h"
+#include "kvcanary/ops/dot.hpp"
+#include "kvcanary/ops/matmul.hpp"
 #include "kvcanary/ops/rope.hpp"
 #include "kvcanary/ops/thread_pool.hpp"
 

@@ -1,7 +1,7 @@
 #pragma once
 // Model weights in the precision the forward pass reads: WT = float, bf16_t or f16_t for the large
 // matrices (embeddings, projections, lm_head); norms and biases always fp32. Projections and
-// lm_head are packed once at load into the matmul's panel layout (ops/matmul-inl.h), converting
+// lm_head are packed once at load into the matmul's panel layout (ops/matmul.hpp), converting
 // from the file's dtype (F32, F16, BF16) on the way; q/k/v and gate/up are stacked so each pair
 // or triple is one matmul per layer. An untied embedding table is used in place from the mmap
 // when its dtype is WT; a tied one is read back from the packed lm_head (no second copy).
@@ -20,7 +20,7 @@
 #include "kvcanary/core/half.hpp"
 #include "kvcanary/io/safetensors.hpp"
 #include "kvcanary/core/model_config.hpp"
-#include "kvcanary/ops/matmul-inl.h"
+#include "kvcanary/ops/matmul.hpp"
 #include "kvcanary/ops/stored_matmul.hpp"
 
 namespace kvcanary::model {

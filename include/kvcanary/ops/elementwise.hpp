@@ -10,17 +10,13 @@
 #include <cmath>
 #include <cstddef>
 
-#include "kvcanary/ops/exp-inl.h"
+#include "kvcanary/ops/exp.hpp"
+#include "kvcanary/ops/simd.hpp"
 
 namespace kvcanary::ops {
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if KVCANARY_AVX2
 namespace detail {
-inline float sum8(__m256 v) {
-  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  return _mm_cvtss_f32(_mm_add_ss(lo, _mm_movehdup_ps(lo)));
-}
 inline float max8(__m256 v) {
   __m128 lo = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   lo = _mm_max_ps(lo, _mm_movehl_ps(lo, lo));
@@ -33,7 +29,7 @@ inline float max8(__m256 v) {
 inline void rmsnorm(float* y, const float* x, const float* weight, std::size_t n, float eps) {
   float ss = 0.0f;
   std::size_t i = 0;
-#if defined(__AVX2__) && defined(__FMA__)
+#if KVCANARY_AVX2
   __m256 acc = _mm256_setzero_ps();
   for (; i + 8 <= n; i += 8) {
     const __m256 v = _mm256_loadu_ps(x + i);
@@ -43,7 +39,7 @@ inline void rmsnorm(float* y, const float* x, const float* weight, std::size_t n
     const __m256 v = load_partial(x + i, n - i, 0.0f);
     acc = _mm256_fmadd_ps(v, v, acc);
   }
-  ss = detail::sum8(acc);
+  ss = hsum8(acc);
   const float inv = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
   const __m256 iv = _mm256_set1_ps(inv);
   for (i = 0; i + 8 <= n; i += 8)
@@ -60,7 +56,7 @@ inline void rmsnorm(float* y, const float* x, const float* weight, std::size_t n
 // get probability 0.
 inline void softmax(float* x, std::size_t n) {
   if (n == 0) return;
-#if defined(__AVX2__) && defined(__FMA__)
+#if KVCANARY_AVX2
   std::size_t i = 0;
   __m256 mv = _mm256_set1_ps(-INFINITY);
   for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
@@ -78,7 +74,7 @@ inline void softmax(float* x, std::size_t n) {
     store_partial(x + i, e, n - i);
     acc = _mm256_add_ps(acc, e);
   }
-  const __m256 inv = _mm256_set1_ps(1.0f / detail::sum8(acc));
+  const __m256 inv = _mm256_set1_ps(1.0f / hsum8(acc));
   for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
   const float s = _mm256_cvtss_f32(inv);
   for (; i < n; ++i) x[i] *= s;
@@ -98,7 +94,7 @@ inline void softmax(float* x, std::size_t n) {
 // be gate. For g → −∞, e^−g overflows to inf and the quotient is −0, as with std::exp.
 inline void swiglu(float* out, const float* gate, const float* up, std::size_t n) {
   std::size_t i = 0;
-#if defined(__AVX2__) && defined(__FMA__)
+#if KVCANARY_AVX2
   const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
   const auto silu_up = [&](__m256 g, __m256 u) {
     return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, exp8(_mm256_xor_ps(g, sign)))), u);

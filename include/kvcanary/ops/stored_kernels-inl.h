@@ -19,6 +19,10 @@
 
 namespace kvcanary::ops::KVC_SK_NS {
 
+#if KVC_SK_LEVEL >= 1
+#include "kvcanary/ops/hsum8-inl.h"  // s4, s2, s1 of the order above, for this target
+#endif
+
 #if KVC_SK_LEVEL == 2
 struct V16 {
   __m512 v;
@@ -26,12 +30,6 @@ struct V16 {
 inline V16 vzero() { return {_mm512_setzero_ps()}; }
 inline V16 vload(const float* p) { return {_mm512_loadu_ps(p)}; }
 inline V16 vfma(V16 a, V16 b, V16 c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
-inline float hsum8(__m256 v) {  // s4, s2, s1 of the order above
-  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-  return _mm_cvtss_f32(lo);
-}
 inline float vreduce(V16 a) {
   // Through memory: GCC 12's _mm512_castps512_ps256 / extract intrinsics trip its
   // -Wuninitialized (an undefined pass-through operand); this runs once per output.
@@ -47,12 +45,6 @@ struct V16 {
 inline V16 vzero() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
 inline V16 vload(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
 inline V16 vfma(V16 a, V16 b, V16 c) { return {_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)}; }
-inline float hsum8(__m256 v) {
-  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-  return _mm_cvtss_f32(lo);
-}
 inline float vreduce(V16 a) { return hsum8(_mm256_add_ps(a.lo, a.hi)); }
 constexpr int kGW = 2, kMR = 2, kGW1 = 4;  // 8 ymm accumulators either way, of 16 registers
 #else

@@ -26,13 +26,11 @@
 #include <cmath>
 #include <cstddef>
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
+#include "kvcanary/ops/simd.hpp"
 
 namespace kvcanary::ops {
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if KVCANARY_AVX2
 
 inline __m256 exp8(__m256 x) {
   const __m256 lo = _mm256_set1_ps(-110.0f), hi = _mm256_set1_ps(89.0f);
@@ -84,7 +82,7 @@ inline float exp1(float x) { return std::exp(x); }
 // out[i] = exp(x[i]); out may be x.
 inline void exp(float* out, const float* x, std::size_t n) {
   std::size_t i = 0;
-#if defined(__AVX2__) && defined(__FMA__)
+#if KVCANARY_AVX2
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, exp8(_mm256_loadu_ps(x + i)));
   if (i < n) store_partial(out + i, exp8(load_partial(x + i, n - i, 0.0f)), n - i);
 #else
