@@ -28,10 +28,9 @@ TEST_CASE("adakv: kept rows per head equal the goldens, heads differ, bytes are 
         cache.head(0, h).append(&keys[h][r * d], v.data(), static_cast<std::int32_t>(r), d);
       }
     cache.advance(static_cast<std::int64_t>(n));
-    auto p =
-        kv::AdaKv::create(kv::PolicyOptions(budget, kv::Mode::Prompt,
-                                            {{"scorer", "keydiff"}, {"alpha", kv::eviction::format_number(alpha)}}),
-                          ModelConfig{});
+    auto p = kv::AdaKv::create(
+        kv::PolicyOptions(budget, kv::Mode::Prompt, {{"scorer", "keydiff"}, {"alpha", kv::format_number(alpha)}}),
+        ModelConfig{});
     CHECK(p.attention_rows(kv::StepKind::Prefill, n) == 0);
     p.after_step(cache, {}, kv::StepKind::Prefill);
     const std::size_t C = kv::eviction::budget_rows(budget, static_cast<std::int64_t>(n));

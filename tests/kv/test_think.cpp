@@ -60,10 +60,10 @@ TEST_CASE("think: channel scores and pruned channels equal the numpy goldens (GQ
     }
     REQUIRE(h == heads);
 
-    auto p = kv::Think::create(kv::PolicyOptions(1.0, kv::Mode::Prompt,
-                                                 {{"window", std::to_string(window)},
-                                                  {"key_channel_ratio", kv::eviction::format_number(ratio)}}),
-                               eviction::one_layer_shape(heads, heads / group, d));
+    auto p = kv::Think::create(
+        kv::PolicyOptions(1.0, kv::Mode::Prompt,
+                          {{"window", std::to_string(window)}, {"key_channel_ratio", kv::format_number(ratio)}}),
+        eviction::one_layer_shape(heads, heads / group, d));
     CHECK(p.attention_rows(kv::StepKind::Prefill, n) == w);
     kv::KvCache cache(1, heads / group, d);
     std::vector<std::vector<float>> keys;

@@ -82,15 +82,7 @@ struct AbsmaxQuant {
   // Bytes of the buffers held: packed codes, the fp16 scales (one per layer and tensor), and
   // the rows not quantized (none in `decode` mode after a step) at fp16.
   std::size_t stored_bytes(const KvCache& c) const {
-    std::size_t bytes = 0;
-    for (std::size_t l = 0; l < c.layers(); ++l)
-      for (std::size_t h = 0; h < c.kv_heads(); ++h) {
-        const HeadStore& s = c.head(l, h);
-        bytes += s.packed_keys.codes.size() + s.packed_values.codes.size() +
-                 (s.keys.size() + s.values.size()) * sizeof(f16_t);
-      }
-    bytes += layers.size() * 2 * sizeof(f16_t);  // K and V scale per layer
-    return bytes;
+    return codes_and_fp16_row_bytes(c) + layers.size() * 2 * sizeof(f16_t);  // + K and V scale per layer
   }
 
   std::string identity() const { return "absmax(bits=" + std::to_string(bits) + ",mode=" + mode_name(mode) + ")"; }

@@ -29,11 +29,13 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "kvcanary/kv/base_scorer.hpp"
 #include "kvcanary/kv/eviction.hpp"
 #include "kvcanary/kv/options.hpp"
+#include "kvcanary/kv/parameter_table.hpp"
 #include "kvcanary/kv/policy.hpp"
 #include "kvcanary/core/model_config.hpp"
 
@@ -45,31 +47,34 @@ struct AdaKv {
   static constexpr std::string_view prompt_only_because = "as the paper, it allocates the prefill's rows";
   static constexpr std::array scorers = {BaseScorer::Kind::SnapKv, BaseScorer::Kind::KeyDiff, BaseScorer::Kind::KNorm,
                                          BaseScorer::Kind::ObservedAttention};  // the first is the default (Ada-SnapKV)
-  static constexpr double default_alpha = 0.2;
 
   static std::string_view summary() {
     return "Ada-KV (Feng et al. 2024): a layer's rows ranked across its KV heads, per-head floor alpha*C; heads keep "
            "different counts; prompt only";
   }
+  static constexpr auto parameter_table() {
+    return std::tuple{Parameter{"alpha", &AdaKv::alpha,
+                                "safeguard: each head keeps at least floor(alpha * C) of its best rows", 0, 1}};
+  }
+  // The base scorer's `scorer`, `window` and `kernel` around the table's alpha.
   static std::vector<ParameterDoc> parameters() {
     std::vector<ParameterDoc> docs = BaseScorer::parameters(scorers);
-    docs.insert(docs.begin() + 1, {"alpha", eviction::format_number(default_alpha),
-                                   "safeguard: each head keeps at least floor(alpha * C) of its best rows"});
+    const std::vector<ParameterDoc> own = parameter_docs<AdaKv>();
+    docs.insert(docs.begin() + 1, own.begin(), own.end());
     return docs;
   }
   static AdaKv create(const PolicyOptions& o, const ModelConfig&) {
     AdaKv p;
     p.common = eviction::Common::from<AdaKv>(o);
     p.base = BaseScorer::from(o, scorers);
-    p.alpha = o.get_double("alpha", default_alpha);
-    if (!(p.alpha >= 0.0 && p.alpha <= 1.0)) fail(o.source(), "alpha", "must be in [0, 1]");
+    read_parameters(p, o);
     o.reject_unknown(std::string(name));
     return p;
   }
 
   eviction::Common common;
-  BaseScorer base;  // the per-head scores the layer's rows are ranked by
-  double alpha = default_alpha;
+  BaseScorer base;     // the per-head scores the layer's rows are ranked by
+  double alpha = 0.2;  // the paper's safeguard share
 
   std::size_t attention_rows(StepKind kind, std::size_t n_tokens) const { return base.attention_rows(kind, n_tokens); }
 
@@ -124,8 +129,7 @@ struct AdaKv {
 
   std::size_t stored_bytes(const KvCache& c) const { return eviction::stored_fp16_bytes(c); }
   std::string identity() const {
-    return common.prefix(name) + base.scorer_part() + ",alpha=" + eviction::format_number(alpha) + base.window_part() +
-           ")";
+    return common.prefix(name) + base.scorer_part() + identity_suffix(*this) + base.window_part() + ")";
   }
 };
 

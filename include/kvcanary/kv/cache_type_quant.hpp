@@ -126,13 +126,7 @@ struct CacheTypeQuant {
   // Bytes held: every packed row's blocks (scales inside), the rows not coded yet (prompt
   // mode: generated tokens) at fp16, and 4 B per layer and tensor with a per-tensor scale.
   std::size_t stored_bytes(const KvCache& c) const {
-    std::size_t bytes = 0;
-    for (std::size_t l = 0; l < c.layers(); ++l)
-      for (std::size_t h = 0; h < c.kv_heads(); ++h) {
-        const HeadStore& s = c.head(l, h);
-        bytes += s.packed_keys.codes.size() + s.packed_values.codes.size() +
-                 (s.keys.size() + s.values.size()) * sizeof(f16_t);
-      }
+    std::size_t bytes = codes_and_fp16_row_bytes(c);
     if (!k_scale.empty())
       bytes += c.layers() * sizeof(float) * ((info(k_type).tensor_scale ? 1 : 0) + (info(v_type).tensor_scale ? 1 : 0));
     return bytes;
@@ -146,7 +140,7 @@ struct CacheTypeQuant {
 
  private:
   static std::string format_bits(const CacheTypeInfo& i) {
-    return eviction::format_number(static_cast<double>(i.block_bytes) * 8.0 / static_cast<double>(i.block));
+    return format_number(static_cast<double>(i.block_bytes) * 8.0 / static_cast<double>(i.block));
   }
 
   float initial_scale(const KvCache& cache, std::size_t l, CacheType t, bool keys) const {

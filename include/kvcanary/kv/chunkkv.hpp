@@ -22,11 +22,13 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "kvcanary/kv/base_scorer.hpp"
 #include "kvcanary/kv/eviction.hpp"
 #include "kvcanary/kv/options.hpp"
+#include "kvcanary/kv/parameter_table.hpp"
 #include "kvcanary/kv/policy.hpp"
 #include "kvcanary/core/model_config.hpp"
 
@@ -38,30 +40,32 @@ struct ChunkKv {
   static constexpr std::string_view prompt_only_because = "KVPress's press compresses the prefill";
   static constexpr std::array scorers = {BaseScorer::Kind::KeyDiff, BaseScorer::Kind::KNorm,
                                          BaseScorer::Kind::SnapKv};  // the first is the default (KVPress's)
-  static constexpr std::size_t default_chunk_length = 20;            // KVPress's default
 
   static std::string_view summary() {
     return "ChunkKV (Liu et al. 2025): whole chunks of rows kept by their mean base score over the layer's heads; "
            "prompt only";
   }
+  static constexpr auto parameter_table() {
+    return std::tuple{Parameter{"chunk_length", &ChunkKv::chunk_length, "rows per chunk (KVPress's default)", 1}};
+  }
+  // The table's chunk_length, then the base scorer's `scorer`, `window` and `kernel`.
   static std::vector<ParameterDoc> parameters() {
-    std::vector<ParameterDoc> docs = BaseScorer::parameters(scorers);
-    docs.insert(docs.begin(),
-                {"chunk_length", std::to_string(default_chunk_length), "rows per chunk (KVPress's default)"});
+    std::vector<ParameterDoc> docs = parameter_docs<ChunkKv>();
+    const std::vector<ParameterDoc> base_docs = BaseScorer::parameters(scorers);
+    docs.insert(docs.end(), base_docs.begin(), base_docs.end());
     return docs;
   }
   static ChunkKv create(const PolicyOptions& o, const ModelConfig&) {
     ChunkKv p;
     p.common = eviction::Common::from<ChunkKv>(o);
-    p.chunk_length =
-        static_cast<std::size_t>(o.get_int("chunk_length", static_cast<std::int64_t>(default_chunk_length), 1));
+    read_parameters(p, o);
     p.base = BaseScorer::from(o, scorers);
     o.reject_unknown(std::string(name));
     return p;
   }
 
   eviction::Common common;
-  std::size_t chunk_length = default_chunk_length;
+  std::size_t chunk_length = 20;                  // KVPress's default
   BaseScorer base = {BaseScorer::Kind::KeyDiff};  // the per-row scores a chunk's mean is taken of
 
   std::size_t attention_rows(StepKind kind, std::size_t n_tokens) const { return base.attention_rows(kind, n_tokens); }
@@ -117,8 +121,7 @@ struct ChunkKv {
 
   std::size_t stored_bytes(const KvCache& c) const { return eviction::stored_fp16_bytes(c); }
   std::string identity() const {
-    return common.prefix(name) + ",chunk_length=" + std::to_string(chunk_length) + base.scorer_part() +
-           base.window_part() + ")";
+    return common.prefix(name) + identity_suffix(*this) + base.scorer_part() + base.window_part() + ")";
   }
 };
 

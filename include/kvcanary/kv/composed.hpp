@@ -91,7 +91,7 @@ P create(std::string_view n, const PolicyOptions& o, const ModelConfig& c) {
 
 template <class P>
 bool lists(const std::string& param) {
-  for (const auto& d : P::parameters())
+  for (const auto& d : parameters_of<P>())
     if (d.name == param) return true;
   return false;
 }

@@ -18,18 +18,19 @@
 // equal scores resolve to the lowest row index (the oldest row), on every platform.
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <numeric>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/kv/cache.hpp"
 #include "kvcanary/kv/options.hpp"
+#include "kvcanary/kv/parameter_table.hpp"
 #include "kvcanary/kv/policy.hpp"
 
 namespace kvcanary::kv::eviction {
@@ -92,13 +93,6 @@ inline std::vector<std::size_t> last_rows(std::size_t n, std::size_t w) {
   return r;
 }
 
-// Shortest decimal that round-trips (0.25 → "0.25", 0.1 → "0.1"): identities are cell ids.
-inline std::string format_number(double v) {
-  char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, res.ptr);
-}
-
 // Policy P's mode from its options: P's paper mode unless `mode` says otherwise. A policy that
 // declares `prompt_only_because` (its reason, as data) refuses decode mode here, once for all.
 template <class P>
@@ -142,6 +136,36 @@ struct Common {
            ",capacity=" + capacity_name(capacity);
   }
 };
+
+// An eviction policy P from its options: budget, mode and capacity (Common), then every row of
+// its parameter table, then any name left over is refused. A policy with more to set (RoPE
+// frequencies from the model config) sets it on the result.
+template <class P>
+P create(const PolicyOptions& o) {
+  P p;
+  p.common = Common::from<P>(o);
+  read_parameters(p, o);
+  o.reject_unknown(std::string(P::name));
+  return p;
+}
+
+// Every KV head of every layer keeps its best rows by `scores(layer, kv_head, store)` (one per
+// stored row; higher kept, ties to the older row), as many as the budget allows with nothing
+// protected: the whole selection of KeyDiff and of observed attention.
+template <class Scores>
+void keep_best_rows(KvCache& cache, const Common& common, Scores&& scores) {
+  const std::size_t D = cache.head_dim();
+  for (std::size_t l = 0; l < cache.layers(); ++l)
+    for (std::size_t h = 0; h < cache.kv_heads(); ++h) {
+      HeadStore& store = cache.head(l, h);
+      const std::size_t n = store.size(), k = common.keep(cache.tokens_seen(), 0, n);
+      if (k >= n) continue;
+      std::vector<std::size_t> all(n);
+      std::iota(all.begin(), all.end(), 0);
+      const std::vector<float> s = scores(l, h, std::as_const(store));
+      store.keep(top_k<float>(s, std::move(all), k), D);
+    }
+}
 
 // fp16 K and V of every stored row: eviction keeps rows as they are.
 inline std::size_t stored_fp16_bytes(const KvCache& c) { return fp16_kv_bytes(c.stored_rows(), c.head_dim()); }

@@ -41,10 +41,12 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/kv/eviction.hpp"
+#include "kvcanary/kv/parameter_table.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
 #include "kvcanary/core/model_config.hpp"
@@ -69,23 +71,19 @@ struct ExpectedAttention {
            "the prefill's "
            "queries carried forward by RoPE, times ‖V‖";
   }
-  static std::vector<ParameterDoc> parameters() {
-    return {{"n_future_positions", "512", "F: future positions whose RoPE rotations are averaged"},
-            {"n_sink", "4", "first rows always kept and left out of the query statistics (attention sinks)"},
-            {"use_covariance", "1", "1: the Σ term k·Σ̄·k / 2d; 0: the mean query only"},
-            {"use_vnorm", "1", "1: scores times ‖v_j‖ (after adding epsilon); 0: expected attention alone"},
-            {"epsilon", "0", "ε added to the expected attention before the ‖v‖ rescaling"}};
+  static constexpr auto parameter_table() {
+    using P = ExpectedAttention;
+    return std::tuple{
+        Parameter{"n_future_positions", &P::n_future, "F: future positions whose RoPE rotations are averaged", 1},
+        Parameter{"n_sink", &P::n_sink,
+                  "first rows always kept and left out of the query statistics (attention sinks)"},
+        Parameter{"use_covariance", &P::use_covariance, "1: the Σ term k·Σ̄·k / 2d; 0: the mean query only"},
+        Parameter{"use_vnorm", &P::use_vnorm,
+                  "1: scores times ‖v_j‖ (after adding epsilon); 0: expected attention alone"},
+        Parameter{"epsilon", &P::epsilon, "ε added to the expected attention before the ‖v‖ rescaling", 0}};
   }
   static ExpectedAttention create(const PolicyOptions& o, const ModelConfig& c) {
-    ExpectedAttention p;
-    p.common = eviction::Common::from<ExpectedAttention>(o);
-    p.n_future = static_cast<std::size_t>(o.get_int("n_future_positions", 512, 1));
-    p.n_sink = static_cast<std::size_t>(o.get_int("n_sink", 4, 0));
-    p.use_covariance = flag(o, "use_covariance");
-    p.use_vnorm = flag(o, "use_vnorm");
-    p.epsilon = o.get_double("epsilon", 0.0);
-    if (!(p.epsilon >= 0.0) || !std::isfinite(p.epsilon)) fail(o.source(), "epsilon", "must be a finite number ≥ 0");
-    o.reject_unknown(std::string(name));
+    ExpectedAttention p = eviction::create<ExpectedAttention>(o);
     if (c.head_dim > 0) p.inv_freq = ops::rope_inverse_frequencies(c);
     return p;
   }
@@ -225,18 +223,7 @@ struct ExpectedAttention {
   }
 
   std::size_t stored_bytes(const KvCache& c) const { return eviction::stored_fp16_bytes(c); }
-  std::string identity() const {
-    return common.prefix(name) + ",n_future_positions=" + std::to_string(n_future) +
-           ",n_sink=" + std::to_string(n_sink) + ",use_covariance=" + (use_covariance ? "1" : "0") +
-           ",use_vnorm=" + (use_vnorm ? "1" : "0") + ",epsilon=" + eviction::format_number(epsilon) + ")";
-  }
-
- private:
-  static bool flag(const PolicyOptions& o, const std::string& key) {
-    const std::int64_t v = o.get_int(key, 1, 0);
-    if (v > 1) fail(o.source(), key, "must be 0 or 1");
-    return v == 1;
-  }
+  std::string identity() const { return common.prefix(name) + identity_suffix(*this) + ")"; }
 };
 
 static_assert(CachePolicy<ExpectedAttention>);

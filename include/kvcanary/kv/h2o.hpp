@@ -18,9 +18,11 @@
 
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "kvcanary/kv/eviction.hpp"
+#include "kvcanary/kv/parameter_table.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
 #include "kvcanary/core/model_config.hpp"
@@ -33,18 +35,12 @@ struct H2o {
   static std::string_view summary() {
     return "H2O (Zhang et al. 2023): heavy hitters by accumulated attention + the most recent rows";
   }
-  static std::vector<ParameterDoc> parameters() {
-    return {
-        {"recent_ratio", "0.5", "share of the kept rows given to the most recent tokens (the rest: heavy hitters)"}};
+  static constexpr auto parameter_table() {
+    return std::tuple{Parameter{"recent_ratio", &H2o::recent_ratio,
+                                "share of the kept rows given to the most recent tokens (the rest: heavy hitters)", 0,
+                                1}};
   }
-  static H2o create(const PolicyOptions& o, const ModelConfig&) {
-    H2o p;
-    p.common = eviction::Common::from<H2o>(o);
-    p.recent_ratio = o.get_double("recent_ratio", 0.5);
-    if (!(p.recent_ratio >= 0.0 && p.recent_ratio <= 1.0)) fail(o.source(), "recent_ratio", "must be in [0, 1]");
-    o.reject_unknown(std::string(name));
-    return p;
-  }
+  static H2o create(const PolicyOptions& o, const ModelConfig&) { return eviction::create<H2o>(o); }
 
   eviction::Common common;
   double recent_ratio = 0.5;
@@ -90,9 +86,7 @@ struct H2o {
   }
 
   std::size_t stored_bytes(const KvCache& c) const { return eviction::stored_fp16_bytes(c); }
-  std::string identity() const {
-    return common.prefix(name) + ",recent_ratio=" + eviction::format_number(recent_ratio) + ")";
-  }
+  std::string identity() const { return common.prefix(name) + identity_suffix(*this) + ")"; }
 };
 
 static_assert(CachePolicy<H2o>);

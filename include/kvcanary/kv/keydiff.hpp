@@ -21,6 +21,7 @@
 #include <cmath>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "kvcanary/kv/eviction.hpp"
@@ -36,13 +37,8 @@ struct KeyDiff {
   static std::string_view summary() {
     return "KeyDiff (Park et al. 2025): keep the keys least similar (cosine) to the head's mean normalised key";
   }
-  static std::vector<ParameterDoc> parameters() { return {}; }
-  static KeyDiff create(const PolicyOptions& o, const ModelConfig&) {
-    KeyDiff p;
-    p.common = eviction::Common::from<KeyDiff>(o);
-    o.reject_unknown(std::string(name));
-    return p;
-  }
+  static constexpr auto parameter_table() { return std::tuple{}; }  // budget, mode and capacity only
+  static KeyDiff create(const PolicyOptions& o, const ModelConfig&) { return eviction::create<KeyDiff>(o); }
 
   eviction::Common common;
 
@@ -79,20 +75,13 @@ struct KeyDiff {
     if (!common.compresses(kind)) return;
     common.observe(cache, kind);
     const std::size_t D = cache.head_dim();
-    for (std::size_t l = 0; l < cache.layers(); ++l)
-      for (std::size_t h = 0; h < cache.kv_heads(); ++h) {
-        HeadStore& store = cache.head(l, h);
-        const std::size_t n = store.size(), k = common.keep(cache.tokens_seen(), 0, n);
-        if (k >= n) continue;
-        const std::vector<float> keys = store.materialize_keys(D);
-        std::vector<std::size_t> all(n);
-        std::iota(all.begin(), all.end(), 0);
-        store.keep(eviction::top_k<float>(scores(keys, n, D), std::move(all), k), D);
-      }
+    eviction::keep_best_rows(cache, common, [&](std::size_t, std::size_t, const HeadStore& store) {
+      return scores(store.materialize_keys(D), store.size(), D);
+    });
   }
 
   std::size_t stored_bytes(const KvCache& c) const { return eviction::stored_fp16_bytes(c); }
-  std::string identity() const { return common.prefix(name) + ")"; }
+  std::string identity() const { return common.prefix(name) + identity_suffix(*this) + ")"; }
 };
 
 static_assert(CachePolicy<KeyDiff>);

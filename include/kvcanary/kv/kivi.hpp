@@ -35,9 +35,11 @@
 #include <algorithm>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "kvcanary/kv/options.hpp"
+#include "kvcanary/kv/parameter_table.hpp"
 #include "kvcanary/kv/policy.hpp"
 #include "kvcanary/kv/quant_width.hpp"
 #include "kvcanary/core/model_config.hpp"
@@ -50,13 +52,21 @@ struct KiviQuant {
     return "KIVI (Liu et al. 2024): asymmetric keys per channel, values per token, groups of G, last R tokens full "
            "precision";
   }
+  // group and residual are plain members; the bit widths default from the budget (quant_width.hpp).
+  static constexpr auto parameter_table() {
+    return std::tuple{
+        Parameter{"group", &KiviQuant::group,
+                  "group size G (32, 64 or 128): tokens per key group, channels per value group (at most head_dim)", 1},
+        Parameter{"residual", &KiviQuant::residual,
+                  "R: most recent tokens kept in full precision; a positive multiple of group", 1}};
+  }
   static std::vector<ParameterDoc> parameters() {
-    return {{"bits", "budget", "bits per quantized K/V value: 8, 4 or 2; if absent, budget 0.5→8, 0.25→4, 0.125→2"},
-            {"group", "32",
-             "group size G (32, 64 or 128): tokens per key group, channels per value group (at most head_dim)"},
-            {"residual", "128", "R: most recent tokens kept in full precision; a positive multiple of group"},
-            {"k_bits", "bits", "bits of the keys (8, 4 or 2), if they differ from the values'"},
-            {"v_bits", "bits", "bits of the values (8, 4 or 2)"}};
+    std::vector<ParameterDoc> docs = parameter_docs<KiviQuant>();
+    docs.insert(docs.begin(), {"bits", "budget",
+                               "bits per quantized K/V value: 8, 4 or 2; if absent, budget 0.5→8, 0.25→4, 0.125→2"});
+    docs.push_back({"k_bits", "bits", "bits of the keys (8, 4 or 2), if they differ from the values'"});
+    docs.push_back({"v_bits", "bits", "bits of the values (8, 4 or 2)"});
+    return docs;
   }
   static KiviQuant create(const PolicyOptions& o, const ModelConfig&) {
     KiviQuant p;
@@ -70,15 +80,13 @@ struct KiviQuant {
     };
     p.k_bits = width("k_bits");
     p.v_bits = width("v_bits");
-    const std::int64_t g = o.get_int("group", 32, 1);
-    if (g != 32 && g != 64 && g != 128) fail(o.source(), "group", "must be 32, 64 or 128, got " + std::to_string(g));
-    const std::int64_t r = o.get_int("residual", 128, 1);
-    if (r % g != 0)
+    read_parameters(p, o);
+    if (p.group != 32 && p.group != 64 && p.group != 128)
+      fail(o.source(), "group", "must be 32, 64 or 128, got " + std::to_string(p.group));
+    if (p.residual % p.group != 0)
       fail(o.source(), "residual",
-           "must be a multiple of group (" + std::to_string(g) + "): keys leave the residual in whole groups, got " +
-               std::to_string(r));
-    p.group = static_cast<std::size_t>(g);
-    p.residual = static_cast<std::size_t>(r);
+           "must be a multiple of group (" + std::to_string(p.group) +
+               "): keys leave the residual in whole groups, got " + std::to_string(p.residual));
     p.mode = o.mode_or(Mode::Prompt);  // default unchanged: docs/COMPRESSORS.md "Modes"
     o.reject_unknown(std::string(name));
     return p;
@@ -145,8 +153,7 @@ struct KiviQuant {
     const std::string widths = k_bits == v_bits
                                    ? "bits=" + std::to_string(k_bits)
                                    : "k_bits=" + std::to_string(k_bits) + ",v_bits=" + std::to_string(v_bits);
-    return "kivi(" + widths + ",group=" + std::to_string(group) + ",residual=" + std::to_string(residual) +
-           ",mode=" + mode_name(mode) + ")";
+    return "kivi(" + widths + identity_suffix(*this) + ",mode=" + mode_name(mode) + ")";
   }
 };
 

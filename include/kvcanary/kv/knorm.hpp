@@ -16,9 +16,11 @@
 #include <cmath>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "kvcanary/kv/eviction.hpp"
+#include "kvcanary/kv/parameter_table.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
 #include "kvcanary/core/model_config.hpp"
@@ -32,18 +34,12 @@ struct KNorm {
   static std::string_view summary() {
     return "KNorm (Devoto et al. 2024): keep the rows whose key has the lowest L2 norm";
   }
-  static std::vector<ParameterDoc> parameters() {
-    return {{"window", "0", "most recent rows always kept (the paper: none)"},
-            {"skip_layers", "0", "first layers left uncompressed (the authors' code: 2)"}};
+  static constexpr auto parameter_table() {
+    return std::tuple{
+        Parameter{"window", &KNorm::window, "most recent rows always kept (the paper: none)"},
+        Parameter{"skip_layers", &KNorm::skip_layers, "first layers left uncompressed (the authors' code: 2)"}};
   }
-  static KNorm create(const PolicyOptions& o, const ModelConfig&) {
-    KNorm p;
-    p.common = eviction::Common::from<KNorm>(o);
-    p.window = static_cast<std::size_t>(o.get_int("window", 0, 0));
-    p.skip_layers = static_cast<std::size_t>(o.get_int("skip_layers", 0, 0));
-    o.reject_unknown(std::string(name));
-    return p;
-  }
+  static KNorm create(const PolicyOptions& o, const ModelConfig&) { return eviction::create<KNorm>(o); }
 
   eviction::Common common;
   std::size_t window = 0, skip_layers = 0;
@@ -85,10 +81,7 @@ struct KNorm {
   }
 
   std::size_t stored_bytes(const KvCache& c) const { return eviction::stored_fp16_bytes(c); }
-  std::string identity() const {
-    return common.prefix(name) + ",window=" + std::to_string(window) + ",skip_layers=" + std::to_string(skip_layers) +
-           ")";
-  }
+  std::string identity() const { return common.prefix(name) + identity_suffix(*this) + ")"; }
 };
 
 static_assert(CachePolicy<KNorm>);

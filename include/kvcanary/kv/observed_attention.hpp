@@ -18,6 +18,7 @@
 
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "kvcanary/kv/eviction.hpp"
@@ -36,12 +37,9 @@ struct ObservedAttention {
     return "observed attention (KVPress; H2O's prefill score): prefill attention per row, averaged over the queries "
            "that saw it";
   }
-  static std::vector<ParameterDoc> parameters() { return {}; }
+  static constexpr auto parameter_table() { return std::tuple{}; }  // budget, mode and capacity only
   static ObservedAttention create(const PolicyOptions& o, const ModelConfig&) {
-    ObservedAttention p;
-    p.common = eviction::Common::from<ObservedAttention>(o);
-    o.reject_unknown(std::string(name));
-    return p;
+    return eviction::create<ObservedAttention>(o);
   }
 
   eviction::Common common;
@@ -66,20 +64,13 @@ struct ObservedAttention {
   void after_step(KvCache& cache, const AttentionRecord& record, StepKind kind) {
     if (!common.compresses(kind) || record.rows == 0) return;
     common.observe(cache, kind);
-    const std::size_t D = cache.head_dim();
-    for (std::size_t l = 0; l < cache.layers(); ++l)
-      for (std::size_t h = 0; h < cache.kv_heads(); ++h) {
-        HeadStore& store = cache.head(l, h);
-        const std::size_t n = store.size(), k = common.keep(cache.tokens_seen(), 0, n);
-        if (k >= n) continue;
-        std::vector<std::size_t> all(n);
-        std::iota(all.begin(), all.end(), 0);
-        store.keep(eviction::top_k<float>(scores(record, l, h, n), std::move(all), k), D);
-      }
+    eviction::keep_best_rows(cache, common, [&](std::size_t l, std::size_t h, const HeadStore& store) {
+      return scores(record, l, h, store.size());
+    });
   }
 
   std::size_t stored_bytes(const KvCache& c) const { return eviction::stored_fp16_bytes(c); }
-  std::string identity() const { return common.prefix(name) + ")"; }
+  std::string identity() const { return common.prefix(name) + identity_suffix(*this) + ")"; }
 };
 
 static_assert(CachePolicy<ObservedAttention>);

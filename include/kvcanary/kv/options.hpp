@@ -1,10 +1,10 @@
 #pragma once
 // Runtime parameters of a compressor policy, as they arrive from the command line or a sweep
 // config: the budget knob, the mode, and named parameters (window, kernel, sinks, bits,
-// group, residual, seed, ...). Each policy documents its parameters and their defaults via
-// a static `parameters()` list (printed by `kvcanary compressors`), reads them through
-// `get_*`, and must reject a name it does not know — so a typo is an error, never a silent
-// default.
+// group, residual, seed, ...). A policy declares its parameters once, in its parameter table
+// (kv/parameter_table.hpp), which reads them through `get_*` and lists them for `kvcanary
+// compressors`; it must reject a name it does not know — so a typo is an error, never a
+// silent default.
 
 #include <cstdint>
 #include <cstdlib>

@@ -115,6 +115,20 @@ inline std::size_t fp16_kv_bytes(std::size_t rows, std::size_t head_dim) {
   return rows * head_dim * 2 /*K,V*/ * 2 /*bytes*/;
 }
 
+// A quantized cache's bytes before its scales: every packed row's codes, and the rows still in
+// full precision (rows not coded yet) at fp16. Each quantizer adds its scales as it stores them
+// (absmax: one per layer and tensor; the cache types: per block inside the codes, per tensor).
+inline std::size_t codes_and_fp16_row_bytes(const KvCache& c) {
+  std::size_t bytes = 0;
+  for (std::size_t l = 0; l < c.layers(); ++l)
+    for (std::size_t h = 0; h < c.kv_heads(); ++h) {
+      const HeadStore& s = c.head(l, h);
+      bytes +=
+          s.packed_keys.codes.size() + s.packed_values.codes.size() + (s.keys.size() + s.values.size()) * 2 /*fp16*/;
+    }
+  return bytes;
+}
+
 // The uncompressed reference for a sequence: every token it has seen, in every layer and KV
 // head, in fp16.
 inline std::size_t full_cache_bytes(const KvCache& c) {

@@ -25,9 +25,11 @@
 #include <cmath>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "kvcanary/kv/eviction.hpp"
+#include "kvcanary/kv/parameter_table.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
 #include "kvcanary/kv/snapkv.hpp"
@@ -43,22 +45,14 @@ struct PyramidKv {
     return "PyramidKV (Cai et al. 2024): SnapKV's selection with a pyramid of per-layer budgets (more rows low, fewer "
            "high); prompt only";
   }
-  static std::vector<ParameterDoc> parameters() {
-    return {{"window", "32", "SnapKV's observation window (as snapkv)"},
-            {"kernel", "7", "SnapKV's max-pooling kernel (as snapkv)"},
-            {"beta", "20", "pyramid steepness: the last layer gets C/beta rows before the n − window cap"}};
+  static constexpr auto parameter_table() {
+    return std::tuple{
+        Parameter{"window", &PyramidKv::window, "SnapKV's observation window (as snapkv)", 1},
+        Parameter{"kernel", &PyramidKv::kernel, "SnapKV's max-pooling kernel (as snapkv)", 1, no_max, odd_kernel},
+        Parameter{"beta", &PyramidKv::beta,
+                  "pyramid steepness: the last layer gets C/beta rows before the n − window cap", 1}};
   }
-  static PyramidKv create(const PolicyOptions& o, const ModelConfig&) {
-    PyramidKv p;
-    p.common = eviction::Common::from<PyramidKv>(o);
-    p.window = static_cast<std::size_t>(o.get_int("window", 32, 1));
-    p.kernel = static_cast<std::size_t>(o.get_int("kernel", 7, 1));
-    if (p.kernel % 2 == 0) fail(o.source(), "kernel", "must be odd");
-    p.beta = o.get_double("beta", 20.0);
-    if (!(p.beta >= 1.0)) fail(o.source(), "beta", "must be at least 1");
-    o.reject_unknown(std::string(name));
-    return p;
-  }
+  static PyramidKv create(const PolicyOptions& o, const ModelConfig&) { return eviction::create<PyramidKv>(o); }
 
   eviction::Common common;
   std::size_t window = 32, kernel = 7;
@@ -106,10 +100,7 @@ struct PyramidKv {
   }
 
   std::size_t stored_bytes(const KvCache& c) const { return eviction::stored_fp16_bytes(c); }
-  std::string identity() const {
-    return common.prefix(name) + ",window=" + std::to_string(window) + ",kernel=" + std::to_string(kernel) +
-           ",beta=" + eviction::format_number(beta) + ")";
-  }
+  std::string identity() const { return common.prefix(name) + identity_suffix(*this) + ")"; }
 };
 
 static_assert(CachePolicy<PyramidKv>);

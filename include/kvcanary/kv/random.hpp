@@ -9,9 +9,11 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "kvcanary/kv/eviction.hpp"
+#include "kvcanary/kv/parameter_table.hpp"
 #include "kvcanary/core/splitmix64.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
@@ -23,13 +25,11 @@ struct RandomEviction {
   static constexpr std::string_view name = "random";
   static constexpr Mode default_mode = Mode::Prompt;
   static std::string_view summary() { return "control: a seeded uniformly random subset of rows kept per KV head"; }
-  static std::vector<ParameterDoc> parameters() { return {{"seed", "0", "random seed (same seed, same evictions)"}}; }
+  static constexpr auto parameter_table() {
+    return std::tuple{Parameter{"seed", &RandomEviction::seed, "random seed (same seed, same evictions)"}};
+  }
   static RandomEviction create(const PolicyOptions& o, const ModelConfig&) {
-    RandomEviction p;
-    p.common = eviction::Common::from<RandomEviction>(o);
-    p.seed = static_cast<std::uint64_t>(o.get_int("seed", 0, 0));
-    o.reject_unknown(std::string(name));
-    return p;
+    return eviction::create<RandomEviction>(o);
   }
 
   eviction::Common common;
@@ -63,7 +63,7 @@ struct RandomEviction {
   }
 
   std::size_t stored_bytes(const KvCache& c) const { return eviction::stored_fp16_bytes(c); }
-  std::string identity() const { return common.prefix(name) + ",seed=" + std::to_string(seed) + ")"; }
+  std::string identity() const { return common.prefix(name) + identity_suffix(*this) + ")"; }
 };
 
 static_assert(CachePolicy<RandomEviction>);

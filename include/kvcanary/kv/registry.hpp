@@ -25,6 +25,7 @@
 #include "kvcanary/kv/kivi.hpp"
 #include "kvcanary/kv/knorm.hpp"
 #include "kvcanary/kv/options.hpp"
+#include "kvcanary/kv/parameter_table.hpp"
 #include "kvcanary/kv/random.hpp"
 #include "kvcanary/kv/snapkv.hpp"
 #include "kvcanary/kv/snapkv_rolling.hpp"
@@ -64,10 +65,12 @@ consteval bool registrable_policy() {
           },
       "a compressor needs `static std::string_view summary()` (or names() and summary(name))");
   static_assert(
-      requires {
-        { P::parameters() } -> std::convertible_to<std::vector<ParameterDoc>>;
-      },
-      "a compressor needs `static std::vector<ParameterDoc> parameters()`");
+      HasParameterTable<P> ||
+          requires {
+            { P::parameters() } -> std::convertible_to<std::vector<ParameterDoc>>;
+          },
+      "a compressor needs `static constexpr auto parameter_table()` (kv/parameter_table.hpp) "
+      "or `static std::vector<ParameterDoc> parameters()`");
   static_assert(
       requires(const PolicyOptions& o, const ModelConfig& c) {
         { P::create(o, c) } -> std::same_as<P>;
@@ -139,9 +142,9 @@ template <class F>
 void for_each_policy(F&& f) {
   auto call = [&]<class P>(std::string_view n, std::string_view summary) {
     if constexpr (std::is_invocable_v<F&, std::string_view, std::string_view, std::vector<ParameterDoc>, PolicyFacts>)
-      f(n, summary, P::parameters(), policy_facts<P>());
+      f(n, summary, parameters_of<P>(), policy_facts<P>());
     else
-      f(n, summary, P::parameters());
+      f(n, summary, parameters_of<P>());
   };
   type_list::for_each<AllPolicies>([&]<class P>() {
     if constexpr (requires { P::names(); }) {

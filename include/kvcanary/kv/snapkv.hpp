@@ -27,10 +27,12 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "kvcanary/kv/eviction.hpp"
 #include "kvcanary/kv/options.hpp"
+#include "kvcanary/kv/parameter_table.hpp"
 #include "kvcanary/kv/policy.hpp"
 #include "kvcanary/core/model_config.hpp"
 
@@ -76,20 +78,14 @@ struct SnapKv {
     return "SnapKV (Li et al. 2024): prefix rows voted by the last `window` queries, max-pooled, top-k + window kept; "
            "prompt only";
   }
-  static std::vector<ParameterDoc> parameters() {
-    return {{"window", "32", "observation window: the last min(window, capacity) queries vote and their rows are kept"},
-            {"kernel", "7", "max-pooling kernel over the votes (odd; 1 disables pooling)"}};
+  static constexpr auto parameter_table() {
+    return std::tuple{
+        Parameter{"window", &SnapKv::window,
+                  "observation window: the last min(window, capacity) queries vote and their rows are kept", 1},
+        Parameter{"kernel", &SnapKv::kernel, "max-pooling kernel over the votes (odd; 1 disables pooling)", 1, no_max,
+                  odd_kernel}};
   }
-  static SnapKv create(const PolicyOptions& o, const ModelConfig&) {
-    SnapKv p;
-    p.common = eviction::Common::from<SnapKv>(o);
-    p.window = static_cast<std::size_t>(o.get_int("window", 32, 1));
-    p.kernel = static_cast<std::size_t>(o.get_int("kernel", 7, 1));
-    if (p.kernel % 2 == 0)
-      fail(o.source(), "kernel", "must be odd (max_pool1d with padding kernel/2 keeps the length only then)");
-    o.reject_unknown(std::string(name));
-    return p;
-  }
+  static SnapKv create(const PolicyOptions& o, const ModelConfig&) { return eviction::create<SnapKv>(o); }
 
   eviction::Common common;
   std::size_t window = 32, kernel = 7;
@@ -123,9 +119,7 @@ struct SnapKv {
   }
 
   std::size_t stored_bytes(const KvCache& c) const { return eviction::stored_fp16_bytes(c); }
-  std::string identity() const {
-    return common.prefix(name) + ",window=" + std::to_string(window) + ",kernel=" + std::to_string(kernel) + ")";
-  }
+  std::string identity() const { return common.prefix(name) + identity_suffix(*this) + ")"; }
 };
 
 static_assert(CachePolicy<SnapKv>);

@@ -23,11 +23,14 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "kvcanary/kv/eviction.hpp"
+#include "kvcanary/kv/parameter_table.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
+#include "kvcanary/kv/snapkv.hpp"
 #include "kvcanary/kv/snapkv.hpp"
 #include "kvcanary/core/model_config.hpp"
 
@@ -40,20 +43,13 @@ struct SnapKvRolling {
     return "kvcanary 0.2's snapkv decode mode: SnapKV's votes re-selected every step from the last `window` queries "
            "(not the paper; kept so old rows reproduce)";
   }
-  static std::vector<ParameterDoc> parameters() {
-    return {{"window", "32", "observation window: the last `window` queries vote and their rows are always kept"},
-            {"kernel", "7", "max-pooling kernel over the votes (odd; 1 disables pooling)"}};
+  static constexpr auto parameter_table() {
+    return std::tuple{Parameter{"window", &SnapKvRolling::window,
+                                "observation window: the last `window` queries vote and their rows are always kept", 1},
+                      Parameter{"kernel", &SnapKvRolling::kernel,
+                                "max-pooling kernel over the votes (odd; 1 disables pooling)", 1, no_max, odd_kernel}};
   }
-  static SnapKvRolling create(const PolicyOptions& o, const ModelConfig&) {
-    SnapKvRolling p;
-    p.common = eviction::Common::from<SnapKvRolling>(o);
-    p.window = static_cast<std::size_t>(o.get_int("window", 32, 1));
-    p.kernel = static_cast<std::size_t>(o.get_int("kernel", 7, 1));
-    if (p.kernel % 2 == 0)
-      fail(o.source(), "kernel", "must be odd (max_pool1d with padding kernel/2 keeps the length only then)");
-    o.reject_unknown(std::string(name));
-    return p;
-  }
+  static SnapKvRolling create(const PolicyOptions& o, const ModelConfig&) { return eviction::create<SnapKvRolling>(o); }
 
   eviction::Common common;
   std::size_t window = 32, kernel = 7;
@@ -69,17 +65,10 @@ struct SnapKvRolling {
   }
 
   // Rows kept by one head of n rows from its votes (one per row; window rows' votes unused).
+  // SnapKV's own selection with the window protected: k ≥ min(window, n), so its window is never
+  // trimmed by the budget (the paper's is, kv/snapkv.hpp) and the window rows are always kept.
   std::vector<std::size_t> selection(std::span<const float> vote, std::size_t n, std::int64_t seen) const {
-    const std::size_t w = std::min(window, n);
-    const std::size_t k = common.keep(seen, w, n);
-    if (k >= n) return eviction::last_rows(n, n);
-    const std::size_t prefix = n - w;
-    const std::vector<float> pooled = max_pool_1d(vote.first(prefix), kernel);
-    std::vector<std::size_t> candidates(prefix);
-    std::iota(candidates.begin(), candidates.end(), 0);
-    std::vector<std::size_t> kept = eviction::top_k<float>(pooled, std::move(candidates), k - w);
-    for (std::size_t r = prefix; r < n; ++r) kept.push_back(r);
-    return kept;
+    return snapkv_select(vote, n, common.keep(seen, std::min(window, n), n), window, kernel);
   }
 
   void after_step(KvCache& cache, const AttentionRecord& record, StepKind kind) {
@@ -131,9 +120,7 @@ struct SnapKvRolling {
   }
 
   std::size_t stored_bytes(const KvCache& c) const { return eviction::stored_fp16_bytes(c); }
-  std::string identity() const {
-    return common.prefix(name) + ",window=" + std::to_string(window) + ",kernel=" + std::to_string(kernel) + ")";
-  }
+  std::string identity() const { return common.prefix(name) + identity_suffix(*this) + ")"; }
 
  private:
   // A vote vector follows its rows through an eviction; rows appended after it was recorded

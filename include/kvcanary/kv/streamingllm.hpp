@@ -15,9 +15,11 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "kvcanary/kv/eviction.hpp"
+#include "kvcanary/kv/parameter_table.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
 #include "kvcanary/core/model_config.hpp"
@@ -77,15 +79,13 @@ struct StreamingLlm {
     return "StreamingLLM (Xiao et al. 2023): first `sinks` tokens + most recent window, keys re-rotated to contiguous "
            "cache positions";
   }
-  static std::vector<ParameterDoc> parameters() {
-    return {{"sinks", "4", "attention-sink tokens always kept at the start of the cache (the paper uses 4)"}};
+  static constexpr auto parameter_table() {
+    return std::tuple{Parameter{"sinks", &StreamingLlm::sinks,
+                                "attention-sink tokens always kept at the start of the cache (the paper uses 4)"}};
   }
   static StreamingLlm create(const PolicyOptions& o, const ModelConfig& config) {
-    StreamingLlm p;
-    p.common = eviction::Common::from<StreamingLlm>(o);
-    p.sinks = static_cast<std::size_t>(o.get_int("sinks", 4, 0));
+    StreamingLlm p = eviction::create<StreamingLlm>(o);
     p.inv_freq = ops::rope_inverse_frequencies(config);
-    o.reject_unknown(std::string(name));
     return p;
   }
 
@@ -130,7 +130,7 @@ struct StreamingLlm {
   }
 
   std::size_t stored_bytes(const KvCache& c) const { return eviction::stored_fp16_bytes(c); }
-  std::string identity() const { return common.prefix(name) + ",sinks=" + std::to_string(sinks) + ")"; }
+  std::string identity() const { return common.prefix(name) + identity_suffix(*this) + ")"; }
 };
 
 static_assert(CachePolicy<StreamingLlm>);

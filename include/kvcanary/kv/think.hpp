@@ -30,11 +30,13 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/kv/eviction.hpp"
 #include "kvcanary/kv/options.hpp"
+#include "kvcanary/kv/parameter_table.hpp"
 #include "kvcanary/kv/policy.hpp"
 #include "kvcanary/core/model_config.hpp"
 
@@ -49,15 +51,21 @@ struct Think {
     return "ThinK (Xu et al. 2024): prune the key channels with the lowest query × key energy per KV head; every row "
            "kept";
   }
+  // window is a plain member; λ's default comes from the budget, so it is listed by hand.
+  static constexpr auto parameter_table() {
+    return std::tuple{
+        Parameter{"window", &Think::window, "the last `window` prompt queries whose channel energy is used", 1}};
+  }
   static std::vector<ParameterDoc> parameters() {
-    return {{"window", "32", "the last `window` prompt queries whose channel energy is used"},
-            {"key_channel_ratio", "2 × (1 − budget)", "λ: fraction of key channels pruned, in [0, 1]"}};
+    std::vector<ParameterDoc> docs = parameter_docs<Think>();
+    docs.push_back({"key_channel_ratio", "2 × (1 − budget)", "λ: fraction of key channels pruned, in [0, 1]"});
+    return docs;
   }
   static Think create(const PolicyOptions& o, const ModelConfig&) {
     Think p;
     p.budget = o.budget();
     p.mode = eviction::mode_of_options<Think>(o);  // refuses decode mode, with the reason
-    p.window = static_cast<std::size_t>(o.get_int("window", 32, 1));
+    read_parameters(p, o);
     const bool given = o.params().count("key_channel_ratio") > 0;
     p.ratio = o.get_double("key_channel_ratio", 2.0 * (1.0 - o.budget()));
     if (!given && o.budget() < 0.5)
@@ -147,9 +155,8 @@ struct Think {
   }
 
   std::string identity() const {
-    return std::string(name) + "(budget=" + eviction::format_number(budget) +
-           ",mode=prompt,key_channel_ratio=" + eviction::format_number(ratio) + ",window=" + std::to_string(window) +
-           ")";
+    return std::string(name) + "(budget=" + format_number(budget) +
+           ",mode=prompt,key_channel_ratio=" + format_number(ratio) + identity_suffix(*this) + ")";
   }
 };
 
