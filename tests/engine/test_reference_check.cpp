@@ -103,7 +103,7 @@ TEST_CASE("reference check: the model against its own outputs agrees at every po
 TEST_CASE("reference check: planted top-1 and greedy differences are counted where they were planted") {
   Tiny t;
   test::TempDir dir;
-  const std::int32_t vocab = t.m.config().vocab_size;
+  const auto vocab = static_cast<std::int32_t>(t.m.config().vocab_size);
   const auto path = write_self_reference(t, dir.path, kTexts, [&](std::size_t k, auto& top1, auto& greedy) {
     if (k == 1) top1[2] = (top1[2] + 1) % vocab;      // one teacher-forced position
     if (k == 2) greedy[7] = (greedy[7] + 1) % vocab;  // the continuation from token 7

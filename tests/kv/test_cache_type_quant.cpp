@@ -40,6 +40,9 @@ kv::PolicyOptions opts(double budget, kv::Mode mode, std::map<std::string, std::
   return kv::PolicyOptions(budget, mode, std::move(p), "test.toml", kv::Capacity::Seen);
 }
 
+// A built policy as the sweep holds it.
+const auto to_any = [](auto policy) { return kv::AnyPolicyOf<kv::AllPolicies>{policy}; };
+
 template <class F>
 auto make(std::string_view name, const kv::PolicyOptions& o, F&& f) {
   return kv::with_policy(name, o, ModelConfig{}, std::forward<F>(f));
@@ -199,8 +202,7 @@ TEST_CASE("compose: eviction then a quantizer — kept rows × bytes per row, id
   CHECK(kv::has_policy("snapkv+q4_0"));
   CHECK(kv::has_policy("q4_0"));
   CHECK_FALSE(kv::has_policy("q4_2"));
-  auto built = make("knorm + q4_0", opts(0.25, kv::Mode::Prompt, {{"window", "2"}, {"v", "q8_0"}}),
-                    [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
+  auto built = make("knorm + q4_0", opts(0.25, kv::Mode::Prompt, {{"window", "2"}, {"v", "q8_0"}}), to_any);
   CHECK(built.identity() ==
         "knorm(budget=0.25,mode=prompt,capacity=seen,window=2,skip_layers=0)+q4_0(k=q4_0,v=q8_0,mode=prompt)");
   kv::KvCache c(2, 2, 64);
@@ -227,7 +229,7 @@ TEST_CASE(
     "compose: decode mode evicts coded rows with their codes, KIVI keys refuse, StreamingLLM re-encodes shifted keys") {
   kv::KvCache c(1, 2, 64);
   append_rows(c, 20, 9);
-  auto p = make("random+q5_1", opts(0.5, kv::Mode::Decode), [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
+  auto p = make("random+q5_1", opts(0.5, kv::Mode::Decode), to_any);
   p.after_step(c, {}, kv::StepKind::Prefill);
   CHECK(c.head(0, 0).size() == 10);
   const std::vector<float> before = c.head(0, 1).materialize_values(64);
@@ -252,8 +254,7 @@ TEST_CASE(
   // KIVI's keys share per-channel scales over G rows: evicting one of them is refused.
   kv::KvCache k(1, 1, 64);
   append_rows(k, 64, 11);
-  auto kp = make("random+kivi", opts(0.5, kv::Mode::Decode, {{"bits", "4"}, {"residual", "32"}}),
-                 [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
+  auto kp = make("random+kivi", opts(0.5, kv::Mode::Decode, {{"bits", "4"}, {"residual", "32"}}), to_any);
   kp.after_step(k, {}, kv::StepKind::Prefill);  // 32 kept; their 32 keys quantized as one group
   append_rows(k, 8, 12);
   CHECK(k.head(0, 0).packed_keys.rows == 32);
@@ -264,8 +265,7 @@ TEST_CASE(
   ModelConfig cfg;
   cfg.head_dim = 64;
   cfg.rope_theta = 10000.0;
-  auto sp = kv::with_policy("streamingllm+q8_0", opts(0.5, kv::Mode::Decode, {{"sinks", "2"}}), cfg,
-                            [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
+  auto sp = kv::with_policy("streamingllm+q8_0", opts(0.5, kv::Mode::Decode, {{"sinks", "2"}}), cfg, to_any);
   kv::KvCache st(1, 1, 64);
   append_rows(st, 16, 13);
   sp.after_step(st, {}, kv::StepKind::Prefill);
@@ -278,8 +278,7 @@ TEST_CASE(
 }
 
 TEST_CASE("compose: a prompt-only press asked for decode mode runs on the prefill, and the quantizer codes every row") {
-  auto p = make("chunkkv+q8_0", opts(0.5, kv::Mode::Decode, {{"scorer", "knorm"}}),
-                [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
+  auto p = make("chunkkv+q8_0", opts(0.5, kv::Mode::Decode, {{"scorer", "knorm"}}), to_any);
   CHECK(p.mode() == kv::Mode::Decode);
   const std::string id = p.identity();
   CAPTURE(id);
@@ -311,12 +310,10 @@ TEST_CASE("compose: a prompt-only press asked for decode mode runs on the prefil
 
   // The same press in prompt mode leaves generated rows in full precision, as before; and a
   // policy that can run every step still evicts every step under decode.
-  auto prompt = make("chunkkv+q8_0", opts(0.5, kv::Mode::Prompt, {{"scorer", "knorm"}}),
-                     [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
+  auto prompt = make("chunkkv+q8_0", opts(0.5, kv::Mode::Prompt, {{"scorer", "knorm"}}), to_any);
   CHECK(prompt.mode() == kv::Mode::Prompt);
   CHECK(prompt.identity().find("mode=decode") == std::string::npos);
-  auto every_step =
-      make("knorm+q8_0", opts(0.5, kv::Mode::Decode), [](auto p) { return kv::AnyPolicyOf<kv::AllPolicies>{p}; });
+  auto every_step = make("knorm+q8_0", opts(0.5, kv::Mode::Decode), to_any);
   CHECK(every_step.identity().find("mode=prompt") == std::string::npos);
 }
 

@@ -86,17 +86,18 @@ int with_model(const Args& args, Body&& body) {
 
 inline const Command& generate_command() {
   static const Command c = [] {
-    Command c{"generate",
-              "",
-              0,
-              0,
-              "greedy completion of a prompt, on stdout",
-              "Greedy completion of the prompt (--text, --text-file, or --prompt as before) under the chosen KV-cache\n"
-              "compressor; timings and the measured KV fraction on stderr.",
-              {}};
+    Command cmd{
+        "generate",
+        "",
+        0,
+        0,
+        "greedy completion of a prompt, on stdout",
+        "Greedy completion of the prompt (--text, --text-file, or --prompt as before) under the chosen KV-cache\n"
+        "compressor; timings and the measured KV fraction on stderr.",
+        {}};
     auto text = text_options("the prompt");
     text[0].alias = "--prompt";
-    c.options =
+    cmd.options =
         options_of({text,
                     {{"--chat", "", "off", "render the prompt as a user turn through the model's chat template"},
                      {"--system", "TEXT", "none", "a system turn before it (with --chat)"},
@@ -105,7 +106,7 @@ inline const Command& generate_command() {
                      {"--show-ids", "", "off", "also print the generated token ids on stderr"}},
                     model_options(),
                     compression_options()});
-    return c;
+    return cmd;
   }();
   return c;
 }

@@ -12,8 +12,20 @@
 #include <string_view>
 #include <tuple>
 #include <utility>
+#include <variant>
 
 namespace kvcanary::type_list {
+
+// std::variant over List's types: a run-time choice of one of them (a sweep's task, AnyPolicyOf's
+// policy).
+template <class List>
+struct variant_of;
+template <class... T>
+struct variant_of<std::tuple<T...>> {
+  using type = std::variant<T...>;
+};
+template <class List>
+using variant_of_t = typename variant_of<List>::type;
 
 // f<T>() for every T of List, in order.
 template <class List, class F>

@@ -10,6 +10,7 @@
 #include <tuple>
 #include <variant>
 
+#include "kvcanary/core/type_list.hpp"
 #include "kvcanary/kv/policy.hpp"
 
 namespace kvcanary::kv {
@@ -49,11 +50,8 @@ std::optional<Capacity> capacity_of(const P& p) {
 }
 
 template <class Policies>
-struct AnyPolicyOf;
-
-template <class... P>
-struct AnyPolicyOf<std::tuple<P...>> {
-  std::variant<P...> policy;
+struct AnyPolicyOf {
+  type_list::variant_of_t<Policies> policy;
 
   std::size_t attention_rows(StepKind kind, std::size_t n) const {
     return std::visit([&](const auto& p) -> std::size_t { return p.attention_rows(kind, n); }, policy);

@@ -31,6 +31,7 @@
 #include "kvcanary/core/atomic_file.hpp"
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/run/metrics.hpp"
+#include "kvcanary/run/number_text.hpp"
 
 namespace kvcanary::run {
 
@@ -292,15 +293,9 @@ inline void series_style(cairo_t* cr, bool dashed, int color) {
 }
 
 inline std::string percent_label(double f) {
-  char buf[32];
   const double p = f * 100.0;
-  if (std::fabs(p - std::round(p)) < 1e-9)
-    std::snprintf(buf, sizeof buf, "%.0f%%", p);
-  else if (p >= 1.0)
-    std::snprintf(buf, sizeof buf, "%.3g%%", p);
-  else
-    std::snprintf(buf, sizeof buf, "%.2g%%", p);
-  return buf;
+  if (std::fabs(p - std::round(p)) < 1e-9) return fmt("%.0f%%", p);
+  return fmt(p >= 1.0 ? "%.3g%%" : "%.2g%%", p);
 }
 
 // Powers of two inside [lo, hi] (the budgets a sweep uses), thinned to at most 7 labels.
@@ -316,12 +311,6 @@ inline std::vector<double> log_ticks(double lo, double hi) {
   for (std::size_t i = 0; i < t.size(); ++i)
     if ((t.size() - 1 - i) % step == 0) out.push_back(t[i]);  // keep 100% among the labels
   return out;
-}
-
-inline std::string fmt1(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", v);
-  return buf;
 }
 
 // One light grid line from (x0, y0) to (x1, y1), and its tick label at (lx, ly) aligned by `align`.
@@ -350,7 +339,7 @@ inline void draw_panel(cairo_t* cr, const Chart& c, const ChartPanel& p, double 
   cairo_set_dash(cr, nullptr, 0, 0);
   const double ystep = c.y_max > 2.0 ? 0.5 : 0.2;
   for (double y = 0.0; y <= c.y_max + 1e-9; y += ystep)
-    gridline(cr, left, py(y), right, py(y), fmt1(y), left - 10, py(y) + 7, 1.0);
+    gridline(cr, left, py(y), right, py(y), fmt("%.1f", y), left - 10, py(y) + 7, 1.0);
   for (double x : log_ticks(c.x_min, c.x_max))
     gridline(cr, px(x), top, px(x), bottom, percent_label(x), px(x), bottom + 28, 0.5);
   cairo_set_line_width(cr, 1.6);
@@ -435,9 +424,9 @@ inline void draw_silence_panel(cairo_t* cr, const Chart& c, const ChartPanel& p,
   cairo_set_dash(cr, nullptr, 0, 0);
   const double ystep = c.y_max > 2.0 ? 0.5 : 0.2, xstep = c.x_max - c.x_min > 2.0 ? 0.5 : 0.2;
   for (double y = 0.0; y <= c.y_max + 1e-9; y += ystep)
-    gridline(cr, left, py(y), right, py(y), fmt1(y), left - 10, py(y) + 7, 1.0);
+    gridline(cr, left, py(y), right, py(y), fmt("%.1f", y), left - 10, py(y) + 7, 1.0);
   for (double x = std::ceil(c.x_min / xstep - 1e-9) * xstep; x <= c.x_max + 1e-9; x += xstep)
-    gridline(cr, px(x), top, px(x), bottom, fmt1(std::fabs(x) < 1e-9 ? 0.0 : x), px(x), bottom + 28, 0.5);
+    gridline(cr, px(x), top, px(x), bottom, fmt("%.1f", std::fabs(x) < 1e-9 ? 0.0 : x), px(x), bottom + 28, 0.5);
   cairo_save(cr);
   cairo_rectangle(cr, left, top, right - left, bottom - top);
   cairo_clip(cr);
@@ -472,11 +461,11 @@ inline void draw_silence_panel(cairo_t* cr, const Chart& c, const ChartPanel& p,
   for (const ChartSeries& s : p.series)
     for (const ChartPoint& pt : s.points) {
       if (s.label.empty()) continue;
-      const double w = text_width(cr, s.label, font), cx = px(pt.x), cy = py(pt.y);
+      const double label_w = text_width(cr, s.label, font), cx = px(pt.x), cy = py(pt.y);
       for (int step = 0; step <= 16; ++step) {
         const double dy = (step % 2 ? -1.0 : 1.0) * double((step + 1) / 2) * line;
-        const Box r{cx + 9, cy - 7 + dy - line + 3, cx + 9 + w, cy - 7 + dy + 3};
-        const Box l{cx - 9 - w, r.y0, cx - 9, r.y1};
+        const Box r{cx + 9, cy - 7 + dy - line + 3, cx + 9 + label_w, cy - 7 + dy + 3};
+        const Box l{cx - 9 - label_w, r.y0, cx - 9, r.y1};
         if (free_at(r)) {
           placed.push_back(r);
           labels.push_back({r, cx, cy, &s.label});

@@ -22,6 +22,7 @@
 #include "kvcanary/core/error.hpp"
 #include "kvcanary/run/chart.hpp"
 #include "kvcanary/run/metrics.hpp"
+#include "kvcanary/run/number_text.hpp"
 #include "kvcanary/run/row.hpp"
 
 namespace kvcanary::run {
@@ -33,12 +34,6 @@ struct ReportFiles {
 namespace detail {
 
 inline constexpr const char* kDash = "–";
-
-inline std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
 
 // Three significant figures without exponents, for ratios like SDS that span 0 … 1000s.
 inline std::string fmt_sig3(double v) {

@@ -91,21 +91,13 @@ struct SweepSummary {
   double wall_seconds = 0;
 };
 
-namespace sweep_detail {
-template <class Tuple>
-struct variant_of;
-template <class... T>
-struct variant_of<std::tuple<T...>> {
-  using type = std::variant<T...>;
-};
-}  // namespace sweep_detail
-
 template <class WT, class Policies = kv::AllPolicies, class Tasks = task::AllTasks>
 class Sweep {
  public:
-  using TaskVariant = typename sweep_detail::variant_of<Tasks>::type;
+  using TaskVariant = type_list::variant_of_t<Tasks>;
 
-  struct Cell {
+  // A cell to run: which compressor, budget and task (run/metrics.hpp Cell is a cell's results).
+  struct CellPlan {
     std::size_t compressor = 0, task = 0;
     std::size_t budget_index = 0;  // into the compressor's budgets (and policies_)
     double budget = 1.0;
@@ -129,10 +121,10 @@ class Sweep {
       }
   }
 
-  const std::vector<Cell>& cells() const { return cells_; }
+  const std::vector<CellPlan>& cells() const { return cells_; }
   const SweepConfig& config() const { return config_; }
   const std::string& model_hash() const { return model_hash_; }
-  std::size_t samples_in(const Cell& c) const { return tasks_[c.task].ids.size(); }
+  std::size_t samples_in(const CellPlan& c) const { return tasks_[c.task].ids.size(); }
 
   // Polled between engine steps; when it turns true, run() returns early with only whole rows.
   void set_stop(const std::atomic<bool>* stop) { stop_ = stop; }
@@ -338,7 +330,7 @@ class Sweep {
     std::vector<std::string> identity(cells_.size());
     std::vector<std::size_t> left(cells_.size(), 0);
     for (const auto& [k, pending] : task_work) {
-      const Cell& cell = cells_[k];
+      const CellPlan& cell = cells_[k];
       const AnyPolicy& policy = policies_[cell.compressor][cell.budget_index];
       identity[k] = policy.identity();
       left[k] = pending.size();
@@ -394,7 +386,7 @@ class Sweep {
 
     const auto on_done = [&](std::size_t j, const engine::JobResult& result) {
       const auto [k, i] = job_of[j];
-      const Cell& cell = cells_[k];
+      const CellPlan& cell = cells_[k];
       Row row = base_row(cell, config_.compressors[cell.compressor], pt, i, identity[k]);
       const auto s0 = std::chrono::steady_clock::now();
       if (pt.functional)
@@ -460,7 +452,7 @@ class Sweep {
     if (share) summary.prefills_shared += share->hits() - hits_before;
   }
 
-  Row base_row(const Cell& cell, const CompressorSpec& spec, const PreparedTask& pt, std::size_t i,
+  Row base_row(const CellPlan& cell, const CompressorSpec& spec, const PreparedTask& pt, std::size_t i,
                const std::string& identity) const {
     Row r;
     r.model = config_.model_label;
@@ -533,7 +525,7 @@ class Sweep {
 
   // A cell whose generations are the warning signals' references: the full cache, prefilled with
   // the question split (scope context) the references are made with.
-  bool is_reference_cell(const Cell& c) const {
+  bool is_reference_cell(const CellPlan& c) const {
     return config_.compressors[c.compressor].name == kv::FullCache::name &&
            semantics_[c.compressor].scope == kv::Scope::Context;
   }
@@ -544,7 +536,7 @@ class Sweep {
   model::ModelDir<WT>& model_;
   std::string model_hash_;
   std::vector<PreparedTask> tasks_;
-  std::vector<Cell> cells_;
+  std::vector<CellPlan> cells_;
   std::vector<std::vector<AnyPolicy>> policies_;  // [compressor][budget index], fresh state
   std::vector<Semantics> semantics_;              // [compressor]
   // The full cache's generations already on disk, by (cell id, sample id): the warning signals'
