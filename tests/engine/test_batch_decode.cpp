@@ -24,7 +24,6 @@ std::vector<std::int32_t> tokens(std::size_t n, std::size_t salt) { return test:
 
 // The textbook loop: prefill under the policy, then one decode step per token — greedy when
 // `forced` is empty, else each forced token fed and scored. Returns (tokens or log-probs, memory).
-template <class Policy>
 struct Textbook {
   std::vector<std::int32_t> tokens;
   std::vector<double> logprobs;
@@ -32,10 +31,10 @@ struct Textbook {
 };
 
 template <class Policy>
-Textbook<Policy> textbook(model::Transformer<float>& m, const std::vector<std::int32_t>& prompt,
-                          const std::vector<std::int32_t>& forced, std::size_t max_new, const Policy& prototype) {
+Textbook textbook(model::Transformer<float>& m, const std::vector<std::int32_t>& prompt,
+                  const std::vector<std::int32_t>& forced, std::size_t max_new, const Policy& prototype) {
   const std::size_t V = static_cast<std::size_t>(m.config().vocab_size);
-  Textbook<Policy> out;
+  Textbook out;
   kv::KvCache cache = m.new_cache();
   Policy policy = prototype;
   Policy* p = &policy;

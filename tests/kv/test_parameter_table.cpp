@@ -123,8 +123,8 @@ TEST_CASE("parameter table: a value out of its range fails naming the file and t
   CHECK(error_of("chunkkv", {{"chunk_length", "0"}}).find("chunk_length: must be at least 1") != std::string::npos);
   // A rule beyond the range, named in the row.
   CHECK(error_of("pyramidkv", {{"kernel", "8"}}).find("kernel: must be odd") != std::string::npos);
-  // Rules that tie a parameter to another stay in create, next to their reason.
   CHECK(error_of("snapkv", {{"kernel", "4"}}).find("kernel: must be odd") != std::string::npos);
+  // Rules beyond a value's own range stay in create, next to their reason.
   CHECK(error_of("kivi", {{"group", "48"}}).find("group: must be 32, 64 or 128") != std::string::npos);
   CHECK(error_of("knorm", {{"windw", "3"}}).find("windw: is not a parameter of compressor 'knorm'") !=
         std::string::npos);

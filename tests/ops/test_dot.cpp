@@ -6,24 +6,16 @@
 
 #include <cmath>
 #include <cstring>
-#include <random>
 #include <vector>
 
+#include "../support/normal_floats.hpp"
 #include "kvcanary/ops/dot.hpp"
 
-namespace {
-std::vector<float> random_x(std::size_t rows, std::size_t in, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> x(rows * in);
-  for (auto& v : x) v = d(rng);
-  return x;
-}
-}  // namespace
+using kvcanary::test::normal_floats;
 
 TEST_CASE("dot agrees with a double-precision sum, for fp32, bf16 and fp16 rows") {
   for (std::size_t n : {1, 7, 8, 64, 131}) {
-    const auto w = random_x(1, n, 3), x = random_x(1, n, 4);
+    const auto w = normal_floats(1, n, 3), x = normal_floats(1, n, 4);
     std::vector<kvcanary::bf16_t> wb(n);
     std::vector<kvcanary::f16_t> wh(n);
     double exact = 0.0, exact_b = 0.0, exact_h = 0.0, magnitude = 0.0;
@@ -44,7 +36,7 @@ TEST_CASE("dot agrees with a double-precision sum, for fp32, bf16 and fp16 rows"
 
 TEST_CASE("dot_rows equals dot row by row, bit for bit") {
   for (std::size_t n : {8, 64, 13}) {
-    const auto rows = random_x(11, n, 5), x = random_x(1, n, 6);
+    const auto rows = normal_floats(11, n, 5), x = normal_floats(1, n, 6);
     std::vector<float> out(11);
     kvcanary::ops::dot_rows(rows.data(), x.data(), n, 11, out.data());
     for (std::size_t j = 0; j < 11; ++j) {
@@ -56,8 +48,8 @@ TEST_CASE("dot_rows equals dot row by row, bit for bit") {
 
 TEST_CASE("weighted_sum equals axpy row by row, bit for bit") {
   for (std::size_t n : {64, 128, 72, 5}) {
-    const auto rows = random_x(9, n, 8);
-    std::vector<float> p = random_x(1, 9, 9), want(n, 0.0f), got(n, -1.0f);
+    const auto rows = normal_floats(9, n, 8);
+    std::vector<float> p = normal_floats(1, 9, 9), want(n, 0.0f), got(n, -1.0f);
     p[3] = 0.0f;
     for (std::size_t j = 0; j < 9; ++j)
       if (p[j] != 0.0f) kvcanary::ops::axpy(want.data(), p[j], &rows[j * n], n);

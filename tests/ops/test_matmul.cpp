@@ -8,11 +8,13 @@
 #include <random>
 #include <vector>
 
+#include "../support/normal_floats.hpp"
 #include "kvcanary/ops/matmul.hpp"
 
 using kvcanary::bf16_t;
 using kvcanary::ops::PackedMatrix;
 using kvcanary::ops::ThreadPool;
+using kvcanary::test::normal_floats;
 
 namespace {
 
@@ -49,18 +51,10 @@ Case<WT> make_case(std::size_t out, std::size_t in, bool with_bias, unsigned see
   return c;
 }
 
-std::vector<float> random_x(std::size_t rows, std::size_t in, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> x(rows * in);
-  for (auto& v : x) v = d(rng);
-  return x;
-}
-
 template <class WT>
 void check_reference(std::size_t rows, std::size_t out, std::size_t in, bool with_bias, ThreadPool& pool) {
   const auto c = make_case<WT>(out, in, with_bias, static_cast<unsigned>(out * 31 + in));
-  const auto x = random_x(rows, in, 7);
+  const auto x = normal_floats(rows, in, 7);
   std::vector<float> y(rows * out, -1.0f);
   kvcanary::ops::matmul(x.data(), rows, c.packed, with_bias ? c.bias.data() : nullptr, y.data(), pool);
   for (std::size_t r = 0; r < rows; ++r)
@@ -80,7 +74,7 @@ template <class WT>
 void check_batch_invariance(std::size_t out, std::size_t in, ThreadPool& pool) {
   const auto c = make_case<WT>(out, in, true, static_cast<unsigned>(out + in));
   const std::size_t max_rows = 65;
-  const auto x = random_x(max_rows, in, 11);
+  const auto x = normal_floats(max_rows, in, 11);
   std::vector<float> solo(max_rows * out);
   for (std::size_t r = 0; r < max_rows; ++r)
     kvcanary::ops::matmul(&x[r * in], 1, c.packed, c.bias.data(), &solo[r * out], pool);
@@ -148,7 +142,7 @@ TEST_CASE_TEMPLATE("matmul: every ISA path gives the same bits", WT, float, bf16
          {std::pair<std::size_t, std::size_t>{37, 29}, {241, 131}, {896, 64}, {16, 1}, {1, 3}}) {
       const auto c = make_case<WT>(out, in, true, static_cast<unsigned>(3 * out + in));
       for (std::size_t rows : {1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 32, 49, 65}) {
-        const auto x = random_x(rows, in, static_cast<unsigned>(rows));
+        const auto x = normal_floats(rows, in, static_cast<unsigned>(rows));
         std::vector<float> narrow(rows * out), wide(rows * out);
         {
           ScopedIsaCap cap(Isa::Avx2);

@@ -25,6 +25,7 @@
 #include "kvcanary/kv/cache.hpp"
 #include "kvcanary/kv/keydiff.hpp"
 #include "kvcanary/kv/knorm.hpp"
+#include "kvcanary/kv/parameter_table.hpp"
 #include "kvcanary/kv/observed_attention.hpp"
 #include "kvcanary/kv/options.hpp"
 #include "kvcanary/kv/policy.hpp"
@@ -75,7 +76,8 @@ struct BaseScorer {
     b.kind = *it;
     b.window = static_cast<std::size_t>(o.get_int("window", static_cast<std::int64_t>(default_window), 1));
     b.kernel = static_cast<std::size_t>(o.get_int("kernel", static_cast<std::int64_t>(default_kernel), 1));
-    if (b.kernel % 2 == 0) fail(o.source(), "kernel", "must be odd");
+    if (const char* broken = odd_kernel(static_cast<double>(b.kernel)))
+      fail(o.source(), "kernel", "must be " + std::string(broken));
     return b;
   }
 

@@ -7,8 +7,9 @@
 //   - `create` sets the members from the options, range-checked (read_parameters),
 //   - the cell id spells every value (identity_suffix) — so identities in result rows cannot
 //     drift from what was run.
-// Rules that tie a parameter to the budget or to another parameter (SnapKV's odd kernel, ThinK's
-// default ratio from the budget) stay in the policy's `create`, next to the reason.
+// A rule on one value beyond its range (an odd pooling kernel) is named in its row. Rules that tie
+// a parameter to the budget or to another parameter (KIVI's residual a multiple of its group,
+// ThinK's default ratio from the budget) stay in the policy's `create`, next to the reason.
 
 #include <charconv>
 #include <cmath>
