@@ -18,12 +18,17 @@
 // (tests/engine/test_batch_decode.cpp).
 //
 // Warning signals (issue 20, docs/METRICS.md "What warns?"): a job may also carry a reference —
-// the full cache's own greedy generation of its prompt — which is teacher-forced through two more
-// lanes forked at the prefill like the gold lane: one under the job's compressed cache and policy
-// (a decode-mode policy keeps compressing as the forced tokens go in, exactly as while
-// generating), one under the uncompressed cache with no policy. Created together and fed one
-// token each per step, the two are always in the same forward call, so each step compares their
-// rows directly (engine/agreement.hpp) and no distribution is ever stored. With
+// the full cache's own greedy generation of its prompt — which is teacher-forced through one more
+// lane forked at the prefill like the gold lane, under the job's compressed cache and policy (a
+// decode-mode policy keeps compressing as the forced tokens go in, exactly as while generating).
+// Its rows are compared (engine/agreement.hpp) with the uncompressed cache's rows for the same
+// positions. Those depend only on the prompt, its question split and the reference, so jobs that
+// share all three (a sweep's cells of one sample) share one uncompressed Reference lane: it is
+// started by the first such job admitted, runs ahead of or level with every Agree lane of its key
+// (all lanes advance one token per step), and keeps each step's logits row until the key's last
+// job has read it. One lane per sample instead of one per compressed job: a quarter of a warning
+// sweep's lane-steps. The memory is (reference length, vocab) floats per live key, so a caller
+// with many jobs per key admits them together (the sweep orders its jobs sample by sample). With
 // `compression_signals`, the prompt step's evicted attention and reconstruction error are
 // measured too (kv/compression_signals.hpp).
 
@@ -36,6 +41,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "kvcanary/kv/cache.hpp"
@@ -96,8 +102,20 @@ namespace batch_detail {
 
 // Generate: greedy; Forced: the gold continuation under the compressed cache; Agree: the
 // reference under the compressed cache; Reference: the reference under the uncompressed cache
-// (its policy never runs).
+// (its policy never runs), one per reference key.
 enum class LaneKind { Generate, Forced, Agree, Reference };
+
+// The uncompressed cache's logits along one reference, shared by the jobs of one key: the
+// same prompt, question split and reference (equal_reference_key).
+struct SharedReference {
+  bool started = false;     // its Reference lane was created (its rows grow from there)
+  std::size_t readers = 0;  // jobs of this key whose Agree lane has not finished reading
+  std::vector<float> rows;  // (positions produced, vocab): row t is the full cache's logits at reference position t
+};
+
+inline bool equal_reference_key(const DecodeJob& a, std::size_t context_a, const DecodeJob& b, std::size_t context_b) {
+  return context_a == context_b && a.reference == b.reference && a.prompt == b.prompt;
+}
 
 template <class Policy>
 struct Lane {
@@ -130,7 +148,28 @@ std::vector<JobResult> run_jobs_each(model::Transformer<WT>& model, std::span<co
   std::deque<std::size_t> queue;
   for (std::size_t j = 0; j < jobs.size(); ++j) queue.push_back(j);
   std::vector<Lane> lanes;
-  std::vector<std::size_t> reference_row(jobs.size(), 0);  // per step: the row of a job's Reference lane
+
+  // Reference keys: key_of[j] is the first job with job j's key, whose SharedReference serves them all.
+  std::vector<std::size_t> key_of(jobs.size(), SIZE_MAX);
+  std::vector<batch_detail::SharedReference> shared(jobs.size());
+  {
+    std::unordered_map<std::uint64_t, std::vector<std::size_t>> keys_by_hash;
+    for (std::size_t j = 0; j < jobs.size(); ++j) {
+      const DecodeJob& job = jobs[j];
+      if (job.reference.empty()) continue;
+      const std::size_t context = context_length(job.prompt.size(), job.question_tokens);
+      std::uint64_t h = 1469598103934665603ull ^ context;  // FNV-1a over the split and both token lists
+      for (const auto* list : {&job.prompt, &job.reference})
+        for (std::int32_t t : *list) h = (h ^ static_cast<std::uint32_t>(t)) * 1099511628211ull;
+      auto& candidates = keys_by_hash[h];
+      for (std::size_t c : candidates)
+        if (batch_detail::equal_reference_key(jobs[c], context_length(jobs[c].prompt.size(), jobs[c].question_tokens),
+                                              job, context))
+          key_of[j] = c;
+      if (key_of[j] == SIZE_MAX) candidates.push_back(key_of[j] = j);
+      ++shared[key_of[j]].readers;
+    }
+  }
 
   if (batch.generation_caches) batch.generation_caches->assign(jobs.size(), model.new_cache());
   auto finish_job = [&](std::size_t j) {
@@ -139,6 +178,10 @@ std::vector<JobResult> run_jobs_each(model::Transformer<WT>& model, std::span<co
   auto close_lane = [&](Lane& l) {
     l.done = true;
     if (l.kind == LaneKind::Generate && batch.generation_caches) (*batch.generation_caches)[l.job] = std::move(l.cache);
+    if (l.kind == LaneKind::Agree) {
+      batch_detail::SharedReference& s = shared[key_of[l.job]];
+      if (--s.readers == 0) std::vector<float>().swap(s.rows);  // the key's last reader: free its rows
+    }
     if (--lanes_open[l.job] == 0) finish_job(l.job);
   };
   // A lane's memory after its step, into the result that reports it.
@@ -176,8 +219,10 @@ std::vector<JobResult> run_jobs_each(model::Transformer<WT>& model, std::span<co
     const bool want_gen = job.generate && options.max_new_tokens > 0;
     const bool want_forced = !job.forced.empty();
     const bool want_agree = !job.reference.empty();
+    // The first job of its reference key starts the key's Reference lane from its own prefill.
+    const bool starts_reference = want_agree && !shared[key_of[j]].started;
     // The uncompressed cache after the prompt step, kept when a signal compares against it.
-    const bool keep_uncompressed = want_agree || job.compression_signals;
+    const bool keep_uncompressed = starts_reference || job.compression_signals;
     Lane base{j, LaneKind::Generate, model.new_cache(), policies[j]};
     if (!want_gen && !want_forced && !want_agree) {
       if (job.generate) r.generation.finish_reason = "length";
@@ -187,7 +232,7 @@ std::vector<JobResult> run_jobs_each(model::Transformer<WT>& model, std::span<co
     double shared_seconds = 0;  // the shared pass's time when another job ran it
     static const kv::AttentionRecord no_record;
     std::optional<kv::KvCache> uncompressed;  // keep_uncompressed: the prompt step's cache before the policy
-    std::vector<float> reference_logits;      // want_agree: the uncompressed cache's first prediction
+    std::vector<float> reference_logits;      // starts_reference: the uncompressed cache's first prediction
     const std::span<const std::int32_t> prompt(job.prompt);
     const std::size_t context = context_length(prompt.size(), job.question_tokens);
     // The prompt step's policy run, with what the signals need kept on the side: the cache before
@@ -200,7 +245,7 @@ std::vector<JobResult> run_jobs_each(model::Transformer<WT>& model, std::span<co
       if (job.compression_signals)
         r.compression =
             kv::compression_signals(*uncompressed, record, last_query, *before, base.cache, kv::StepKind::Prefill);
-      if (want_agree) reference_logits = logits;
+      if (starts_reference) reference_logits = logits;
     };
     if (batch.prefill_share) {
       const std::size_t rows = base.policy.attention_rows(kv::StepKind::Prefill, context);
@@ -233,10 +278,10 @@ std::vector<JobResult> run_jobs_each(model::Transformer<WT>& model, std::span<co
     }
     // The uncompressed twin gets the question appended the same way (scope context), so its first
     // prediction is the full cache's.
-    if (want_agree) append_question(model, *uncompressed, prompt.subspan(context), reference_logits);
+    if (starts_reference) append_question(model, *uncompressed, prompt.subspan(context), reference_logits);
     r.generation.prefill_seconds = std::chrono::duration<double>(clock::now() - t0).count() + shared_seconds;
     r.seconds += r.generation.prefill_seconds;  // before any lane can finish the job
-    lanes_open[j] = int(want_gen) + int(want_forced) + 2 * int(want_agree);
+    lanes_open[j] = int(want_gen) + int(want_forced) + int(want_agree) + int(starts_reference);
     if (want_forced) {
       Lane f = base;  // the fork: a copy of the compressed cache and of the policy's state
       f.kind = LaneKind::Forced;
@@ -245,14 +290,19 @@ std::vector<JobResult> run_jobs_each(model::Transformer<WT>& model, std::span<co
       lanes.push_back(std::move(f));
       advance_forced(lanes.back());
     }
+    if (starts_reference) {
+      batch_detail::SharedReference& s = shared[key_of[j]];
+      s.started = true;
+      s.rows = std::move(reference_logits);  // row 0
+      s.rows.reserve(job.reference.size() * V);
+      lanes.push_back(Lane{j, LaneKind::Reference, std::move(*uncompressed), base.policy});
+      advance_forced(lanes.back());
+    }
     if (want_agree) {
       Lane a = base;  // another fork of the compressed state
       a.kind = LaneKind::Agree;
-      Lane u{j, LaneKind::Reference, std::move(*uncompressed), base.policy};
-      r.agreement.add(reference_logits.data(), logits.data(), V, job.reference[0]);
+      r.agreement.add(shared[key_of[j]].rows.data(), logits.data(), V, job.reference[0]);
       lanes.push_back(std::move(a));
-      lanes.push_back(std::move(u));
-      advance_forced(lanes[lanes.size() - 2]);
       advance_forced(lanes.back());
     }
     if (want_gen) {
@@ -283,22 +333,29 @@ std::vector<JobResult> run_jobs_each(model::Transformer<WT>& model, std::span<co
       Lane& l = lanes[i];
       step.push_back({&l.cache, std::span<const std::int32_t>(&l.next, 1), model::Logits::Last});
       step_policies.push_back(l.kind == LaneKind::Reference ? nullptr : &l.policy);  // the full cache: no policy
-      if (l.kind == LaneKind::Reference) reference_row[l.job] = i;
     }
     const auto t0 = clock::now();
     forward_with_policies(model, step, std::span<Policy* const>(step_policies), kv::StepKind::Decode, logits);
+    // Each Reference lane's row joins its key's rows first: an Agree lane of the key reads the
+    // row of its own position, at most the one just produced.
+    std::vector<std::size_t> agree_lanes;
+    for (std::size_t i = 0; i < lanes.size(); ++i) {
+      const Lane& l = lanes[i];
+      if (l.kind == LaneKind::Agree) agree_lanes.push_back(i);
+      if (l.kind != LaneKind::Reference) continue;
+      std::vector<float>& rows = shared[key_of[l.job]].rows;
+      if (rows.size() != l.fed * V) fail("<run_jobs_each>", "reference", "a shared reference row out of order");
+      rows.insert(rows.end(), logits.begin() + static_cast<std::ptrdiff_t>(i * V),
+                  logits.begin() + static_cast<std::ptrdiff_t>((i + 1) * V));
+    }
     // Agreement rows (a softmax over the vocabulary each, twice) run across the pool: one lane
     // per job, so each writes only its own job's result.
-    std::vector<std::size_t> agree_lanes;
-    for (std::size_t i = 0; i < lanes.size(); ++i)
-      if (lanes[i].kind == LaneKind::Agree) agree_lanes.push_back(i);
     if (!agree_lanes.empty())
       model.pool().parallel_for(agree_lanes.size(), [&](std::size_t begin, std::size_t end) {
         for (std::size_t k = begin; k < end; ++k) {
           const Lane& l = lanes[agree_lanes[k]];
-          // Its Reference twin was fed the same token in this very call (both advance once per step).
-          out[l.job].agreement.add(&logits[reference_row[l.job] * V], &logits[agree_lanes[k] * V], V,
-                                   jobs[l.job].reference[l.fed]);
+          const float* full_row = &shared[key_of[l.job]].rows[l.fed * V];
+          out[l.job].agreement.add(full_row, &logits[agree_lanes[k] * V], V, jobs[l.job].reference[l.fed]);
         }
       });
     const double share = std::chrono::duration<double>(clock::now() - t0).count() / static_cast<double>(lanes.size());

@@ -419,6 +419,13 @@ class Sweep {
     for (std::size_t j = 0; j < jobs.size(); ++j) any_signals = any_signals || signals_for(j);
     for (std::size_t j = 0; j < jobs.size(); ++j)
       (any_signals && job_of[j].cell == full_cell ? first : rest).push_back(j);
+    // Sample by sample: the cells of one sample share one uncompressed reference lane, whose rows
+    // live until the sample's last cell has read them (engine/batch_decode.hpp) — admitted
+    // together, few samples' rows are alive at once. Rows are keyed, so their order in the file
+    // does not matter.
+    if (any_signals)
+      std::stable_sort(rest.begin(), rest.end(),
+                       [&](std::size_t a, std::size_t b) { return job_of[a].sample < job_of[b].sample; });
     run_group(first);
     if (stopping()) return;
     for (std::size_t i = 0; i < pt.items.size(); ++i)
