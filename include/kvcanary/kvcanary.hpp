@@ -65,6 +65,7 @@
 #include "kvcanary/kv/keydiff.hpp"
 #include "kvcanary/kv/kivi.hpp"
 #include "kvcanary/kv/knorm.hpp"
+#include "kvcanary/kv/kvzip.hpp"
 #include "kvcanary/kv/minifloat.hpp"
 #include "kvcanary/kv/observed_attention.hpp"
 #include "kvcanary/kv/options.hpp"

@@ -29,6 +29,12 @@ read, not copied; torch replaced by numpy):
     positions (rotate_half), queries_norm = mean over the window of q^2, mean over the group; keys_norm = mean
     over rows of k^2; score = product; the int(d * ratio) lowest channels pruned (set to 0), ties to the lower
     channel. The C++ test sums the stored float32 post-RoPE window queries' squares, as the forward pass does.
+  * kvzip_press.py (score_kvzip, compress_post): the reconstruction pass's queries (post-RoPE) attend over the
+    context's keys and, causally, the pass's own keys; softmax over all of them (KVPress's subsampled keys
+    when prefix_length = n_sink); amax over the queries (what the forward pass records, max_over_rows),
+    then over the group; the n_sink first rows protected; kept: the L*H*C best (score, layer, head, row) of
+    the whole cache (layerwise 0) or the H*C best of each layer (layerwise 1), kvcanary's C and order in
+    place of KVPress's threshold on int(len * ratio). The C++ test feeds the per-query-head maxima.
 Selections: kvcanary's rule, C = ceil(budget * n) rows, ranked by (score descending, row ascending) --
 a strict order, so ties go to the lowest row (torch.topk leaves ties unspecified). Fixed seeded
 tensors, per KV head, GQA group 2, with exact ties built in (duplicate keys; equal normalised
@@ -350,12 +356,69 @@ def think_cases(rng):
     return cases
 
 
+# ---------------------------------------------------------------- kvzip
+def kvzip_masses(q, k_ctx, k_rep):
+    """Per query head: the largest probability any reconstruction row gives each context row."""
+    R, d = q.shape
+    n = k_ctx.shape[0]
+    logits = np.concatenate([q @ k_ctx.T, q @ k_rep.T], axis=1) / math.sqrt(d)
+    logits[:, n:] += np.triu(np.full((R, R), -np.inf), 1)
+    logits -= logits.max(axis=1, keepdims=True)
+    p = np.exp(logits)
+    p /= p.sum(axis=1, keepdims=True)
+    return p[:, :n].max(axis=0)
+
+
+def kvzip_allocate(masses, group, C, n_sink, layerwise):
+    L, QH = len(masses), len(masses[0])
+    H = QH // group
+    scores = [[np.max(np.asarray(masses[l][h * group:(h + 1) * group]), axis=0).tolist() for h in range(H)]
+              for l in range(L)]
+    for l in range(L):
+        for h in range(H):
+            for j in range(min(n_sink, len(scores[l][h]))):
+                scores[l][h][j] = float("inf")
+    kept = [[[] for _ in range(H)] for _ in range(L)]
+    groups = [[l] for l in range(L)] if layerwise else [list(range(L))]
+    for layers in groups:
+        flat = [(scores[l][h][j], l, h, j) for l in layers for h in range(H) for j in range(len(scores[l][h]))]
+        flat.sort(key=lambda t: (-t[0], t[1], t[2], t[3]))
+        for _s, l, h, j in flat[:len(layers) * H * C]:
+            kept[l][h].append(j)
+    return [[sorted(k) for k in layer] for layer in kept]
+
+
+def kvzip_cases(rng):
+    cases = []
+    for n, d, budget, n_sink, instr, tie in [(12, 8, 0.5, 4, 5, False), (16, 4, 0.25, 2, 3, False),
+                                              (10, 4, 0.5, 4, 2, True)]:
+        L, H, group = 2, 2, 2
+        R = instr + (n - n_sink)
+        masses = []
+        for l in range(L):
+            layer = []
+            for qh in range(H * group):
+                q = rng.standard_normal((R, d)) * (0.5 + l + qh % 2)
+                k_ctx = rng.standard_normal((n, d))
+                k_rep = rng.standard_normal((R, d))
+                layer.append(f32(kvzip_masses(q, k_ctx, k_rep)).tolist())
+            masses.append(layer)
+        if tie:  # layer 1's heads a copy of layer 0's: every score ties across layers (lower layer wins)
+            masses[1] = [list(m) for m in masses[0]]
+        C = ceil_budget(budget, n)
+        cases.append({"n": n, "budget": budget, "n_sink": n_sink, "group": group, "rows": R, "masses": masses,
+                      "kept": kvzip_allocate(masses, group, C, n_sink, False),
+                      "kept_layerwise": kvzip_allocate(masses, group, C, n_sink, True)})
+    return cases
+
+
 def main():
     rng = np.random.default_rng(20261202)
     out = {"keydiff": keydiff_cases(rng), "observed_attention": observed_cases(rng), "pyramidkv": pyramid_cases(rng),
            "adakv": adakv_cases(rng), "chunkkv": chunkkv_cases(rng),
            "expected_attention": expected_attention_cases(np.random.default_rng(20261203)),
-           "think": think_cases(np.random.default_rng(20261204))}
+           "think": think_cases(np.random.default_rng(20261204)),
+           "kvzip": kvzip_cases(np.random.default_rng(20261205))}
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
         json.dump(out, f, separators=(",", ":"))

@@ -157,7 +157,7 @@ TEST_CASE("cli: every registered compressor generates and scores in both modes, 
           CHECK(doc["ppl"].get_double().value() > 1.0);
         }
       });
-  CHECK(policies == 28);  // 17 policies + 10 cache types + the composition
+  CHECK(policies == 29);  // 18 policies + 10 cache types + the composition
 }
 
 TEST_CASE("cli: bad input → one clear error naming the file and field, exit 2") {

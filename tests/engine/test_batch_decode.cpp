@@ -185,3 +185,15 @@ TEST_CASE(
   engine::run_jobs(m, std::span<const engine::DecodeJob>(jobs), kv::FullCache{}, opt, {}, before);
   CHECK(called == 0);
 }
+
+TEST_CASE("batch decode: a scope split in the options instead of the jobs is refused, not ignored") {
+  const auto dir = test::test_data("tiny/llama_gqa_untied");
+  model::Transformer<float> m(io::load_hf_config(dir), dir, 1);
+  std::vector<engine::DecodeJob> jobs(1);
+  jobs[0].prompt = tokens(20, 1);
+  engine::GenerateOptions opt;
+  opt.max_new_tokens = 2;
+  opt.question_tokens = {5};  // generate_greedy's per-prompt field: each DecodeJob carries its own
+  CHECK_THROWS_WITH_AS(engine::run_jobs(m, std::span<const engine::DecodeJob>(jobs), kv::FullCache{}, opt),
+                       doctest::Contains("DecodeJob::question_tokens"), Error);
+}

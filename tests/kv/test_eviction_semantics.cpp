@@ -79,7 +79,7 @@ TEST_CASE("eviction semantics: every eviction policy of the registry is covered 
   std::apply([&](auto... tag) { (names.emplace_back(decltype(tag)::name), ...); }, kv::EvictionPolicies{});
   CHECK(names == std::vector<std::string>{"streamingllm", "snapkv", "snapkv_rolling", "h2o", "tova", "knorm", "random",
                                           "keydiff", "observed_attention", "expected_attention", "pyramidkv", "adakv",
-                                          "chunkkv"});
+                                          "chunkkv", "kvzip"});
 }
 
 TEST_CASE("capacity: fixed is C = ceil(budget · prompt) frozen at the prefill, seen grows, identity names it") {

@@ -48,6 +48,10 @@ struct ModelConfig {
   std::int64_t sliding_window = 0;  // 0: full causal attention
   std::vector<std::int32_t> eos_token_ids;
   std::int32_t bos_token_id = -1;
+  // The model's own request to repeat what it was given, chat-formatted: KVzip's reconstruction
+  // prompt (kv/kvzip.hpp). Filled by model::ModelDir from the tokenizer and chat template; empty
+  // for a bare config.json (then the reconstruction pass repeats the context without it).
+  std::vector<std::int32_t> repeat_instruction;
   std::string source;  // the config.json this came from, for error messages
 
   std::int64_t q_dim() const { return num_heads * head_dim; }

@@ -137,6 +137,9 @@ std::vector<JobResult> run_jobs_each(model::Transformer<WT>& model, std::span<co
                                      std::span<const Policy> policies, const GenerateOptions& options,
                                      const Detokenizer& detokenize = {}, const BatchOptions& batch = {}) {
   if (policies.size() != jobs.size()) fail("<run_jobs_each>", "policies", "one policy per job is needed");
+  if (!options.question_tokens.empty())
+    fail("<run_jobs_each>", "options.question_tokens",
+         "is read by generate_greedy only; here each job's scope is its DecodeJob::question_tokens");
   using clock = std::chrono::steady_clock;
   using Lane = batch_detail::Lane<Policy>;
   using LaneKind = batch_detail::LaneKind;
@@ -241,10 +244,15 @@ std::vector<JobResult> run_jobs_each(model::Transformer<WT>& model, std::span<co
       if (keep_uncompressed) uncompressed = base.cache;
       std::optional<Policy> before;
       if (job.compression_signals) before = base.policy;
-      base.policy.after_step(base.cache, record, kv::StepKind::Prefill);
+      // A reconstructing policy (KVzip, kv/policy.hpp step 1c) is scored by its own pass instead.
+      const auto repeat = kv::reconstruction_tokens(base.policy, prompt.first(context));
+      const kv::AttentionRecord reconstructed =
+          repeat.empty() ? kv::AttentionRecord{} : reconstruction_record(model, base.cache, repeat);
+      const kv::AttentionRecord& used = repeat.empty() ? record : reconstructed;
+      base.policy.after_step(base.cache, used, kv::StepKind::Prefill);
       if (job.compression_signals)
         r.compression =
-            kv::compression_signals(*uncompressed, record, last_query, *before, base.cache, kv::StepKind::Prefill);
+            kv::compression_signals(*uncompressed, used, last_query, *before, base.cache, kv::StepKind::Prefill);
       if (starts_reference) reference_logits = logits;
     };
     if (batch.prefill_share) {

@@ -27,7 +27,8 @@ struct GenerateOptions {
   std::function<bool(std::string_view)> stop_when;
   // Scope `context` (kv/policy.hpp): per prompt, how many of its last tokens are the question,
   // appended uncompressed after the rest is prefilled and compressed. Empty, or 0 for a
-  // prompt: scope `prompt` (the whole prompt is compressed).
+  // prompt: scope `prompt` (the whole prompt is compressed). Read by generate_greedy, which
+  // puts it into each job; run_jobs refuses it (its jobs carry their own).
   std::vector<std::size_t> question_tokens;
 };
 
@@ -67,6 +68,21 @@ inline const char* stop_reason(std::span<const std::int32_t> tokens, const std::
   return nullptr;
 }
 
+// Step 1c of the policy contract (kv/policy.hpp): the record a reconstructing policy (KVzip)
+// scores its prompt step with — `tokens` run over a copy of the uncompressed `cache`, each of
+// their rows recorded, the maximum kept per stored row. The copy is dropped with its rows.
+template <class WT>
+kv::AttentionRecord reconstruction_record(model::Transformer<WT>& model, const kv::KvCache& cache,
+                                          std::span<const std::int32_t> tokens) {
+  kv::AttentionRecord record;
+  kv::KvCache copy = cache;
+  const model::RecordRequest request{&record, tokens.size(), false, /*max_over_rows=*/true};
+  const model::Segment seg{&copy, tokens, model::Logits::None, std::span<const model::RecordRequest>(&request, 1)};
+  std::vector<float> unused;
+  model.forward(std::span<const model::Segment>(&seg, 1), unused);
+  return record;
+}
+
 // One forward call over `segments`, each driven by its policy: record what the policy asks
 // for, then let it compress. The building block of generation and of scoring under a policy.
 // A null policy leaves its segment's cache uncompressed (no record, no step): the batched
@@ -83,6 +99,11 @@ void forward_with_policies(model::Transformer<WT>& model, std::vector<model::Seg
     segments[i].records = std::span<const model::RecordRequest>(&requests[i], requests[i].rows ? 1 : 0);
   }
   model.forward(segments, logits);
+  if (kind == kv::StepKind::Prefill)
+    for (std::size_t i = 0; i < segments.size(); ++i)
+      if (policies[i])
+        if (const auto tokens = kv::reconstruction_tokens(*policies[i], segments[i].tokens); !tokens.empty())
+          records[i] = reconstruction_record(model, *segments[i].cache, tokens);
   // Lanes are independent (each owns its cache and policy state), so their compression steps
   // run on the pool's threads: in decode mode an eviction policy re-selects after every step,
   // which would otherwise be a serial tail after each batched forward call.

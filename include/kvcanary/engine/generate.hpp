@@ -34,8 +34,10 @@ std::vector<Generation> generate_greedy(model::Transformer<WT>& model,
   BatchOptions batch;
   batch.max_lanes = std::max<std::size_t>(1, prompts.size());
   batch.generation_caches = caches_out;
+  GenerateOptions per_job = options;
+  per_job.question_tokens.clear();  // now in each job
   const std::vector<JobResult> results =
-      run_jobs(model, std::span<const DecodeJob>(jobs), policy, options, detokenize, batch);
+      run_jobs(model, std::span<const DecodeJob>(jobs), policy, per_job, detokenize, batch);
   std::vector<Generation> out;
   out.reserve(results.size());
   for (const JobResult& r : results) out.push_back(r.generation);

@@ -59,6 +59,9 @@ struct AnyPolicyOf {
   bool query_moments(StepKind kind) const {
     return std::visit([&](const auto& p) { return wants_query_moments(p, kind); }, policy);
   }
+  std::vector<std::int32_t> reconstruction_tokens(std::span<const std::int32_t> context) const {
+    return std::visit([&](const auto& p) { return kv::reconstruction_tokens(p, context); }, policy);
+  }
   void after_step(KvCache& cache, const AttentionRecord& record, StepKind kind) {
     std::visit([&](auto& p) { p.after_step(cache, record, kind); }, policy);
   }

@@ -47,13 +47,14 @@
 #include "kvcanary/kv/pyramidkv.hpp"
 #include "kvcanary/kv/adakv.hpp"
 #include "kvcanary/kv/chunkkv.hpp"
+#include "kvcanary/kv/kvzip.hpp"
 #include "kvcanary/kv/streamingllm.hpp"
 #include "kvcanary/kv/tova.hpp"
 
 namespace kvcanary::kv {
 
 using EvictionPolicies = std::tuple<StreamingLlm, SnapKv, SnapKvRolling, H2o, Tova, KNorm, RandomEviction, KeyDiff,
-                                    ObservedAttention, ExpectedAttention, PyramidKv, AdaKv, ChunkKv>;
+                                    ObservedAttention, ExpectedAttention, PyramidKv, AdaKv, ChunkKv, KvZip>;
 using QuantizationPolicies = std::tuple<AbsmaxQuant, KiviQuant, CacheTypeQuant>;
 
 namespace compose {

@@ -18,6 +18,12 @@
 //   1b. optionally, `query_moments(kind)` (true) asks that the recorded rows' pre-RoPE queries
 //      be summed too, as first and second moments (Expected Attention's Gaussian of future
 //      queries, kv/expected_attention.hpp); absent means no, and nothing extra is computed;
+//   1c. optionally, `reconstruction_tokens(context)` (non-empty) asks that the prompt step be
+//      scored by a second pass instead of its own rows: those tokens — the model asked to repeat
+//      the context — run over a copy of the uncompressed cache, every one of their rows is
+//      recorded as a maximum (AttentionRecord::max_over_rows), and that record is what
+//      `after_step` gets (KVzip, kv/kvzip.hpp; engine/decode_step.hpp reconstruction_record).
+//      The copy is dropped: the cache never holds the pass's rows;
 //   4. `stored_bytes(cache)` reports the bytes the compressed cache holds (payload, scales,
 //      zero points, full-precision residual), the numerator of the measured budget.
 //
@@ -27,6 +33,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -74,6 +81,9 @@ struct AttentionRecord {
   std::size_t rows = 0;  // query rows summed (0: nothing recorded)
   std::size_t num_layers = 0, num_heads = 0, group = 1;
   std::vector<std::vector<float>> per_layer_head;  // [layer * num_heads + head][row]
+  // Step 1c: per_layer_head holds, for each stored row, the largest probability any recorded
+  // query row gave it (KVzip's max over the reconstruction's queries), not the sum.
+  bool max_over_rows = false;
 
   // Pre-RoPE query moments of the same recorded rows, only when the policy asked (step 1b):
   // Σ_i q_i and Σ_i q_i q_iᵀ per layer and query head, in double, rows summed in order.
@@ -179,6 +189,20 @@ bool wants_query_moments(const P& p, StepKind kind) {
     return wants_query_moments(p.evict, kind);
   else
     return false;
+}
+
+// Step 1c of the contract: the tokens of P's reconstruction pass after a prompt step over
+// `context` (empty: none). A policy that wraps another asks the wrapped one, as in 1b.
+template <class P>
+std::vector<std::int32_t> reconstruction_tokens(const P& p, std::span<const std::int32_t> context) {
+  if constexpr (requires {
+                  { p.reconstruction_tokens(context) } -> std::convertible_to<std::vector<std::int32_t>>;
+                })
+    return p.reconstruction_tokens(context);
+  else if constexpr (requires { p.evict; })
+    return reconstruction_tokens(p.evict, context);
+  else
+    return {};
 }
 
 }  // namespace kvcanary::kv

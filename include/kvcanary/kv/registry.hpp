@@ -35,6 +35,7 @@
 #include "kvcanary/kv/pyramidkv.hpp"
 #include "kvcanary/kv/adakv.hpp"
 #include "kvcanary/kv/chunkkv.hpp"
+#include "kvcanary/kv/kvzip.hpp"
 #include "kvcanary/kv/streamingllm.hpp"
 #include "kvcanary/kv/think.hpp"
 #include "kvcanary/kv/tova.hpp"
@@ -43,7 +44,7 @@ namespace kvcanary::kv {
 
 using AllPolicies = std::tuple<FullCache, AbsmaxQuant, KiviQuant, CacheTypeQuant, StreamingLlm, SnapKv, SnapKvRolling,
                                H2o, Tova, KNorm, RandomEviction, KeyDiff, ObservedAttention, ExpectedAttention,
-                               PyramidKv, AdaKv, ChunkKv, Think, Composed>;
+                               PyramidKv, AdaKv, ChunkKv, KvZip, Think, Composed>;
 
 // What a list entry must have, one requirement per static_assert so that a missing member is
 // named in the error (with the policy type in the "required from" line) instead of failing

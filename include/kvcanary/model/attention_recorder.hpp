@@ -1,15 +1,17 @@
 #pragma once
 // What the forward pass records for the compressors that ask (kv/policy.hpp, AttentionRecord):
 // the last `rows` query rows' attention probabilities summed per (layer, query head, stored
-// row), their post-RoPE channel energy Σq_c², and, when asked, their pre-RoPE moments Σq and
-// Σqqᵀ. Kept out of the forward pass so that attention reads as attention.
+// row) — or, when asked (`max_over_rows`, KVzip), their maximum — their post-RoPE channel energy
+// Σq_c², and, when asked, their pre-RoPE moments Σq and Σqqᵀ. Kept out of the forward pass so
+// that attention reads as attention.
 //
-// Determinism: attention runs in parallel chunks of (row, KV head) jobs. Each chunk sums the
-// probabilities it produces into its own buffers (per request and query head, sized to that
-// head's stored rows, so a batched decode step with many recording lanes allocates only what
-// its jobs fill); finish_layer() adds the chunks' sums in chunk order. The record therefore does
-// not depend on thread timing, and a row's record is the same whichever batch it ran in.
+// Determinism: attention runs in parallel chunks of (row, KV head) jobs. Each chunk sums (or
+// maxes) the probabilities it produces into its own buffers (per request and query head, sized
+// to that head's stored rows, so a batched decode step with many recording lanes allocates only
+// what its jobs fill); finish_layer() combines the chunks in chunk order. The record therefore
+// does not depend on thread timing, and a row's record is the same whichever batch it ran in.
 
+#include <algorithm>
 #include <cstddef>
 #include <map>
 #include <mutex>
@@ -39,6 +41,7 @@ class AttentionRecorder {
         if (!req.record) continue;
         kv::AttentionRecord& rec = *req.record;
         rec.rows = std::min(req.rows, segments[s].tokens.size());
+        rec.max_over_rows = req.max_over_rows;
         rec.num_layers = num_layers;
         rec.num_heads = NH;
         rec.group = group_;
@@ -119,8 +122,11 @@ class AttentionRecorder {
       for (const std::size_t slot : recorder.slots_of_segment_[row.segment]) {
         if (row.index + recorder.slot_record_[slot]->rows < tokens) continue;
         std::vector<float>& acc = sums_[slot * recorder.num_heads_ + h];
-        acc.resize(stored, 0.0f);
-        for (std::size_t j = 0; j < visible; ++j) acc[j] += p[j];
+        acc.resize(stored, 0.0f);  // probabilities are ≥ 0, so 0 is also the max's identity
+        if (recorder.slot_record_[slot]->max_over_rows)
+          for (std::size_t j = 0; j < visible; ++j) acc[j] = std::max(acc[j], p[j]);
+        else
+          for (std::size_t j = 0; j < visible; ++j) acc[j] += p[j];
       }
     }
 
@@ -136,17 +142,19 @@ class AttentionRecorder {
     for (auto& [key, sums] : chunk.sums_) partials_[key].emplace(begin, std::move(sums));
   }
 
-  // Writes `layer`'s probability mass into the records: the chunks' sums in chunk order.
+  // Writes `layer`'s probability mass into the records: the chunks' sums (or maxima) in chunk order.
   void finish_layer(std::size_t layer) {
     for (std::size_t s = 0; s < segments_.size(); ++s)
       for (const std::size_t slot : slots_of_segment_[s])
         for (std::size_t h = 0; h < num_heads_; ++h) {
+          const bool max = slot_record_[slot]->max_over_rows;
           auto& mass = slot_record_[slot]->per_layer_head[layer * num_heads_ + h];
           mass.assign(segments_[s].cache->head(layer, h / group_).size(), 0.0f);
           const auto it = partials_.find(slot * num_heads_ + h);
           if (it == partials_.end()) continue;
           for (const auto& [begin, sums] : it->second)
-            for (std::size_t j = 0; j < sums.size(); ++j) mass[j] += sums[j];
+            for (std::size_t j = 0; j < sums.size(); ++j)
+              mass[j] = max ? std::max(mass[j], sums[j]) : mass[j] + sums[j];
         }
     partials_.clear();
   }

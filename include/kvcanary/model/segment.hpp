@@ -27,6 +27,7 @@ struct RecordRequest {
   kv::AttentionRecord* record = nullptr;
   std::size_t rows = 0;
   bool query_moments = false;  // also sum the same rows' pre-RoPE queries (kv/policy.hpp, step 1b)
+  bool max_over_rows = false;  // each stored row's largest probability over the rows, not their sum (step 1c)
 };
 
 struct Segment {
