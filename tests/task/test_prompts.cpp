@@ -196,6 +196,14 @@ TEST_CASE("prompt distractor and rendered snapshots with the SmolLM2 template") 
       CHECK(a == distractor_preamble(n, tok, source, 42));
     }
     CHECK(distractor_preamble(200, tok, source, 1) != distractor_preamble(200, tok, source, 2));
+    // A byte cut inside a multi-byte character (the chunk for n = 1 is 72 bytes; "€é" is 5) ends
+    // the chunk before it instead of handing the tokenizer invalid UTF-8.
+    std::string euros;
+    for (int i = 0; i < 100; ++i) euros += "\u20ac\u00e9";
+    for (std::uint64_t seed = 0; seed < 4; ++seed)
+      CHECK_FALSE(tok.encode(distractor_preamble(1, tok, euros, seed)).empty());
+    for (std::uint64_t seed = 0; seed < 64; ++seed)
+      CHECK(tok.encode(distractor_preamble(1, tok, source, seed)).size() <= 1);
     const auto base = humaneval_messages(problem("HumanEval/0"));
     CHECK(with_distractor(base, distractor_preamble(0, tok, source, 7))[0].content == base[0].content);
     const std::string pre = distractor_preamble(100, tok, source, 7);

@@ -16,6 +16,7 @@
 #include "kvcanary/io/chat_template.hpp"
 #include "kvcanary/io/config_table.hpp"
 #include "kvcanary/io/tokenizer.hpp"
+#include "kvcanary/io/utf8.hpp"
 #include "kvcanary/task/humaneval.hpp"
 #include "kvcanary/task/tool_call_parse.hpp"
 #include "kvcanary/task/tool_call_score.hpp"
@@ -378,6 +379,9 @@ inline std::string distractor_preamble(std::size_t n_tokens, const io::Tokenizer
   while (start < source_text.size() && (source_text[start] == '\n' || source_text[start] == ' ')) ++start;
   std::string chunk = source_text.substr(start, want_bytes);
   if (chunk.size() < want_bytes) chunk += "\n" + source_text.substr(0, want_bytes - chunk.size());
+  // A byte cut can land inside a multi-byte character: end the chunk before it (WikiText has
+  // them — "€", "é" — and a short preamble's 72-byte cut found one).
+  if (const std::size_t bad = io::utf8::first_invalid(chunk); bad != io::utf8::npos) chunk.resize(bad);
 
   std::vector<std::int32_t> ids = tok.encode(chunk);
   if (ids.size() > n_tokens) ids.resize(n_tokens);
