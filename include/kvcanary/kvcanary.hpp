@@ -117,6 +117,7 @@
 #include "kvcanary/task/value.hpp"
 
 // run: sweeps, rows, metrics, reports and charts
+#include "kvcanary/run/calibration.hpp"
 #include "kvcanary/run/chart.hpp"
 #include "kvcanary/run/config.hpp"
 #include "kvcanary/run/metrics.hpp"

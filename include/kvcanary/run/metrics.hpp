@@ -671,6 +671,7 @@ inline Analysis analyze(const std::vector<Row>& rows, const MetricsOptions& opti
   std::map<Triple, std::vector<Pending>> by_triple;
   for (const Cell& c : a.cells) {
     if (c.kind != TaskKind::Functional) continue;
+    if (c.task.find('@') != std::string::npos) continue;  // a calibration variant (run/calibration.hpp), not a task
     const Cell* ref = reference_cell(a.cells, c.model, c.task);
     const PplGroup* pg = group(c.model, c.method, c.budget);
     const PplGroup* pg_ref = ref ? group(ref->model, ref->method, ref->budget) : nullptr;

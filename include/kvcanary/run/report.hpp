@@ -20,6 +20,7 @@
 
 #include "kvcanary/core/atomic_file.hpp"
 #include "kvcanary/core/error.hpp"
+#include "kvcanary/run/calibration.hpp"
 #include "kvcanary/run/chart.hpp"
 #include "kvcanary/run/metrics.hpp"
 #include "kvcanary/run/number_text.hpp"
@@ -231,6 +232,23 @@ inline std::string results_markdown(const Analysis& a, const std::string& chart 
         md += "\n";
       }
     }
+  }
+
+  if (const std::vector<NoiseFloor> floors = noise_floors(a.cells); !floors.empty()) {
+    md += "## Calibration: the full cache's own noise floor\n\n";
+    md +=
+        "The full cache on prompts that differ only where it should not matter (task `NAME@VARIANT`, "
+        "run/calibration.hpp): the share of paired samples whose verdict flips. A compressed cell's drop "
+        "is news only beyond it.\n\n";
+    md += "| task | variants | paired | flips | flip rate [95% Wilson] | accuracy |\n|---|---|---:|---:|---|---|\n";
+    for (const NoiseFloor& f : floors) {
+      const auto name = [](const std::string& v) { return v.empty() ? std::string("(plain)") : "@" + v; };
+      md += "| " + (a.models.size() > 1 ? f.model + " " : "") + f.task + " | " + name(f.variant_a) + " vs " +
+            name(f.variant_b) + " | " + std::to_string(f.paired) + " | " + std::to_string(f.flips) + " | " +
+            fmt_frac(f.rate()) + fmt_ci(f.ci, fmt_frac) + " | " + fmt_frac(f.accuracy_a) + " / " +
+            fmt_frac(f.accuracy_b) + " |\n";
+    }
+    md += "\n";
   }
 
   md += R"md(## How to read this
