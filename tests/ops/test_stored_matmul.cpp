@@ -129,7 +129,8 @@ TEST_CASE("stored matmul: every ggml type, every ISA, every batch size") {
       CHECK(run(W, x, R, bias.data(), pool, isa) == ref);
       CHECK(run(W, x, R, nullptr, pool, isa) == run(W, x, R, nullptr, pool, ops::Isa::Scalar));
       // Batch invariance: every prefix size of the batch gives its rows' results bit for bit.
-      for (const std::size_t m : {1, 2, 3, 4, 5, 7, 8}) {
+      // 1-8 rows take the fused kernel (weights dequantized in registers), 9 and more the buffered one.
+      for (const std::size_t m : {1, 2, 3, 4, 5, 7, 8, 9, 16}) {
         CAPTURE(m);
         std::vector<float> xs(x.begin() + static_cast<std::ptrdiff_t>((R - m) * in), x.end());
         const auto y = run(W, xs, m, bias.data(), pool, isa);
