@@ -242,15 +242,16 @@ inline void k6_scales16(const std::uint8_t* scales, float d, float* dl) {
 
 #if KVC_SK_LEVEL == 2
 // AVX-512: the 16 (Q5_0: 32) values a block's 4-bit (5-bit) code can take, computed once per
-// (sub-)block by the same formula and rounding as above, make each weight one permute away:
-// vpermps reads only its index's low 4 bits and vpermt2ps its low 5, so the codes need no mask.
-// That replaces a convert and a multiply per 16 weights by a permute (same bits).
+// (sub-)block by the same formula and rounding as above, make each weight one permute away
+// (same bits). vpermps reads only its index's low 4 bits, so a 4-bit code needs no mask
+// (vpermt2ps reads 5: Q5_0 masks its low nibble before adding the fifth bit). That replaces a
+// convert and a multiply per 16 weights by a permute.
 inline __m512 codes16(int first) {  // first, first + 1, ..., first + 15 as fp32 (exact)
   return _mm512_add_ps(_mm512_set1_ps(static_cast<float>(first)),
                        _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
 }
-// 16 code bytes (from memory: the zero-extension then takes the load port, not a shuffle) as
-// dwords; a code in bits 0-3 is `codes`, in bits 4-7 it is `high(codes)`.
+// 16 code bytes as dwords, loaded and widened by one instruction (no separate extract); a code
+// in bits 0-3 is `codes`, one in bits 4-7 is `high(codes)`.
 inline __m512i code_dwords(const std::uint8_t* p) {
   return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
