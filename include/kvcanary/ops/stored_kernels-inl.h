@@ -161,6 +161,27 @@ inline void dq_q6_k(const std::uint8_t* s, float* dst, std::size_t nb) {
 }
 
 #if KVC_SK_LEVEL >= 1
+// --- 16 weights at a time, in registers ------------------------------------------------------
+// Each block type below (BlockQ4_0 ... BlockQ6_K) hands its 16-element chunks j = 0, 1, ... in
+// increasing order to f(g, j, w), w holding elements 16j..16j+15 of row g's block as fp32,
+// bit-identical to io::dequantize (the same formulas and exact products as the loops above).
+// Two consumers: dq_blocks stores them (the buffered kernel's rows in L1), and fused_tile hands
+// them straight to the FMAs (decode), each lane seeing its k in the same increasing order, so
+// both kernels give the same bits.
+
+// 16 int8 values of q times s.
+inline V16 scaled16(__m128i q, float s) {
+#if KVC_SK_LEVEL == 2
+  return {_mm512_mul_ps(_mm512_set1_ps(s), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)))};
+#else
+  const __m256 sv = _mm256_set1_ps(s);
+  return {_mm256_mul_ps(sv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q))),
+          _mm256_mul_ps(sv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(q, q))))};
+#endif
+}
+
+#if KVC_SK_LEVEL == 1
+// AVX2 only (AVX-512 reads the codes through value tables, below):
 // 16 bytes of nibbles -> 32 bytes: the low nibbles (elements 0-15), then the high (16-31).
 inline __m256i nibbles32(const std::uint8_t* p) {
   const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
@@ -180,36 +201,18 @@ inline __m256i bit4_of_bits32(const std::uint8_t* p) {
   return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
 }
 
-// --- 16 weights at a time, in registers (batch-1 and small-batch decode) ---------------------
-// Each block type below calls f(j, w) for its 16-element chunks j = 0, 1, ... in increasing
-// order, w holding elements 16j..16j+15 of the block as fp32: the same values, bit for bit, as
-
-// 16 int8 values of q times s.
-inline V16 scaled16(__m128i q, float s) {
-#if KVC_SK_LEVEL == 2
-  return {_mm512_mul_ps(_mm512_set1_ps(s), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)))};
-#else
-  const __m256 sv = _mm256_set1_ps(s);
-  return {_mm256_mul_ps(sv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q))),
-          _mm256_mul_ps(sv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(q, q))))};
-#endif
-}
 // 16 unsigned values of q as d * q + m (Sign +1) or d * q - m (Sign -1), one rounding.
 template <int Sign>
 inline V16 affine16(__m128i q, float d, float m) {
-#if KVC_SK_LEVEL == 2
-  const __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q));
-  const __m512 dv = _mm512_set1_ps(d), mv = _mm512_set1_ps(m);
-  return {Sign > 0 ? _mm512_fmadd_ps(dv, v, mv) : _mm512_fmsub_ps(dv, v, mv)};
-#else
   const __m256 dv = _mm256_set1_ps(d), mv = _mm256_set1_ps(m);
   const auto f = [&](__m128i x) {
     const __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(x));
     return Sign > 0 ? _mm256_fmadd_ps(dv, v, mv) : _mm256_fmsub_ps(dv, v, mv);
   };
   return {f(q), f(_mm_unpackhi_epi64(q, q))};
-#endif
 }
+#endif  // KVC_SK_LEVEL == 1
+
 inline __m128i lo128(__m256i v) { return _mm256_castsi256_si128(v); }
 inline __m128i hi128(__m256i v) { return _mm256_extracti128_si256(v, 1); }
 
@@ -272,14 +275,15 @@ struct BlockQ4_0 {
   template <int G, class F>
   KVC_SK_INLINE static void each(const std::uint8_t* const* rows, std::size_t at, F&& f) {
     KVC_SK_ROWS {
-      const float d = f16_at((rows[g] + at));
+      const std::uint8_t* s = rows[g] + at;
+      const float d = f16_at(s);
 #if KVC_SK_LEVEL == 2
       const __m512 table = _mm512_mul_ps(_mm512_set1_ps(d), codes16(-8));  // d * (q - 8)
-      const __m512i codes = code_dwords((rows[g] + at) + 2);
+      const __m512i codes = code_dwords(s + 2);
       f(g, 0, lut16(codes, table));
       f(g, 1, lut16(high(codes), table));
 #else
-      const __m256i q = _mm256_sub_epi8(nibbles32((rows[g] + at) + 2), _mm256_set1_epi8(8));
+      const __m256i q = _mm256_sub_epi8(nibbles32(s + 2), _mm256_set1_epi8(8));
       f(g, 0, scaled16(lo128(q), d));
       f(g, 1, scaled16(hi128(q), d));
 #endif
@@ -291,14 +295,15 @@ struct BlockQ4_1 {
   template <int G, class F>
   KVC_SK_INLINE static void each(const std::uint8_t* const* rows, std::size_t at, F&& f) {
     KVC_SK_ROWS {
-      const float d = f16_at((rows[g] + at)), m = f16_at((rows[g] + at) + 2);
+      const std::uint8_t* s = rows[g] + at;
+      const float d = f16_at(s), m = f16_at(s + 2);
 #if KVC_SK_LEVEL == 2
       const __m512 table = _mm512_fmadd_ps(_mm512_set1_ps(d), codes16(0), _mm512_set1_ps(m));  // d * q + m
-      const __m512i codes = code_dwords((rows[g] + at) + 4);
+      const __m512i codes = code_dwords(s + 4);
       f(g, 0, lut16(codes, table));
       f(g, 1, lut16(high(codes), table));
 #else
-      const __m256i q = nibbles32((rows[g] + at) + 4);
+      const __m256i q = nibbles32(s + 4);
       f(g, 0, affine16<1>(lo128(q), d, m));
       f(g, 1, affine16<1>(hi128(q), d, m));
 #endif
@@ -310,22 +315,22 @@ struct BlockQ5_0 {
   template <int G, class F>
   KVC_SK_INLINE static void each(const std::uint8_t* const* rows, std::size_t at, F&& f) {
     KVC_SK_ROWS {
-      const float d = f16_at((rows[g] + at));
+      const std::uint8_t* s = rows[g] + at;
+      const float d = f16_at(s);
 #if KVC_SK_LEVEL == 2
       // The 5-bit code of element l is nibble l (index bits 0-3) plus bit l of qh (index bit 4,
       // set under a mask): d * (code - 16) from table0 (codes 0-15) or table1 (16-31).
       const __m512 dv = _mm512_set1_ps(d);
       const __m512 table0 = _mm512_mul_ps(dv, codes16(-16)), table1 = _mm512_mul_ps(dv, codes16(0));
       std::uint32_t qh;
-      std::memcpy(&qh, (rows[g] + at) + 2, 4);
-      const __m512i codes = code_dwords((rows[g] + at) + 6), bit4 = _mm512_set1_epi32(16);
+      std::memcpy(&qh, s + 2, 4);
+      const __m512i codes = code_dwords(s + 6), bit4 = _mm512_set1_epi32(16);
       const __m512i i0 = _mm512_and_si512(codes, _mm512_set1_epi32(0x0F)), i1 = high(codes);
       const __mmask16 h0 = static_cast<__mmask16>(qh), h1 = static_cast<__mmask16>(qh >> 16);
       f(g, 0, V16{_mm512_permutex2var_ps(table0, _mm512_mask_or_epi32(i0, h0, i0, bit4), table1)});
       f(g, 1, V16{_mm512_permutex2var_ps(table0, _mm512_mask_or_epi32(i1, h1, i1, bit4), table1)});
 #else
-      const __m256i q = _mm256_sub_epi8(
-          _mm256_or_si256(nibbles32((rows[g] + at) + 6), bit4_of_bits32((rows[g] + at) + 2)), _mm256_set1_epi8(16));
+      const __m256i q = _mm256_sub_epi8(_mm256_or_si256(nibbles32(s + 6), bit4_of_bits32(s + 2)), _mm256_set1_epi8(16));
       f(g, 0, scaled16(lo128(q), d));
       f(g, 1, scaled16(hi128(q), d));
 #endif
@@ -337,9 +342,10 @@ struct BlockQ8_0 {
   template <int G, class F>
   KVC_SK_INLINE static void each(const std::uint8_t* const* rows, std::size_t at, F&& f) {
     KVC_SK_ROWS {
-      const float d = f16_at((rows[g] + at));
-      f(g, 0, scaled16(_mm_loadu_si128(reinterpret_cast<const __m128i*>((rows[g] + at) + 2)), d));
-      f(g, 1, scaled16(_mm_loadu_si128(reinterpret_cast<const __m128i*>((rows[g] + at) + 18)), d));
+      const std::uint8_t* s = rows[g] + at;
+      const float d = f16_at(s);
+      f(g, 0, scaled16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 2)), d));
+      f(g, 1, scaled16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 18)), d));
     }
   }
 };
@@ -348,20 +354,21 @@ struct BlockQ4_K {
   template <int G, class F>
   KVC_SK_INLINE static void each(const std::uint8_t* const* rows, std::size_t at, F&& f) {
     alignas(32) float dl[G][8], ml[G][8];
-    KVC_SK_ROWS k4_scales8((rows[g] + at) + 4, f16_at((rows[g] + at)), f16_at((rows[g] + at) + 2), dl[g], ml[g]);
+    KVC_SK_ROWS k4_scales8(rows[g] + at + 4, f16_at(rows[g] + at), f16_at(rows[g] + at + 2), dl[g], ml[g]);
     for (int i = 0; i < 4; ++i)  // sub-blocks 2i (low nibbles) and 2i + 1 (high) share 32 bytes
       KVC_SK_ROWS {
+        const std::uint8_t* s = rows[g] + at;
 #if KVC_SK_LEVEL == 2
         const __m512 t0 = _mm512_fmsub_ps(_mm512_set1_ps(dl[g][2 * i]), codes16(0), _mm512_set1_ps(ml[g][2 * i]));
         const __m512 t1 =
             _mm512_fmsub_ps(_mm512_set1_ps(dl[g][2 * i + 1]), codes16(0), _mm512_set1_ps(ml[g][2 * i + 1]));
-        const __m512i c0 = code_dwords((rows[g] + at) + 16 + 32 * i), c1 = code_dwords((rows[g] + at) + 32 + 32 * i);
+        const __m512i c0 = code_dwords(s + 16 + 32 * i), c1 = code_dwords(s + 32 + 32 * i);
         f(g, 4 * i, lut16(c0, t0));
         f(g, 4 * i + 1, lut16(c1, t0));
         f(g, 4 * i + 2, lut16(high(c0), t1));
         f(g, 4 * i + 3, lut16(high(c1), t1));
 #else
-        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>((rows[g] + at) + 16 + 32 * i));
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 16 + 32 * i));
         const __m256i m4 = _mm256_set1_epi8(0x0F);
         const __m256i q0 = _mm256_and_si256(v, m4), q1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
         f(g, 4 * i, affine16<-1>(lo128(q0), dl[g][2 * i], ml[g][2 * i]));
@@ -377,11 +384,11 @@ struct BlockQ6_K {
   template <int G, class F>
   KVC_SK_INLINE static void each(const std::uint8_t* const* rows, std::size_t at, F&& f) {
     alignas(32) float dl[G][16];
-    KVC_SK_ROWS k6_scales16((rows[g] + at) + 192, f16_at((rows[g] + at) + 208), dl[g]);
+    KVC_SK_ROWS k6_scales16(rows[g] + at + 192, f16_at(rows[g] + at + 208), dl[g]);
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03), k32 = _mm256_set1_epi8(32);
     for (int h = 0; h < 2; ++h)
       for (int k = 0; k < 4; ++k) KVC_SK_ROWS {
-          const std::uint8_t *ql = (rows[g] + at), *qh = (rows[g] + at) + 128;
+          const std::uint8_t *ql = rows[g] + at, *qh = ql + 128;
           const __m256i hv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh + 32 * h));
           const __m256i lv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 64 * h + 32 * (k % 2)));
           const __m256i lo = k < 2 ? _mm256_and_si256(lv, m4) : _mm256_and_si256(_mm256_srli_epi16(lv, 4), m4);
@@ -453,29 +460,16 @@ inline void fused_part(const std::uint8_t* data, std::size_t row_bytes, const st
   }
 }
 
-// Runs the fused kernel when `type` has one; false otherwise.
-inline bool fused_matmul(io::GgmlType type, const std::uint8_t* data, std::size_t row_bytes, const std::uint32_t* perm,
-                         std::size_t o0, std::size_t o1, std::size_t out0, std::size_t in, const float* x,
-                         std::size_t m, const float* bias, float* y, std::size_t ys) {
+// Calls f(Block{}) for the block types read 16 weights at a time; false for the others.
+template <class F>
+inline bool with_block(io::GgmlType type, F&& f) {
   switch (type) {
-    case io::GgmlType::Q4_0:
-      fused_part<BlockQ4_0>(data, row_bytes, perm, o0, o1, out0, in, x, m, bias, y, ys);
-      return true;
-    case io::GgmlType::Q4_1:
-      fused_part<BlockQ4_1>(data, row_bytes, perm, o0, o1, out0, in, x, m, bias, y, ys);
-      return true;
-    case io::GgmlType::Q5_0:
-      fused_part<BlockQ5_0>(data, row_bytes, perm, o0, o1, out0, in, x, m, bias, y, ys);
-      return true;
-    case io::GgmlType::Q8_0:
-      fused_part<BlockQ8_0>(data, row_bytes, perm, o0, o1, out0, in, x, m, bias, y, ys);
-      return true;
-    case io::GgmlType::Q4_K:
-      fused_part<BlockQ4_K>(data, row_bytes, perm, o0, o1, out0, in, x, m, bias, y, ys);
-      return true;
-    case io::GgmlType::Q6_K:
-      fused_part<BlockQ6_K>(data, row_bytes, perm, o0, o1, out0, in, x, m, bias, y, ys);
-      return true;
+    case io::GgmlType::Q4_0: f(BlockQ4_0{}); return true;
+    case io::GgmlType::Q4_1: f(BlockQ4_1{}); return true;
+    case io::GgmlType::Q5_0: f(BlockQ5_0{}); return true;
+    case io::GgmlType::Q8_0: f(BlockQ8_0{}); return true;
+    case io::GgmlType::Q4_K: f(BlockQ4_K{}); return true;
+    case io::GgmlType::Q6_K: f(BlockQ6_K{}); return true;
     default: return false;
   }
 }
@@ -484,15 +478,7 @@ inline bool fused_matmul(io::GgmlType type, const std::uint8_t* data, std::size_
 // n elements (whole blocks) of `type` from src into dst.
 inline void dequant_row(io::GgmlType type, const std::uint8_t* src, float* dst, std::size_t n) {
 #if KVC_SK_LEVEL >= 1
-  switch (type) {
-    case io::GgmlType::Q4_0: return dq_blocks<BlockQ4_0>(src, dst, n);
-    case io::GgmlType::Q4_1: return dq_blocks<BlockQ4_1>(src, dst, n);
-    case io::GgmlType::Q5_0: return dq_blocks<BlockQ5_0>(src, dst, n);
-    case io::GgmlType::Q8_0: return dq_blocks<BlockQ8_0>(src, dst, n);
-    case io::GgmlType::Q4_K: return dq_blocks<BlockQ4_K>(src, dst, n);
-    case io::GgmlType::Q6_K: return dq_blocks<BlockQ6_K>(src, dst, n);
-    default: break;
-  }
+  if (with_block(type, [&](auto block) { dq_blocks<decltype(block)>(src, dst, n); })) return;
 #endif
   switch (type) {
     case io::GgmlType::Q4_0: return dq_q4_0(src, dst, n / 32);
@@ -565,7 +551,9 @@ inline void part_matmul(const PartArgs& p, std::size_t o0, std::size_t o1, std::
                         const float* x, std::size_t m, const float* bias, float* y, std::size_t ys) {
 #if KVC_SK_LEVEL >= 1
   // Few activation rows: dequantizing in registers costs less than a round trip through L1.
-  if (m <= kFusedMaxRows && fused_matmul(p.type, p.data, p.row_bytes, p.perm, o0, o1, out0, in, x, m, bias, y, ys))
+  if (m <= kFusedMaxRows && with_block(p.type, [&](auto block) {
+        fused_part<decltype(block)>(p.data, p.row_bytes, p.perm, o0, o1, out0, in, x, m, bias, y, ys);
+      }))
     return;
 #endif
   constexpr std::size_t G = 4, kRowBlock = 64;  // 4 rows of W stay in L1; 64 rows of x in L2
